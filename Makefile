@@ -1,0 +1,175 @@
+# aoai-spoa: HAProxy SPOE agent routing requests across Azure OpenAI regions.
+#
+#   make            build build/aoai-spoa and build/libspop.a
+#   make run        the local lab: HAProxy + agent + mock regions, analysis
+#   make test       every test layer; last line "N passed, M failed"
+#   make bench      benchmarks (not tests): throughput, latency, callgrind
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
+#   make lint       clang-format check and banned functions
+#   make install    honours DESTDIR and PREFIX
+#
+# User CFLAGS/LDFLAGS are respected; project flags are appended.
+
+CC       ?= cc
+CLANG    ?= clang
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+SANITIZE ?=
+WERROR   ?=
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+# Debian 12 packages the build, the tests and the lab need.
+DEB_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
+	libssl-dev haproxy socat clang libclang-rt-14-dev clang-format \
+	python3 valgrind ca-certificates
+
+PKG_CONFIG ?= pkg-config
+PKGS       := yaml-0.1 msgpack libssl libcrypto
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-missing-field-initializers
+ifneq ($(WERROR),)
+WARN += -Werror
+endif
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+
+OPT := -O2 -g
+ifneq ($(SANITIZE),)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) \
+	-fno-sanitize-recover=all
+endif
+
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lev -lm
+
+ALL_CFLAGS  = -std=c17 -D_GNU_SOURCE -DAOAI_VERSION='"$(VERSION)"' \
+	-Iprotocol -Iagent $(OPT) $(WARN) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(OPT) $(LDFLAGS)
+
+PROTO_SRC  := $(wildcard protocol/*.c)
+AGENT_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+MOCK_SRC   := $(wildcard tests/mock/*.c)
+BENCH_SRC  := $(wildcard tests/bench/*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+
+PROTO_OBJ  := $(PROTO_SRC:%.c=$(BUILD)/obj/%.o)
+AGENT_OBJ  := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+
+.PHONY: all deps build-tests test run bench fuzz fuzz-build lint format \
+	install clean check-deps
+
+all: deps $(BUILD)/libspop.a $(BUILD)/aoai-spoa
+
+# Installs what is missing when root; otherwise prints the one line needed.
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+			grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "deps: installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends \
+				$$missing >/dev/null || exit 1; \
+		else \
+			echo "deps: missing packages; run as root:"; \
+			echo "  apt-get install -y$$missing"; exit 1; \
+		fi; \
+	fi
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libspop.a: $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libagent.a: $(AGENT_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/aoai-spoa: $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a \
+		$(BUILD)/libspop.a
+	$(CC) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a \
+		tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $< $(BUILD)/libagent.a \
+		$(BUILD)/libspop.a $(ALL_LDFLAGS) $(PKG_LIBS) -o $@
+
+$(BUILD)/mock-aoai: $(MOCK_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(MOCK_SRC) $(ALL_LDFLAGS) -lev -lm -o $@
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libagent.a $(BUILD)/libspop.a \
+		$(ALL_LDFLAGS) $(PKG_LIBS) -o $@
+
+# libFuzzer targets: clang, ASan + UBSan, sources compiled in directly.
+FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -DAOAI_VERSION='"fuzz"' -g -O1 \
+	-Iprotocol -Iagent -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
+build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC) $(AGENT_SRC)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_FLAGS) $(PKG_CFLAGS) $< $(PROTO_SRC) $(AGENT_SRC) \
+		$(PKG_LIBS) -o $@
+
+build-tests: all $(UNIT_BIN) $(BUILD)/mock-aoai $(BENCH_BIN)
+
+fuzz-build: deps $(FUZZ_BIN)
+
+# Two builds (warnings as errors; ASan+UBSan), then every layer.
+test: deps
+	@$(MAKE) --no-print-directory WERROR=1 build-tests
+	@$(MAKE) --no-print-directory WERROR=1 BUILD=build/asan \
+		SANITIZE=address,undefined build-tests
+	@$(MAKE) --no-print-directory fuzz-build
+	@python3 tests/run.py
+
+run: all $(BUILD)/mock-aoai
+	@python3 tests/lab/lab.py
+
+bench: all $(BENCH_BIN) $(BUILD)/mock-aoai
+	@python3 tests/bench/bench.py
+
+FUZZ_SECONDS ?= 300
+fuzz: fuzz-build
+	@python3 tests/run.py --only fuzz --fuzz-seconds $(FUZZ_SECONDS)
+
+lint:
+	@sh tests/lint.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
+		$(DESTDIR)$(PREFIX)/include/aoai-spoa \
+		$(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/aoai-spoa
+	install -m 0755 $(BUILD)/aoai-spoa $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0644 $(BUILD)/libspop.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 protocol/spop-t.h protocol/spop.h \
+		$(DESTDIR)$(PREFIX)/include/aoai-spoa/
+	install -m 0644 systemd/aoai-spoa.service systemd/aoai-spoa.socket \
+		$(DESTDIR)/lib/systemd/system/
+	[ -e $(DESTDIR)/etc/aoai-spoa/aoai-spoa.yaml ] || install -m 0640 \
+		haproxy-conf/aoai-spoa.yaml $(DESTDIR)/etc/aoai-spoa/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
