@@ -22,7 +22,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 # Debian 12 packages the build, the tests and the lab need.
 DEB_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
 	libssl-dev haproxy socat clang libclang-rt-14-dev clang-format \
-	python3 valgrind ca-certificates
+	python3 valgrind ca-certificates systemd strace
 
 PKG_CONFIG ?= pkg-config
 PKGS       := yaml-0.1 msgpack libssl libcrypto
