@@ -5,18 +5,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CFG_NAME_MAX      64    /* backend/pool name, including the NUL */
-#define CFG_PATH_MAX      108   /* sizeof(sun_path) */
-#define CFG_HOST_MAX      64
-#define CFG_LISTEN_MAX    16
-#define CFG_CONTROL_MAX   4
-#define CFG_BACKENDS_MAX  1024
-#define CFG_POOLS_MAX     256
-#define CFG_MEMBERS_MAX   256   /* per pool */
-#define CFG_WEIGHT_MAX    1000
-#define CFG_PRIORITY_MAX  1000
-#define CFG_STATUS_MIN    100
-#define CFG_STATUS_MAX    599
+#define CFG_NAME_MAX	 64  /* backend/pool name, including the NUL */
+#define CFG_PATH_MAX	 108 /* sizeof(sun_path) */
+#define CFG_HOST_MAX	 64
+#define CFG_LISTEN_MAX	 16
+#define CFG_CONTROL_MAX	 4
+#define CFG_BACKENDS_MAX 1024
+#define CFG_POOLS_MAX	 256
+#define CFG_MEMBERS_MAX	 256 /* per pool */
+#define CFG_WEIGHT_MAX	 1000
+#define CFG_PRIORITY_MAX 1000
+#define CFG_STATUS_MIN	 100
+#define CFG_STATUS_MAX	 599
 
 /* Where a node starts in the file, 1-based (libyaml marks are 0-based). */
 struct cfg_mark {
@@ -36,7 +36,7 @@ enum cfg_addr_kind {
 
 /* Access level of a control socket, as HAProxy's "level" on stats sockets. */
 enum cfg_level {
-	CFG_LEVEL_USER,     /* read-only commands */
+	CFG_LEVEL_USER,	    /* read-only commands */
 	CFG_LEVEL_OPERATOR, /* plus enable/disable/trip/reset/set weight */
 	CFG_LEVEL_ADMIN,    /* plus reload */
 };
@@ -44,42 +44,42 @@ enum cfg_level {
 /* One socket to listen on: "tcp://HOST:PORT" or "unix:///PATH". */
 struct cfg_listener {
 	enum cfg_addr_kind kind;
-	char host[CFG_HOST_MAX];  /* tcp: numeric address, no brackets */
-	uint16_t port;            /* tcp */
-	char path[CFG_PATH_MAX];  /* unix */
-	uint32_t mode;            /* unix: file mode of the socket */
-	enum cfg_level level;     /* control sockets only */
+	char host[CFG_HOST_MAX]; /* tcp: numeric address, no brackets */
+	uint16_t port;		 /* tcp */
+	char path[CFG_PATH_MAX]; /* unix */
+	uint32_t mode;		 /* unix: file mode of the socket */
+	enum cfg_level level;	 /* control sockets only */
 	struct cfg_mark mark;
 };
 
 /* Circuit breaker of one backend: APIM's fields plus our extensions. */
 struct cfg_breaker {
-	uint32_t failure_count;       /* faults within interval to trip; 0 off */
-	uint32_t failure_interval_ms; /* sliding window length */
-	struct cfg_status_set failure_status;  /* statuses that are faults */
-	uint32_t failure_percentage;  /* 1..100: fault ratio to trip; 0 off */
-	uint32_t minimum_requests;    /* results in window before percentage */
+	uint32_t failure_count; /* faults within interval to trip; 0 off */
+	uint32_t failure_interval_ms;	      /* sliding window length */
+	struct cfg_status_set failure_status; /* faults, never throttles */
+	uint32_t failure_percentage;   /* 1..100: fault ratio to trip; 0 off */
+	uint32_t minimum_requests;     /* results in window before percentage */
 	uint32_t consecutive_failures; /* consecutive faults to trip; 0 off */
-	uint32_t slow_call_ms;        /* a result slower than this is a fault */
-	uint32_t trip_duration_ms;    /* first trip */
+	uint32_t slow_call_ms;	   /* a result slower than this is a fault */
+	uint32_t trip_duration_ms; /* first trip */
 	uint32_t max_trip_duration_ms; /* doubling cap; == trip: no growth */
-	bool accept_retry_after;      /* 429: wait what the server says */
-	uint32_t max_retry_after_ms;  /* cap on a server-requested wait */
+	bool accept_retry_after;       /* 429: wait what the server says */
+	uint32_t max_retry_after_ms;   /* cap on a server-requested wait */
 	struct cfg_status_set throttle_status; /* statuses that are throttles */
-	uint32_t probe_requests;      /* half-open: probes in flight at most */
-	uint32_t probe_timeout_ms;    /* a probe with no result is released */
+	uint32_t probe_requests;   /* half-open: probes in flight at most */
+	uint32_t probe_timeout_ms; /* a probe with no result is released */
 };
 
 /* Headroom steering from x-ratelimit-remaining-*: all zero means off. */
 struct cfg_headroom {
 	uint64_t min_remaining_requests; /* below this, weight scales down */
-	uint64_t min_remaining_tokens;   /* below this, weight scales down */
-	uint32_t min_weight_percent;     /* floor of the scaled weight, 1..100 */
-	uint32_t max_age_ms;             /* older headers are ignored */
+	uint64_t min_remaining_tokens;	 /* below this, weight scales down */
+	uint32_t min_weight_percent; /* floor of the scaled weight, 1..100 */
+	uint32_t max_age_ms;	     /* older headers are ignored */
 };
 
 struct cfg_backend {
-	char name[CFG_NAME_MAX];      /* equals the HAProxy server name */
+	char name[CFG_NAME_MAX]; /* equals the HAProxy server name */
 	struct cfg_breaker breaker;
 	struct cfg_headroom headroom;
 	struct cfg_mark mark;
@@ -102,37 +102,37 @@ struct cfg_pool {
 /* Link to HAProxy's runtime API (stats socket). */
 struct cfg_haproxy {
 	bool enabled;
-	struct cfg_listener stats_socket; /* unix or tcp address to connect to */
-	char backend[CFG_NAME_MAX];       /* HAProxy backend holding the servers */
+	struct cfg_listener stats_socket; /* unix or tcp, to connect to */
+	char backend[CFG_NAME_MAX]; /* HAProxy backend holding the servers */
 	uint32_t poll_interval_ms;
-	bool mirror;                      /* set servers drain/ready */
+	bool mirror; /* set servers drain/ready */
 };
 
 /* Limits and timeouts of the SPOP server. */
 struct cfg_agent {
 	uint32_t max_connections;
-	uint32_t max_frame_size;      /* announced in AGENT-HELLO */
-	uint32_t max_inflight;        /* NOTIFYs being handled per connection */
+	uint32_t max_frame_size; /* announced in AGENT-HELLO */
+	uint32_t max_inflight;	 /* NOTIFYs being handled per connection */
 	uint32_t hello_timeout_ms;
 	uint32_t idle_timeout_ms;
 	uint32_t shutdown_timeout_ms; /* SIGTERM: longest wait to flush */
-	int log_level;                /* LOG_ERR..LOG_DEBUG (syslog.h) */
+	int log_level;		      /* LOG_ERR..LOG_DEBUG (syslog.h) */
 };
 
 struct cfg {
-	char *file;                   /* owned copy of the path it came from */
+	char *file; /* owned copy of the path it came from */
 	struct cfg_agent agent;
 	uint32_t n_listen;
 	struct cfg_listener listen[CFG_LISTEN_MAX];
 	uint32_t n_control;
 	struct cfg_listener control[CFG_CONTROL_MAX];
 	bool has_metrics;
-	struct cfg_listener metrics;  /* optional HTTP /metrics, tcp loopback */
+	struct cfg_listener metrics; /* optional HTTP /metrics, tcp loopback */
 	struct cfg_haproxy haproxy;
 	uint32_t n_backends;
 	struct cfg_backend *backends; /* owned */
 	uint32_t n_pools;
-	struct cfg_pool *pools;       /* owned */
+	struct cfg_pool *pools; /* owned */
 };
 
 /* Receives each configuration error, already formatted
