@@ -1,0 +1,234 @@
+/* The daemon's lifecycle: start, signals, reload, graceful stop. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cfg.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "route.h"
+
+/* How often passed deadlines are applied without traffic, so a recovery
+ * is logged (and mirrored) when it happens, not at the next request.
+ */
+#define AGENT_TICK 0.25
+
+static ev_timer route_timer;
+
+static void agent_route_hook(void *arg, int backend, enum route_state from,
+			     enum route_state to, const char *why)
+{
+	struct agent *a = arg;
+	int prio = to == ROUTE_ST_CLOSED ? LOG_NOTICE : LOG_WARNING;
+
+	log_msg(prio, "backend %s: %s -> %s: %s",
+		route_backend_name(a->route, backend), route_state_str(from),
+		route_state_str(to), why);
+}
+
+static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct agent *a = w->data;
+
+	(void)loop;
+	(void)revents;
+	agent_clock(a);
+	route_tick(a->route, a->now_ms);
+}
+
+static void agent_reaper_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct agent *a = w->data;
+
+	(void)revents;
+	conn_reap(a);
+	if (a->stopping && a->n_conns == 0)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void agent_accept_retry_cb(struct ev_loop *loop, ev_timer *w,
+				  int revents)
+{
+	struct agent *a = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (!a->stopping)
+		listener_resume_all(a);
+}
+
+static void agent_stop_timer_cb(struct ev_loop *loop, ev_timer *w,
+				int revents)
+{
+	struct agent *a = w->data;
+
+	(void)revents;
+	log_msg(LOG_WARNING, "shutdown: %u connections still open after "
+			     "%ums, closing them",
+		a->n_conns, a->cfg->agent.shutdown_timeout_ms);
+	while (a->conns)
+		conn_close(a->conns, "shutdown timeout");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void agent_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct agent *a = w->data;
+
+	(void)loop;
+	(void)revents;
+	agent_clock(a);
+	if (w->signum == SIGHUP) {
+		log_msg(LOG_NOTICE, "SIGHUP: reloading %s", a->cfg_path);
+		agent_reload(a, NULL, NULL);
+		return;
+	}
+	log_msg(LOG_NOTICE, "%s: stopping",
+		w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	agent_stop(a);
+}
+
+int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
+		struct cfg *cfg)
+{
+	a->loop = loop;
+	a->cfg_path = cfg_path;
+	a->cfg = cfg;
+	a->started = a->cfg_loaded = time(NULL);
+	agent_clock(a);
+	signal(SIGPIPE, SIG_IGN);
+
+	a->route = route_new((uint64_t)a->started ^ (uint64_t)getpid());
+	if (!a->route || route_apply(a->route, cfg, a->now_ms) < 0) {
+		log_msg(LOG_ERR, "cannot set up the routing engine");
+		return -1;
+	}
+	route_set_hook(a->route, agent_route_hook, a);
+	if (listener_open_all(a) < 0)
+		return -1;
+
+	ev_signal_init(&a->sig_term, agent_signal_cb, SIGTERM);
+	ev_signal_init(&a->sig_int, agent_signal_cb, SIGINT);
+	ev_signal_init(&a->sig_hup, agent_signal_cb, SIGHUP);
+	a->sig_term.data = a->sig_int.data = a->sig_hup.data = a;
+	ev_signal_start(loop, &a->sig_term);
+	ev_signal_start(loop, &a->sig_int);
+	ev_signal_start(loop, &a->sig_hup);
+	ev_check_init(&a->reaper, agent_reaper_cb);
+	a->reaper.data = a;
+	ev_check_start(loop, &a->reaper);
+	ev_init(&a->accept_retry, agent_accept_retry_cb);
+	a->accept_retry.data = a;
+	ev_init(&a->stop_timer, agent_stop_timer_cb);
+	a->stop_timer.data = a;
+	ev_timer_init(&route_timer, agent_tick_cb, AGENT_TICK, AGENT_TICK);
+	route_timer.data = a;
+	ev_timer_start(loop, &route_timer);
+	log_msg(LOG_NOTICE, "aoai-spoa %s started: %u backends, %u pools",
+		AOAI_VERSION, cfg->n_backends, cfg->n_pools);
+	return 0;
+}
+
+struct reload_ctx {
+	cfg_error_fn err;
+	void *arg;
+	unsigned n;
+};
+
+static void agent_reload_err(void *arg, const char *msg)
+{
+	struct reload_ctx *ctx = arg;
+
+	ctx->n++;
+	log_msg(LOG_ERR, "%s", msg);
+	if (ctx->err)
+		ctx->err(ctx->arg, msg);
+}
+
+static bool listeners_equal(const struct cfg *x, const struct cfg *y)
+{
+	uint32_t i;
+
+	if (x->n_listen != y->n_listen)
+		return false;
+	for (i = 0; i < x->n_listen; i++) {
+		const struct cfg_listener *l = &x->listen[i];
+		const struct cfg_listener *m = &y->listen[i];
+
+		if (l->kind != m->kind || l->port != m->port ||
+		    l->mode != m->mode || strcmp(l->host, m->host) != 0 ||
+		    strcmp(l->path, m->path) != 0)
+			return false;
+	}
+	return true;
+}
+
+int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
+{
+	struct reload_ctx ctx = {.err = err, .arg = arg};
+	struct cfg *next;
+
+	agent_clock(a);
+	next = cfg_load(a->cfg_path, agent_reload_err, &ctx);
+	if (!next) {
+		a->cnt.reload_failed++;
+		log_msg(LOG_ERR, "reload of %s rejected (%u errors): the "
+				 "running configuration stays in force",
+			a->cfg_path, ctx.n);
+		return -1;
+	}
+	if (route_apply(a->route, next, a->now_ms) < 0) {
+		a->cnt.reload_failed++;
+		log_msg(LOG_ERR, "reload: routing engine refused the new "
+				 "configuration; the running one stays");
+		cfg_free(next);
+		return -1;
+	}
+	if (!listeners_equal(a->cfg, next))
+		log_msg(LOG_WARNING, "reload: listen addresses changed; they "
+				     "take effect at the next restart");
+	log_set_level(next->agent.log_level);
+	cfg_free(a->cfg);
+	a->cfg = next;
+	a->cfg_loaded = time(NULL);
+	a->cnt.reloads++;
+	log_msg(LOG_NOTICE, "reloaded %s: %u backends, %u pools", a->cfg_path,
+		next->n_backends, next->n_pools);
+	return 0;
+}
+
+void agent_stop(struct agent *a)
+{
+	struct conn *c, *next;
+
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	listener_close_all(a);
+	ev_timer_stop(a->loop, &a->accept_retry);
+	for (c = a->conns; c; c = next) {
+		next = c->next; /* the call may close and unlink it */
+		if (c->state == CONN_ST_ACTIVE)
+			conn_disconnect(c, SPOP_ERR_NONE, "shutting down");
+		else if (c->state == CONN_ST_HELLO)
+			conn_close(c, "shutting down");
+	}
+	ev_timer_set(&a->stop_timer, a->cfg->agent.shutdown_timeout_ms / 1000.0,
+		     0.);
+	ev_timer_start(a->loop, &a->stop_timer);
+}
+
+void agent_free(struct agent *a)
+{
+	listener_close_all(a);
+	while (a->conns)
+		conn_close(a->conns, "exit");
+	conn_reap(a);
+	route_free(a->route);
+	cfg_free(a->cfg);
+	a->route = NULL;
+	a->cfg = NULL;
+}

@@ -1,0 +1,499 @@
+/* SPOP connections: the state machine of SPOE.txt §3.2 on libev.
+ *
+ * Each wake-up reads once, handles every complete frame in the buffer, and
+ * writes every ACK it produced with one send(). Reading pauses while the
+ * write buffer lacks room for one more frame (back-pressure), so memory per
+ * connection is fixed at accept time and nothing is allocated per NOTIFY.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "conn.h"
+#include "log.h"
+#include "spoa.h"
+#include "spop.h"
+
+/* Output kept per connection: room for many pipelined ACKs, and at least
+ * twice the largest frame (see conn_room()).
+ */
+#define CONN_WBUF_SIZE (32 * 1024)
+/* Kept free behind an ACK so an AGENT-DISCONNECT always fits. */
+#define CONN_DISCONNECT_RESERVE 128
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void conn_process(struct conn *c);
+static void conn_flush(struct conn *c);
+
+const char *conn_state_str(enum conn_state st)
+{
+	switch (st) {
+	case CONN_ST_HELLO:
+		return "HELLO";
+	case CONN_ST_ACTIVE:
+		return "ACTIVE";
+	case CONN_ST_CLOSING:
+		return "CLOSING";
+	case CONN_ST_CLOSED:
+		return "CLOSED";
+	}
+	return "?";
+}
+
+/* Every state change goes through here. */
+static void conn_set_state(struct conn *c, enum conn_state st)
+{
+	if (log_enabled(LOG_DEBUG))
+		log_msg(LOG_DEBUG, "conn #%llu %s: %s -> %s",
+			(unsigned long long)c->id, c->peer,
+			conn_state_str(c->state), conn_state_str(st));
+	c->state = st;
+}
+
+static void conn_start_reading(struct conn *c)
+{
+	if (!c->reading && c->state != CONN_ST_CLOSED) {
+		ev_io_start(c->agent->loop, &c->rio);
+		c->reading = true;
+	}
+}
+
+static void conn_stop_reading(struct conn *c)
+{
+	if (c->reading) {
+		ev_io_stop(c->agent->loop, &c->rio);
+		c->reading = false;
+	}
+}
+
+int conn_new(struct agent *a, int fd, const char *peer)
+{
+	uint32_t fmax = a->cfg->agent.max_frame_size;
+	size_t rsize = (size_t)fmax + SPOP_FRAME_PREFIX;
+	size_t wsize = 2 * (rsize + CONN_DISCONNECT_RESERVE);
+	struct conn *c;
+
+	if (wsize < CONN_WBUF_SIZE)
+		wsize = CONN_WBUF_SIZE;
+	/* struct and both buffers in one allocation, freed in conn_reap() */
+	c = calloc(1, sizeof(*c) + rsize + wsize);
+	if (!c) {
+		log_msg(LOG_ERR, "%s: out of memory for a connection", peer);
+		close(fd);
+		return -1;
+	}
+	c->agent = a;
+	c->fd = fd;
+	c->id = ++a->next_conn_id;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->frame_max = fmax;
+	c->rbuf = (char *)(c + 1);
+	c->rsize = rsize;
+	c->wbuf = c->rbuf + rsize;
+	c->wsize = wsize;
+	c->state = CONN_ST_HELLO;
+	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
+	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
+	c->rio.data = c->wio.data = c;
+	ev_init(&c->timer, conn_timer_cb);
+	c->timer.data = c;
+	c->timer.repeat = a->cfg->agent.hello_timeout_ms / 1000.0;
+	ev_timer_again(a->loop, &c->timer);
+	conn_start_reading(c);
+
+	c->next = a->conns;
+	if (a->conns)
+		a->conns->prev = c;
+	a->conns = c;
+	a->n_conns++;
+	a->cnt.conn_accepted++;
+	log_msg(LOG_DEBUG, "conn #%llu %s: accepted (%u open)",
+		(unsigned long long)c->id, c->peer, a->n_conns);
+	return 0;
+}
+
+void conn_close(struct conn *c, const char *why)
+{
+	struct agent *a = c->agent;
+
+	if (c->state == CONN_ST_CLOSED)
+		return;
+	log_msg(LOG_DEBUG, "conn #%llu %s: closed: %s (%llu NOTIFYs)",
+		(unsigned long long)c->id, c->peer, why,
+		(unsigned long long)c->notifies);
+	conn_stop_reading(c);
+	ev_io_stop(a->loop, &c->wio);
+	ev_timer_stop(a->loop, &c->timer);
+	close(c->fd);
+	c->fd = -1;
+	conn_set_state(c, CONN_ST_CLOSED);
+
+	/* unlink now so nothing reaches it again; free it at the safe point */
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		a->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = NULL;
+	c->next = a->dead;
+	a->dead = c;
+	a->n_conns--;
+	a->cnt.conn_closed++;
+}
+
+void conn_reap(struct agent *a)
+{
+	struct conn *c;
+
+	while ((c = a->dead) != NULL) {
+		a->dead = c->next;
+		free(c);
+	}
+}
+
+void conn_disconnect(struct conn *c, uint32_t status, const char *why)
+{
+	struct agent *a = c->agent;
+	char *p, *end;
+
+	if (c->state == CONN_ST_CLOSING || c->state == CONN_ST_CLOSED)
+		return;
+	if (status != SPOP_ERR_NONE)
+		log_rl(&a->rl_proto, a->now_ms, LOG_WARNING,
+		       "conn #%llu %s: AGENT-DISCONNECT %u (%s): %s",
+		       (unsigned long long)c->id, c->peer, status,
+		       spop_status_str(status), why);
+	else
+		log_msg(LOG_DEBUG, "conn #%llu %s: AGENT-DISCONNECT 0: %s",
+			(unsigned long long)c->id, c->peer, why);
+	a->cnt.disconnect_out[status <= SPOP_ERR_RES ? status
+						      : SPOP_ERR_RES + 1]++;
+	/* the reserve guarantees room, whatever is queued */
+	p = c->wbuf + c->wlen;
+	end = c->wbuf + c->wsize;
+	if (spop_encode_agent_disconnect(&p, end, status,
+					 spop_status_str(status)) > 0) {
+		c->wlen = (size_t)(p - c->wbuf);
+		a->cnt.frames_out++;
+	}
+	conn_stop_reading(c);
+	conn_set_state(c, CONN_ST_CLOSING);
+	conn_flush(c);
+}
+
+/* HAPROXY-HELLO: decide, answer, and move on (SPOE.txt §3.2.4, §3.2.5). */
+static void conn_hello(struct conn *c, const struct spop_frame *f)
+{
+	struct agent *a = c->agent;
+	struct spop_hello h;
+	uint32_t size = 0;
+	enum spop_status st;
+	char *p, *end;
+
+	if (f->type != SPOP_FRM_HAPROXY_HELLO) {
+		conn_disconnect(c, SPOP_ERR_INVALID,
+				"first frame is not HAPROXY-HELLO");
+		return;
+	}
+	if (!(f->flags & SPOP_FL_FIN)) {
+		conn_disconnect(c, SPOP_ERR_FRAG_NOT_SUPPORTED,
+				"fragmented HAPROXY-HELLO");
+		return;
+	}
+	if (spop_hello_parse(f->payload, f->len, &h) < 0) {
+		conn_disconnect(c, SPOP_ERR_INVALID, "malformed HAPROXY-HELLO");
+		return;
+	}
+	st = spop_hello_check(&h, a->cfg->agent.max_frame_size, &size);
+	if (st != SPOP_ERR_NONE) {
+		conn_disconnect(c, st, "HAPROXY-HELLO refused");
+		return;
+	}
+	c->frame_max = size;
+	c->healthcheck = h.healthcheck;
+	p = c->wbuf + c->wlen;
+	end = c->wbuf + c->wsize;
+	/* pipelining only: async and fragmentation are gone from HAProxy
+	 * 3.1, and HAProxy never accepts fragmented ACKs (DESIGN.md)
+	 */
+	if (spop_encode_agent_hello(&p, end, size, "pipelining") < 0) {
+		conn_close(c, "no room for AGENT-HELLO");
+		return;
+	}
+	c->wlen = (size_t)(p - c->wbuf);
+	a->cnt.frames_out++;
+	if (h.healthcheck) {
+		/* §3.2.5: after a health check, close without DISCONNECT */
+		a->cnt.healthcheck++;
+		conn_stop_reading(c);
+		conn_set_state(c, CONN_ST_CLOSING);
+		return;
+	}
+	a->cnt.hello++;
+	log_msg(LOG_DEBUG, "conn #%llu %s: HELLO, max-frame-size %u%s",
+		(unsigned long long)c->id, c->peer, size,
+		h.cap_pipelining ? ", pipelining" : "");
+	conn_set_state(c, CONN_ST_ACTIVE);
+	c->timer.repeat = a->cfg->agent.idle_timeout_ms / 1000.0;
+	ev_timer_again(a->loop, &c->timer);
+}
+
+/* NOTIFY: the ACK is written straight into the output buffer. */
+static void conn_notify(struct conn *c, const struct spop_frame *f)
+{
+	struct agent *a = c->agent;
+	char *p = c->wbuf + c->wlen;
+	char *end = c->wbuf + c->wsize - CONN_DISCONNECT_RESERVE;
+	char *start;
+
+	if (!(f->flags & SPOP_FL_FIN)) {
+		/* we did not announce fragmentation (SPOE.txt §3.2.1) */
+		conn_disconnect(c, SPOP_ERR_FRAG_NOT_SUPPORTED,
+				"fragmented NOTIFY");
+		return;
+	}
+	/* never send a frame above the negotiated size */
+	if ((size_t)(end - p) > (size_t)c->frame_max + SPOP_FRAME_PREFIX)
+		end = p + c->frame_max + SPOP_FRAME_PREFIX;
+	start = spop_frame_begin(&p, end, SPOP_FRM_ACK, SPOP_FL_FIN,
+				 f->stream_id, f->frame_id);
+	if (!start || spoa_notify(a, f->payload, f->len, &p, end) < 0) {
+		conn_disconnect(c, start ? SPOP_ERR_INVALID : SPOP_ERR_RES,
+				start ? "malformed NOTIFY or ACK too big"
+				      : "no room for the ACK");
+		return;
+	}
+	c->wlen += spop_frame_end(start, p);
+	c->notifies++;
+	a->cnt.notify++;
+	a->cnt.frames_out++;
+}
+
+static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
+{
+	struct agent *a = c->agent;
+	struct spop_disconnect d;
+	int prio;
+
+	a->cnt.disconnect_in++;
+	if (spop_disconnect_parse(f->payload, f->len, &d) < 0) {
+		conn_disconnect(c, SPOP_ERR_INVALID,
+				"malformed HAPROXY-DISCONNECT");
+		return;
+	}
+	prio = d.status == SPOP_ERR_NONE ? LOG_DEBUG : LOG_WARNING;
+	/* the message is HAProxy's text, bounded and printed as is */
+	log_msg(prio, "conn #%llu %s: HAPROXY-DISCONNECT %u (%.*s)",
+		(unsigned long long)c->id, c->peer, d.status,
+		d.message ? (int)(d.message_len > 128 ? 128 : d.message_len)
+			  : 0,
+		d.message ? d.message : "");
+	conn_disconnect(c, SPOP_ERR_NONE, "HAProxy disconnected");
+}
+
+/* Dispatches one complete frame according to the connection's state. */
+static void conn_frame(struct conn *c, const struct spop_frame *f)
+{
+	c->agent->cnt.frames_in++;
+	if (c->state == CONN_ST_HELLO) {
+		conn_hello(c, f);
+		return;
+	}
+	if (c->state != CONN_ST_ACTIVE)
+		return; /* §3.2.8: frames after a DISCONNECT are ignored */
+	switch (f->type) {
+	case SPOP_FRM_NOTIFY:
+		conn_notify(c, f);
+		break;
+	case SPOP_FRM_HAPROXY_DISCONNECT:
+		conn_haproxy_disconnect(c, f);
+		break;
+	case SPOP_FRM_UNSET:
+		conn_disconnect(c, SPOP_ERR_FRAG_NOT_SUPPORTED,
+				"fragment received");
+		break;
+	case SPOP_FRM_HAPROXY_HELLO:
+		conn_disconnect(c, SPOP_ERR_INVALID, "second HAPROXY-HELLO");
+		break;
+	case SPOP_FRM_AGENT_HELLO:
+	case SPOP_FRM_AGENT_DISCONNECT:
+	case SPOP_FRM_ACK:
+		conn_disconnect(c, SPOP_ERR_INVALID,
+				"agent frame sent to the agent");
+		break;
+	default:
+		/* §3.2.2: unknown frames may be silently skipped */
+		log_msg(LOG_DEBUG, "conn #%llu %s: frame type %u skipped",
+			(unsigned long long)c->id, c->peer, f->type);
+		break;
+	}
+}
+
+/* True when the output has room for the largest answer to one frame: an
+ * ACK can be as large as the negotiated frame size, and a DISCONNECT must
+ * still fit behind it.
+ */
+static bool conn_room(const struct conn *c)
+{
+	return c->wsize - c->wlen >= (size_t)c->frame_max + SPOP_FRAME_PREFIX +
+					     CONN_DISCONNECT_RESERVE;
+}
+
+/* Handles every complete frame buffered, as long as the output has room. */
+static void conn_process(struct conn *c)
+{
+	struct agent *a = c->agent;
+	struct spop_frame f;
+	size_t off = 0;
+	int n;
+
+	while (c->state == CONN_ST_HELLO || c->state == CONN_ST_ACTIVE) {
+		if (!conn_room(c)) {
+			/* resumes from conn_flush() once output drains */
+			if (c->reading)
+				a->cnt.backpressure++;
+			conn_stop_reading(c);
+			break;
+		}
+		n = spop_frame_extract(c->rbuf + off, c->rlen - off,
+				       c->frame_max, &f);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			conn_disconnect(c, (uint32_t)-n,
+					n == -SPOP_ERR_TOO_BIG
+						? "frame above max-frame-size"
+						: "malformed frame");
+			break;
+		}
+		off += (size_t)n;
+		conn_frame(c, &f);
+	}
+	if (off) {
+		c->rlen -= off;
+		memmove(c->rbuf, c->rbuf + off, c->rlen);
+	}
+}
+
+/* Before closing after our last frame: closing a socket with unread input
+ * makes the kernel send a reset, which can destroy that frame in flight.
+ * Send FIN first and discard what the peer already sent (bounded).
+ */
+static void conn_drain(struct conn *c)
+{
+	int i;
+
+	shutdown(c->fd, SHUT_WR);
+	for (i = 0; i < 4; i++)
+		if (recv(c->fd, c->rbuf, c->rsize, MSG_DONTWAIT) <= 0)
+			break;
+}
+
+/* Sends what is queued: one send() per call. */
+static void conn_flush(struct conn *c)
+{
+	struct agent *a = c->agent;
+	ssize_t n;
+
+	while (c->woff < c->wlen) {
+		n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
+			 MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				ev_io_start(a->loop, &c->wio);
+				return;
+			}
+			conn_close(c, strerror(errno));
+			return;
+		}
+		c->woff += (size_t)n;
+		if (c->woff < c->wlen) {
+			ev_io_start(a->loop, &c->wio);
+			return;
+		}
+	}
+	c->woff = c->wlen = 0;
+	ev_io_stop(a->loop, &c->wio);
+	if (c->state == CONN_ST_CLOSING) {
+		conn_drain(c);
+		conn_close(c, c->healthcheck ? "health check done"
+					     : "disconnected");
+		return;
+	}
+	if (c->state == CONN_ST_ACTIVE && !c->reading) {
+		/* back-pressure released: finish what is buffered first */
+		conn_start_reading(c);
+		conn_process(c);
+		if (c->wlen)
+			conn_flush(c);
+	}
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+	struct agent *a = c->agent;
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	agent_clock(a);
+	if (c->rlen == c->rsize) {
+		/* cannot happen: a whole frame always fits; be safe */
+		conn_disconnect(c, SPOP_ERR_TOO_BIG, "read buffer full");
+		return;
+	}
+	n = read(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
+	if (n == 0) {
+		conn_close(c, "closed by peer");
+		return;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		conn_close(c, strerror(errno));
+		return;
+	}
+	c->rlen += (size_t)n;
+	if (c->state == CONN_ST_ACTIVE)
+		ev_timer_again(a->loop, &c->timer);
+	conn_process(c);
+	if (c->wlen && c->state != CONN_ST_CLOSED)
+		conn_flush(c);
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	conn_flush(w->data);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (c->state == CONN_ST_CLOSING) {
+		/* the peer does not read what we send: give up */
+		conn_close(c, "timeout while flushing");
+		return;
+	}
+	ev_timer_stop(c->agent->loop, &c->timer);
+	/* the timer must not fire again while we flush the DISCONNECT */
+	c->timer.repeat = 1.0;
+	ev_timer_again(c->agent->loop, &c->timer);
+	conn_disconnect(c, SPOP_ERR_TIMEOUT,
+			c->state == CONN_ST_HELLO ? "no HELLO in time"
+						  : "idle timeout");
+}

@@ -1,0 +1,28 @@
+/* SPOP connections: accept, frames in, ACKs out, one place to close. */
+#ifndef AOAI_CONN_H
+#define AOAI_CONN_H
+
+#include "agent-t.h"
+#include "conn-t.h"
+
+/* Takes ownership of the connected, non-blocking socket <fd> accepted from
+ * <peer>. Returns 0, or -1 (fd closed) when memory is short.
+ */
+int conn_new(struct agent *a, int fd, const char *peer);
+
+/* Queues an AGENT-DISCONNECT with <status> and closes once it is sent.
+ * <why> is logged with the peer.
+ */
+void conn_disconnect(struct conn *c, uint32_t status, const char *why);
+
+/* Closes the socket now and hands the connection to the reaper. The only
+ * place a connection is closed.
+ */
+void conn_close(struct conn *c, const char *why);
+
+/* Frees connections closed since the last call: the loop's safe point. */
+void conn_reap(struct agent *a);
+
+const char *conn_state_str(enum conn_state st);
+
+#endif /* AOAI_CONN_H */

@@ -1,0 +1,284 @@
+/* aoai-route -> decision -> set-var actions; aoai-result -> learning.
+ *
+ * This is the per-request hot path: it reads arguments in place from the
+ * frame, asks the routing engine, and encodes actions straight into the
+ * connection's output buffer. No allocation, no system call.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "hdr.h"
+#include "log.h"
+#include "route.h"
+#include "spoa.h"
+#include "spop.h"
+
+#define MSG_ROUTE  "aoai-route"
+#define MSG_RESULT "aoai-result"
+
+/* HAProxy 3.1 stalls on an ACK without action (DESIGN.md); an unknown
+ * variable is silently ignored (SPOE.txt §3.4), so unsetting this one is
+ * an action with no effect.
+ */
+#define SPOA_VAR_NOOP "noop"
+
+char *spoa_log_safe(char *buf, size_t size, const char *s, size_t len)
+{
+	size_t i;
+
+	if (!size)
+		return buf;
+	for (i = 0; i < len && i + 1 < size; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+static int set_var_str(char **p, char *end, const char *name, const char *v,
+		       size_t len)
+{
+	struct spop_data d = {.type = SPOP_DATA_STR};
+
+	d.u.str.ptr = v;
+	d.u.str.len = len;
+	return spop_encode_set_var(p, end, SPOP_SCOPE_TXN, name, strlen(name),
+				   &d);
+}
+
+static int set_var_int(char **p, char *end, const char *name, int64_t v)
+{
+	struct spop_data d = {.type = SPOP_DATA_INT64, .u.sint = v};
+
+	return spop_encode_set_var(p, end, SPOP_SCOPE_TXN, name, strlen(name),
+				   &d);
+}
+
+/* Reads a numeric argument: any integer type, or a decimal string (HAProxy
+ * sends header values as strings). Returns 1 with <out>, 0 when absent
+ * (NULL), -1 when garbage (counted, never fatal).
+ */
+static int arg_uint(struct agent *a, const struct spop_kv *kv, uint64_t *out)
+{
+	switch (kv->val.type) {
+	case SPOP_DATA_NULL:
+		return 0;
+	case SPOP_DATA_INT32:
+	case SPOP_DATA_INT64:
+		if (kv->val.u.sint < 0)
+			break;
+		*out = (uint64_t)kv->val.u.sint;
+		return 1;
+	case SPOP_DATA_UINT32:
+	case SPOP_DATA_UINT64:
+		*out = kv->val.u.uint;
+		return 1;
+	case SPOP_DATA_STR:
+	case SPOP_DATA_BIN:
+		if (kv->val.u.str.len == 0)
+			return 0;
+		if (hdr_parse_uint(kv->val.u.str.ptr, kv->val.u.str.len,
+				   out) == 0)
+			return 1;
+		break;
+	default:
+		break;
+	}
+	a->cnt.bad_value++;
+	return -1;
+}
+
+/* Same for Retry-After: delta-seconds or an HTTP-date, as milliseconds. */
+static int arg_retry_after(struct agent *a, const struct spop_kv *kv,
+			   bool in_ms, uint64_t *ms)
+{
+	const char *s;
+	size_t len;
+	int r;
+
+	if (kv->val.type != SPOP_DATA_STR && kv->val.type != SPOP_DATA_BIN) {
+		r = arg_uint(a, kv, ms);
+		if (r == 1 && !in_ms)
+			*ms = *ms > UINT64_MAX / 1000 ? UINT64_MAX
+						      : *ms * 1000;
+		return r;
+	}
+	s = kv->val.u.str.ptr;
+	len = kv->val.u.str.len;
+	if (len == 0)
+		return 0;
+	if (in_ms)
+		r = hdr_parse_retry_after_ms(s, len, ms);
+	else
+		r = hdr_parse_retry_after(s, len, a->now_wall_s, ms);
+	if (r == 0)
+		return 1;
+	a->cnt.bad_value++;
+	return -1;
+}
+
+/* route_decide(), timed into the latency histogram. */
+static void spoa_decide_timed(struct agent *a, const char *pool,
+			      size_t pool_len, const char *key, size_t key_len,
+			      struct route_decision *d)
+{
+	static const uint64_t bounds[] = AGENT_HIST_BOUNDS_NS;
+	struct agent_hist *h = &a->decide_hist;
+	struct timespec t0, t1;
+	uint64_t ns;
+	int i;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	route_decide(a->route, pool, pool_len, key, key_len, a->now_ms, d);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+	     (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
+	for (i = 0; ns > bounds[i]; i++)
+		;
+	h->bucket[i]++;
+	h->count++;
+	h->sum_ns += ns;
+}
+
+static int spoa_route(struct agent *a, struct spop_msg_iter *it, char **p,
+		      char *end)
+{
+	const char *pool = "", *key = NULL;
+	size_t pool_len = 0, key_len = 0;
+	struct route_decision d;
+	const char *reason;
+	struct spop_kv kv;
+	int r;
+
+	a->cnt.msg_route++;
+	while ((r = spop_arg_next(it, &kv)) == 1) {
+		bool text = kv.val.type == SPOP_DATA_STR ||
+			    kv.val.type == SPOP_DATA_BIN;
+
+		if (spop_name_eq(kv.name, kv.name_len, "pool") && text) {
+			pool = kv.val.u.str.ptr;
+			pool_len = kv.val.u.str.len;
+		} else if (spop_name_eq(kv.name, kv.name_len, "key") && text) {
+			key = kv.val.u.str.ptr;
+			key_len = kv.val.u.str.len;
+		}
+		/* unknown arguments are ignored (DESIGN.md) */
+	}
+	if (r < 0)
+		return -1;
+	if (a->cnt.msg_route % AGENT_HIST_SAMPLE == 0)
+		spoa_decide_timed(a, pool, pool_len, key, key_len, &d);
+	else
+		route_decide(a->route, pool, pool_len, key, key_len,
+			     a->now_ms, &d);
+	if (d.reason == ROUTE_UNKNOWN_POOL) {
+		char name[CFG_NAME_MAX];
+
+		log_rl(&a->rl_pool, a->now_ms, LOG_WARNING,
+		       "aoai-route: unknown pool \"%s\"",
+		       spoa_log_safe(name, sizeof(name), pool, pool_len));
+	}
+	if (d.backend >= 0 &&
+	    set_var_str(p, end, SPOA_VAR_BACKEND, d.name, d.name_len) < 0)
+		return -1;
+	reason = route_reason_str(d.reason);
+	if (set_var_str(p, end, SPOA_VAR_REASON, reason, strlen(reason)) < 0)
+		return -1;
+	if (d.reason == ROUTE_EXHAUSTED &&
+	    set_var_int(p, end, SPOA_VAR_RETRY_AFTER, d.retry_after_s) < 0)
+		return -1;
+	return 0;
+}
+
+static int spoa_result(struct agent *a, struct spop_msg_iter *it)
+{
+	struct route_result res = {
+		.retry_after_ms = -1,
+		.remaining_requests = -1,
+		.remaining_tokens = -1,
+		.duration_ms = -1,
+	};
+	uint64_t ra_s = 0, ra_ms = 0, v;
+	bool has_ra_s = false, has_ra_ms = false, has_status = false;
+	struct spop_kv kv;
+	int r;
+
+	a->cnt.msg_result++;
+	while ((r = spop_arg_next(it, &kv)) == 1) {
+		const char *n = kv.name;
+		size_t l = kv.name_len;
+
+		if (spop_name_eq(n, l, "backend")) {
+			if (kv.val.type == SPOP_DATA_STR) {
+				res.backend = kv.val.u.str.ptr;
+				res.backend_len = kv.val.u.str.len;
+			}
+		} else if (spop_name_eq(n, l, "status")) {
+			if (arg_uint(a, &kv, &v) == 1 && v <= 999) {
+				res.status = (int)v;
+				has_status = true;
+			} else if (kv.val.type != SPOP_DATA_NULL) {
+				a->cnt.bad_value++;
+			}
+		} else if (spop_name_eq(n, l, "retry_after")) {
+			has_ra_s = arg_retry_after(a, &kv, false, &ra_s) == 1;
+		} else if (spop_name_eq(n, l, "retry_after_ms")) {
+			has_ra_ms = arg_retry_after(a, &kv, true, &ra_ms) == 1;
+		} else if (spop_name_eq(n, l, "remaining_requests")) {
+			if (arg_uint(a, &kv, &v) == 1)
+				res.remaining_requests =
+					v > INT64_MAX ? INT64_MAX : (int64_t)v;
+		} else if (spop_name_eq(n, l, "remaining_tokens")) {
+			if (arg_uint(a, &kv, &v) == 1)
+				res.remaining_tokens =
+					v > INT64_MAX ? INT64_MAX : (int64_t)v;
+		} else if (spop_name_eq(n, l, "duration_ms")) {
+			if (arg_uint(a, &kv, &v) == 1)
+				res.duration_ms =
+					v > INT64_MAX ? INT64_MAX : (int64_t)v;
+		}
+	}
+	if (r < 0)
+		return -1;
+	/* milliseconds are more precise than Retry-After's seconds */
+	if (has_ra_ms)
+		res.retry_after_ms = ra_ms > INT64_MAX ? INT64_MAX
+						       : (int64_t)ra_ms;
+	else if (has_ra_s)
+		res.retry_after_ms = ra_s > INT64_MAX ? INT64_MAX
+						      : (int64_t)ra_s;
+	/* no server served it (HAProxy answered itself), or a status we
+	 * cannot read: that is not "no response", so nothing is learned
+	 */
+	if (!res.backend || !res.backend_len || !has_status)
+		return 0;
+	route_learn(a->route, &res, a->now_ms);
+	return 0;
+}
+
+int spoa_notify(struct agent *a, const char *payload, size_t len, char **p,
+		char *end)
+{
+	struct spop_msg_iter it;
+	struct spop_msg m;
+	char *start = *p;
+	int r;
+
+	spop_msg_iter_init(&it, payload, len);
+	while ((r = spop_msg_next(&it, &m)) == 1) {
+		if (spop_name_eq(m.name, m.name_len, MSG_ROUTE))
+			r = spoa_route(a, &it, p, end);
+		else if (spop_name_eq(m.name, m.name_len, MSG_RESULT))
+			r = spoa_result(a, &it);
+		else
+			a->cnt.msg_unknown++;
+		if (r < 0)
+			return -1;
+	}
+	if (r < 0)
+		return -1;
+	if (*p == start &&
+	    spop_encode_unset_var(p, end, SPOP_SCOPE_TXN, SPOA_VAR_NOOP,
+				  sizeof(SPOA_VAR_NOOP) - 1) < 0)
+		return -1;
+	return 0;
+}
