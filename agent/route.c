@@ -16,12 +16,6 @@
 #define ROUTE_GOLDEN	0x9e3779b97f4a7c15ULL
 #define ROUTE_NONE	UINT32_MAX
 #define ROUTE_SCHED_MAX 1024 /* longest recorded round-robin period */
-/* Result classes, in the order they are tested (docs/routing.md). */
-enum route_class {
-	ROUTE_CL_SUCCESS,  /* answered: 2xx, 3xx, 4xx not listed */
-	ROUTE_CL_THROTTLE, /* status in throttle_status */
-	ROUTE_CL_FAULT,	   /* status 0, status in failure_status, slow */
-};
 
 /* One bucket of a backend's sliding fault window. */
 struct route_bucket {
@@ -32,7 +26,7 @@ struct route_bucket {
 
 /* Run-time state of one backend; follows the backend's name on reload. */
 struct route_backend {
-	/* hot: read for each member on every decision */
+	/* hot: read for each member when a plan is built */
 	enum route_state state;
 	bool disabled;		       /* operator drain */
 	bool down;		       /* HAProxy DOWN/MAINT */
@@ -64,7 +58,6 @@ struct route_member {
 	uint32_t cfg_weight; /* as configured */
 	uint32_t weight;     /* in force: cfg_weight or the override */
 	bool overridden;     /* weight set by route_set_weight() */
-	int64_t cur;	     /* smooth weighted round-robin current weight */
 };
 
 /* A closed, available member of the plan's group: the round-robin set. */
@@ -82,6 +75,7 @@ struct route_hrw {
 	uint32_t cand; /* index in the round-robin set, ROUTE_NONE if out */
 };
 
+/* Run-time state of one pool; counters and overrides follow its name. */
 struct route_pool {
 	const struct cfg_pool *cfg;
 	size_t name_len;
@@ -91,8 +85,9 @@ struct route_pool {
 	uint32_t cur_priority;	/* group of the last decision, 0 none */
 	/* decision plan (route_plan()), reused while valid */
 	uint64_t plan_epoch; /* e->epoch when built, 0 never */
-	uint64_t plan_until; /* first time that may change it; when
-				   * exhausted, the earliest availability */
+	/* first time at which time alone may change the plan; when
+	 * exhausted, the earliest time a member may be available */
+	uint64_t plan_until;
 	uint32_t plan_probe; /* member to probe, ROUTE_NONE */
 	uint32_t plan_prio;  /* priority of the group, 0 exhausted */
 	uint32_t n_cand;
@@ -120,6 +115,7 @@ struct route_table {
 	struct route_slot *slot;
 };
 
+/* The engine: arrays built by route_apply(), the PRNG, the hook. */
 struct route_engine {
 	const struct cfg *cfg; /* in force, NULL before the first */
 	uint32_t n_backends;
@@ -504,6 +500,7 @@ static void route_set_state(struct route_engine *e, uint32_t b,
 {
 	struct route_backend *bk = &e->backends[b];
 	enum route_state from = bk->state;
+
 	assert(route_transition_ok(from, to));
 	e->epoch++;
 	bk->state = to;
@@ -1117,7 +1114,8 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 	if (r->remaining_tokens >= 0) {
 		bk->rem_tok = r->remaining_tokens;
 		bk->rem_tok_at = now_ms;
-	} /* plans cache weight x headroom: a new factor invalidates them (a
+	}
+	/* plans cache weight x headroom: a new factor invalidates them (a
 	 * refreshed value moves its staleness later, and plans are rebuilt
 	 * at the earlier time anyway)
 	 */
