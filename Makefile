@@ -165,6 +165,7 @@ install: all
 	install -m 0644 protocol/spop-t.h protocol/spop.h \
 		$(DESTDIR)$(PREFIX)/include/aoai-spoa/
 	install -m 0644 systemd/aoai-spoa.service systemd/aoai-spoa.socket \
+		systemd/aoai-spoa-control.socket \
 		$(DESTDIR)/lib/systemd/system/
 	[ -e $(DESTDIR)/etc/aoai-spoa/aoai-spoa.yaml ] || install -m 0640 \
 		haproxy-conf/aoai-spoa.yaml $(DESTDIR)/etc/aoai-spoa/

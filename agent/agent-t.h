@@ -17,23 +17,23 @@
  * struct, "show info", the metrics and the tests cannot drift.
  * X(field, metric help text)
  */
-#define AGENT_COUNTERS(X)                                                     \
-	X(conn_accepted, "SPOP connections accepted")                         \
-	X(conn_refused, "SPOP connections refused at max_connections")        \
-	X(conn_closed, "SPOP connections closed")                             \
-	X(hello, "HELLO handshakes completed")                                \
-	X(healthcheck, "health-check HELLOs answered")                        \
-	X(frames_in, "frames received")                                       \
-	X(frames_out, "frames sent")                                          \
-	X(notify, "NOTIFY frames handled")                                    \
-	X(msg_route, "aoai-route messages")                                   \
-	X(msg_result, "aoai-result messages")                                 \
-	X(msg_unknown, "unknown messages acknowledged and ignored")           \
-	X(bad_value, "argument values ignored as garbage")                    \
-	X(disconnect_in, "HAPROXY-DISCONNECT frames received")                \
-	X(backpressure, "times reading paused for a full write buffer")       \
-	X(accept_paused, "times accepting paused for lack of descriptors")    \
-	X(reloads, "configuration reloads applied")                           \
+#define AGENT_COUNTERS(X)                                                      \
+	X(conn_accepted, "SPOP connections accepted")                          \
+	X(conn_refused, "SPOP connections refused at max_connections")         \
+	X(conn_closed, "SPOP connections closed")                              \
+	X(hello, "HELLO handshakes completed")                                 \
+	X(healthcheck, "health-check HELLOs answered")                         \
+	X(frames_in, "frames received")                                        \
+	X(frames_out, "frames sent")                                           \
+	X(notify, "NOTIFY frames handled")                                     \
+	X(msg_route, "aoai-route messages")                                    \
+	X(msg_result, "aoai-result messages")                                  \
+	X(msg_unknown, "unknown messages acknowledged and ignored")            \
+	X(bad_value, "argument values ignored as garbage")                     \
+	X(disconnect_in, "HAPROXY-DISCONNECT frames received")                 \
+	X(backpressure, "times reading paused for a full write buffer")        \
+	X(accept_paused, "times accepting paused for lack of descriptors")     \
+	X(reloads, "configuration reloads applied")                            \
 	X(reload_failed, "configuration reloads rejected")
 
 struct agent_counters {
@@ -50,14 +50,16 @@ struct agent_counters {
 #define AGENT_HIST_SAMPLE  16
 #define AGENT_HIST_BUCKETS 11
 /* Upper bounds of the buckets in nanoseconds; the last one is +Inf. */
-#define AGENT_HIST_BOUNDS_NS                                                  \
-	{500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 500000, 1000000,  \
-	 UINT64_MAX}
+#define AGENT_HIST_BOUNDS_NS                                                   \
+	{                                                                      \
+		500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 500000,    \
+			1000000, UINT64_MAX                                    \
+	}
 
 struct agent_hist {
 	uint64_t bucket[AGENT_HIST_BUCKETS]; /* not cumulative */
-	uint64_t count;                      /* samples */
-	uint64_t sum_ns;                     /* sum of the samples */
+	uint64_t count;			     /* samples */
+	uint64_t sum_ns;		     /* sum of the samples */
 };
 
 struct conn;
@@ -68,33 +70,33 @@ struct hapi;
 
 struct agent {
 	struct ev_loop *loop;
-	const char *cfg_path;        /* as given with -f */
-	struct cfg *cfg;             /* in force; owned */
-	struct route_engine *route;  /* owned */
-	struct listener *listeners;  /* SPOP listeners, a list; owned */
-	struct conn *conns;          /* open connections, a list */
-	struct conn *dead;           /* closed, freed at the safe point */
+	const char *cfg_path;	    /* as given with -f */
+	struct cfg *cfg;	    /* in force; owned */
+	struct route_engine *route; /* owned */
+	struct listener *listeners; /* SPOP listeners, a list; owned */
+	struct conn *conns;	    /* open connections, a list */
+	struct conn *dead;	    /* closed, freed at the safe point */
 	uint32_t n_conns;
-	uint64_t next_conn_id;       /* for log lines */
-	uint64_t now_ms;             /* monotonic, refreshed per wake-up */
-	int64_t now_wall_s;          /* wall clock, for HTTP-dates */
-	time_t started;              /* wall clock, for "show info" */
-	time_t cfg_loaded;           /* wall clock of the last (re)load */
-	bool stopping;               /* SIGTERM seen: draining */
-	struct ctl *ctl;             /* control sockets; owned */
-	struct hapi *hapi;           /* HAProxy runtime API link; owned */
+	uint64_t next_conn_id; /* for log lines */
+	uint64_t now_ms;       /* monotonic, refreshed per wake-up */
+	int64_t now_wall_s;    /* wall clock, for HTTP-dates */
+	time_t started;	       /* wall clock, for "show info" */
+	time_t cfg_loaded;     /* wall clock of the last (re)load */
+	bool stopping;	       /* SIGTERM seen: draining */
+	struct ctl *ctl;       /* control sockets; owned */
+	struct hapi *hapi;     /* HAProxy runtime API link; owned */
 	ev_signal sig_term;
 	ev_signal sig_int;
 	ev_signal sig_hup;
-	ev_check reaper;             /* frees dead connections */
-	ev_timer accept_retry;       /* EMFILE: accept again later */
-	ev_timer stop_timer;         /* SIGTERM: longest wait to drain */
+	ev_check reaper;       /* frees dead connections */
+	ev_timer accept_retry; /* EMFILE: accept again later */
+	ev_timer stop_timer;   /* SIGTERM: longest wait to drain */
 	struct agent_counters cnt;
 	struct agent_hist decide_hist; /* aoai-route decision latency */
-	struct log_rl rl_accept;     /* accept() errors */
-	struct log_rl rl_proto;      /* protocol errors */
-	struct log_rl rl_pool;       /* unknown pools */
-	struct log_rl rl_value;      /* garbage argument values */
+	struct log_rl rl_accept;       /* accept() errors */
+	struct log_rl rl_proto;	       /* protocol errors */
+	struct log_rl rl_pool;	       /* unknown pools */
+	struct log_rl rl_value;	       /* garbage argument values */
 };
 
 #endif /* AOAI_AGENT_T_H */

@@ -7,6 +7,8 @@
 #include "agent.h"
 #include "cfg.h"
 #include "conn.h"
+#include "ctl.h"  /* issue #6 */
+#include "hapi.h" /* issue #6 */
 #include "listener.h"
 #include "log.h"
 #include "route.h"
@@ -27,6 +29,7 @@ static void agent_route_hook(void *arg, int backend, enum route_state from,
 	log_msg(prio, "backend %s: %s -> %s: %s",
 		route_backend_name(a->route, backend), route_state_str(from),
 		route_state_str(to), why);
+	hapi_mirror(a, backend, from, to); /* issue #6: HAProxy drain/ready */
 }
 
 static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -60,14 +63,14 @@ static void agent_accept_retry_cb(struct ev_loop *loop, ev_timer *w,
 		listener_resume_all(a);
 }
 
-static void agent_stop_timer_cb(struct ev_loop *loop, ev_timer *w,
-				int revents)
+static void agent_stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct agent *a = w->data;
 
 	(void)revents;
-	log_msg(LOG_WARNING, "shutdown: %u connections still open after "
-			     "%ums, closing them",
+	log_msg(LOG_WARNING,
+		"shutdown: %u connections still open after "
+		"%ums, closing them",
 		a->n_conns, a->cfg->agent.shutdown_timeout_ms);
 	while (a->conns)
 		conn_close(a->conns, "shutdown timeout");
@@ -108,6 +111,9 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	}
 	route_set_hook(a->route, agent_route_hook, a);
 	if (listener_open_all(a) < 0)
+		return -1;
+	/* issue #6: control socket, metrics listener, HAProxy link */
+	if (ctl_start(a) < 0 || hapi_start(a) < 0)
 		return -1;
 
 	ev_signal_init(&a->sig_term, agent_signal_cb, SIGTERM);
@@ -175,8 +181,9 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	next = cfg_load(a->cfg_path, agent_reload_err, &ctx);
 	if (!next) {
 		a->cnt.reload_failed++;
-		log_msg(LOG_ERR, "reload of %s rejected (%u errors): the "
-				 "running configuration stays in force",
+		log_msg(LOG_ERR,
+			"reload of %s rejected (%u errors): the "
+			"running configuration stays in force",
 			a->cfg_path, ctx.n);
 		return -1;
 	}
@@ -195,6 +202,9 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	a->cfg = next;
 	a->cfg_loaded = time(NULL);
 	a->cnt.reloads++;
+	/* issue #6: control sockets and HAProxy link follow the file */
+	ctl_reload(a);
+	hapi_reload(a);
 	log_msg(LOG_NOTICE, "reloaded %s: %u backends, %u pools", a->cfg_path,
 		next->n_backends, next->n_pools);
 	return 0;
@@ -227,6 +237,9 @@ void agent_free(struct agent *a)
 	while (a->conns)
 		conn_close(a->conns, "exit");
 	conn_reap(a);
+	/* issue #6 */
+	hapi_stop(a);
+	ctl_stop(a);
 	route_free(a->route);
 	cfg_free(a->cfg);
 	a->route = NULL;

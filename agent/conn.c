@@ -174,7 +174,7 @@ void conn_disconnect(struct conn *c, uint32_t status, const char *why)
 		log_msg(LOG_DEBUG, "conn #%llu %s: AGENT-DISCONNECT 0: %s",
 			(unsigned long long)c->id, c->peer, why);
 	a->cnt.disconnect_out[status <= SPOP_ERR_RES ? status
-						      : SPOP_ERR_RES + 1]++;
+						     : SPOP_ERR_RES + 1]++;
 	/* the reserve guarantees room, whatever is queued */
 	p = c->wbuf + c->wlen;
 	end = c->wbuf + c->wsize;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "ctl.h"
 #include "listener.h"
 #include "log.h"
 #include "sock.h"
@@ -43,9 +44,8 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				 * spin on it, retry on a timer
 				 */
 				log_rl(&a->rl_accept, a->now_ms, LOG_ERR,
-				       "%s: accept: %s; pausing %.1fs",
-				       l->name, strerror(errno),
-				       LISTENER_EMFILE_PAUSE);
+				       "%s: accept: %s; pausing %.1fs", l->name,
+				       strerror(errno), LISTENER_EMFILE_PAUSE);
 				a->cnt.accept_paused++;
 				listener_pause_all(a);
 				ev_timer_set(&a->accept_retry,
@@ -104,8 +104,11 @@ int listener_open_all(struct agent *a)
 	if (n > 0) {
 		for (i = 0; i < n; i++) {
 			/* a socket named "control" belongs to ctl */
-			if (strcmp(names[i], "control") == 0)
+			if (strcmp(names[i], "control") == 0) {
+				if (ctl_adopt(a, fds[i]) < 0)
+					goto fail;
 				continue;
+			}
 			snprintf(name, sizeof(name), "systemd fd %d%s%.31s",
 				 fds[i], names[i][0] ? " " : "", names[i]);
 			if (listener_add(a, fds[i], name, NULL) < 0)

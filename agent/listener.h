@@ -8,11 +8,11 @@
 #include "agent-t.h"
 
 struct listener {
-	struct listener *next;   /* agent's list */
+	struct listener *next; /* agent's list */
 	struct agent *agent;
 	int fd;
 	ev_io io;
-	char name[160];          /* address, for logs */
+	char name[160];		 /* address, for logs */
 	char path[CFG_PATH_MAX]; /* unix socket we created: removed on close */
 };
 

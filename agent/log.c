@@ -11,10 +11,10 @@ static int log_level = LOG_INFO;
 static bool log_journal; /* stderr is journald's: "<N>" prefixes */
 
 static const char *const level_names[] = {
-	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",
-	[LOG_CRIT] = "crit",   [LOG_ERR] = "err",
+	[LOG_EMERG] = "emerg",	   [LOG_ALERT] = "alert",
+	[LOG_CRIT] = "crit",	   [LOG_ERR] = "err",
 	[LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+	[LOG_INFO] = "info",	   [LOG_DEBUG] = "debug",
 };
 
 void log_init(int level)
@@ -105,8 +105,7 @@ void log_errno(int prio, const char *fmt, ...)
 	errno = saved;
 }
 
-void log_rl(struct log_rl *rl, uint64_t now_ms, int prio, const char *fmt,
-	    ...)
+void log_rl(struct log_rl *rl, uint64_t now_ms, int prio, const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;

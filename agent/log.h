@@ -12,12 +12,12 @@
 /* Rate limit of one kind of message: at most LOG_RL_BURST per
  * LOG_RL_WINDOW_MS; the number dropped is reported with the next one.
  */
-#define LOG_RL_BURST     5
+#define LOG_RL_BURST	 5
 #define LOG_RL_WINDOW_MS 10000
 
 struct log_rl {
 	uint64_t window_start; /* ms, monotonic */
-	uint32_t count;        /* messages in this window */
+	uint32_t count;	       /* messages in this window */
 	uint32_t dropped;      /* suppressed since the last one logged */
 };
 
@@ -37,8 +37,8 @@ void log_vmsg(int prio, const char *fmt, va_list ap)
 void log_errno(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Logs unless <rl> says this kind of message was logged too often. */
-void log_rl(struct log_rl *rl, uint64_t now_ms, int prio, const char *fmt,
-	    ...) __attribute__((format(printf, 4, 5)));
+void log_rl(struct log_rl *rl, uint64_t now_ms, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Logs at LOG_CRIT and exits 1. */
 void fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));

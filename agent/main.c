@@ -10,7 +10,7 @@
 #include "log.h"
 
 /* Exit codes, as documented in the README and usage(). */
-#define EXIT_OK     0 /* clean stop, or configuration valid */
+#define EXIT_OK	    0 /* clean stop, or configuration valid */
 #define EXIT_CONFIG 1 /* configuration invalid, or startup failed */
 #define EXIT_USAGE  2 /* bad command line */
 

@@ -26,8 +26,9 @@ static socklen_t sock_addr(const struct cfg_listener *l,
 		size_t n = strlen(l->path);
 
 		if (n == 0 || n >= sizeof(sun->sun_path)) {
-			snprintf(err, errlen, "unix path length %zu not in "
-					      "1..%zu",
+			snprintf(err, errlen,
+				 "unix path length %zu not in "
+				 "1..%zu",
 				 n, sizeof(sun->sun_path) - 1);
 			return 0;
 		}
@@ -67,8 +68,7 @@ static int sock_unix_stale(const struct cfg_listener *l,
 	if (lstat(l->path, &st) < 0)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket",
-			 l->path);
+		snprintf(err, errlen, "%s exists and is not a socket", l->path);
 		return -1;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -127,8 +127,7 @@ int sock_listen(const struct cfg_listener *l, char *err, size_t errlen)
 		goto close_fd;
 	}
 	if (l->kind == CFG_ADDR_UNIX && chmod(l->path, l->mode) < 0) {
-		snprintf(err, errlen, "chmod %s: %s", l->path,
-			 strerror(errno));
+		snprintf(err, errlen, "chmod %s: %s", l->path, strerror(errno));
 		unlink(l->path);
 		goto close_fd;
 	}
@@ -166,8 +165,7 @@ int sock_connect(const struct cfg_listener *l, char *err, size_t errlen)
 	return fd;
 }
 
-const char *sock_addr_str(const struct cfg_listener *l, char *buf,
-			  size_t size)
+const char *sock_addr_str(const struct cfg_listener *l, char *buf, size_t size)
 {
 	if (l->kind == CFG_ADDR_UNIX)
 		snprintf(buf, size, "unix://%s", l->path);

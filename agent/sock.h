@@ -24,8 +24,7 @@ int sock_listen(const struct cfg_listener *l, char *err, size_t errlen);
 int sock_connect(const struct cfg_listener *l, char *err, size_t errlen);
 
 /* "tcp://HOST:PORT" or "unix://PATH". */
-const char *sock_addr_str(const struct cfg_listener *l, char *buf,
-			  size_t size);
+const char *sock_addr_str(const struct cfg_listener *l, char *buf, size_t size);
 
 /* Numeric "HOST:PORT" of an accepted peer, or <fallback> (unix peers). */
 void sock_peer_str(const struct sockaddr_storage *ss, socklen_t len,

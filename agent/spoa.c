@@ -76,8 +76,8 @@ static int arg_uint(struct agent *a, const struct spop_kv *kv, uint64_t *out)
 	case SPOP_DATA_BIN:
 		if (kv->val.u.str.len == 0)
 			return 0;
-		if (hdr_parse_uint(kv->val.u.str.ptr, kv->val.u.str.len,
-				   out) == 0)
+		if (hdr_parse_uint(kv->val.u.str.ptr, kv->val.u.str.len, out) ==
+		    0)
 			return 1;
 		break;
 	default:
@@ -98,8 +98,7 @@ static int arg_retry_after(struct agent *a, const struct spop_kv *kv,
 	if (kv->val.type != SPOP_DATA_STR && kv->val.type != SPOP_DATA_BIN) {
 		r = arg_uint(a, kv, ms);
 		if (r == 1 && !in_ms)
-			*ms = *ms > UINT64_MAX / 1000 ? UINT64_MAX
-						      : *ms * 1000;
+			*ms = *ms > UINT64_MAX / 1000 ? UINT64_MAX : *ms * 1000;
 		return r;
 	}
 	s = kv->val.u.str.ptr;
@@ -168,8 +167,8 @@ static int spoa_route(struct agent *a, struct spop_msg_iter *it, char **p,
 	if (a->cnt.msg_route % AGENT_HIST_SAMPLE == 0)
 		spoa_decide_timed(a, pool, pool_len, key, key_len, &d);
 	else
-		route_decide(a->route, pool, pool_len, key, key_len,
-			     a->now_ms, &d);
+		route_decide(a->route, pool, pool_len, key, key_len, a->now_ms,
+			     &d);
 	if (d.reason == ROUTE_UNKNOWN_POOL) {
 		char name[CFG_NAME_MAX];
 
@@ -241,11 +240,11 @@ static int spoa_result(struct agent *a, struct spop_msg_iter *it)
 		return -1;
 	/* milliseconds are more precise than Retry-After's seconds */
 	if (has_ra_ms)
-		res.retry_after_ms = ra_ms > INT64_MAX ? INT64_MAX
-						       : (int64_t)ra_ms;
+		res.retry_after_ms =
+			ra_ms > INT64_MAX ? INT64_MAX : (int64_t)ra_ms;
 	else if (has_ra_s)
-		res.retry_after_ms = ra_s > INT64_MAX ? INT64_MAX
-						      : (int64_t)ra_s;
+		res.retry_after_ms =
+			ra_s > INT64_MAX ? INT64_MAX : (int64_t)ra_s;
 	/* no server served it (HAProxy answered itself), or a status we
 	 * cannot read: that is not "no response", so nothing is learned
 	 */

@@ -8,7 +8,7 @@
 
 /* Variable names the agent sets, without HAProxy's var-prefix. */
 #define SPOA_VAR_BACKEND     "backend"
-#define SPOA_VAR_REASON      "reason"
+#define SPOA_VAR_REASON	     "reason"
 #define SPOA_VAR_RETRY_AFTER "retry_after"
 
 /* Handles the LIST-OF-MESSAGES of one NOTIFY and writes the actions of its

@@ -1,0 +1,923 @@
+/* HAProxy runtime API client: polls server state, mirrors open circuits. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "hapi.h"
+#include "log.h"
+#include "route.h"
+#include "sock.h"
+
+#define HAPI_RESP_MAX	     (8u << 20) /* one answer of HAProxy */
+#define HAPI_TIMEOUT_MIN     1.0	/* seconds, per request ... */
+#define HAPI_TIMEOUT_MAX     5.0	/* ... poll_interval clamped */
+#define HAPI_FAULTS_PER_POLL 100	/* faults fed per server per poll */
+#define HAPI_FAIL_OPEN	     3		/* failed polls: forget DOWN */
+#define HAPI_COLS_MAX	     512	/* columns of a row we look at */
+
+/* srv_admin_state bits (HAProxy 2.6 include/haproxy/server-t.h). */
+#define HAPI_ADMF_FMAINT 0x01 /* forced (CLI) maintenance */
+#define HAPI_ADMF_IMAINT 0x02 /* inherited (track) maintenance */
+#define HAPI_ADMF_CMAINT 0x04 /* "disabled" in the configuration */
+#define HAPI_ADMF_FDRAIN 0x08 /* forced (CLI) drain */
+#define HAPI_ADMF_RMAINT 0x20 /* DNS resolution failed */
+#define HAPI_ADMF_HMAINT 0x40 /* "set server addr" maintenance */
+#define HAPI_ADMF_MAINT                                                        \
+	(HAPI_ADMF_FMAINT | HAPI_ADMF_IMAINT | HAPI_ADMF_CMAINT |              \
+	 HAPI_ADMF_RMAINT | HAPI_ADMF_HMAINT)
+#define HAPI_OP_STOPPED 0 /* srv_op_state: DOWN */
+
+/* What the link knows of one HAProxy server, by agent backend index. */
+struct hapi_srv {
+	char name[CFG_NAME_MAX]; /* agent backend = HAProxy server name */
+	bool seen;		 /* in HAProxy's last answer */
+	bool base;		 /* counters below are a baseline */
+	uint64_t econ;		 /* HAProxy's counters at the last poll */
+	uint64_t eresp;
+	uint64_t wretr;
+	uint64_t wredis;
+	uint64_t faults; /* fed to the breaker by the link */
+	int op_state;	 /* srv_op_state, -1 unknown */
+	int admin;	 /* srv_admin_state, -1 unknown */
+	char status[24]; /* "show stat" status column */
+	bool down;	 /* the link marked it down in the engine */
+	bool want_drain; /* mirror: the breaker wants DRAIN */
+	int applied;	 /* mirror: -1 unknown, 0 ready, 1 drain */
+	bool dirty;	 /* mirror: a "set server" is due */
+};
+
+enum hapi_state {
+	HAPI_IDLE,	 /* no request */
+	HAPI_CONNECTING, /* non-blocking connect in progress */
+	HAPI_SENDING,	 /* writing the command line */
+	HAPI_READING,	 /* reading until HAProxy closes */
+};
+
+enum hapi_kind {
+	HAPI_POLL, /* show info; show servers state; show stat */
+	HAPI_SET,  /* set server B/S state drain|ready */
+};
+
+struct hapi {
+	struct agent *agent;
+	struct cfg_haproxy cfg; /* copy of the block in force */
+	struct hapi_srv *srv;	/* by engine backend index; owned */
+	uint32_t n_srv;
+	enum hapi_state state;
+	enum hapi_kind kind;
+	int fd;
+	ev_io io;
+	ev_timer timeout;    /* the request in flight */
+	ev_timer poll_timer; /* every poll_interval */
+	ev_timer kick;	     /* zero delay: start work outside the hook */
+	bool poll_due;
+	char set_name[CFG_NAME_MAX]; /* HAPI_SET: server */
+	bool set_drain;		     /* HAPI_SET: drain, else ready */
+	uint32_t rr;		     /* next server to look at for sets */
+	char cmd[2 * CFG_NAME_MAX + 96];
+	size_t cmd_len;
+	size_t cmd_off;
+	struct ctl_buf resp;
+	uint32_t fails; /* consecutive failed polls */
+	long long pid;	/* HAProxy's Pid: a change is a restart */
+	struct hapi_status st;
+	struct log_rl rl;
+};
+
+static void hapi_run(struct hapi *h);
+
+static double hapi_timeout(const struct hapi *h)
+{
+	double t = h->cfg.poll_interval_ms / 1000.0;
+
+	return t < HAPI_TIMEOUT_MIN   ? HAPI_TIMEOUT_MIN
+	       : t > HAPI_TIMEOUT_MAX ? HAPI_TIMEOUT_MAX
+				      : t;
+}
+
+static void hapi_error(struct hapi *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Records (and logs, rate-limited) why the request failed. */
+static void hapi_error(struct hapi *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(h->st.last_error, sizeof(h->st.last_error), fmt, ap);
+	va_end(ap);
+	log_rl(&h->rl, h->agent->now_ms, LOG_WARNING, "haproxy: %s",
+	       h->st.last_error);
+}
+
+/* Marks backend <b> down or up in the engine, once per change, logged. */
+static void hapi_set_down(struct hapi *h, uint32_t b, bool down,
+			  const char *why)
+{
+	struct hapi_srv *s = &h->srv[b];
+
+	if (s->down == down)
+		return;
+	s->down = down;
+	route_set_down(h->agent->route, (int)b, down);
+	log_msg(down ? LOG_WARNING : LOG_NOTICE, "haproxy: backend %s %s: %s",
+		s->name, down ? "unavailable" : "available again", why);
+}
+
+/* Clears every down flag the link set (fail open). */
+static void hapi_forget(struct hapi *h, const char *why)
+{
+	uint32_t b;
+
+	for (b = 0; b < h->n_srv; b++) {
+		hapi_set_down(h, b, false, why);
+		h->srv[b].seen = false;
+		h->srv[b].applied = -1;
+	}
+}
+
+/* Ends the request in flight (if any): closes the socket. */
+static void hapi_close(struct hapi *h)
+{
+	struct ev_loop *loop = h->agent->loop;
+
+	ev_io_stop(loop, &h->io);
+	ev_timer_stop(loop, &h->timeout);
+	if (h->fd >= 0)
+		close(h->fd);
+	h->fd = -1;
+	h->state = HAPI_IDLE;
+}
+
+/* ------------------------------------------------------------------ */
+/* parsing HAProxy's answers                                          */
+
+/* Splits <line> in place on <sep> into at most <max> fields. */
+static int hapi_fields(char *line, char sep, char **f, int max)
+{
+	int n = 0;
+
+	while (n < max) {
+		f[n++] = line;
+		line = strchr(line, sep);
+		if (!line)
+			break;
+		*line++ = '\0';
+		if (sep == ' ')
+			while (*line == ' ')
+				line++;
+	}
+	return n;
+}
+
+static int hapi_col(char **hdr, int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(hdr[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static uint64_t hapi_u64(const char *s)
+{
+	uint64_t v = 0;
+
+	for (; *s >= '0' && *s <= '9'; s++)
+		v = v * 10 + (uint64_t)(*s - '0');
+	return v;
+}
+
+/* Next line of <*p> (NUL-terminated in place), or NULL at a section end
+ * (an empty line) or the end of the text.
+ */
+static char *hapi_line(char **p)
+{
+	char *s = *p, *nl;
+
+	if (!s || !*s || *s == '\n') {
+		if (s && *s == '\n')
+			*p = s + 1;
+		else
+			*p = NULL;
+		return NULL;
+	}
+	nl = strchr(s, '\n');
+	if (nl) {
+		*nl = '\0';
+		*p = nl + 1;
+	} else {
+		*p = s + strlen(s);
+	}
+	return s;
+}
+
+/* "show info": only Pid matters (a restart resets the counters). */
+static int hapi_parse_info(struct hapi *h, char **p, long long *pid)
+{
+	char *line;
+	int n = 0;
+
+	*pid = -1;
+	while ((line = hapi_line(p)) != NULL) {
+		n++;
+		if (strncmp(line, "Pid: ", 5) == 0)
+			*pid = (long long)hapi_u64(line + 5);
+	}
+	if (*pid < 0) {
+		hapi_error(h, "show info: unexpected answer (%d lines)", n);
+		return -1;
+	}
+	return 0;
+}
+
+/* "show servers state B": op and admin state per server. */
+static int hapi_parse_state(struct hapi *h, char **p)
+{
+	struct route_engine *e = h->agent->route;
+	char *line, *hdr[HAPI_COLS_MAX], *f[HAPI_COLS_MAX];
+	int nh, nf, c_name, c_op, c_adm, b;
+
+	line = hapi_line(p);
+	if (!line || line[0] < '0' || line[0] > '9') {
+		hapi_error(h, "show servers state %s: %.80s", h->cfg.backend,
+			   line ? line : "no answer");
+		while (hapi_line(p))
+			;
+		return -1;
+	}
+	line = hapi_line(p);
+	if (!line || line[0] != '#') {
+		hapi_error(h, "show servers state: no header");
+		return -1;
+	}
+	nh = hapi_fields(line + 2, ' ', hdr, HAPI_COLS_MAX);
+	c_name = hapi_col(hdr, nh, "srv_name");
+	c_op = hapi_col(hdr, nh, "srv_op_state");
+	c_adm = hapi_col(hdr, nh, "srv_admin_state");
+	if (c_name < 0 || c_op < 0 || c_adm < 0) {
+		hapi_error(h, "show servers state: unknown header");
+		return -1;
+	}
+	while ((line = hapi_line(p)) != NULL) {
+		nf = hapi_fields(line, ' ', f, HAPI_COLS_MAX);
+		if (nf <= c_name || nf <= c_op || nf <= c_adm)
+			continue;
+		b = route_backend_index(e, f[c_name], strlen(f[c_name]));
+		if (b < 0 || (uint32_t)b >= h->n_srv)
+			continue;
+		h->srv[b].seen = true;
+		h->srv[b].op_state = (int)hapi_u64(f[c_op]);
+		h->srv[b].admin = (int)hapi_u64(f[c_adm]);
+	}
+	return 0;
+}
+
+/* "show stat B 4 -1": error counters and the status text per server. */
+static int hapi_parse_stat(struct hapi *h, char **p, uint64_t now_ms)
+{
+	struct route_engine *e = h->agent->route;
+	char *line, *hdr[HAPI_COLS_MAX], *f[HAPI_COLS_MAX];
+	int nh, nf, c_sv, c_econ, c_eresp, c_wretr, c_wredis, c_status, b;
+
+	line = hapi_line(p);
+	if (!line || strncmp(line, "# ", 2) != 0) {
+		hapi_error(h, "show stat %s: %.80s", h->cfg.backend,
+			   line ? line : "no answer");
+		return -1;
+	}
+	nh = hapi_fields(line + 2, ',', hdr, HAPI_COLS_MAX);
+	c_sv = hapi_col(hdr, nh, "svname");
+	c_econ = hapi_col(hdr, nh, "econ");
+	c_eresp = hapi_col(hdr, nh, "eresp");
+	c_wretr = hapi_col(hdr, nh, "wretr");
+	c_wredis = hapi_col(hdr, nh, "wredis");
+	c_status = hapi_col(hdr, nh, "status");
+	if (c_sv < 0 || c_econ < 0 || c_eresp < 0 || c_wretr < 0 ||
+	    c_wredis < 0 || c_status < 0) {
+		hapi_error(h, "show stat: unknown CSV header");
+		return -1;
+	}
+	while ((line = hapi_line(p)) != NULL) {
+		struct hapi_srv *s;
+		uint64_t econ, eresp, n = 0, k;
+
+		nf = hapi_fields(line, ',', f, HAPI_COLS_MAX);
+		if (nf < nh)
+			continue;
+		b = route_backend_index(e, f[c_sv], strlen(f[c_sv]));
+		if (b < 0 || (uint32_t)b >= h->n_srv)
+			continue;
+		s = &h->srv[b];
+		snprintf(s->status, sizeof(s->status), "%s", f[c_status]);
+		econ = hapi_u64(f[c_econ]);
+		eresp = hapi_u64(f[c_eresp]);
+		/* a retry or a redispatch follows a connection error
+		 * already counted in econ, or is a layer-7 retry of a
+		 * throttle: wretr and wredis are shown, not fed
+		 */
+		if (s->base && econ >= s->econ && eresp >= s->eresp)
+			n = econ - s->econ + (eresp - s->eresp);
+		s->econ = econ;
+		s->eresp = eresp;
+		s->wretr = hapi_u64(f[c_wretr]);
+		s->wredis = hapi_u64(f[c_wredis]);
+		s->base = true;
+		if (n > HAPI_FAULTS_PER_POLL)
+			n = HAPI_FAULTS_PER_POLL;
+		if (n)
+			log_msg(LOG_INFO,
+				"haproxy: backend %s: %llu connection or "
+				"response errors",
+				s->name, (unsigned long long)n);
+		for (k = 0; k < n; k++)
+			route_fault(e, b, now_ms);
+		s->faults += n;
+		h->st.faults += n;
+	}
+	return 0;
+}
+
+/* Applies one good poll: availability, and what the mirror must fix. */
+static void hapi_apply(struct hapi *h)
+{
+	struct agent *a = h->agent;
+	struct route_backend_info bi;
+	char why[64];
+	uint32_t b;
+
+	for (b = 0; b < h->n_srv; b++) {
+		struct hapi_srv *s = &h->srv[b];
+		bool maint, down;
+
+		if (!s->seen) {
+			hapi_set_down(h, b, false,
+				      "not a server of the HAProxy backend");
+			s->applied = -1;
+			continue;
+		}
+		maint = s->admin >= 0 && (s->admin & HAPI_ADMF_MAINT);
+		down = s->op_state == HAPI_OP_STOPPED;
+		snprintf(why, sizeof(why), "HAProxy says %s", s->status);
+		hapi_set_down(h, b, maint || down, why);
+		if (!h->cfg.mirror)
+			continue;
+		if (route_backend_info(a->route, (int)b, a->now_ms, &bi) == 0)
+			s->want_drain = bi.state == ROUTE_ST_OPEN ||
+					bi.state == ROUTE_ST_COOLING;
+		if (maint) {
+			/* "state drain" or "ready" would lift MAINT: an
+			 * operator's MAINT is never touched
+			 */
+			s->applied = -1;
+			s->dirty = false;
+			continue;
+		}
+		if (!s->dirty)
+			s->applied = s->admin & HAPI_ADMF_FDRAIN ? 1 : 0;
+		if (s->applied != (int)s->want_drain)
+			s->dirty = true;
+	}
+}
+
+static void hapi_poll_done(struct hapi *h, bool ok)
+{
+	struct agent *a = h->agent;
+	char *p = h->resp.p;
+	long long pid;
+	uint32_t b;
+
+	agent_clock(a);
+	if (ok) {
+		for (b = 0; b < h->n_srv; b++)
+			h->srv[b].seen = false;
+		ok = p && hapi_parse_info(h, &p, &pid) == 0;
+		if (ok && pid != h->pid) {
+			if (h->pid >= 0)
+				log_msg(LOG_NOTICE,
+					"haproxy: process %lld replaced %lld "
+					"(reload): counters restart",
+					pid, h->pid);
+			for (b = 0; b < h->n_srv; b++)
+				h->srv[b].base = false;
+			h->pid = pid;
+		}
+		ok = ok && hapi_parse_state(h, &p) == 0 &&
+		     hapi_parse_stat(h, &p, a->now_ms) == 0;
+	}
+	if (!ok) {
+		h->st.poll_errors++;
+		h->st.up = false;
+		if (++h->fails == HAPI_FAIL_OPEN)
+			hapi_forget(h,
+				    "HAProxy's stats socket does not answer");
+		return;
+	}
+	if (!h->st.up)
+		log_msg(LOG_NOTICE, "haproxy: link up (%s, backend %s)",
+			h->cfg.stats_socket.kind == CFG_ADDR_UNIX
+				? h->cfg.stats_socket.path
+				: h->cfg.stats_socket.host,
+			h->cfg.backend);
+	h->fails = 0;
+	h->st.up = true;
+	h->st.polls++;
+	h->st.last_poll_ms = a->now_ms;
+	h->st.last_error[0] = '\0';
+	hapi_apply(h);
+}
+
+static void hapi_set_done(struct hapi *h, bool ok)
+{
+	int b = route_backend_index(h->agent->route, h->set_name,
+				    strlen(h->set_name));
+	const char *p = h->resp.p ? h->resp.p : "";
+
+	/* success is an empty answer */
+	while (ok && (*p == '\n' || *p == '\r' || *p == ' '))
+		p++;
+	if (ok && *p) {
+		hapi_error(h, "set server %s/%s state %s: %.80s",
+			   h->cfg.backend, h->set_name,
+			   h->set_drain ? "drain" : "ready", p);
+		ok = false;
+	}
+	if (!ok) {
+		h->st.set_errors++;
+		if (b >= 0 && (uint32_t)b < h->n_srv)
+			h->srv[b].applied = -1; /* the next poll decides */
+		return;
+	}
+	h->st.sets++;
+	if (b >= 0 && (uint32_t)b < h->n_srv)
+		h->srv[b].applied = h->set_drain ? 1 : 0;
+}
+
+/* The request in flight is over (HAProxy closed, or it failed). */
+static void hapi_done(struct hapi *h, bool ok)
+{
+	hapi_close(h);
+	if (h->kind == HAPI_POLL)
+		hapi_poll_done(h, ok);
+	else
+		hapi_set_done(h, ok);
+	ctl_buf_free(&h->resp);
+	hapi_run(h);
+}
+
+/* ------------------------------------------------------------------ */
+/* I/O                                                                 */
+
+static void hapi_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct hapi *h = w->data;
+	char buf[16384];
+	socklen_t len;
+	ssize_t n;
+	int err = 0;
+
+	(void)revents;
+	if (h->state == HAPI_CONNECTING) {
+		len = sizeof(err);
+		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err) {
+			hapi_error(h, "connect: %s", strerror(err));
+			hapi_done(h, false);
+			return;
+		}
+		h->state = HAPI_SENDING;
+	}
+	if (h->state == HAPI_SENDING) {
+		n = send(h->fd, h->cmd + h->cmd_off, h->cmd_len - h->cmd_off,
+			 MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			hapi_error(h, "send: %s", strerror(errno));
+			hapi_done(h, false);
+			return;
+		}
+		h->cmd_off += (size_t)n;
+		if (h->cmd_off < h->cmd_len)
+			return;
+		h->state = HAPI_READING;
+		ev_io_stop(loop, &h->io);
+		ev_io_set(&h->io, h->fd, EV_READ);
+		ev_io_start(loop, &h->io);
+		return;
+	}
+	n = read(h->fd, buf, sizeof(buf));
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		hapi_error(h, "read: %s", strerror(errno));
+		hapi_done(h, false);
+		return;
+	}
+	if (n == 0) {
+		hapi_done(h, true);
+		return;
+	}
+	if (ctl_buf_add(&h->resp, buf, (size_t)n) < 0) {
+		hapi_error(h, "answer larger than %u bytes", HAPI_RESP_MAX);
+		hapi_done(h, false);
+	}
+}
+
+static void hapi_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct hapi *h = w->data;
+
+	(void)loop;
+	(void)revents;
+	hapi_error(h, "%s: no complete answer within %.1fs",
+		   h->kind == HAPI_POLL ? "poll" : "set server",
+		   hapi_timeout(h));
+	hapi_done(h, false);
+}
+
+/* Starts one request: connect, send <h->cmd>, read until closed. */
+static void hapi_request(struct hapi *h, enum hapi_kind kind)
+{
+	struct ev_loop *loop = h->agent->loop;
+	char err[SOCK_ERR_MAX];
+
+	h->kind = kind;
+	h->cmd_off = 0;
+	ctl_buf_init(&h->resp, HAPI_RESP_MAX);
+	h->fd = sock_connect(&h->cfg.stats_socket, err, sizeof(err));
+	if (h->fd < 0) {
+		h->state = HAPI_CONNECTING; /* so hapi_done() ends it */
+		hapi_error(h, "%s", err);
+		hapi_done(h, false);
+		return;
+	}
+	h->state = HAPI_CONNECTING;
+	ev_io_set(&h->io, h->fd, EV_WRITE);
+	ev_io_start(loop, &h->io);
+	ev_timer_set(&h->timeout, hapi_timeout(h), 0.);
+	ev_timer_start(loop, &h->timeout);
+}
+
+/* Starts the next piece of work when idle: a due "set server" first (in
+ * round-robin order), then a due poll.
+ */
+static void hapi_run(struct hapi *h)
+{
+	uint32_t i, b;
+
+	if (h->state != HAPI_IDLE || h->agent->stopping)
+		return;
+	for (i = 0; h->cfg.mirror && i < h->n_srv; i++) {
+		struct hapi_srv *s;
+
+		b = (h->rr + i) % h->n_srv;
+		s = &h->srv[b];
+		if (!s->dirty)
+			continue;
+		s->dirty = false;
+		/* one change per transition: nothing when HAProxy has it */
+		if (!s->seen || s->applied == (int)s->want_drain ||
+		    (s->admin >= 0 && (s->admin & HAPI_ADMF_MAINT)))
+			continue;
+		h->rr = b + 1;
+		snprintf(h->set_name, sizeof(h->set_name), "%s", s->name);
+		h->set_drain = s->want_drain;
+		h->cmd_len = (size_t)snprintf(
+			h->cmd, sizeof(h->cmd), "set server %s/%s state %s\n",
+			h->cfg.backend, s->name,
+			s->want_drain ? "drain" : "ready");
+		log_msg(LOG_NOTICE, "haproxy: set server %s/%s state %s (%s)",
+			h->cfg.backend, s->name,
+			s->want_drain ? "drain" : "ready",
+			s->want_drain ? "circuit open"
+				      : "circuit closed or "
+					"half-open");
+		hapi_request(h, HAPI_SET);
+		return;
+	}
+	if (!h->poll_due)
+		return;
+	h->poll_due = false;
+	h->cmd_len = (size_t)snprintf(h->cmd, sizeof(h->cmd),
+				      "show info;show servers state %s;"
+				      "show stat %s 4 -1\n",
+				      h->cfg.backend, h->cfg.backend);
+	hapi_request(h, HAPI_POLL);
+}
+
+static void hapi_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct hapi *h = w->data;
+
+	(void)loop;
+	(void)revents;
+	h->poll_due = true;
+	hapi_run(h);
+}
+
+static void hapi_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	hapi_run(w->data);
+}
+
+/* ------------------------------------------------------------------ */
+/* lifecycle                                                           */
+
+/* (Re)builds the per-backend table for the engine's backends, carrying
+ * what is known by name. Returns 0 or -1 out of memory (table kept).
+ */
+static int hapi_table(struct hapi *h)
+{
+	struct route_engine *e = h->agent->route;
+	uint32_t n = route_backend_count(e), b;
+	struct hapi_srv *t = calloc(n ? n : 1, sizeof(*t));
+	int o;
+
+	if (!t)
+		return -1;
+	for (b = 0; b < n; b++) {
+		t[b].op_state = t[b].admin = t[b].applied = -1;
+		snprintf(t[b].name, sizeof(t[b].name), "%s",
+			 route_backend_name(e, (int)b));
+	}
+	for (b = 0; b < h->n_srv; b++) {
+		o = route_backend_index(e, h->srv[b].name,
+					strlen(h->srv[b].name));
+		if (o >= 0 && (uint32_t)o < n)
+			t[o] = h->srv[b];
+	}
+	free(h->srv);
+	h->srv = t;
+	h->n_srv = n;
+	if (h->rr >= n)
+		h->rr = 0;
+	return 0;
+}
+
+int hapi_start(struct agent *a)
+{
+	const struct cfg_haproxy *c = &a->cfg->haproxy;
+	struct hapi *h;
+	char addr[CFG_PATH_MAX + 40];
+
+	if (!c->enabled || a->hapi)
+		return 0;
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		log_msg(LOG_ERR, "haproxy: out of memory");
+		return -1;
+	}
+	h->agent = a;
+	h->cfg = *c;
+	h->fd = -1;
+	h->pid = -1;
+	h->st.enabled = true;
+	if (hapi_table(h) < 0) {
+		free(h);
+		log_msg(LOG_ERR, "haproxy: out of memory");
+		return -1;
+	}
+	ev_init(&h->io, hapi_io_cb);
+	ev_init(&h->timeout, hapi_timeout_cb);
+	ev_init(&h->poll_timer, hapi_poll_cb);
+	ev_init(&h->kick, hapi_kick_cb);
+	h->io.data = h->timeout.data = h->poll_timer.data = h->kick.data = h;
+	h->poll_timer.repeat = c->poll_interval_ms / 1000.0;
+	ev_timer_again(a->loop, &h->poll_timer);
+	h->poll_due = true;
+	ev_timer_set(&h->kick, 0., 0.);
+	ev_timer_start(a->loop, &h->kick);
+	a->hapi = h;
+	log_msg(LOG_INFO, "haproxy: polling %s, backend %s, every %ums%s",
+		sock_addr_str(&c->stats_socket, addr, sizeof(addr)), c->backend,
+		c->poll_interval_ms,
+		c->mirror ? ", mirroring open circuits as drain" : "");
+	return 0;
+}
+
+void hapi_stop(struct agent *a)
+{
+	struct hapi *h = a->hapi;
+
+	if (!h)
+		return;
+	hapi_close(h);
+	ev_timer_stop(a->loop, &h->poll_timer);
+	ev_timer_stop(a->loop, &h->kick);
+	ctl_buf_free(&h->resp);
+	free(h->srv);
+	free(h);
+	a->hapi = NULL;
+}
+
+void hapi_reload(struct agent *a)
+{
+	const struct cfg_haproxy *c = &a->cfg->haproxy;
+	struct hapi *h = a->hapi;
+	bool moved;
+
+	if (!h) {
+		hapi_start(a);
+		return;
+	}
+	if (hapi_table(h) < 0) {
+		/* indexes no longer match the engine: stop rather than
+		 * mark the wrong backends
+		 */
+		log_msg(LOG_ERR, "haproxy: out of memory; link stopped");
+		hapi_stop(a);
+		return;
+	}
+	if (!c->enabled) {
+		hapi_forget(h, "haproxy: link removed from the configuration");
+		log_msg(LOG_NOTICE, "haproxy: link stopped");
+		hapi_stop(a);
+		return;
+	}
+	moved = strcmp(c->backend, h->cfg.backend) != 0 ||
+		c->stats_socket.kind != h->cfg.stats_socket.kind ||
+		strcmp(c->stats_socket.path, h->cfg.stats_socket.path) != 0 ||
+		strcmp(c->stats_socket.host, h->cfg.stats_socket.host) != 0 ||
+		c->stats_socket.port != h->cfg.stats_socket.port;
+	if (moved) {
+		/* another HAProxy or backend: nothing known holds */
+		hapi_close(h);
+		ctl_buf_free(&h->resp);
+		hapi_forget(h, "haproxy: link moved");
+		h->pid = -1;
+		h->fails = 0;
+		h->st.up = false;
+	}
+	h->cfg = *c;
+	h->poll_timer.repeat = c->poll_interval_ms / 1000.0;
+	ev_timer_again(a->loop, &h->poll_timer);
+	h->poll_due = true;
+	ev_timer_set(&h->kick, 0., 0.);
+	ev_timer_start(a->loop, &h->kick);
+}
+
+void hapi_mirror(struct agent *a, int b, enum route_state from,
+		 enum route_state to)
+{
+	struct hapi *h = a->hapi;
+	struct hapi_srv *s;
+	bool want = to == ROUTE_ST_OPEN || to == ROUTE_ST_COOLING;
+
+	(void)from;
+	if (!h || !h->cfg.mirror || b < 0 || (uint32_t)b >= h->n_srv)
+		return;
+	s = &h->srv[b];
+	s->want_drain = want;
+	if (s->applied == (int)want && !s->dirty)
+		return;
+	s->dirty = true;
+	if (h->state == HAPI_IDLE && !ev_is_active(&h->kick)) {
+		ev_timer_set(&h->kick, 0., 0.);
+		ev_timer_start(a->loop, &h->kick);
+	}
+}
+
+bool hapi_status(const struct agent *a, struct hapi_status *out)
+{
+	const struct hapi *h = a->hapi;
+
+	memset(out, 0, sizeof(*out));
+	if (!h)
+		return false;
+	*out = h->st;
+	out->mirror = h->cfg.mirror;
+	return true;
+}
+
+static const char *hapi_applied_str(int v)
+{
+	return v < 0 ? "unknown" : v ? "drain" : "ready";
+}
+
+int hapi_show(struct agent *a, struct ctl_buf *o, bool json)
+{
+	struct hapi *h = a->hapi;
+	char addr[CFG_PATH_MAX + 40];
+	uint64_t age;
+	uint32_t b;
+	bool first = true;
+
+	if (!h) {
+		if (json)
+			ctl_buf_printf(o, "{\"enabled\":false}\n");
+		else
+			ctl_buf_printf(o, "link: off (no haproxy: block in "
+					  "the configuration)\n");
+		return o->overflow ? -1 : 0;
+	}
+	agent_clock(a);
+	sock_addr_str(&h->cfg.stats_socket, addr, sizeof(addr));
+	age = h->st.last_poll_ms ? a->now_ms - h->st.last_poll_ms : 0;
+	if (json) {
+		ctl_buf_add(o, "{\"enabled\":true,\"stats_socket\":", 31);
+		ctl_buf_json_str(o, addr);
+		ctl_buf_add(o, ",\"backend\":", 11);
+		ctl_buf_json_str(o, h->cfg.backend);
+		ctl_buf_printf(
+			o,
+			",\"up\":%s,\"mirror\":%s,\"poll_interval_ms\":%u,"
+			"\"polls\":%llu,\"poll_errors\":%llu,"
+			"\"sets\":%llu,\"set_errors\":%llu,"
+			"\"faults\":%llu,\"last_poll_age_ms\":",
+			h->st.up ? "true" : "false",
+			h->cfg.mirror ? "true" : "false",
+			h->cfg.poll_interval_ms,
+			(unsigned long long)h->st.polls,
+			(unsigned long long)h->st.poll_errors,
+			(unsigned long long)h->st.sets,
+			(unsigned long long)h->st.set_errors,
+			(unsigned long long)h->st.faults);
+		if (h->st.last_poll_ms)
+			ctl_buf_printf(o, "%llu", (unsigned long long)age);
+		else
+			ctl_buf_add(o, "null", 4);
+		ctl_buf_add(o, ",\"last_error\":", 14);
+		ctl_buf_json_str(o, h->st.last_error);
+		ctl_buf_add(o, ",\"servers\":[", 12);
+	} else {
+		ctl_buf_printf(o,
+			       "link: %s (%s, backend %s), mirror %s, poll "
+			       "every %ums\n",
+			       h->st.up ? "up" : "down", addr, h->cfg.backend,
+			       h->cfg.mirror ? "on" : "off",
+			       h->cfg.poll_interval_ms);
+		ctl_buf_printf(o,
+			       "polls: %llu ok, %llu failed; set server: %llu "
+			       "ok, %llu failed; faults fed: %llu\n",
+			       (unsigned long long)h->st.polls,
+			       (unsigned long long)h->st.poll_errors,
+			       (unsigned long long)h->st.sets,
+			       (unsigned long long)h->st.set_errors,
+			       (unsigned long long)h->st.faults);
+		if (h->st.last_poll_ms)
+			ctl_buf_printf(o, "last good poll: %llu.%03llus ago\n",
+				       (unsigned long long)(age / 1000),
+				       (unsigned long long)(age % 1000));
+		if (h->st.last_error[0])
+			ctl_buf_printf(o, "last error: %s\n", h->st.last_error);
+		ctl_buf_printf(o,
+			       "%-20s %-12s %-5s %-5s %8s %8s %8s %8s %8s "
+			       "%-5s %s\n",
+			       "SERVER", "STATUS", "OP", "ADMIN", "ECON",
+			       "ERESP", "WRETR", "WREDIS", "FAULTS", "DOWN",
+			       "MIRROR");
+	}
+	for (b = 0; b < h->n_srv; b++) {
+		const struct hapi_srv *s = &h->srv[b];
+
+		if (json) {
+			ctl_buf_printf(o, "%s{\"name\":", first ? "" : ",");
+			ctl_buf_json_str(o, s->name);
+			ctl_buf_printf(o, ",\"seen\":%s,\"status\":",
+				       s->seen ? "true" : "false");
+			ctl_buf_json_str(o, s->seen ? s->status : "");
+			ctl_buf_printf(
+				o,
+				",\"op_state\":%d,\"admin_state\":%d,"
+				"\"econ\":%llu,\"eresp\":%llu,\"wretr\":%llu,"
+				"\"wredis\":%llu,\"faults\":%llu,\"down\":%s,"
+				"\"want_drain\":%s,\"applied\":\"%s\"}",
+				s->op_state, s->admin,
+				(unsigned long long)s->econ,
+				(unsigned long long)s->eresp,
+				(unsigned long long)s->wretr,
+				(unsigned long long)s->wredis,
+				(unsigned long long)s->faults,
+				s->down ? "true" : "false",
+				s->want_drain ? "true" : "false",
+				hapi_applied_str(s->applied));
+			first = false;
+			continue;
+		}
+		ctl_buf_printf(
+			o,
+			"%-20s %-12s %-5d %-5d %8llu %8llu %8llu %8llu "
+			"%8llu %-5s %s\n",
+			s->name, s->seen ? s->status : "(absent)", s->op_state,
+			s->admin, (unsigned long long)s->econ,
+			(unsigned long long)s->eresp,
+			(unsigned long long)s->wretr,
+			(unsigned long long)s->wredis,
+			(unsigned long long)s->faults, s->down ? "yes" : "no",
+			!h->cfg.mirror	? "-"
+			: s->want_drain ? "want drain"
+					: "want ready");
+	}
+	if (json)
+		ctl_buf_add(o, "]}\n", 3);
+	return o->overflow ? -1 : 0;
+}

@@ -1,0 +1,66 @@
+/* HAProxy runtime API link: reads server state and error counters from
+ * HAProxy's stats socket, and mirrors open circuits as DRAIN.
+ */
+#ifndef AOAI_HAPI_H
+#define AOAI_HAPI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent-t.h"
+#include "ctl.h"
+#include "route-t.h"
+
+/* What the link looks like now, for "show info", "show haproxy" and the
+ * metrics.
+ */
+struct hapi_status {
+	bool enabled;	       /* a haproxy: block is configured */
+	bool up;	       /* the last poll succeeded */
+	bool mirror;	       /* writes drain/ready */
+	uint64_t polls;	       /* polls completed */
+	uint64_t poll_errors;  /* polls failed (connect, timeout, answer) */
+	uint64_t sets;	       /* "set server" commands HAProxy accepted */
+	uint64_t set_errors;   /* "set server" commands that failed */
+	uint64_t faults;       /* faults fed to breakers (econ + eresp) */
+	uint64_t last_poll_ms; /* monotonic time of the last good poll; 0 */
+	char last_error[128];  /* "" when none */
+};
+
+/* Starts the link when a->cfg->haproxy.enabled (else does nothing): the
+ * first poll runs at once, then every poll_interval. Never blocks: one
+ * non-blocking request at a time, each on its own connection (HAProxy
+ * closes after one command line), with a timeout and a capped response.
+ * Returns 0, or -1 out of memory (logged).
+ */
+int hapi_start(struct agent *a);
+
+/* After a successful reload (route_apply() done): follows backends by
+ * name, restarts the link when the haproxy: block changed, stops it (and
+ * clears the down flags it set) when the block went away.
+ */
+void hapi_reload(struct agent *a);
+
+/* Stops the link and frees it (NULL-safe). Down flags it set are left: the
+ * engine goes away with it.
+ */
+void hapi_stop(struct agent *a);
+
+/* Breaker transition of backend <b> (the agent's route hook calls this):
+ * with mirror on, an open or cooling circuit wants the HAProxy server in
+ * DRAIN, closed and half-open want READY. Only records the wish and wakes
+ * the link; no engine call, no I/O here. One "set server" per real change.
+ */
+void hapi_mirror(struct agent *a, int b, enum route_state from,
+		 enum route_state to);
+
+/* Fills <out>; returns false when the link is not configured. */
+bool hapi_status(const struct agent *a, struct hapi_status *out);
+
+/* Renders "show haproxy": the link, then one row per server HAProxy
+ * reported (status, admin flags, error counters, faults fed, mirror).
+ * Returns 0, or -1 when <out> overflowed.
+ */
+int hapi_show(struct agent *a, struct ctl_buf *out, bool json);
+
+#endif /* AOAI_HAPI_H */
