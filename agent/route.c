@@ -1106,12 +1106,17 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 	bk = &e->backends[b];
 	c = &bk->cfg->breaker;
 	route_advance(e, (uint32_t)b, now_ms);
+	throttle = cfg_status_has(&c->throttle_status, r->status);
 	hr = route_headroom(bk, now_ms, NULL);
-	if (r->remaining_requests >= 0) {
+	/* a throttle's "remaining: 0" describes the window its cooldown
+	 * already waits out; kept, it would hold the weight down after the
+	 * cooldown ends
+	 */
+	if (r->remaining_requests >= 0 && !throttle) {
 		bk->rem_req = r->remaining_requests;
 		bk->rem_req_at = now_ms;
 	}
-	if (r->remaining_tokens >= 0) {
+	if (r->remaining_tokens >= 0 && !throttle) {
 		bk->rem_tok = r->remaining_tokens;
 		bk->rem_tok_at = now_ms;
 	}
@@ -1121,7 +1126,6 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 	 */
 	if (route_headroom(bk, now_ms, NULL) != hr)
 		e->epoch++;
-	throttle = cfg_status_has(&c->throttle_status, r->status);
 	route_count_status(bk, r->status, throttle);
 	/* results carry no probe id: any result in half-open answers the
 	 * oldest probe

@@ -767,6 +767,19 @@ static void test_headroom(void)
 		na += d.backend == a;
 	}
 	tap_ok(na >= 495 && na <= 505, "stale headers: 1:1 again (%d)", na);
+
+	/* a 429 says "remaining 0" about the window its cooldown waits out:
+	 * after the cooldown the weight must not stay at the floor
+	 */
+	learn_full(e, "a", 200, -1, 5000, 500000, -1, 6900);
+	learn_full(e, "a", 429, 100, 0, 0, -1, 7000);
+	tap_is_int(binfo(e, "a", 7000).remaining_requests, 5000,
+		   "a throttle's remaining headers are not learned");
+	d = decide(e, "p", NULL, 7200);
+	learn_full(e, "a", 200, -1, -1, -1, -1, 7201);
+	route_member_info(e, pidx(e, "p"), 0, 7300, &mi);
+	tap_is_int(mi.effective_milli, 1000,
+		   "after a 429's cooldown: full weight again");
 	route_free(e);
 	free(t);
 }
