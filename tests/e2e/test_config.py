@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Every shipped configuration passes its checker, and the HAProxy side keeps
+the properties the design relies on (DESIGN.md, HAProxy 2.6 facts).
+
+- haproxy -c on haproxy-conf/lab/haproxy.cfg as shipped (defaults of its
+  ${VAR-default} expansions) and with a lab's environment;
+- haproxy -c on haproxy-conf/haproxy.cfg, with /etc/haproxy/ replaced by a
+  temporary folder holding dummy maps and a self-signed certificate (the
+  region names are placeholders that do not resolve: init-addr none keeps
+  that a warning), with and without AOAI_DEBUG_HEADERS;
+- aoai-spoa -c on both agent YAML files;
+- the SPOE file: no option send-frag-payload, register-var-names with the
+  agent's variables, no force-set-var, the three timeouts, processing small;
+- haproxy.cfg (both): spop-check with check inter 1s fall 2, retry-on and
+  redispatch, tune.bufsize above 256 KB, api-key never captured, server
+  names / weights / backup tier equal to the agent YAML's pools, TLS options
+  on every production region server.
+"""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from harness import Tap, ROOT, HAPROXY, AGENT_FAST
+
+CONF = os.path.join(ROOT, "haproxy-conf")
+PROD_CFG = os.path.join(CONF, "haproxy.cfg")
+LAB_CFG = os.path.join(CONF, "lab/haproxy.cfg")
+SPOE = os.path.join(CONF, "aoai-spoe.conf")
+PROD_YAML = os.path.join(CONF, "aoai-spoa.yaml")
+LAB_YAML = os.path.join(CONF, "lab/aoai-spoa.yaml")
+
+
+def run(argv, env=None):
+    p = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                       timeout=60)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def lines(text):
+    """Configuration lines without comments, stripped."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def sections(text):
+    """{(kind, name): [lines]} of a haproxy.cfg."""
+    out = {}
+    cur = None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace() and not line.startswith("."):
+            words = line.split()
+            cur = (words[0], words[1] if len(words) > 1 else "")
+            out.setdefault(cur, [])
+        elif cur is not None:
+            out[cur].append(line.strip())
+    return out
+
+
+def yaml_pool(text, pool="chat"):
+    """[(backend, priority, weight)] of one pool of an agent YAML, from the
+    flow-style member lines the shipped files use."""
+    out = []
+    m = re.search(r"- name: %s\n\s+members:\n((?:\s+- \{.*\}.*\n)+)"
+                  % re.escape(pool), text)
+    if not m:
+        return out
+    for line in m.group(1).splitlines():
+        b = re.search(r"backend:\s*([\w.:-]+)", line)
+        p = re.search(r"priority:\s*(\d+)", line)
+        w = re.search(r"weight:\s*(\d+)", line)
+        out.append((b.group(1), int(p.group(1)) if p else 1,
+                    int(w.group(1)) if w else 1))
+    return out
+
+
+def yaml_backends(text):
+    m = re.search(r"^backends:\n(.*?)^pools:", text, re.S | re.M)
+    return re.findall(r"^  - name: ([\w.:-]+)", m.group(1), re.M) if m else []
+
+
+def check_haproxy_cfg(t, label, text, yaml_text):
+    secs = sections(text)
+    allx = "\n".join(lines(text))
+    t.ok("capture request header api-key" not in allx.lower()
+         and "hdr(api-key)]" not in re.sub(r"set-header api-key .*", "",
+                                           allx),
+         "%s: api-key never captured or logged" % label)
+    m = re.search(r"tune\.bufsize\s+(\d+)", allx)
+    t.ok(m and int(m.group(1)) >= 262144 + 16384,
+         "%s: tune.bufsize above 256 KB + headers" % label,
+         m.group(0) if m else "missing")
+    be = secs.get(("backend", "aoai"), [])
+    t.ok(any(l.startswith("filter spoe engine aoai ") for l in be),
+         "%s: SPOE route filter on backend aoai" % label)
+    retry = [l for l in be if l.startswith("retry-on")]
+    t.ok(retry and all(k in retry[0].split() for k in (
+        "503", "conn-failure", "empty-response", "response-timeout")),
+        "%s: retry-on 503 conn-failure empty-response response-timeout"
+        % label, retry)
+    t.ok("option redispatch 1" in be, "%s: option redispatch 1" % label)
+    t.ok(any(re.match(r"retries [1-5]$", l) for l in be),
+         "%s: bounded retries" % label)
+    t.ok(any("use-server" in l and "var(txn.aoai.backend)" in l
+             for l in be), "%s: use-server from txn.aoai.backend" % label)
+    t.ok(any(l.startswith("http-request return status 429") and
+             "Retry-After" in l and "var(txn.aoai.retry_after)" in l and
+             "exhausted" in l for l in be),
+         "%s: exhausted -> 429 with Retry-After" % label)
+    spoa = secs.get(("backend", "aoai-spoa"), [])
+    t.ok("option spop-check" in spoa, "%s: option spop-check" % label)
+    srv = [l for l in spoa if l.startswith("server ")]
+    t.ok(srv and re.search(r"\bcheck\b", srv[0]) and "inter 1s" in srv[0]
+         and "fall 2" in srv[0], "%s: agent server check inter 1s fall 2"
+         % label, srv)
+    fe = secs.get(("frontend", "aoai-front"), [])
+    t.ok("http-request del-header api-key" in fe,
+         "%s: client api-key deleted" % label)
+    t.ok(any("set-status 429" in l and "x-aoai-upstream-status" in l
+             for l in fe), "%s: frontend restores 429" % label)
+    t.ok(any("%rc" in l and "txn.aoai.backend" in l and "txn.aoai.reason"
+             in l for l in fe if l.startswith("log-format")),
+         "%s: access log has backend, reason, retries" % label)
+    # servers of backend aoai == agent backends, weights/backup == pool chat
+    servers = {}
+    for l in be:
+        if l.startswith("server "):
+            w = l.split()
+            wt = re.search(r"\bweight (\d+)", l)
+            servers[w[1]] = (int(wt.group(1)) if wt else 1,
+                             " backup" in " " + l + " ")
+    pool = yaml_pool(yaml_text)
+    t.eq(sorted(servers), sorted(yaml_backends(yaml_text)),
+         "%s: server names = agent backend names" % label)
+    mism = []
+    top = min(p for _b, p, _w in pool) if pool else 1
+    for b, prio, weight in pool:
+        got = servers.get(b)
+        if got is None or got[0] != weight or got[1] != (prio > top):
+            mism.append((b, prio, weight, got))
+    t.ok(pool and not mism, "%s: fallback weights and backup tier mirror "
+         "pool chat" % label, mism)
+    # every region: a shim with the aoai-result group before 429 -> 503
+    for name in servers:
+        shim = secs.get(("listen", "region-%s" % name), [])
+        up = secs.get(("listen", "upstream-%s" % name), [])
+        grp = [i for i, l in enumerate(shim) if "send-spoe-group" in l]
+        st = [i for i, l in enumerate(shim) if "set-status 503" in l]
+        t.ok(grp and st and grp[0] < st[0] and any(
+            l.startswith("filter spoe engine aoai-result") for l in shim),
+            "%s: region-%s reports before 429 -> 503" % (label, name))
+        t.ok(any(l.startswith("http-request set-header api-key") and
+                 "map(" in l and name in l for l in up) and
+             any(l.startswith("http-request set-header Host") for l in up),
+             "%s: upstream-%s injects key and Host" % (label, name))
+
+
+def prod_copy(tmp):
+    """The production files under <tmp>, /etc/haproxy/ replaced."""
+    os.makedirs(os.path.join(tmp, "certs"))
+    key = os.path.join(tmp, "k.pem")
+    crt = os.path.join(tmp, "c.pem")
+    rc, out = run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                   "-nodes", "-keyout", key, "-out", crt, "-days", "2",
+                   "-subj", "/CN=aoai-gateway.test"])
+    if rc != 0:
+        raise RuntimeError("openssl: " + out)
+    with open(os.path.join(tmp, "certs/aoai-gateway.pem"), "w") as f:
+        f.write(read(crt) + read(key))
+    with open(os.path.join(tmp, "aoai-keys.map"), "w") as f:
+        f.write("eastus dummy1\nswedencentral dummy2\nwestus-payg dummy3\n")
+    with open(os.path.join(tmp, "aoai-clients.map"), "w") as f:
+        f.write("gateway-key client\n")
+    shutil.copy(SPOE, os.path.join(tmp, "aoai-spoe.conf"))
+    cfg = os.path.join(tmp, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(read(PROD_CFG).replace("/etc/haproxy/", tmp + "/"))
+    return cfg
+
+
+def main():
+    t = Tap()
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("AOAI_") or k in ("AOAI_ROOT",)}
+
+    rc, out = run([HAPROXY, "-c", "-f", LAB_CFG], env=clean)
+    t.ok(rc == 0 and "Configuration file is valid" in out,
+         "haproxy -c lab haproxy.cfg as shipped", out[-800:])
+    t.ok("ALERT" not in out and "WARNING" not in out,
+         "lab haproxy.cfg: no warning", out[-800:])
+
+    with tempfile.TemporaryDirectory(prefix="aoai-cfg-") as tmp:
+        env = dict(clean, AOAI_LAB_DIR=tmp, AOAI_FE_PORT="18999",
+                   AOAI_AGENT_ADDR="127.0.0.1:18998",
+                   AOAI_SPOE_CONF=SPOE)
+        rc, out = run([HAPROXY, "-c", "-f", LAB_CFG], env=env)
+        t.ok(rc == 0, "haproxy -c lab haproxy.cfg with a lab environment",
+             out[-800:])
+
+        cfg = prod_copy(tmp)
+        rc, out = run([HAPROXY, "-c", "-f", cfg], env=clean)
+        t.ok(rc == 0 and "Configuration file is valid" in out,
+             "haproxy -c production haproxy.cfg", out[-1500:])
+        other = [l for l in out.splitlines() if ("WARNING" in l or
+                 "ALERT" in l) and "could not resolve address" not in l]
+        t.ok(not other, "production haproxy.cfg: no warning but the "
+             "placeholder names", other)
+        rc, out = run([HAPROXY, "-c", "-f", cfg],
+                      env=dict(clean, AOAI_DEBUG_HEADERS="1"))
+        t.ok(rc == 0, "haproxy -c production with AOAI_DEBUG_HEADERS",
+             out[-800:])
+
+    for label, path in (("production", PROD_YAML), ("lab", LAB_YAML)):
+        rc, out = run([AGENT_FAST, "-c", "-f", path])
+        t.ok(rc == 0 and "configuration OK" in out,
+             "aoai-spoa -c %s yaml" % label, out[-800:])
+
+    spoe = read(SPOE)
+    agents = re.split(r"^spoe-agent ", spoe, flags=re.M)[1:]
+    t.eq(len(agents), 2, "SPOE file: two agents (route, result)")
+    for a in agents:
+        body = "\n".join(lines(a.split("\nspoe-")[0]))
+        name = a.split()[0]
+        t.ok("no option send-frag-payload" in body,
+             "%s: no option send-frag-payload" % name)
+        m = re.search(r"register-var-names (.*)", body)
+        t.ok(m and set("backend reason retry_after noop".split())
+             <= set(m.group(1).split()), "%s: register-var-names" % name)
+        t.ok("option var-prefix aoai" in body, "%s: var-prefix aoai" % name)
+        for what in ("hello", "idle", "processing"):
+            t.ok(re.search(r"timeout %s \d+m?s" % what, body),
+                 "%s: timeout %s" % (name, what))
+        m = re.search(r"timeout processing (\d+)ms", body)
+        t.ok(m and 50 <= int(m.group(1)) <= 200,
+             "%s: timeout processing 50..200ms" % name)
+        t.ok("use-backend aoai-spoa" in body, "%s: use-backend" % name)
+    t.ok("force-set-var" not in "\n".join(lines(spoe)),
+         "SPOE file: no force-set-var")
+    t.ok(re.search(r"spoe-message aoai-route\n\s+args pool=\S+", spoe) and
+         "event on-backend-http-request" in spoe,
+         "aoai-route on on-backend-http-request")
+    res = re.search(r"spoe-message aoai-result\n\s+args (.*)", spoe)
+    t.ok(res and "backend=srv_name" in res.group(1) and all(
+        a + "=" in res.group(1) for a in (
+            "status", "retry_after", "retry_after_ms",
+            "remaining_requests", "remaining_tokens")),
+        "aoai-result arguments (backend=srv_name)")
+
+    check_haproxy_cfg(t, "production", read(PROD_CFG), read(PROD_YAML))
+    check_haproxy_cfg(t, "lab", read(LAB_CFG), read(LAB_YAML))
+
+    prod = sections(read(PROD_CFG))
+    ups = [(k, v) for k, v in prod.items() if k[1].startswith("upstream-")]
+    dflt = " ".join(prod.get(("defaults", "upstream"), []))
+    for (kind, name), body in ups:
+        srv = " ".join(l for l in body if l.startswith("server ")) + " " + dflt
+        t.ok(all(k in srv for k in ("ssl", "verify required",
+                                    "ca-file /etc/ssl/certs/"
+                                    "ca-certificates.crt", " sni ",
+                                    "check-sni")),
+             "production %s: TLS verify, ca-file, sni, check-sni" % name)
+    t.ok(any("chroot" in l for l in prod.get(("global", ""), [])),
+         "production runs chrooted")
+    lab = sections(read(LAB_CFG))
+    t.ok(not any(l.startswith(("chroot", "user", "group", "daemon"))
+                 for l in lab.get(("global", ""), [])),
+         "lab: no chroot, user switch or daemon")
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
