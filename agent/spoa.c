@@ -34,15 +34,12 @@ char *spoa_log_safe(char *buf, size_t size, const char *s, size_t len)
 	return buf;
 }
 
-static int set_var_str(char **p, char *end, const char *name, const char *v,
-		       size_t len)
+/* Inline so that strlen() of the literal names folds to a constant. */
+static inline int set_var_str(char **p, char *end, const char *name,
+			      const char *v, size_t len)
 {
-	struct spop_data d = {.type = SPOP_DATA_STR};
-
-	d.u.str.ptr = v;
-	d.u.str.len = len;
-	return spop_encode_set_var(p, end, SPOP_SCOPE_TXN, name, strlen(name),
-				   &d);
+	return spop_encode_set_var_str(p, end, SPOP_SCOPE_TXN, name,
+				       strlen(name), v, len);
 }
 
 static int set_var_int(char **p, char *end, const char *name, int64_t v)

@@ -13,6 +13,10 @@
 #define SPOP_MIN_FRAME_SIZE 256
 /* HAProxy's default max-frame-size (tune.bufsize 16384 minus the prefix). */
 #define SPOP_DEFAULT_FRAME_SIZE 16380
+/* Largest max-frame-size the codec accepts: a frame's size must fit the
+ * int that spop_frame_extract() returns.
+ */
+#define SPOP_MAX_FRAME_SIZE (16u * 1024 * 1024)
 /* Length prefix of every frame, network byte order (§3.2). */
 #define SPOP_FRAME_PREFIX 4
 /* Smallest frame: type(1) + flags(4) + stream-id(1) + frame-id(1). */

@@ -22,6 +22,8 @@ int spop_frame_extract(const char *buf, size_t len, uint32_t max_frame_size,
 
 	if (len < SPOP_FRAME_PREFIX)
 		return 0;
+	if (max_frame_size > SPOP_MAX_FRAME_SIZE)
+		max_frame_size = SPOP_MAX_FRAME_SIZE;
 	flen = spop_frame_peek_len(buf);
 	/* Decided on the prefix alone, so an oversized frame is never
 	 * buffered (SPOE.txt §3.2: frames cannot exceed the maximum).
@@ -195,11 +197,13 @@ int spop_hello_parse(const char *payload, size_t len, struct spop_hello *h)
 				return -1;
 			h->has_max_frame_size = true;
 		} else if (spop_name_eq(kv.name, kv.name_len, "capabilities")) {
-			const char *s = kv.val.u.str.ptr;
-			size_t l = kv.val.u.str.len;
+			const char *s;
+			size_t l;
 
 			if (kv.val.type != SPOP_DATA_STR)
 				return -1;
+			s = kv.val.u.str.ptr;
+			l = kv.val.u.str.len;
 			h->has_capabilities = true;
 			h->cap_pipelining = list_any(s, l, cap_is_pipelining);
 			h->cap_async = list_any(s, l, cap_is_async);

@@ -275,8 +275,9 @@ static inline bool spop_name_eq(const char *name, size_t len, const char *lit)
 }
 
 /* Frame extraction from a byte stream. <buf, len> are the bytes received so
- * far. Checks the length prefix against <max_frame_size> as soon as the
- * four bytes are there, before anything else is buffered. Returns the total
+ * far. Checks the length prefix against <max_frame_size> (at most
+ * SPOP_MAX_FRAME_SIZE) as soon as the four bytes are there, before anything
+ * else is buffered. Returns the total
  * bytes of the frame (prefix included) when it is complete and its metadata
  * is valid, 0 when more bytes are needed, or -SPOP_ERR_TOO_BIG /
  * -SPOP_ERR_INVALID.
@@ -349,6 +350,42 @@ static inline int spop_encode_set_var(char **p, char *end,
 	if (spop_encode_bytes(&q, end, name, name_len) < 0 ||
 	    spop_encode_data(&q, end, val) < 0)
 		return -1;
+	n = (int)(q - *p);
+	*p = q;
+	return n;
+}
+
+/* Encodes a set-var action whose value is a STRING: the same bytes as
+ * spop_encode_set_var(), with one bounds check and no type dispatch, for
+ * the hot path of every ACK.
+ */
+static inline int spop_encode_set_var_str(char **p, char *end,
+					  enum spop_scope scope,
+					  const char *name, size_t name_len,
+					  const char *v, size_t vlen)
+{
+	struct spop_data d = {.type = SPOP_DATA_STR};
+	char *q = *p;
+	int n;
+
+	if (name_len >= 240 || vlen >= 240) {
+		d.u.str.ptr = v;
+		d.u.str.len = vlen;
+		return spop_encode_set_var(p, end, scope, name, name_len, &d);
+	}
+	/* action, nb-args, scope, name length, type, value length */
+	if ((size_t)(end - q) < 6 + name_len + vlen)
+		return -1;
+	*q++ = SPOP_ACT_SET_VAR;
+	*q++ = 3;
+	*q++ = (char)scope;
+	*q++ = (char)name_len;
+	memcpy(q, name, name_len);
+	q += name_len;
+	*q++ = SPOP_DATA_STR;
+	*q++ = (char)vlen;
+	memcpy(q, v, vlen);
+	q += vlen;
 	n = (int)(q - *p);
 	*p = q;
 	return n;

@@ -227,6 +227,42 @@ static void test_actions(void)
 		tap_is_mem(buf, n < 0 ? 0 : (size_t)n, want, 10,
 			   "unset-var bytes");
 	}
+	/* the STRING fast path writes the generic encoder's bytes */
+	{
+		static char big[600], fast[700], slow[700];
+		size_t lens[] = {0, 1, 239, 240, 500};
+		size_t i, j;
+		int bad = 0;
+
+		memset(big, 'x', sizeof(big));
+		for (i = 0; i < 5; i++)
+			for (j = 0; j < 5; j++) {
+				char *f = fast, *g = slow;
+				int nf, ng;
+
+				v.u.str.ptr = big;
+				v.u.str.len = lens[j];
+				nf = spop_encode_set_var_str(
+					&f, fast + sizeof(fast), SPOP_SCOPE_TXN,
+					big, lens[i], big, lens[j]);
+				ng = spop_encode_set_var(
+					&g, slow + sizeof(slow), SPOP_SCOPE_TXN,
+					big, lens[i], &v);
+				if (nf != ng ||
+				    (nf > 0 && memcmp(fast, slow, (size_t)nf)))
+					bad++;
+				/* one byte short: both refuse */
+				f = fast;
+				if (ng > 0 &&
+				    spop_encode_set_var_str(
+					    &f, fast + ng - 1, SPOP_SCOPE_TXN,
+					    big, lens[i], big, lens[j]) != -1)
+					bad++;
+			}
+		tap_ok(!bad, "set-var STRING fast path == generic encoder");
+		v.u.str.ptr = "eastus";
+		v.u.str.len = 6;
+	}
 	p = buf;
 	tap_is_int(spop_encode_set_var(&p, buf + 10, SPOP_SCOPE_TXN, "backend",
 				       7, &v),
