@@ -2,6 +2,7 @@
 #
 #   make            build build/aoai-spoa and build/libspop.a
 #   make run        the local lab: HAProxy + agent + mock regions, analysis
+#   make run AZURE_CONFIG=azure.env   the same against real Azure OpenAI
 #   make test       every test layer; last line "N passed, M failed"
 #   make bench      benchmarks (not tests): throughput, latency, callgrind
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
@@ -62,8 +63,8 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all deps build-tests test run bench fuzz fuzz-build lint format \
-	install clean check-deps
+.PHONY: all deps node-deps build-tests test run bench fuzz fuzz-build lint \
+	format install clean
 
 all: deps $(BUILD)/libspop.a $(BUILD)/aoai-spoa
 
@@ -87,6 +88,13 @@ deps:
 			echo "  apt-get install -y$$missing"; exit 1; \
 		fi; \
 	fi
+
+# The official openai npm client for tests/e2e/test_openai_node.py, pinned
+# by tests/node/package-lock.json.
+NODE_STAMP := tests/node/node_modules/.package-lock.json
+node-deps: $(NODE_STAMP)
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -133,7 +141,7 @@ build-tests: all $(UNIT_BIN) $(BUILD)/mock-aoai $(BENCH_BIN)
 fuzz-build: deps $(FUZZ_BIN)
 
 # Two builds (warnings as errors; ASan+UBSan), then every layer.
-test: deps
+test: deps node-deps
 	@$(MAKE) --no-print-directory WERROR=1 build-tests
 	@$(MAKE) --no-print-directory WERROR=1 BUILD=build/asan \
 		SANITIZE=address,undefined build-tests

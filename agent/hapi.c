@@ -48,6 +48,7 @@ struct hapi_srv {
 	bool want_drain; /* mirror: the breaker wants DRAIN */
 	int applied;	 /* mirror: -1 unknown, 0 ready, 1 drain */
 	bool dirty;	 /* mirror: a "set server" is due */
+	bool held;	 /* mirror: drain withheld, last usable server */
 };
 
 enum hapi_state {
@@ -565,6 +566,25 @@ static void hapi_request(struct hapi *h, enum hapi_kind kind)
 	ev_timer_start(loop, &h->timeout);
 }
 
+/* True when HAProxy could still send a request to a server of the backend
+ * other than <skip>: seen, not in MAINT, not DOWN, not drained.
+ */
+static bool hapi_other_usable(const struct hapi *h, uint32_t skip)
+{
+	uint32_t b;
+
+	for (b = 0; b < h->n_srv; b++) {
+		const struct hapi_srv *s = &h->srv[b];
+
+		if (b == skip || !s->seen || s->applied == 1 ||
+		    s->op_state == HAPI_OP_STOPPED ||
+		    (s->admin >= 0 && (s->admin & HAPI_ADMF_MAINT)))
+			continue;
+		return true;
+	}
+	return false;
+}
+
 /* Starts the next piece of work when idle: a due "set server" first (in
  * round-robin order), then a due poll.
  */
@@ -586,6 +606,21 @@ static void hapi_run(struct hapi *h)
 		if (!s->seen || s->applied == (int)s->want_drain ||
 		    (s->admin >= 0 && (s->admin & HAPI_ADMF_MAINT)))
 			continue;
+		/* HAProxy 2.6 closes the client connection without a
+		 * response when a retry finds no usable server: the last
+		 * one stays ready and answers (a 429 reaches the client with
+		 * the region's Retry-After). Reconsidered at every poll.
+		 */
+		if (s->want_drain && !hapi_other_usable(h, b)) {
+			if (!s->held)
+				log_msg(LOG_NOTICE,
+					"haproxy: %s/%s stays ready: it is the "
+					"last server HAProxy could use",
+					h->cfg.backend, s->name);
+			s->held = true;
+			continue;
+		}
+		s->held = false;
 		h->rr = b + 1;
 		snprintf(h->set_name, sizeof(h->set_name), "%s", s->name);
 		h->set_drain = s->want_drain;

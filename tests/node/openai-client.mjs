@@ -1,0 +1,233 @@
+#!/usr/bin/env node
+// A real client through the gateway: the official `openai` npm package's
+// AzureOpenAI client sends chat completions, streamed chat completions and
+// (optionally) embeddings to HAProxy + aoai-spoa, exactly as an application
+// would talk to one Azure OpenAI resource.
+//
+// maxRetries is 0: the SDK retries 429 and 5xx by itself by default, which
+// would hide a throttle that leaked through the gateway. Here any error the
+// client sees is a failed line.
+//
+// Usage (argv wins over the environment):
+//   node tests/node/openai-client.mjs --endpoint http://127.0.0.1:PORT \
+//        --api-key KEY --deployment gpt-4o --api-version 2024-06-01 \
+//        [--chats 24] [--streams 4] [--embeddings 4] \
+//        [--embeddings-deployment text-embedding-3-small] [--concurrency 4]
+//   env: AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, AOAI_DEPLOYMENT,
+//        OPENAI_API_VERSION, AOAI_EMBEDDINGS_DEPLOYMENT
+//
+// Output, one line per request, TAP-like:
+//   ok - chat 3: 200 from eastus (12 ms)
+//   not ok - stream 1: RateLimitError 429 ...
+// then "# served <region>=<n> ...", "# errors N" and the closing plan line
+// "1..N". Exit status: 0 when every line is ok, 1 otherwise, 2 on bad usage
+// or a missing package.
+
+const started = Date.now();
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) {
+      usage(`unexpected argument ${a}`);
+    }
+    const eq = a.indexOf('=');
+    if (eq > 0) {
+      out[a.slice(2, eq)] = a.slice(eq + 1);
+    } else {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`);
+      out[a.slice(2)] = argv[++i];
+    }
+  }
+  return out;
+}
+
+function usage(msg) {
+  console.error(`openai-client.mjs: ${msg}`);
+  console.error('usage: node openai-client.mjs --endpoint URL --api-key KEY ' +
+    '--deployment NAME --api-version VER [--chats N] [--streams N] ' +
+    '[--embeddings N] [--embeddings-deployment NAME] [--concurrency N]');
+  process.exit(2);
+}
+
+const args = parseArgs(process.argv);
+const endpoint = args.endpoint ?? process.env.AZURE_OPENAI_ENDPOINT;
+const apiKey = args['api-key'] ?? process.env.AZURE_OPENAI_API_KEY;
+const deployment = args.deployment ?? process.env.AOAI_DEPLOYMENT ?? 'gpt-4o';
+const apiVersion = args['api-version'] ?? process.env.OPENAI_API_VERSION ??
+  '2024-06-01';
+const embDeployment = args['embeddings-deployment'] ??
+  process.env.AOAI_EMBEDDINGS_DEPLOYMENT ?? 'text-embedding-3-small';
+const nChats = Number(args.chats ?? 24);
+const nStreams = Number(args.streams ?? 4);
+const nEmbeddings = Number(args.embeddings ?? 0);
+const concurrency = Math.max(1, Number(args.concurrency ?? 4));
+const timeoutMs = Number(args['timeout-ms'] ?? 30000);
+
+if (!endpoint) usage('no endpoint (--endpoint or AZURE_OPENAI_ENDPOINT)');
+if (!apiKey) usage('no api key (--api-key or AZURE_OPENAI_API_KEY)');
+for (const [k, v] of [['chats', nChats], ['streams', nStreams],
+  ['embeddings', nEmbeddings]]) {
+  if (!Number.isInteger(v) || v < 0) usage(`--${k} must be an integer >= 0`);
+}
+
+let AzureOpenAI;
+try {
+  ({ AzureOpenAI } = await import('openai'));
+} catch (err) {
+  console.log('not ok - load the openai package: ' + String(err.message ?? err) +
+    ' (run: npm ci --prefix tests/node)');
+  console.log('1..1');
+  process.exit(2);
+}
+
+function clientFor(dep) {
+  return new AzureOpenAI({
+    endpoint,
+    apiKey,
+    apiVersion,
+    deployment: dep,
+    maxRetries: 0, // a 429 the gateway let through must be seen
+    timeout: timeoutMs,
+  });
+}
+const chatClient = clientFor(deployment);
+const embClient = clientFor(embDeployment);
+
+const served = {};
+let passed = 0;
+let failed = 0;
+
+function report(ok, name, detail) {
+  if (ok) {
+    passed++;
+    console.log(`ok - ${name}${detail ? ': ' + detail : ''}`);
+  } else {
+    failed++;
+    console.log(`not ok - ${name}: ${detail}`);
+  }
+}
+
+function describeError(err) {
+  const parts = [err?.constructor?.name ?? 'Error'];
+  if (err?.status !== undefined) parts.push(String(err.status));
+  const server = err?.headers?.get?.('x-aoai-server');
+  if (server) parts.push(`from ${server}`);
+  parts.push(String(err?.message ?? err).replace(/\s+/g, ' ').slice(0, 200));
+  return parts.join(' ');
+}
+
+function region(headers) {
+  return headers.get('x-aoai-server') || headers.get('x-ms-region') || '?';
+}
+
+async function oneChat(i) {
+  const name = `chat ${i}`;
+  const t0 = Date.now();
+  try {
+    const { data, response } = await chatClient.chat.completions.create({
+      model: deployment,
+      messages: [
+        { role: 'system', content: 'You are a terse assistant.' },
+        { role: 'user', content: `Say hello #${i} from your region.` },
+      ],
+      max_tokens: 16,
+    }).withResponse();
+    const r = region(response.headers);
+    const text = data?.choices?.[0]?.message?.content ?? '';
+    if (!text || data.object !== 'chat.completion') {
+      report(false, name, `unexpected body from ${r}: ${JSON.stringify(data).slice(0, 200)}`);
+      return;
+    }
+    served[r] = (served[r] ?? 0) + 1;
+    report(true, name, `${response.status} from ${r} (${Date.now() - t0} ms)`);
+  } catch (err) {
+    report(false, name, describeError(err));
+  }
+}
+
+async function oneStream(i) {
+  const name = `stream ${i}`;
+  const t0 = Date.now();
+  try {
+    const { data: stream, response } = await chatClient.chat.completions.create({
+      model: deployment,
+      messages: [{ role: 'user', content: `Stream hello #${i}.` }],
+      max_tokens: 32,
+      stream: true,
+    }).withResponse();
+    const r = region(response.headers);
+    let text = '';
+    let chunks = 0;
+    let finish = null;
+    for await (const chunk of stream) {
+      chunks++;
+      const choice = chunk.choices?.[0];
+      if (choice?.delta?.content) text += choice.delta.content;
+      if (choice?.finish_reason) finish = choice.finish_reason;
+    }
+    if (!text || finish !== 'stop') {
+      report(false, name, `incomplete stream from ${r}: ${chunks} chunks, ` +
+        `finish_reason=${finish}, text=${JSON.stringify(text)}`);
+      return;
+    }
+    served[r] = (served[r] ?? 0) + 1;
+    report(true, name, `${response.status} from ${r}, ${chunks} chunks, ` +
+      `"${text}" (${Date.now() - t0} ms)`);
+  } catch (err) {
+    report(false, name, describeError(err));
+  }
+}
+
+async function oneEmbedding(i) {
+  const name = `embeddings ${i}`;
+  const t0 = Date.now();
+  try {
+    const { data, response } = await embClient.embeddings.create({
+      model: embDeployment,
+      input: `embedding input #${i}`,
+    }).withResponse();
+    const r = region(response.headers);
+    const vec = data?.data?.[0]?.embedding;
+    if (!Array.isArray(vec) || vec.length === 0) {
+      report(false, name, `no vector from ${r}`);
+      return;
+    }
+    served[r] = (served[r] ?? 0) + 1;
+    report(true, name, `${response.status} from ${r}, ${vec.length} dims ` +
+      `(${Date.now() - t0} ms)`);
+  } catch (err) {
+    report(false, name, describeError(err));
+  }
+}
+
+// Every job, interleaved (streams and embeddings spread among the chats),
+// run by <concurrency> workers.
+const jobs = [];
+for (let i = 1; i <= nChats; i++) jobs.push(() => oneChat(i));
+for (let i = 1; i <= nStreams; i++) {
+  jobs.splice(Math.floor((i * jobs.length) / (nStreams + 1)), 0,
+    () => oneStream(i));
+}
+for (let i = 1; i <= nEmbeddings; i++) {
+  jobs.splice(Math.floor((i * jobs.length) / (nEmbeddings + 1)), 0,
+    () => oneEmbedding(i));
+}
+let next = 0;
+async function worker() {
+  while (next < jobs.length) {
+    const job = jobs[next++];
+    await job();
+  }
+}
+await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length || 1) },
+  worker));
+
+const servedLine = Object.keys(served).sort()
+  .map((k) => `${k}=${served[k]}`).join(' ');
+console.log(`# served ${servedLine || '-'}`);
+console.log(`# errors ${failed}`);
+console.log(`# ${passed} passed, ${failed} failed in ${Date.now() - started} ms`);
+console.log(`1..${passed + failed}`);
+process.exit(failed ? 1 : 0);
