@@ -20,10 +20,12 @@ SANITIZE ?=
 WERROR   ?=
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
-# Debian 12 packages the build, the tests and the lab need.
-DEB_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
-	libssl-dev haproxy socat clang libclang-rt-14-dev clang-format \
-	python3 valgrind ca-certificates systemd strace
+# Debian 12 packages: what the build needs, and what tests, lab and
+# benchmarks need besides.
+BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
+	libssl-dev
+TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
+	valgrind ca-certificates systemd strace
 
 PKG_CONFIG ?= pkg-config
 PKGS       := yaml-0.1 msgpack libssl libcrypto
@@ -63,20 +65,24 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all deps node-deps build-tests test run bench fuzz fuzz-build lint \
+.PHONY: all deps build-deps node-deps build-tests test run bench fuzz fuzz-build lint \
 	format install clean
 
-all: deps $(BUILD)/libspop.a $(BUILD)/aoai-spoa
+all: build-deps $(BUILD)/libspop.a $(BUILD)/aoai-spoa
 
 # Installs what is missing when root; otherwise prints the one line needed.
-deps:
+build-deps: PKGS_WANTED = $(BUILD_PKGS)
+deps: PKGS_WANTED = $(BUILD_PKGS) $(TEST_PKGS)
+build-deps deps:
 	@missing=""; \
-	for p in $(DEB_PKGS); do \
+	for p in $(PKGS_WANTED); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
 			grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
-	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
-	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ "$@" = deps ]; then \
+		command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+		command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "deps: installing$$missing"; \
@@ -148,10 +154,10 @@ test: deps node-deps
 	@$(MAKE) --no-print-directory fuzz-build
 	@python3 tests/run.py
 
-run: all $(BUILD)/mock-aoai
+run: deps all $(BUILD)/mock-aoai
 	@python3 tests/lab/lab.py
 
-bench: all $(BENCH_BIN) $(BUILD)/mock-aoai
+bench: deps all $(BENCH_BIN) $(BUILD)/mock-aoai
 	@python3 tests/bench/bench.py
 
 FUZZ_SECONDS ?= 300
@@ -164,18 +170,28 @@ lint:
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
+# Units name the binary under $(PREFIX); the configuration holds no secret
+# (keys live in HAProxy's map) and the agent's dynamic user must read it.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
 		$(DESTDIR)$(PREFIX)/include/aoai-spoa \
+		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa \
 		$(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/aoai-spoa
 	install -m 0755 $(BUILD)/aoai-spoa $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 $(BUILD)/libspop.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 protocol/spop-t.h protocol/spop.h \
 		$(DESTDIR)$(PREFIX)/include/aoai-spoa/
-	install -m 0644 systemd/aoai-spoa.service systemd/aoai-spoa.socket \
-		systemd/aoai-spoa-control.socket \
-		$(DESTDIR)/lib/systemd/system/
-	[ -e $(DESTDIR)/etc/aoai-spoa/aoai-spoa.yaml ] || install -m 0640 \
+	install -m 0644 README.md docs/routing.md docs/control.md \
+		haproxy-conf/haproxy.cfg haproxy-conf/aoai-spoe.conf \
+		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa/
+	install -m 0644 haproxy-conf/README.md \
+		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa/haproxy-conf.md
+	for u in aoai-spoa.service aoai-spoa.socket aoai-spoa-control.socket; do \
+		sed 's|/usr/local|$(PREFIX)|g' systemd/$$u > \
+			$(DESTDIR)/lib/systemd/system/$$u && \
+		chmod 0644 $(DESTDIR)/lib/systemd/system/$$u || exit 1; \
+	done
+	[ -e $(DESTDIR)/etc/aoai-spoa/aoai-spoa.yaml ] || install -m 0644 \
 		haproxy-conf/aoai-spoa.yaml $(DESTDIR)/etc/aoai-spoa/
 
 clean:

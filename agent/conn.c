@@ -127,7 +127,11 @@ void conn_close(struct conn *c, const char *why)
 	log_msg(LOG_DEBUG, "conn #%llu %s: closed: %s (%llu NOTIFYs)",
 		(unsigned long long)c->id, c->peer, why,
 		(unsigned long long)c->notifies);
-	conn_stop_reading(c);
+	/* stopping also drops an event fed by conn_process() (libev clears
+	 * pending events of a stopped watcher), so nothing fires once freed
+	 */
+	ev_io_stop(a->loop, &c->rio);
+	c->reading = false;
 	ev_io_stop(a->loop, &c->wio);
 	ev_timer_stop(a->loop, &c->timer);
 	close(c->fd);
@@ -165,7 +169,11 @@ void conn_disconnect(struct conn *c, uint32_t status, const char *why)
 
 	if (c->state == CONN_ST_CLOSING || c->state == CONN_ST_CLOSED)
 		return;
-	if (status != SPOP_ERR_NONE)
+	/* an idle connection timing out is routine, not a warning */
+	if (status == SPOP_ERR_TIMEOUT && c->state == CONN_ST_ACTIVE)
+		log_msg(LOG_INFO, "conn #%llu %s: AGENT-DISCONNECT 2: %s",
+			(unsigned long long)c->id, c->peer, why);
+	else if (status != SPOP_ERR_NONE)
 		log_rl(&a->rl_proto, a->now_ms, LOG_WARNING,
 		       "conn #%llu %s: AGENT-DISCONNECT %u (%s): %s",
 		       (unsigned long long)c->id, c->peer, status,
@@ -211,7 +219,10 @@ static void conn_hello(struct conn *c, const struct spop_frame *f)
 		conn_disconnect(c, SPOP_ERR_INVALID, "malformed HAPROXY-HELLO");
 		return;
 	}
-	st = spop_hello_check(&h, a->cfg->agent.max_frame_size, &size);
+	/* c->frame_max is what this connection's buffers were sized for: a
+	 * reload may have changed the configured value since accept
+	 */
+	st = spop_hello_check(&h, c->frame_max, &size);
 	if (st != SPOP_ERR_NONE) {
 		conn_disconnect(c, st, "HAPROXY-HELLO refused");
 		return;
@@ -280,6 +291,7 @@ static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
 {
 	struct agent *a = c->agent;
 	struct spop_disconnect d;
+	char msg[128];
 	int prio;
 
 	a->cnt.disconnect_in++;
@@ -289,12 +301,10 @@ static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
 		return;
 	}
 	prio = d.status == SPOP_ERR_NONE ? LOG_DEBUG : LOG_WARNING;
-	/* the message is HAProxy's text, bounded and printed as is */
-	log_msg(prio, "conn #%llu %s: HAPROXY-DISCONNECT %u (%.*s)",
+	log_msg(prio, "conn #%llu %s: HAPROXY-DISCONNECT %u (%s)",
 		(unsigned long long)c->id, c->peer, d.status,
-		d.message ? (int)(d.message_len > 128 ? 128 : d.message_len)
-			  : 0,
-		d.message ? d.message : "");
+		spoa_log_safe(msg, sizeof(msg), d.message ? d.message : "",
+			      d.message ? d.message_len : 0));
 	conn_disconnect(c, SPOP_ERR_NONE, "HAProxy disconnected");
 }
 
@@ -350,11 +360,19 @@ static bool conn_room(const struct conn *c)
 static void conn_process(struct conn *c)
 {
 	struct agent *a = c->agent;
+	uint32_t budget = a->cfg->agent.max_inflight;
 	struct spop_frame f;
 	size_t off = 0;
 	int n;
 
 	while (c->state == CONN_ST_HELLO || c->state == CONN_ST_ACTIVE) {
+		if (!budget--) {
+			/* fairness: other connections run before the rest of
+			 * this buffer, which the fed event brings back
+			 */
+			ev_feed_event(a->loop, &c->rio, EV_READ);
+			break;
+		}
 		if (!conn_room(c)) {
 			/* resumes from conn_flush() once output drains */
 			if (c->reading)
@@ -447,21 +465,23 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	agent_clock(a);
-	if (c->rlen == c->rsize) {
-		/* cannot happen: a whole frame always fits; be safe */
-		conn_disconnect(c, SPOP_ERR_TOO_BIG, "read buffer full");
-		return;
-	}
-	n = read(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
-	if (n == 0) {
+	/* a full buffer holds whole frames left by the per-wake-up budget
+	 * (a frame always fits): handle them before reading more
+	 */
+	n = c->rlen < c->rsize
+		    ? read(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen)
+		    : 0;
+	if (n == 0 && c->rlen < c->rsize) {
 		conn_close(c, "closed by peer");
 		return;
 	}
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_close(c, strerror(errno));
 			return;
-		conn_close(c, strerror(errno));
-		return;
+		}
+		/* a fed event (conn_process): frames may wait in rbuf */
+		n = 0;
 	}
 	c->rlen += (size_t)n;
 	if (c->state == CONN_ST_ACTIVE)
@@ -473,9 +493,13 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+	struct conn *c = w->data;
+
 	(void)loop;
 	(void)revents;
-	conn_flush(w->data);
+	/* flushing may resume buffered NOTIFYs, which need the time */
+	agent_clock(c->agent);
+	conn_flush(c);
 }
 
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -102,6 +102,8 @@ int listener_open_all(struct agent *a)
 
 	n = sock_systemd_fds(fds, names, CFG_LISTEN_MAX);
 	if (n > 0) {
+		int spop = 0;
+
 		for (i = 0; i < n; i++) {
 			/* a socket named "control" belongs to ctl */
 			if (strcmp(names[i], "control") == 0) {
@@ -113,8 +115,12 @@ int listener_open_all(struct agent *a)
 				 fds[i], names[i][0] ? " " : "", names[i]);
 			if (listener_add(a, fds[i], name, NULL) < 0)
 				goto fail;
+			spop++;
 		}
-		return 0;
+		if (spop)
+			return 0;
+		/* systemd passed only the control socket: SPOP as configured */
+		log_msg(LOG_INFO, "no SPOP socket from systemd: using listen:");
 	}
 	for (j = 0; j < a->cfg->n_listen; j++) {
 		const struct cfg_listener *cl = &a->cfg->listen[j];

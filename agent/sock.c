@@ -65,8 +65,12 @@ static int sock_unix_stale(const struct cfg_listener *l,
 	struct stat st;
 	int fd, r;
 
-	if (lstat(l->path, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
+	if (lstat(l->path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", l->path, strerror(errno));
+		return -1;
+	}
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen, "%s exists and is not a socket", l->path);
 		return -1;
@@ -210,6 +214,9 @@ int sock_systemd_fds(int *fds, char (*names)[32], int max)
 	n = strtol(nfds, &end, 10);
 	if (*end || n <= 0)
 		return 0;
+	/* more than we can use: close the rest rather than leak them */
+	for (i = max; i < n; i++)
+		close(3 + (int)i);
 	if (n > max)
 		n = max;
 	for (i = 0; i < n; i++) {
