@@ -2095,13 +2095,15 @@ static void ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK ||
-			    errno == EINTR || errno == ECONNABORTED)
+			int err = errno; /* logging may change errno */
+
+			if (err == EAGAIN || err == EWOULDBLOCK ||
+			    err == EINTR || err == ECONNABORTED)
 				return;
 			log_rl(&ctl->rl_accept, ctl->agent->now_ms, LOG_ERR,
-			       "%s: accept: %s", l->name, strerror(errno));
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
+			       "%s: accept: %s", l->name, strerror(err));
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+			    err == ENOMEM) {
 				ctl_pause(ctl, true);
 				ev_timer_set(&ctl->accept_retry,
 					     CTL_EMFILE_PAUSE, 0.);

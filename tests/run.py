@@ -37,6 +37,10 @@ def layers(args):
         for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
             yield (layer, os.path.relpath(path, ROOT),
                    [sys.executable, path], env, 600)
+    # make lint as a layer, so CI enforces it: one check
+    yield ("lint", "tests/lint.sh", ["sh", os.path.join(ROOT,
+                                                         "tests/lint.sh")],
+           env, 300)
     for path in sorted(glob.glob(os.path.join(ROOT, "build/fuzz/fuzz_*"))):
         name = os.path.basename(path)
         argv = [path, "-max_total_time=%d" % args.fuzz_seconds,
@@ -70,6 +74,13 @@ def run_one(layer, name, argv, env, timeout):
             corpus.cleanup()
     secs = time.monotonic() - start
     passed = failed = 0
+    if layer == "lint":
+        if rc == 0:
+            print("ok - make lint: clang-format and banned functions clean")
+            return 1, 0, 0
+        print(out[-4000:])
+        print("not ok - make lint: exit %s" % rc)
+        return 0, 1, 0
     if layer == "fuzz":
         m = FUZZ_DONE.search(out)
         if rc == 0 and m:
@@ -104,7 +115,7 @@ def run_one(layer, name, argv, env, timeout):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", help="run one layer (unit, mock, "
-                    "integration, e2e, fuzz)")
+                    "integration, e2e, lint, fuzz)")
     ap.add_argument("--fuzz-seconds", type=int,
                     default=int(os.environ.get("FUZZ_SECONDS_TEST", "15")))
     ap.add_argument("-k", help="only programs whose name contains this")

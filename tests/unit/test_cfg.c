@@ -360,8 +360,7 @@ static void test_defaults(void)
 		       c.file == NULL && c.agent.max_connections == 4096 &&
 		       c.haproxy.poll_interval_ms == 2000,
 	       "cfg_defaults: empty with agent defaults");
-	cfg_free(NULL);
-	tap_ok(1, "cfg_free(NULL)");
+	cfg_free(NULL); /* must not crash: a crash fails the whole program */
 }
 
 /* The shipped example must stay valid. */
