@@ -5,6 +5,7 @@
  * write buffer lacks room for one more frame (back-pressure), so memory per
  * connection is fixed at accept time and nothing is allocated per NOTIFY.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +47,27 @@ const char *conn_state_str(enum conn_state st)
 	return "?";
 }
 
+/* True for the transitions of SPOE.txt §3.2.3's workflow: forward only. */
+static bool conn_transition_ok(enum conn_state from, enum conn_state to)
+{
+	switch (from) {
+	case CONN_ST_HELLO:
+		return to == CONN_ST_ACTIVE || to == CONN_ST_CLOSING ||
+		       to == CONN_ST_CLOSED;
+	case CONN_ST_ACTIVE:
+		return to == CONN_ST_CLOSING || to == CONN_ST_CLOSED;
+	case CONN_ST_CLOSING:
+		return to == CONN_ST_CLOSED;
+	case CONN_ST_CLOSED:
+		return false;
+	}
+	return false;
+}
+
 /* Every state change goes through here. */
 static void conn_set_state(struct conn *c, enum conn_state st)
 {
+	assert(conn_transition_ok(c->state, st));
 	if (log_enabled(LOG_DEBUG))
 		log_msg(LOG_DEBUG, "conn #%llu %s: %s -> %s",
 			(unsigned long long)c->id, c->peer,

@@ -97,6 +97,32 @@ struct ctl {
 	struct log_rl rl_accept;
 };
 
+static const char *ctl_client_state_str(enum ctl_client_state st)
+{
+	switch (st) {
+	case CTL_CL_OPEN:
+		return "OPEN";
+	case CTL_CL_CLOSING:
+		return "CLOSING";
+	case CTL_CL_LINGER:
+		return "LINGER";
+	case CTL_CL_CLOSED:
+		return "CLOSED";
+	}
+	return "?";
+}
+
+/* Every state change of a control client goes through here. */
+static void ctl_client_set_state(struct ctl_client *c, enum ctl_client_state st)
+{
+	if (c->state != st && log_enabled(LOG_DEBUG))
+		log_msg(LOG_DEBUG, "ctl client #%llu %s: %s -> %s",
+			(unsigned long long)c->id, c->peer,
+			ctl_client_state_str(c->state),
+			ctl_client_state_str(st));
+	c->state = st;
+}
+
 /* ------------------------------------------------------------------ */
 /* capped buffers                                                      */
 
@@ -479,7 +505,7 @@ static int cmd_prompt(struct ctl_req *r)
 
 static int cmd_quit(struct ctl_req *r)
 {
-	r->c->state = CTL_CL_CLOSING;
+	ctl_client_set_state(r->c, CTL_CL_CLOSING);
 	return 0;
 }
 
@@ -1741,7 +1767,7 @@ static void ctl_run_line(struct ctl_client *c, char *line)
 	if (c->state == CTL_CL_OPEN && c->interactive)
 		ctl_buf_add(&c->out, "> ", 2);
 	else if (c->state == CTL_CL_OPEN)
-		c->state = CTL_CL_CLOSING;
+		ctl_client_set_state(c, CTL_CL_CLOSING);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1760,7 +1786,7 @@ static void ctl_client_close(struct ctl_client *c, const char *why)
 	ev_timer_stop(ctl->agent->loop, &c->timer);
 	close(c->fd);
 	c->fd = -1;
-	c->state = CTL_CL_CLOSED;
+	ctl_client_set_state(c, CTL_CL_CLOSED);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1841,13 +1867,13 @@ static int ctl_client_process_cli(struct ctl_client *c)
 					       "%u bytes)\n\n",
 					       CTL_LINE_MAX - 1);
 				c->in_len = 0;
-				c->state = CTL_CL_CLOSING;
+				ctl_client_set_state(c, CTL_CL_CLOSING);
 				break;
 			}
 			if (!c->eof)
 				break;
 			if (c->in_len == 0) {
-				c->state = CTL_CL_CLOSING;
+				ctl_client_set_state(c, CTL_CL_CLOSING);
 				break;
 			}
 			/* a last line without its newline; room for a NUL */
@@ -1863,7 +1889,7 @@ static int ctl_client_process_cli(struct ctl_client *c)
 			ctl_buf_printf(&c->out, "error: NUL byte in the "
 						"line\n\n");
 			if (!c->interactive)
-				c->state = CTL_CL_CLOSING;
+				ctl_client_set_state(c, CTL_CL_CLOSING);
 		} else {
 			ctl_run_line(c, c->in);
 		}
@@ -1871,7 +1897,7 @@ static int ctl_client_process_cli(struct ctl_client *c)
 		c->in_len -= used;
 		ev_timer_again(c->ctl->agent->loop, &c->timer);
 		if (c->eof && c->in_len == 0 && c->state == CTL_CL_OPEN)
-			c->state = CTL_CL_CLOSING;
+			ctl_client_set_state(c, CTL_CL_CLOSING);
 	}
 	return 0;
 }
@@ -1915,7 +1941,7 @@ static int ctl_client_process_http(struct ctl_client *c)
 		metrics_http(ctl->agent, c->in, (size_t)(end - c->in), &c->out);
 	}
 	c->in_len = 0;
-	c->state = CTL_CL_CLOSING;
+	ctl_client_set_state(c, CTL_CL_CLOSING);
 	return 0;
 }
 
@@ -1932,7 +1958,7 @@ static int ctl_client_linger(struct ctl_client *c)
 		ctl_client_close(c, "done");
 		return -1;
 	}
-	c->state = CTL_CL_LINGER;
+	ctl_client_set_state(c, CTL_CL_LINGER);
 	c->in_len = 0;
 	ev_io_stop(loop, &c->wio);
 	ev_io_start(loop, &c->rio);
@@ -2037,7 +2063,7 @@ static void ctl_client_new(struct ctl_listener *l, int fd, const char *peer)
 	c->fd = fd;
 	c->proto = l->proto;
 	c->level = l->level;
-	c->state = CTL_CL_OPEN;
+	ctl_client_set_state(c, CTL_CL_OPEN);
 	c->id = ++ctl->next_id;
 	c->timeout = l->proto == CTL_PROTO_HTTP ? CTL_HTTP_TIMEOUT
 						: CTL_IDLE_TIMEOUT;

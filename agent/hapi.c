@@ -89,6 +89,30 @@ struct hapi {
 	struct log_rl rl;
 };
 
+static const char *hapi_state_str(enum hapi_state st)
+{
+	switch (st) {
+	case HAPI_IDLE:
+		return "IDLE";
+	case HAPI_CONNECTING:
+		return "CONNECTING";
+	case HAPI_SENDING:
+		return "SENDING";
+	case HAPI_READING:
+		return "READING";
+	}
+	return "?";
+}
+
+/* Every state change of the link goes through here. */
+static void hapi_set_state(struct hapi *h, enum hapi_state st)
+{
+	if (h->state != st && log_enabled(LOG_DEBUG))
+		log_msg(LOG_DEBUG, "haproxy link: %s -> %s",
+			hapi_state_str(h->state), hapi_state_str(st));
+	h->state = st;
+}
+
 static void hapi_run(struct hapi *h);
 
 static double hapi_timeout(const struct hapi *h)
@@ -151,7 +175,7 @@ static void hapi_close(struct hapi *h)
 	if (h->fd >= 0)
 		close(h->fd);
 	h->fd = -1;
-	h->state = HAPI_IDLE;
+	hapi_set_state(h, HAPI_IDLE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -492,7 +516,7 @@ static void hapi_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			hapi_done(h, false);
 			return;
 		}
-		h->state = HAPI_SENDING;
+		hapi_set_state(h, HAPI_SENDING);
 	}
 	if (h->state == HAPI_SENDING) {
 		n = send(h->fd, h->cmd + h->cmd_off, h->cmd_len - h->cmd_off,
@@ -507,7 +531,7 @@ static void hapi_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		h->cmd_off += (size_t)n;
 		if (h->cmd_off < h->cmd_len)
 			return;
-		h->state = HAPI_READING;
+		hapi_set_state(h, HAPI_READING);
 		ev_io_stop(loop, &h->io);
 		ev_io_set(&h->io, h->fd, EV_READ);
 		ev_io_start(loop, &h->io);
@@ -554,12 +578,12 @@ static void hapi_request(struct hapi *h, enum hapi_kind kind)
 	ctl_buf_init(&h->resp, HAPI_RESP_MAX);
 	h->fd = sock_connect(&h->cfg.stats_socket, err, sizeof(err));
 	if (h->fd < 0) {
-		h->state = HAPI_CONNECTING; /* so hapi_done() ends it */
+		hapi_set_state(h, HAPI_CONNECTING); /* so hapi_done() ends it */
 		hapi_error(h, "%s", err);
 		hapi_done(h, false);
 		return;
 	}
-	h->state = HAPI_CONNECTING;
+	hapi_set_state(h, HAPI_CONNECTING);
 	ev_io_set(&h->io, h->fd, EV_WRITE);
 	ev_io_start(loop, &h->io);
 	ev_timer_set(&h->timeout, hapi_timeout(h), 0.);
