@@ -106,12 +106,7 @@ def unix_ask(path, line, timeout=5.0):
     try:
         s.connect(path)
         s.sendall(line.encode() + b"\n")
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
+        out = H.recv_all(s)
         return out.decode()
     except OSError as exc:
         return "OSError: %s" % exc
@@ -201,12 +196,7 @@ def http_get(port, n):
     for _ in range(n):
         s = socket.create_connection((H.LOCAL, port), 5)
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = H.recv_all(s)
         s.close()
         codes.append(int(data.split()[1]) if data else 0)
     return codes

@@ -189,12 +189,7 @@ def main():
              "SPOP still served after the control storm")
         s = connect(path)
         s.sendall(b"show info json\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = H.recv_all(s)
         s.close()
         info = json.loads(data)
         t.ok(info["control_clients"] <= 2,

@@ -31,12 +31,7 @@ def ask(path, line):
     s.settimeout(5)
     s.connect(path)
     s.sendall(line.encode() + b"\n")
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
+    out = H.recv_all(s)
     s.close()
     return out.decode()
 

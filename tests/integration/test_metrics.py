@@ -191,12 +191,7 @@ def http(port, raw, timeout=5.0):
     s = socket.create_connection((H.LOCAL, port), timeout)
     try:
         s.sendall(raw)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
+        out = H.recv_all(s)
         return out
     finally:
         s.close()
@@ -352,12 +347,7 @@ def main():
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(ctl)
         s.sendall(b"show metrics\n")
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
+        out = H.recv_all(s)
         s.close()
         t.ok(out.endswith(b"\n\n"), "show metrics ends with the empty line")
         try:
@@ -400,12 +390,7 @@ def main():
                       b"\r\n"):
             s.sendall(piece)
             time.sleep(0.05)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
+        out = H.recv_all(s)
         s.close()
         t.eq(split_response(out)[0], 200, "a request sent in pieces")
         # a client that closes before finishing its request
@@ -422,12 +407,7 @@ def main():
         oks = 0
         for x in socks:
             x.settimeout(10)
-            data = b""
-            while True:
-                chunk = x.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = H.recv_all(x)
             x.close()
             oks += split_response(data)[0] == 200
         t.eq(oks, 50, "50 concurrent scrapes answered")

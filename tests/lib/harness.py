@@ -85,6 +85,26 @@ def wait_port(port, timeout=10.0, proc=None):
     return False
 
 
+def recv_all(sock):
+    """Everything <sock> sends until it closes (bytes)."""
+    out = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def ask_unix(path, line, timeout=5.0):
+    """One command line on a unix socket (the agent's control socket or
+    HAProxy's runtime API); returns the whole answer as text."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(line.encode() + b"\n")
+        return recv_all(s).decode("utf-8", "replace")
+
+
 def wait_until(pred, timeout=10.0, step=0.02):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

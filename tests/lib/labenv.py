@@ -125,6 +125,8 @@ import tempfile
 import threading
 import time
 
+import harness
+
 ROOT = os.environ.get("AOAI_ROOT") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AGENT_BIN = os.environ.get("AOAI_SPOA") or os.path.join(ROOT,
@@ -148,35 +150,14 @@ YAML_CONTROL_TCP = "127.0.0.1:9102"
 YAML_DIR = "/tmp/aoai-lab/"
 
 
-def free_port():
-    """A TCP port free on 127.0.0.1 now (bound then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOCAL, 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10.0, proc=None):
-    """Waits until something accepts on 127.0.0.1:port."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection((LOCAL, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
+# The lab uses the harness's helpers (one copy of each).
+free_port = harness.free_port
+wait_port = harness.wait_port
 
 
 def wait_until(pred, timeout=10.0, step=0.05):
     """Polls pred() until it is true or <timeout> seconds passed."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return bool(pred())
+    return harness.wait_until(pred, timeout, step)
 
 
 def env_name(region):
@@ -675,12 +656,7 @@ class Lab:
             s.settimeout(timeout)
             s.connect(path)
             s.sendall(cmd.rstrip("\n").encode() + b"\n")
-            out = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
+            out = harness.recv_all(s)
         return out.decode("utf-8", "replace")
 
     def haproxy_cmd(self, cmd, timeout=5.0):
