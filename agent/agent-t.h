@@ -88,9 +88,15 @@ struct agent {
 	ev_signal sig_term;
 	ev_signal sig_int;
 	ev_signal sig_hup;
-	ev_check reaper;       /* frees dead connections */
-	ev_timer accept_retry; /* EMFILE: accept again later */
-	ev_timer stop_timer;   /* SIGTERM: longest wait to drain */
+	ev_check reaper;	  /* frees dead connections */
+	ev_timer accept_retry;	  /* EMFILE: accept again later */
+	ev_timer stop_timer;	  /* SIGTERM: longest wait to drain */
+	ev_timer route_timer;	  /* applies passed breaker deadlines */
+	ev_timer state_timer;	  /* periodic state_file write */
+	uint64_t state_saved_gen; /* route_saved_gen() at the last write */
+	bool state_final;	  /* state written on the way out */
+	bool debug;		  /* -d: reloads keep LOG_DEBUG */
+	struct log_rl rl_state;	  /* failed state_file writes */
 	struct agent_counters cnt;
 	struct agent_hist decide_hist; /* aoai-route decision latency */
 	struct log_rl rl_accept;       /* accept() errors */

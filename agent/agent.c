@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -12,13 +13,101 @@
 #include "listener.h"
 #include "log.h"
 #include "route.h"
+#include "snapshot.h"
 
 /* How often passed deadlines are applied without traffic, so a recovery
  * is logged (and mirrored) when it happens, not at the next request.
  */
 #define AGENT_TICK 0.25
 
-static ev_timer route_timer;
+/* Seconds between two writes of the state file, when the state changed. */
+#define AGENT_STATE_EVERY 10.0
+
+/* Wall clock in ms since the Unix epoch: snapshot deadlines. */
+static uint64_t agent_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Writes the state file (state_file) when the breaker state changed since
+ * the last write, or always with <force>. A failure is logged
+ * (rate-limited) and retried at the next period.
+ */
+static void agent_state_save(struct agent *a, bool force)
+{
+	const char *path = a->cfg->state_file;
+	char err[SNAPSHOT_ERR_MAX];
+
+	if (!path[0] ||
+	    (!force && route_saved_gen(a->route) == a->state_saved_gen))
+		return;
+	agent_clock(a);
+	/* only the exit save (force) waits for the disk: see snapshot.h */
+	if (snapshot_save(a->route, path, a->now_ms, agent_wall_ms(), force,
+			  err, sizeof(err)) < 0) {
+		log_rl(&a->rl_state, a->now_ms, LOG_WARNING,
+		       "state file %s not written: %s", path, err);
+		return;
+	}
+	/* the save applied passed deadlines: what it wrote includes them */
+	a->state_saved_gen = route_saved_gen(a->route);
+	log_msg(LOG_DEBUG, "state written to %s", path);
+}
+
+/* Restores the state file at startup, before any traffic. A missing file
+ * is a first start; a bad one is logged once and ignored.
+ */
+static void agent_state_load(struct agent *a)
+{
+	const char *path = a->cfg->state_file;
+	struct snapshot_stats st;
+	char err[SNAPSHOT_ERR_MAX];
+	uint64_t wall = agent_wall_ms(), age_s;
+	int rc;
+
+	if (!path[0])
+		return;
+	rc = snapshot_load(a->route, path, a->now_ms, wall, &st, err,
+			   sizeof(err));
+	age_s = rc == 0 && wall > st.saved_at_ms
+			? (wall - st.saved_at_ms) / 1000
+			: 0;
+	if (rc > 0)
+		log_msg(LOG_INFO, "state file %s: none yet, starting fresh",
+			path);
+	else if (rc < 0)
+		log_msg(LOG_WARNING,
+			"state file %s ignored: %s; starting fresh", path, err);
+	else
+		log_msg(LOG_NOTICE,
+			"restored %u backends from %s (%u weight overrides, "
+			"%u unknown backends ignored; written %llus ago by "
+			"aoai-spoa %s)",
+			st.backends, path, st.weights, st.unknown,
+			(unsigned long long)age_s,
+			st.agent[0] ? st.agent : "?");
+	a->state_saved_gen = route_saved_gen(a->route);
+}
+
+static void agent_state_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	agent_state_save(w->data, false);
+}
+
+/* Leaves the event loop once, writing the state file on the way out. */
+static void agent_exit_loop(struct agent *a)
+{
+	if (!a->state_final) {
+		a->state_final = true;
+		agent_state_save(a, true);
+	}
+	ev_break(a->loop, EVBREAK_ALL);
+}
 
 static void agent_route_hook(void *arg, int backend, enum route_state from,
 			     enum route_state to, const char *why)
@@ -47,9 +136,10 @@ static void agent_reaper_cb(struct ev_loop *loop, ev_check *w, int revents)
 	struct agent *a = w->data;
 
 	(void)revents;
+	(void)loop;
 	conn_reap(a);
 	if (a->stopping && a->n_conns == 0)
-		ev_break(loop, EVBREAK_ALL);
+		agent_exit_loop(a);
 }
 
 static void agent_accept_retry_cb(struct ev_loop *loop, ev_timer *w,
@@ -67,6 +157,7 @@ static void agent_stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct agent *a = w->data;
 
+	(void)loop;
 	(void)revents;
 	log_msg(LOG_WARNING,
 		"shutdown: %u connections still open after "
@@ -74,7 +165,7 @@ static void agent_stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		a->n_conns, a->cfg->agent.shutdown_timeout_ms);
 	while (a->conns)
 		conn_close(a->conns, "shutdown timeout");
-	ev_break(loop, EVBREAK_ALL);
+	agent_exit_loop(a);
 }
 
 static void agent_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -110,6 +201,7 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 		return -1;
 	}
 	route_set_hook(a->route, agent_route_hook, a);
+	agent_state_load(a);
 	if (listener_open_all(a) < 0)
 		return -1;
 	/* issue #6: control socket, metrics listener, HAProxy link */
@@ -130,9 +222,14 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	a->accept_retry.data = a;
 	ev_init(&a->stop_timer, agent_stop_timer_cb);
 	a->stop_timer.data = a;
-	ev_timer_init(&route_timer, agent_tick_cb, AGENT_TICK, AGENT_TICK);
-	route_timer.data = a;
-	ev_timer_start(loop, &route_timer);
+	ev_timer_init(&a->route_timer, agent_tick_cb, AGENT_TICK, AGENT_TICK);
+	a->route_timer.data = a;
+	ev_timer_start(loop, &a->route_timer);
+	/* runs without a state_file too: a reload may set one */
+	ev_timer_init(&a->state_timer, agent_state_cb, AGENT_STATE_EVERY,
+		      AGENT_STATE_EVERY);
+	a->state_timer.data = a;
+	ev_timer_start(loop, &a->state_timer);
 	log_msg(LOG_NOTICE, "aoai-spoa %s started: %u backends, %u pools",
 		AOAI_VERSION, cfg->n_backends, cfg->n_pools);
 	return 0;
@@ -197,7 +294,8 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	if (!listeners_equal(a->cfg, next))
 		log_msg(LOG_WARNING, "reload: listen addresses changed; they "
 				     "take effect at the next restart");
-	log_set_level(next->agent.log_level);
+	if (!a->debug)
+		log_set_level(next->agent.log_level);
 	cfg_free(a->cfg);
 	a->cfg = next;
 	a->cfg_loaded = time(NULL);

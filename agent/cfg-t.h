@@ -7,6 +7,7 @@
 
 #define CFG_NAME_MAX	 64  /* backend/pool name, including the NUL */
 #define CFG_PATH_MAX	 108 /* sizeof(sun_path) */
+#define CFG_STATE_MAX	 256 /* state_file path, including the NUL */
 #define CFG_HOST_MAX	 64
 #define CFG_LISTEN_MAX	 16
 #define CFG_CONTROL_MAX	 4
@@ -132,7 +133,8 @@ struct cfg {
 	uint32_t n_backends;
 	struct cfg_backend *backends; /* owned */
 	uint32_t n_pools;
-	struct cfg_pool *pools; /* owned */
+	struct cfg_pool *pools;		/* owned */
+	char state_file[CFG_STATE_MAX]; /* snapshot path; "" = none */
 };
 
 /* Receives each configuration error, already formatted

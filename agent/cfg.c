@@ -31,6 +31,9 @@
  *   control[].level              admin   user|operator|admin
  *   haproxy.poll_interval        2s      100ms..1h
  *   haproxy.mirror               false
+ *   state_file                   none    absolute path of a file, at most
+ *                                        255 bytes (CFG_STATE_MAX - 1);
+ *                                        not ending in /, ".", ".."
  *
  *   circuit_breaker.failure.count             5      0..1000000, 0 = off
  *   circuit_breaker.failure.interval          10s    1s..1h
@@ -1514,6 +1517,40 @@ static void cfg_parse_pools(struct cfg_ctx *ctx, yaml_node_t *n)
 	}
 }
 
+/* Parses "state_file": the absolute path of a file (its snapshot's
+ * temporary file is written beside it, in the same directory, and renamed
+ * over it); null means none.
+ */
+static void cfg_parse_state_file(struct cfg_ctx *ctx, yaml_node_t *n)
+{
+	const char *s, *base;
+	size_t len;
+
+	if (cfg_is_null(n))
+		return;
+	s = cfg_scalar(ctx, n, "state_file");
+	if (!s)
+		return;
+	len = strlen(s);
+	if (s[0] != '/') {
+		cfg_bad(ctx, n, "state_file: expected an absolute path");
+		return;
+	}
+	if (len >= CFG_STATE_MAX) {
+		cfg_err(ctx, n,
+			"state_file: path too long: %zu bytes, at most %d", len,
+			CFG_STATE_MAX - 1);
+		return;
+	}
+	base = strrchr(s, '/') + 1;
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		cfg_bad(ctx, n,
+			"state_file: expected a file name after the last /");
+		return;
+	}
+	memcpy(ctx->cfg->state_file, s, len + 1);
+}
+
 /* Parses the top-level mapping <root> into ctx->cfg. */
 static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 {
@@ -1526,6 +1563,7 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 		K_DEFAULTS,
 		K_BACKENDS,
 		K_POOLS,
+		K_STATE_FILE,
 	};
 	struct cfg_key keys[] = {
 		[K_AGENT] = {.name = "agent"},
@@ -1536,6 +1574,7 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 		[K_DEFAULTS] = {.name = "defaults"},
 		[K_BACKENDS] = {.name = "backends", .required = true},
 		[K_POOLS] = {.name = "pools", .required = true},
+		[K_STATE_FILE] = {.name = "state_file"},
 	};
 	struct cfg_backend tmpl;
 	struct cfg_bsrc tsrc = {0};
@@ -1561,6 +1600,8 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 		cfg_parse_backends(ctx, keys[K_BACKENDS].val, &tmpl, &tsrc);
 	if (keys[K_POOLS].val)
 		cfg_parse_pools(ctx, keys[K_POOLS].val);
+	if (keys[K_STATE_FILE].val)
+		cfg_parse_state_file(ctx, keys[K_STATE_FILE].val);
 }
 
 /* First pass over the event stream, before anything is built: reports

@@ -98,6 +98,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	log_init(debug ? LOG_DEBUG : cfg->agent.log_level);
+	agent.debug = debug;
 
 	loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_NOENV);
 	if (!loop)

@@ -12,6 +12,7 @@
 #define ROUTE_WAIT_CEIL_MS	86400000u /* no cooldown or trip is longer */
 #define ROUTE_PROBE_TIMEOUT_DEF 30000u	  /* probe_timeout_ms 0 means this */
 #define ROUTE_HEADROOM_SCALE	1000u	  /* headroom factor unit: per mille */
+#define ROUTE_TRIPS_RESTORE_MAX 32u /* trip growth a snapshot may restore */
 
 /* Why a request goes where it goes ("reason" variable of the ACK). */
 enum route_reason {
@@ -158,5 +159,40 @@ struct route_member_info {
 				    * disabled or down */
 	bool available;		  /* would be considered for a decision now */
 };
+
+/* What a state snapshot keeps of one backend (route_snapshot_backends(),
+ * route_restore_backend()): its breaker state and what makes it grow,
+ * and the operator's drain. Deadlines are on the wall clock, since the
+ * monotonic clock starts again with the process. Counters, fault windows,
+ * probes in flight and headroom values are not kept.
+ */
+struct route_saved {
+	enum route_state state;
+	bool disabled;		    /* operator drain */
+	uint64_t until_wall_ms;	    /* open/cooling: deadline, ms since the
+				     * Unix epoch; 0 otherwise */
+	uint32_t consecutive_trips; /* fault trips since the last close */
+	uint32_t trip_duration_ms;  /* the next fault trip would last this;
+				     * for reading only: a restore derives it
+				     * from consecutive_trips and the cfg */
+	char why[ROUTE_WHY_MAX];    /* last transition reason */
+};
+
+/* One runtime weight override (route_set_weight()), by names. */
+struct route_saved_weight {
+	const char *pool; /* NUL-terminated, valid until route_apply() */
+	size_t pool_len;
+	const char *backend; /* NUL-terminated, valid until route_apply() */
+	size_t backend_len;
+	uint32_t weight; /* in force */
+};
+
+/* Receives one backend of a snapshot: its name and saved state. */
+typedef void (*route_saved_fn)(void *arg, const char *name, size_t len,
+			       const struct route_saved *s);
+
+/* Receives one weight override of a snapshot. */
+typedef void (*route_saved_weight_fn)(void *arg,
+				      const struct route_saved_weight *w);
 
 #endif /* AOAI_ROUTE_T_H */

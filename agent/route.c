@@ -16,6 +16,12 @@
 #define ROUTE_GOLDEN	0x9e3779b97f4a7c15ULL
 #define ROUTE_NONE	UINT32_MAX
 #define ROUTE_SCHED_MAX 1024 /* longest recorded round-robin period */
+/* affinity cache slots per pool: ROUTE_AFF_PER_MEMBER per member, rounded
+ * up to a power of two, within [ROUTE_AFF_MIN, ROUTE_AFF_MAX]
+ */
+#define ROUTE_AFF_PER_MEMBER 32
+#define ROUTE_AFF_MIN	     256
+#define ROUTE_AFF_MAX	     1024
 
 /* One bucket of a backend's sliding fault window. */
 struct route_bucket {
@@ -75,6 +81,15 @@ struct route_hrw {
 	uint32_t cand; /* index in the round-robin set, ROUTE_NONE if out */
 };
 
+/* One slot of a pool's affinity cache: a key hash and the rendezvous
+ * winner it had in the affinity set of generation <gen>.
+ */
+struct route_aff_slot {
+	uint64_t kh;  /* the key's full 64-bit hash */
+	uint32_t gen; /* route_pool.aff_gen when filled; 0: empty */
+	uint32_t i;   /* the winner: an index into route_pool.hrw */
+};
+
 /* Run-time state of one pool; counters and overrides follow its name. */
 struct route_pool {
 	const struct cfg_pool *cfg;
@@ -100,6 +115,14 @@ struct route_pool {
 	uint32_t sched_rec;    /* picks recorded of that period */
 	uint32_t sched_pos;    /* replay position */
 	uint8_t *sched;	       /* ROUTE_SCHED_MAX candidate indexes */
+	/* affinity cache: valid while the rendezvous set (members and
+	 * weights, in order) stays the one of generation aff_gen */
+	uint32_t aff_gen;	    /* generation of aff_set, never 0 */
+	bool aff_stale;		    /* plan rebuilt since aff_set was checked */
+	uint32_t n_aff_set;	    /* entries in aff_set */
+	uint64_t *aff_set;	    /* n slots: member << 32 | weight */
+	uint32_t aff_mask;	    /* slots - 1; 0 when no cache */
+	struct route_aff_slot *aff; /* aff_mask + 1 slots, NULL: none */
 	struct route_pool_counters c;
 };
 
@@ -125,8 +148,12 @@ struct route_engine {
 	struct route_member *members; /* every pool's members */
 	struct route_cand *cands;     /* every pool's plan slots */
 	struct route_hrw *hrws;
-	uint8_t *scheds; /* ROUTE_SCHED_MAX per pool */
-	uint64_t epoch;	 /* moves on anything a plan depends on */
+	uint8_t *scheds;		  /* ROUTE_SCHED_MAX per pool */
+	uint64_t *aff_sets;		  /* every pool's aff_set */
+	struct route_aff_slot *aff_slots; /* every pool's affinity cache */
+	bool aff_off;			  /* route_set_affinity_cache(false) */
+	uint64_t epoch;	    /* moves on anything a plan depends on */
+	uint64_t saved_gen; /* moves on anything a snapshot keeps */
 	struct route_table backend_tab;
 	struct route_table pool_tab;
 	uint64_t rng; /* splitmix64 state: jitter only */
@@ -467,14 +494,16 @@ static void route_window_sum(const struct route_backend *bk, uint64_t now_ms,
 }
 
 /* Legal breaker transitions, one bit per destination state. A state may
- * be re-entered (a new deadline); the hook only sees real changes.
+ * be re-entered (a new deadline); the hook only sees real changes. Closed
+ * -> half-open happens only in route_restore_backend() (a snapshot taken
+ * while half-open, or whose deadline passed while the agent was down).
  */
 static bool route_transition_ok(enum route_state from, enum route_state to)
 {
 	static const unsigned legal[] = {
-		[ROUTE_ST_CLOSED] = 1u << ROUTE_ST_CLOSED |
-				    1u << ROUTE_ST_OPEN |
-				    1u << ROUTE_ST_COOLING,
+		[ROUTE_ST_CLOSED] =
+			1u << ROUTE_ST_CLOSED | 1u << ROUTE_ST_OPEN |
+			1u << ROUTE_ST_COOLING | 1u << ROUTE_ST_HALF_OPEN,
 		[ROUTE_ST_OPEN] = 1u << ROUTE_ST_OPEN |
 				  1u << ROUTE_ST_HALF_OPEN |
 				  1u << ROUTE_ST_CLOSED,
@@ -503,6 +532,7 @@ static void route_set_state(struct route_engine *e, uint32_t b,
 
 	assert(route_transition_ok(from, to));
 	e->epoch++;
+	e->saved_gen++;
 	bk->state = to;
 	bk->until_ms =
 		to == ROUTE_ST_OPEN || to == ROUTE_ST_COOLING ? until_ms : 0;
@@ -656,6 +686,7 @@ static void route_on_throttle(struct route_engine *e, uint32_t b,
 		if (until > bk->until_ms) {
 			bk->until_ms = until;
 			e->epoch++;
+			e->saved_gen++;
 		}
 		break;
 	}
@@ -814,6 +845,37 @@ static void route_rr_restart(struct route_pool *rp, bool full)
 	rp->sched_pos = 0;
 }
 
+/* Moves the affinity cache of <rp> to a new generation when the plan's
+ * rendezvous set (members and weights in force, in order) is not the one
+ * the cache was filled for. The winner of a key depends on nothing else
+ * (backend values follow the applied cfg, which brings a fresh cache), so
+ * cached winners survive every plan rebuild that keeps the set: probes,
+ * headroom, states inside the group in use. Run at the first keyed
+ * decision after a rebuild. O(members of the set).
+ */
+static void route_aff_sync(struct route_pool *rp)
+{
+	uint32_t i;
+	bool same = rp->n_hrw == rp->n_aff_set;
+
+	for (i = 0; same && i < rp->n_hrw; i++)
+		same = rp->aff_set[i] ==
+		       ((uint64_t)rp->hrw[i].k << 32 | rp->hrw[i].w);
+	rp->aff_stale = false;
+	if (same)
+		return;
+	for (i = 0; i < rp->n_hrw; i++)
+		rp->aff_set[i] = (uint64_t)rp->hrw[i].k << 32 | rp->hrw[i].w;
+	rp->n_aff_set = rp->n_hrw;
+	/* generation 0 marks empty slots: on wrap, empty them all */
+	if (++rp->aff_gen == 0) {
+		if (rp->aff)
+			memset(rp->aff, 0,
+			       ((size_t)rp->aff_mask + 1) * sizeof(*rp->aff));
+		rp->aff_gen = 1;
+	}
+}
+
 /* Builds the decision plan of <rp> at <now_ms>: the lowest priority group
  * with an available member, its probe candidate (first half-open member
  * with a free slot), its closed members with weight x headroom, its
@@ -900,6 +962,8 @@ static void route_plan(struct route_engine *e, struct route_pool *rp,
 		rp->rr_sig = sig;
 		route_rr_restart(rp, full);
 	}
+	/* the affinity cache checks the set at its next use */
+	rp->aff_stale = true;
 	rp->plan_until = until;
 	rp->plan_epoch = e->epoch;
 }
@@ -973,6 +1037,44 @@ static uint32_t route_affinity(const struct route_pool *rp, uint64_t kh)
 	return best;
 }
 
+/* The rendezvous winner of key hash <kh> in the plan's set, an index into
+ * rp->hrw: from the pool's affinity cache when it holds <kh> for the
+ * current set, else route_affinity(), whose answer is then cached. The
+ * cache is 2-way set associative (two slots per set, the most recently
+ * used first), so two hot keys sharing a set do not evict each other.
+ * Same answer as route_affinity() either way; O(1) on a hit.
+ */
+static inline uint32_t route_affinity_cached(const struct route_engine *e,
+					     struct route_pool *rp, uint64_t kh)
+{
+	struct route_aff_slot *set = NULL, tmp;
+	uint32_t i;
+
+	if (rp->n_hrw == 1)
+		return 0;
+	if (rp->aff && !e->aff_off) {
+		if (rp->aff_stale)
+			route_aff_sync(rp);
+		set = &rp->aff[(kh << 1) & rp->aff_mask];
+		if (set[0].kh == kh && set[0].gen == rp->aff_gen)
+			return set[0].i;
+		if (set[1].kh == kh && set[1].gen == rp->aff_gen) {
+			tmp = set[1];
+			set[1] = set[0];
+			set[0] = tmp;
+			return tmp.i;
+		}
+	}
+	i = route_affinity(rp, kh);
+	if (set) {
+		set[1] = set[0];
+		set[0].kh = kh;
+		set[0].gen = rp->aff_gen;
+		set[0].i = i;
+	}
+	return i;
+}
+
 /* Fills <out> for member <k> of <rp> and counts the decision. */
 static void route_pick(struct route_engine *e, struct route_pool *rp,
 		       uint32_t k, enum route_reason reason, uint64_t now_ms,
@@ -1035,8 +1137,9 @@ void route_decide(struct route_engine *e, const char *pool, size_t pool_len,
 	}
 	if (rp->n_cand) {
 		if (key_len) {
-			i = route_affinity(
-				rp, route_hash(key, key_len, ROUTE_SEED_KEY));
+			i = route_affinity_cached(
+				e, rp,
+				route_hash(key, key_len, ROUTE_SEED_KEY));
 			if (rp->hrw[i].cand != ROUTE_NONE) {
 				route_pick(e, rp, rp->hrw[i].k, ROUTE_AFFINITY,
 					   now_ms, out);
@@ -1191,6 +1294,8 @@ struct route_arrays {
 	struct route_cand *cands;
 	struct route_hrw *hrws;
 	uint8_t *scheds;
+	uint64_t *aff_sets;
+	struct route_aff_slot *aff_slots;
 	struct route_table backend_tab;
 	struct route_table pool_tab;
 };
@@ -1203,6 +1308,8 @@ static void route_release(struct route_arrays *a)
 	free(a->cands);
 	free(a->hrws);
 	free(a->scheds);
+	free(a->aff_sets);
+	free(a->aff_slots);
 	free(a->backend_tab.slot);
 	free(a->pool_tab.slot);
 }
@@ -1217,6 +1324,8 @@ static struct route_arrays route_arrays_of(const struct route_engine *e)
 		.cands = e->cands,
 		.hrws = e->hrws,
 		.scheds = e->scheds,
+		.aff_sets = e->aff_sets,
+		.aff_slots = e->aff_slots,
 		.backend_tab = e->backend_tab,
 		.pool_tab = e->pool_tab,
 	};
@@ -1241,12 +1350,37 @@ void route_set_hook(struct route_engine *e, route_hook_fn fn, void *arg)
 	e->hook_arg = arg;
 }
 
-/* Checks what route_apply() relies on: member counts and indexes. */
-static bool route_cfg_ok(const struct cfg *cfg, uint64_t *n_members)
+void route_set_affinity_cache(struct route_engine *e, bool enabled)
+{
+	e->aff_off = !enabled;
+}
+
+/* Affinity cache slots of a pool of <n> members: none below 2 members
+ * (the only member always wins), else ROUTE_AFF_PER_MEMBER per member,
+ * rounded up to a power of two, within [ROUTE_AFF_MIN, ROUTE_AFF_MAX].
+ */
+static uint32_t route_aff_slots(uint32_t n)
+{
+	uint32_t size = ROUTE_AFF_MIN;
+
+	if (n < 2)
+		return 0;
+	while (size < ROUTE_AFF_MAX &&
+	       size < (uint64_t)n * ROUTE_AFF_PER_MEMBER)
+		size *= 2;
+	return size;
+}
+
+/* Checks what route_apply() relies on: member counts and indexes. Sets
+ * *n_members and *n_aff (affinity cache slots of every pool).
+ */
+static bool route_cfg_ok(const struct cfg *cfg, uint64_t *n_members,
+			 uint64_t *n_aff)
 {
 	uint32_t p, i;
 
 	*n_members = 0;
+	*n_aff = 0;
 	if (cfg->n_backends && !cfg->backends)
 		return false;
 	if (cfg->n_pools && !cfg->pools)
@@ -1261,6 +1395,7 @@ static bool route_cfg_ok(const struct cfg *cfg, uint64_t *n_members)
 			if (cp->members[i].backend >= cfg->n_backends)
 				return false;
 		*n_members += cp->n_members;
+		*n_aff += route_aff_slots(cp->n_members);
 	}
 	return true;
 }
@@ -1346,13 +1481,13 @@ int route_apply(struct route_engine *e, const struct cfg *cfg, uint64_t now_ms)
 	struct route_arrays a = {0}, old;
 	struct route_backend *backends;
 	struct route_table *bt = &a.backend_tab, *pt = &a.pool_tab;
-	uint64_t n_members, off = 0;
+	uint64_t n_members, n_aff, off = 0, aff_off = 0;
 	size_t nb, np, nm;
-	uint32_t i;
+	uint32_t i, n;
 	int o;
 
 	(void)now_ms;
-	if (!route_cfg_ok(cfg, &n_members))
+	if (!route_cfg_ok(cfg, &n_members, &n_aff))
 		return -1;
 	nb = cfg->n_backends ? cfg->n_backends : 1;
 	np = cfg->n_pools ? cfg->n_pools : 1;
@@ -1363,8 +1498,11 @@ int route_apply(struct route_engine *e, const struct cfg *cfg, uint64_t now_ms)
 	a.cands = calloc(nm, sizeof(*a.cands));
 	a.hrws = calloc(nm, sizeof(*a.hrws));
 	a.scheds = calloc(np, ROUTE_SCHED_MAX);
+	a.aff_sets = calloc(nm, sizeof(*a.aff_sets));
+	a.aff_slots = calloc(n_aff ? n_aff : 1, sizeof(*a.aff_slots));
 	if (!a.backends || !a.pools || !a.members || !a.cands || !a.hrws ||
-	    !a.scheds || route_table_init(bt, cfg->n_backends) < 0 ||
+	    !a.scheds || !a.aff_sets || !a.aff_slots ||
+	    route_table_init(bt, cfg->n_backends) < 0 ||
 	    route_table_init(pt, cfg->n_pools) < 0)
 		goto fail_alloc;
 	for (i = 0; i < cfg->n_backends; i++) {
@@ -1393,6 +1531,14 @@ int route_apply(struct route_engine *e, const struct cfg *cfg, uint64_t now_ms)
 		rp->cand = a.cands + off;
 		rp->hrw = a.hrws + off;
 		rp->sched = a.scheds + (size_t)i * ROUTE_SCHED_MAX;
+		rp->aff_set = a.aff_sets + off;
+		rp->aff_gen = 1;
+		n = route_aff_slots(rp->n);
+		if (n) {
+			rp->aff = a.aff_slots + aff_off;
+			rp->aff_mask = n - 1;
+			aff_off += n;
+		}
 		off += rp->n;
 		route_table_add(pt, rp->cfg->name, rp->name_len, i);
 		o = route_table_find(&e->pool_tab, rp->cfg->name, rp->name_len);
@@ -1409,11 +1555,14 @@ int route_apply(struct route_engine *e, const struct cfg *cfg, uint64_t now_ms)
 	e->cands = a.cands;
 	e->hrws = a.hrws;
 	e->scheds = a.scheds;
+	e->aff_sets = a.aff_sets;
+	e->aff_slots = a.aff_slots;
 	e->backend_tab = a.backend_tab;
 	e->pool_tab = a.pool_tab;
 	e->n_backends = cfg->n_backends;
 	e->n_pools = cfg->n_pools;
 	e->epoch++;
+	e->saved_gen++;
 	e->c.reloads++;
 	return 0;
 
@@ -1477,6 +1626,7 @@ int route_set_weight(struct route_engine *e, int p, int b, uint32_t weight)
 			rp->m[i].overridden = true;
 			found = 0;
 			e->epoch++;
+			e->saved_gen++;
 		}
 	}
 	return found;
@@ -1488,6 +1638,7 @@ int route_set_disabled(struct route_engine *e, int b, bool disabled)
 		return -1;
 	e->backends[b].disabled = disabled;
 	e->epoch++;
+	e->saved_gen++;
 	return 0;
 }
 
@@ -1539,6 +1690,7 @@ int route_reset(struct route_engine *e, int b, uint64_t now_ms)
 		}
 	}
 	e->epoch++;
+	e->saved_gen++;
 	return 0;
 }
 
@@ -1638,4 +1790,105 @@ const struct route_engine_counters *route_engine_counters(
 	const struct route_engine *e)
 {
 	return &e->c;
+}
+
+/* ---------------------------------------------------------------- */
+/* snapshots                                                         */
+
+void route_snapshot_backends(struct route_engine *e, uint64_t now_ms,
+			     uint64_t now_wall_ms, route_saved_fn fn, void *arg)
+{
+	struct route_saved s;
+	uint32_t b;
+
+	for (b = 0; b < e->n_backends; b++) {
+		const struct route_backend *bk = &e->backends[b];
+
+		route_advance(e, b, now_ms);
+		memset(&s, 0, sizeof(s));
+		s.state = bk->state;
+		s.disabled = bk->disabled;
+		/* after route_advance() an open or cooling deadline is ahead */
+		if (bk->state == ROUTE_ST_OPEN || bk->state == ROUTE_ST_COOLING)
+			s.until_wall_ms = route_after(
+				now_wall_ms, bk->until_ms > now_ms
+						     ? bk->until_ms - now_ms
+						     : 0);
+		s.consecutive_trips = bk->consecutive_trips;
+		s.trip_duration_ms = (uint32_t)route_trip_ms(bk);
+		memcpy(s.why, bk->why, sizeof(s.why));
+		s.why[sizeof(s.why) - 1] = '\0';
+		fn(arg, bk->cfg->name, bk->name_len, &s);
+	}
+}
+
+void route_snapshot_weights(const struct route_engine *e,
+			    route_saved_weight_fn fn, void *arg)
+{
+	struct route_saved_weight w;
+	uint32_t p, i;
+
+	for (p = 0; p < e->n_pools; p++) {
+		const struct route_pool *rp = &e->pools[p];
+
+		for (i = 0; i < rp->n; i++) {
+			const struct route_backend *bk =
+				&e->backends[rp->m[i].backend];
+
+			if (!rp->m[i].overridden)
+				continue;
+			w.pool = rp->cfg->name;
+			w.pool_len = rp->name_len;
+			w.backend = bk->cfg->name;
+			w.backend_len = bk->name_len;
+			w.weight = rp->m[i].weight;
+			fn(arg, &w);
+		}
+	}
+}
+
+int route_restore_backend(struct route_engine *e, const char *name, size_t len,
+			  const struct route_saved *s, uint64_t now_ms,
+			  uint64_t now_wall_ms)
+{
+	struct route_backend *bk;
+	enum route_state to = s->state;
+	uint64_t until = 0;
+	char why[ROUTE_WHY_MAX];
+	int b;
+
+	b = route_table_find(&e->backend_tab, name, len);
+	if (b < 0 || (unsigned)s->state > ROUTE_ST_HALF_OPEN)
+		return -1;
+	bk = &e->backends[b];
+	if (bk->state != ROUTE_ST_CLOSED)
+		return -1;
+	/* why is a fixed array that may come from a file: bound it */
+	snprintf(why, sizeof(why), "%.*s", (int)strnlen(s->why, sizeof(why)),
+		 s->why);
+	if (to == ROUTE_ST_OPEN || to == ROUTE_ST_COOLING) {
+		if (s->until_wall_ms > now_wall_ms) {
+			until = route_after(
+				now_ms,
+				route_min64(s->until_wall_ms - now_wall_ms,
+					    ROUTE_WAIT_CEIL_MS));
+		} else {
+			snprintf(why, sizeof(why), "%s",
+				 to == ROUTE_ST_OPEN ? "trip over"
+						     : "cooldown over");
+			to = ROUTE_ST_HALF_OPEN;
+		}
+	}
+	bk->disabled = s->disabled;
+	bk->consecutive_trips = (uint32_t)route_min64(s->consecutive_trips,
+						      ROUTE_TRIPS_RESTORE_MAX);
+	e->epoch++;
+	e->saved_gen++;
+	route_set_state(e, (uint32_t)b, to, until, why);
+	return 0;
+}
+
+uint64_t route_saved_gen(const struct route_engine *e)
+{
+	return e->saved_gen;
 }

@@ -41,6 +41,12 @@ int route_apply(struct route_engine *e, const struct cfg *cfg, uint64_t now_ms);
 /* Installs <fn> (NULL: none), called on each breaker state change. */
 void route_set_hook(struct route_engine *e, route_hook_fn fn, void *arg);
 
+/* Turns the per-pool affinity cache on (the default) or off. Decisions are
+ * the same either way, only their cost differs: the tests and benchmarks
+ * compare the two.
+ */
+void route_set_affinity_cache(struct route_engine *e, bool enabled);
+
 /* "weighted", "spillover", "affinity", "probe", "exhausted",
  * "unknown-pool"; "?" for anything else.
  */
@@ -55,8 +61,9 @@ const char *route_state_str(enum route_state s);
  * half-open member with a free probe slot takes the request as a probe;
  * otherwise the key's rendezvous-hash backend when available; otherwise
  * smooth weighted round-robin. With no member available the reason is
- * ROUTE_EXHAUSTED and retry_after_s is set. Cost O(members of the pool), no
- * allocation. May run the hook (deadlines passing).
+ * ROUTE_EXHAUSTED and retry_after_s is set. Cost O(members of the pool) at
+ * most; a key found in the pool's affinity cache is O(1) (docs/routing.md
+ * §4). No allocation. May run the hook (deadlines passing).
  */
 void route_decide(struct route_engine *e, const char *pool, size_t pool_len,
 		  const void *key, size_t key_len, uint64_t now_ms,
@@ -149,5 +156,43 @@ void route_engine_counters_each(const struct route_engine_counters *c,
 
 /* Zeroes every counter (engine, pools, backends); state is untouched. */
 void route_clear_counters(struct route_engine *e);
+
+/* State snapshots (snapshot.c writes and reads the file). <now_ms> (the
+ * monotonic clock) and <now_wall_ms> (ms since the Unix epoch) are the
+ * same instant: deadlines are converted between the two clocks.
+ */
+
+/* Calls <fn> once per backend, in index order, with what a snapshot keeps
+ * of it (struct route_saved), after applying passed deadlines (so it may
+ * run the hook).
+ */
+void route_snapshot_backends(struct route_engine *e, uint64_t now_ms,
+			     uint64_t now_wall_ms, route_saved_fn fn,
+			     void *arg);
+
+/* Calls <fn> once per weight override (pool, backend, weight). */
+void route_snapshot_weights(const struct route_engine *e,
+			    route_saved_weight_fn fn, void *arg);
+
+/* Restores backend <name> of <len> bytes from <s>, for use at startup
+ * right after route_apply(): disabled flag, trip growth (consecutive_trips,
+ * at most ROUTE_TRIPS_RESTORE_MAX), why, and the state. An open or cooling
+ * state whose deadline is still ahead stays so until the same wall-clock
+ * instant (at most ROUTE_WAIT_CEIL_MS from now, should the wall clock have
+ * gone back); one whose deadline has passed becomes half-open, as it would
+ * have had the agent kept running. Runs the hook when the state changes.
+ * Returns 0, or -1 when no backend has that name, <s> is invalid, or the
+ * backend is not closed (it has live state, newer than any snapshot).
+ */
+int route_restore_backend(struct route_engine *e, const char *name, size_t len,
+			  const struct route_saved *s, uint64_t now_ms,
+			  uint64_t now_wall_ms);
+
+/* Generation of what route_snapshot_*() report: moves on every breaker
+ * state change or deadline change, trip growth, disabled flag, weight
+ * override and route_apply(), and on nothing else (results that change no
+ * state, probes, headroom, counters). A caller saves when it has moved.
+ */
+uint64_t route_saved_gen(const struct route_engine *e);
 
 #endif /* AOAI_ROUTE_H */

@@ -445,7 +445,8 @@ static const struct err_case err_cases[] = {
 	 "shutdown_timeout, log_level)"},
 	{"unknown top-level key", LISTEN TAIL "listne: []\n",
 	 "t.yaml:4:1: configuration: unknown key 'listne' (valid: agent, "
-	 "listen, control, metrics, haproxy, defaults, backends, pools)"},
+	 "listen, control, metrics, haproxy, defaults, backends, pools, "
+	 "state_file)"},
 	{"expected a mapping", "agent: [1]\n" LISTEN TAIL,
 	 "t.yaml:1:8: agent: expected a mapping"},
 	{"top level not a mapping", "- a\n- b\n",

@@ -711,6 +711,104 @@ static void test_affinity(void)
 	free(t);
 }
 
+/* ---------------------------------------------------------------- */
+/* affinity: the mapping is pinned, and the cache never changes it   */
+
+#define G_MEMBERS 64
+
+/* A pool "g" of <n> members g0..g<n-1>, weights all 1 or 3, 1, 2... */
+struct gcfg {
+	struct cfg cfg;
+	struct cfg_backend backends[G_MEMBERS];
+	struct cfg_pool pool;
+	struct cfg_member members[G_MEMBERS];
+};
+
+static struct gcfg *gcfg_new(uint32_t n, bool equal)
+{
+	struct gcfg *g = calloc(1, sizeof(*g));
+	uint32_t i;
+
+	if (!g)
+		abort();
+	g->cfg.backends = g->backends;
+	g->cfg.pools = &g->pool;
+	g->cfg.n_backends = n;
+	g->cfg.n_pools = 1;
+	snprintf(g->pool.name, sizeof(g->pool.name), "g");
+	g->pool.members = g->members;
+	g->pool.n_members = n;
+	for (i = 0; i < n; i++) {
+		snprintf(g->backends[i].name, sizeof(g->backends[i].name),
+			 "g%u", i);
+		breaker_defaults(&g->backends[i]);
+		g->members[i].backend = i;
+		g->members[i].priority = 1;
+		g->members[i].weight = equal ? 1 : (uint32_t[]){3, 1, 2}[i % 3];
+	}
+	return g;
+}
+
+/* FNV-1a over the backend chosen for 20000 text keys and binary keys of
+ * every length 1..40: a fingerprint of the key -> backend mapping.
+ */
+static uint32_t affinity_fingerprint(struct route_engine *e)
+{
+	struct route_decision d;
+	unsigned char bin[40];
+	uint32_t h = 2166136261u;
+	char key[32];
+	int i, len;
+
+	for (i = 0; i < 20000; i++) {
+		snprintf(key, sizeof(key), "key-%d", i);
+		d = decide(e, "g", key, 0);
+		h = (h ^ (uint32_t)(d.backend + 1)) * 16777619u;
+	}
+	for (i = 0; i < (int)sizeof(bin); i++)
+		bin[i] = (unsigned char)(i * 37 + 11);
+	for (len = 1; len <= (int)sizeof(bin); len++) {
+		route_decide(e, "g", 1, bin, (size_t)len, 0, &d);
+		h = (h ^ (uint32_t)(d.backend + 1)) * 16777619u;
+	}
+	return h;
+}
+
+static void test_affinity_pinned(void)
+{
+	static const struct {
+		uint32_t n;
+		bool equal;
+		uint32_t want;
+	} cases[] = {
+		/* computed by the engine before the affinity cache */
+		{2, true, 0x9c87bc10u},	 {2, false, 0x059730a5u},
+		{8, true, 0x277b535du},	 {8, false, 0xfd7827aau},
+		{64, true, 0x5fa31c6du}, {64, false, 0x4a925297u},
+	};
+	size_t c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct gcfg *g = gcfg_new(cases[c].n, cases[c].equal);
+		struct route_engine *e = route_new(42);
+		uint32_t got, again, off;
+
+		if (!e || route_apply(e, &g->cfg, 0) < 0)
+			abort();
+		got = affinity_fingerprint(e);
+		again = affinity_fingerprint(e);
+		route_set_affinity_cache(e, false);
+		off = affinity_fingerprint(e);
+		tap_ok(got == cases[c].want && again == got && off == got,
+		       "affinity mapping unchanged: %u members, %s weights "
+		       "(0x%08x; cache warm 0x%08x, off 0x%08x)",
+		       cases[c].n, cases[c].equal ? "equal" : "3-1-2", got,
+		       again, off);
+		route_free(e);
+		free(g);
+	}
+}
+
 static void test_headroom(void)
 {
 	struct tcfg *t = tcfg_new();
@@ -1475,6 +1573,249 @@ static void test_random(void)
 	free(t);
 }
 
+/* ---------------------------------------------------------------- */
+/* affinity cache: the same answers as without it                   */
+
+/* <dst> = <src>, with the pointers of the copy pointing into <dst>. */
+static void tcfg_copy(struct tcfg *dst, const struct tcfg *src)
+{
+	uint32_t p;
+
+	memcpy(dst, src, sizeof(*dst));
+	dst->cfg.backends = dst->backends;
+	dst->cfg.pools = dst->pools;
+	for (p = 0; p < T_POOLS; p++)
+		dst->pools[p].members = dst->members[p];
+}
+
+/* One random change of the members of <t> for a reload: a weight, a
+ * priority, a member removed or added.
+ */
+static void tcfg_mutate(struct tcfg *t)
+{
+	struct cfg_pool *cp = &t->pools[rndn(t->cfg.n_pools)];
+	uint32_t i, b;
+
+	switch (rndn(4)) {
+	case 0:
+		if (cp->n_members)
+			cp->members[rndn(cp->n_members)].weight = rndn(6);
+		break;
+	case 1:
+		if (cp->n_members)
+			cp->members[rndn(cp->n_members)].priority = 1 + rndn(3);
+		break;
+	case 2:
+		if (cp->n_members > 1) {
+			i = rndn(cp->n_members);
+			cp->members[i] = cp->members[--cp->n_members];
+		}
+		break;
+	default:
+		b = rndn(t->cfg.n_backends);
+		for (i = 0; i < cp->n_members; i++)
+			if (cp->members[i].backend == b)
+				break;
+		if (i == cp->n_members && cp->n_members < T_MEMBERS) {
+			cp->members[i].backend = b;
+			cp->members[i].priority = 1 + rndn(3);
+			cp->members[i].weight = 1 + rndn(5);
+			cp->n_members++;
+		}
+		break;
+	}
+}
+
+/* Two engines fed the same random steps, one with the affinity cache and
+ * one without; every decision must be the same (backend, reason,
+ * retry_after), across trips, cooldowns, recoveries, probes, drains,
+ * weight overrides and reloads. Mostly 60 hot keys (cache hits), some of
+ * 3,000 (more than a cache holds: evictions).
+ */
+static void test_affinity_cache_same(void)
+{
+	static const int statuses[] = {200, 200, 200, 200, 200, 429,
+				       500, 503, 0,   404, 200, 200};
+	struct tcfg *t[2] = {tcfg_new(), tcfg_new()};
+	struct route_engine *e[2];
+	struct route_decision d[2];
+	uint64_t now = 1000;
+	int cur = 0, step, k, diff = 0, keyed = 0, reloads = 0, aff = 0;
+	int fallback = 0;
+	char pname[16], key[24], bn[16];
+
+	random_cfg(t[0]);
+	for (k = 0; k < 2; k++) {
+		e[k] = route_new(7);
+		if (!e[k] || route_apply(e[k], &t[0]->cfg, now) < 0)
+			abort();
+	}
+	route_set_affinity_cache(e[1], false);
+	for (step = 0; step < 60000; step++) {
+		uint32_t r = rndn(1000), b = rndn(R_BACKENDS);
+		uint32_t p = rndn(R_POOLS), w = rndn(5), ms = rndn(5000);
+		int st = statuses[rndn(12)];
+		int64_t ra = rndn(2) ? (int64_t)rndn(20000) : -1;
+
+		if (r < 600) {
+			bool with_key = rndn(8) != 0;
+
+			snprintf(pname, sizeof(pname), "pool%u", p);
+			snprintf(key, sizeof(key), "session-%u",
+				 rndn(rndn(4) ? 60 : 3000));
+			for (k = 0; k < 2; k++)
+				d[k] = decide(e[k], pname,
+					      with_key ? key : NULL, now);
+			diff += d[0].backend != d[1].backend ||
+				d[0].reason != d[1].reason ||
+				d[0].retry_after_s != d[1].retry_after_s;
+			keyed += with_key;
+			aff += d[0].reason == ROUTE_AFFINITY;
+			fallback += with_key && d[0].backend >= 0 &&
+				    d[0].reason != ROUTE_AFFINITY;
+		} else if (r < 750) {
+			now += rndn(10) == 0 ? rndn(20000) : rndn(200);
+		} else if (r < 900) {
+			snprintf(bn, sizeof(bn), "r%u", b);
+			for (k = 0; k < 2; k++)
+				learn(e[k], bn, st, ra, now);
+		} else if (r < 995) {
+			uint32_t op = rndn(6);
+
+			for (k = 0; k < 2; k++) {
+				switch (op) {
+				case 0:
+					route_trip(e[k], (int)b, ms, now);
+					break;
+				case 1:
+					route_reset(e[k], (int)b, now);
+					break;
+				case 2:
+					route_set_disabled(e[k], (int)b,
+							   w == 0);
+					break;
+				case 3:
+					route_set_down(e[k], (int)b, w == 0);
+					break;
+				case 4:
+					route_set_weight(e[k], (int)p, (int)b,
+							 w);
+					break;
+				default:
+					route_tick(e[k], now);
+					break;
+				}
+			}
+		} else {
+			tcfg_copy(t[!cur], t[cur]);
+			tcfg_mutate(t[!cur]);
+			for (k = 0; k < 2; k++)
+				if (route_apply(e[k], &t[!cur]->cfg, now) < 0)
+					abort();
+			cur = !cur;
+			reloads++;
+		}
+	}
+	tap_is_int(diff, 0,
+		   "affinity cache: every decision the same as "
+		   "without the cache");
+	tap_ok(keyed > 30000 && aff > 10000 && fallback > 1000 && reloads > 10,
+	       "affinity cache: %d keyed decisions, %d by affinity, %d fell "
+	       "back, %d reloads",
+	       keyed, aff, fallback, reloads);
+	for (k = 0; k < 2; k++)
+		route_free(e[k]);
+	free(t[0]);
+	free(t[1]);
+}
+
+/* Fills the cache with 100 keys of an 8-member pool, then makes each
+ * backend unavailable in each way in turn while its keys' winners stay
+ * cached: no decision may name it, the other keys stay at home by
+ * affinity, and once it is back its keys return.
+ */
+static void test_affinity_cache_unavailable(void)
+{
+	enum { WAYS = 6, KEYS = 100 };
+	static const char *const way_name[WAYS] = {
+		"tripped",  "cooling", "half-open, probe in flight",
+		"disabled", "down",    "weight 0"};
+	struct tcfg *t = tcfg_new();
+	int p = add_pool(t, "p"), home[KEYS], i, b, way;
+	struct route_engine *e;
+	struct route_decision d;
+	uint64_t now = 1000;
+	char key[24], name[16];
+
+	for (b = 0; b < 8; b++) {
+		snprintf(name, sizeof(name), "u%d", b);
+		add_member(t, p, add_backend(t, name), 1, 1 + (uint32_t)b % 3);
+	}
+	e = engine(t, now);
+	for (i = 0; i < KEYS; i++) {
+		snprintf(key, sizeof(key), "user-%d", i);
+		home[i] = decide(e, "p", key, now).backend;
+	}
+	for (way = 0; way < WAYS; way++) {
+		int bad = 0, moved = 0, back = 0, mine = 0;
+
+		for (b = 0; b < 8; b++) {
+			snprintf(name, sizeof(name), "u%d", b);
+			now += 1000;
+			switch (way) {
+			case 0:
+				route_trip(e, b, 60000, now);
+				break;
+			case 1:
+				learn(e, name, 429, 60000, now);
+				break;
+			case 2:
+				route_trip(e, b, 10, now);
+				now += 20;
+				d = decide(e, "p", NULL, now);
+				bad += d.reason != ROUTE_PROBE ||
+				       d.backend != b;
+				break;
+			case 3:
+				route_set_disabled(e, b, true);
+				break;
+			case 4:
+				route_set_down(e, b, true);
+				break;
+			default:
+				route_set_weight(e, p, b, 0);
+				break;
+			}
+			for (i = 0; i < KEYS; i++) {
+				snprintf(key, sizeof(key), "user-%d", i);
+				d = decide(e, "p", key, now);
+				bad += d.backend == b || d.backend < 0;
+				if (home[i] == b)
+					mine++;
+				else
+					moved += d.backend != home[i] ||
+						 d.reason != ROUTE_AFFINITY;
+			}
+			route_reset(e, b, now);
+			route_set_down(e, b, false);
+			for (i = 0; i < KEYS; i++) {
+				snprintf(key, sizeof(key), "user-%d", i);
+				d = decide(e, "p", key, now);
+				back += d.backend != home[i] ||
+					d.reason != ROUTE_AFFINITY;
+			}
+		}
+		tap_ok(bad == 0 && mine > 0,
+		       "affinity cache, %s: never the unavailable backend "
+		       "(%d bad, %d keys displaced)",
+		       way_name[way], bad, mine);
+		tap_is_int(moved, 0, "affinity cache, other keys stay home");
+		tap_is_int(back, 0, "affinity cache, keys return home");
+	}
+	route_free(e);
+	free(t);
+}
+
 static void test_apply_errors(void)
 {
 	struct tcfg *t = tcfg_new();
@@ -1511,6 +1852,7 @@ int main(void)
 	test_half_open();
 	test_shared_backends();
 	test_affinity();
+	test_affinity_pinned();
 	test_headroom();
 	test_exhausted();
 	test_unknown();
@@ -1521,6 +1863,8 @@ int main(void)
 	test_hook_and_tick();
 	test_counters();
 	test_random();
+	test_affinity_cache_same();
+	test_affinity_cache_unavailable();
 	test_apply_errors();
 	return tap_done();
 }
