@@ -748,6 +748,13 @@ static void route_on_success(struct route_engine *e, uint32_t b, int status,
 	char why[ROUTE_WHY_MAX];
 
 	if (bk->state == ROUTE_ST_HALF_OPEN) {
+		/* a 4xx is the client's (e.g. an unauthenticated caller's
+		 * 401): it says nothing of the backend's health, so it only
+		 * frees the probe slot (done by the caller) and the circuit
+		 * waits for a 2xx/3xx
+		 */
+		if (status >= 400 && status < 500)
+			return;
 		snprintf(why, sizeof(why), "probe succeeded: %d", status);
 		bk->consecutive_trips = 0;
 		bk->c.recoveries++;

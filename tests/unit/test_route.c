@@ -551,9 +551,17 @@ static void test_half_open(void)
 			break;
 	}
 	tap_is_int(binfo(e, "a", now).probes_inflight, 2, "2 probes in flight");
+	learn(e, "a", 401, -1, now + 5);
+	bi = binfo(e, "a", now + 5);
+	tap_ok(bi.state == ROUTE_ST_HALF_OPEN && bi.probes_inflight == 1,
+	       "a 401 probe result frees its slot but does not close");
 	learn(e, "a", 404, -1, now + 10);
 	bi = binfo(e, "a", now + 10);
-	tap_ok(bi.state == ROUTE_ST_CLOSED, "a 404 probe result closes");
+	tap_ok(bi.state == ROUTE_ST_HALF_OPEN && bi.probes_inflight == 0,
+	       "a 404 neither: 4xx says nothing of the backend");
+	learn(e, "a", 200, -1, now + 10);
+	bi = binfo(e, "a", now + 10);
+	tap_ok(bi.state == ROUTE_ST_CLOSED, "a 200 probe result closes");
 	tap_is_int((long long)bi.counters.recoveries, 1, "one recovery");
 	tap_is_int(bi.trip_duration_ms, 1000, "trip growth reset on close");
 	now += 10;
