@@ -21,7 +21,7 @@
  *
  *   agent.max_connections        4096    1..65536
  *   agent.max_frame_size         16380   256..1048576 (SPOE.txt §3.2.5)
- *   agent.max_inflight           256     1..65536
+ *   agent.max_inflight           256     1..65536 (frames per wake-up)
  *   agent.hello_timeout          5s      100ms..5m
  *   agent.idle_timeout           60s     1s..24h
  *   agent.shutdown_timeout       5s      0s..10m
@@ -52,7 +52,7 @@
  *   circuit_breaker.accept_retry_after        true
  *   circuit_breaker.max_retry_after           60s    1s..24h
  *   circuit_breaker.throttle_status_codes     429
- *   circuit_breaker.probe_requests            1      1..1000
+ *   circuit_breaker.probe_requests            1      1..16
  *   circuit_breaker.probe_timeout             30s    1s..10m
  *
  *   headroom.min_remaining_requests  0 (off)  0..10^12
@@ -1185,7 +1185,8 @@ static void cfg_parse_breaker(struct cfg_ctx *ctx, yaml_node_t *n,
 	cfg_get_ms(ctx, &keys[K_MAXRA], CFG_MS_SEC, CFG_MS_DAY,
 		   &b->max_retry_after_ms);
 	cfg_get_status(ctx, &keys[K_THROTTLE], &b->throttle_status);
-	cfg_get_u32(ctx, &keys[K_PROBES], 1, 1000, &b->probe_requests);
+	/* the engine tracks at most ROUTE_PROBES_MAX (16) probes */
+	cfg_get_u32(ctx, &keys[K_PROBES], 1, 16, &b->probe_requests);
 	cfg_get_ms(ctx, &keys[K_PROBE_TO], CFG_MS_SEC, 10 * CFG_MS_MIN,
 		   &b->probe_timeout_ms);
 	if (keys[K_TRIP].val)

@@ -5,6 +5,7 @@ sandboxing option explained by a comment, and consistent with the binary.
 import os
 import re
 import subprocess
+import tempfile
 
 from harness import ROOT, Tap
 
@@ -51,6 +52,32 @@ def main():
          "SPOP socket reachable by group haproxy only")
     t.ok("/var/lib/haproxy/aoai-spoa.sock" in sock,
          "SPOP socket inside Debian's HAProxy chroot")
+    # the installed file set works for the unit's dynamic user (group
+    # haproxy): it can read its configuration, and the socket its
+    # HAProxy link points at is one HAProxy opens to group haproxy
+    with tempfile.TemporaryDirectory(prefix="aoai-install-") as dest:
+        r = subprocess.run(["make", "-s", "install", "DESTDIR=" + dest,
+                            "PREFIX=/usr"], cwd=ROOT, capture_output=True,
+                           text=True)
+        t.ok(r.returncode == 0, "make install DESTDIR PREFIX=/usr",
+             r.stderr[-500:])
+        yml = os.path.join(dest, "etc/aoai-spoa/aoai-spoa.yaml")
+        mode = os.stat(yml).st_mode & 0o777 if os.path.exists(yml) else 0
+        t.ok(mode & 0o004, "installed YAML readable by the dynamic user "
+             "(mode %o)" % mode)
+        unit_path = os.path.join(dest, "lib/systemd/system/aoai-spoa.service")
+        unit_text = open(unit_path).read() if os.path.exists(unit_path) \
+            else ""
+        t.ok("ExecStart=/usr/sbin/aoai-spoa -f" in unit_text and
+             os.path.exists(os.path.join(dest, "usr/sbin/aoai-spoa")),
+             "installed unit names the binary under PREFIX")
+    yaml_text = open(os.path.join(ROOT, "haproxy-conf/aoai-spoa.yaml")).read()
+    m = re.search(r"stats_socket:\s*unix://(\S+)", yaml_text)
+    cfg = open(os.path.join(ROOT, "haproxy-conf/haproxy.cfg")).read()
+    ok = m and re.search(r"^\s*stats socket %s .*group haproxy.*level admin"
+                         % re.escape(m.group(1)), cfg, re.M)
+    t.ok(bool(ok), "agent's stats_socket is a HAProxy socket of group "
+         "haproxy, level admin (mirror)", m.group(1) if m else None)
     t.done()
 
 

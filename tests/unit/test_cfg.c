@@ -560,7 +560,11 @@ static const struct err_case err_cases[] = {
 	{"probe_requests range",
 	 LISTEN "backends: [{name: a, circuit_breaker: {probe_requests: "
 		"0}}]\npools: [{name: p, members: [{backend: a}]}]\n",
-	 "t.yaml:2:56: probe_requests: expected an integer 1..1000, got '0'"},
+	 "t.yaml:2:56: probe_requests: expected an integer 1..16, got '0'"},
+	{"probe_requests above the engine's 16",
+	 LISTEN "backends: [{name: a, circuit_breaker: {probe_requests: "
+		"17}}]\npools: [{name: p, members: [{backend: a}]}]\n",
+	 "t.yaml:2:56: probe_requests: expected an integer 1..16, got '17'"},
 	{"max_trip below trip",
 	 LISTEN "backends: [{name: a, circuit_breaker: {trip_duration: 1m, "
 		"max_trip_duration: 30s}}]\npools: [{name: p, members: "
