@@ -70,8 +70,11 @@ def main():
         t.ok(not labenv.failures(res), "resets: swedencentral resets, 60 "
              "client requests all 200", labenv.status_counts(res))
         st = swe.stats()
-        t.ok(1 <= st["resets"] <= 12, "resets: only until the breaker "
-             "tripped", st)
+        # count 5 trips it; up to 3 more attempts were in flight (3
+        # threads), and a run longer than the 5 s trip sends a half-open
+        # probe or two (each failing re-opens it for longer): not 60
+        t.ok(1 <= st["resets"] <= 16, "resets: only until the breaker "
+             "tripped, plus its probes", st)
         reset(lab)
         res = lab.run_load(60, threads=3)
         t.ok(not labenv.failures(res) and swe.stats()["requests"] == 0,
