@@ -446,6 +446,33 @@ static int cfg_seq(struct cfg_ctx *ctx, yaml_node_t *node, const char *what,
 		     node->data.sequence.items.start);
 }
 
+/* Reads the non-empty list <node> named <what> (its items are <one>s) and
+ * allocates zeroed room for min(count, <max>) elements of <size> in *<out>
+ * (owned by the caller's cfg). Returns the item count, which the caller
+ * walks and cuts at <max> with its own error, or -1 after reporting why
+ * (not a list, empty, out of memory).
+ */
+static int cfg_seq_alloc(struct cfg_ctx *ctx, yaml_node_t *node,
+			 const char *what, const char *one, int max,
+			 size_t size, yaml_node_item_t **items, void **out)
+{
+	int count = cfg_seq(ctx, node, what, items);
+
+	if (count < 0)
+		return -1;
+	if (count == 0) {
+		cfg_err(ctx, node, "%s: at least one %s is required", what,
+			one);
+		return -1;
+	}
+	*out = calloc(count < max ? (size_t)count : (size_t)max, size);
+	if (!*out) {
+		cfg_err(ctx, node, "out of memory");
+		return -1;
+	}
+	return count;
+}
+
 /* Returns the NUL-terminated value of scalar <n>, or NULL (reported) when
  * <n> is not a scalar or holds a NUL byte.
  */
@@ -1304,20 +1331,11 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 	yaml_node_t *item;
 	int i, j, count;
 
-	count = cfg_seq(ctx, n, "backends", &items);
+	count = cfg_seq_alloc(ctx, n, "backends", "backend", CFG_BACKENDS_MAX,
+			      sizeof(*cfg->backends), &items,
+			      (void **)&cfg->backends);
 	if (count < 0)
 		return;
-	if (count == 0) {
-		cfg_err(ctx, n, "backends: at least one backend is required");
-		return;
-	}
-	cfg->backends = calloc(count < CFG_BACKENDS_MAX ? (size_t)count
-							: CFG_BACKENDS_MAX,
-			       sizeof(*cfg->backends));
-	if (!cfg->backends) {
-		cfg_err(ctx, n, "out of memory");
-		return;
-	}
 	for (i = 0; i < count; i++) {
 		item = cfg_node(ctx, items[i]);
 		if (!item)
@@ -1388,20 +1406,11 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 	int i, idx, count;
 	uint32_t j;
 
-	count = cfg_seq(ctx, n, "members", &items);
+	count = cfg_seq_alloc(ctx, n, "members", "member", CFG_MEMBERS_MAX,
+			      sizeof(*p->members), &items,
+			      (void **)&p->members);
 	if (count < 0)
 		return;
-	if (count == 0) {
-		cfg_err(ctx, n, "members: at least one member is required");
-		return;
-	}
-	p->members = calloc(count < CFG_MEMBERS_MAX ? (size_t)count
-						    : CFG_MEMBERS_MAX,
-			    sizeof(*p->members));
-	if (!p->members) {
-		cfg_err(ctx, n, "out of memory");
-		return;
-	}
 	for (i = 0; i < count; i++) {
 		item = cfg_node(ctx, items[i]);
 		if (!item)
@@ -1474,20 +1483,11 @@ static void cfg_parse_pools(struct cfg_ctx *ctx, yaml_node_t *n)
 	int i, count;
 	uint32_t j;
 
-	count = cfg_seq(ctx, n, "pools", &items);
+	count = cfg_seq_alloc(ctx, n, "pools", "pool", CFG_POOLS_MAX,
+			      sizeof(*cfg->pools), &items,
+			      (void **)&cfg->pools);
 	if (count < 0)
 		return;
-	if (count == 0) {
-		cfg_err(ctx, n, "pools: at least one pool is required");
-		return;
-	}
-	cfg->pools =
-		calloc(count < CFG_POOLS_MAX ? (size_t)count : CFG_POOLS_MAX,
-		       sizeof(*cfg->pools));
-	if (!cfg->pools) {
-		cfg_err(ctx, n, "out of memory");
-		return;
-	}
 	for (i = 0; i < count; i++) {
 		item = cfg_node(ctx, items[i]);
 		if (!item)
