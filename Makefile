@@ -119,7 +119,7 @@ $(BUILD)/aoai-spoa: $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a \
 	$(CC) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a \
-		tests/unit/tap.h
+		tests/unit/tap.h tests/unit/tcfg.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $< $(BUILD)/libagent.a \
 		$(BUILD)/libspop.a $(ALL_LDFLAGS) $(PKG_LIBS) -o $@

@@ -17,70 +17,22 @@
 #include "route.h"
 #include "snapshot.h"
 #include "tap.h"
-
-#define T_BACKENDS 8
-#define T_POOLS	   4
-#define T_MEMBERS  8
+#include "tcfg.h"
 
 /* Wall clock of the tests: 2023-11-14, in ms. */
 #define WALL 1700000000000ULL
 
-/* A configuration built by hand (cfg.c is not needed). */
-struct tcfg {
-	struct cfg cfg;
-	struct cfg_backend backends[T_BACKENDS];
-	struct cfg_pool pools[T_POOLS];
-	struct cfg_member members[T_POOLS][T_MEMBERS];
-};
-
-static struct tcfg *tcfg_new(void)
+/* The shared builder, with what these tests rely on: one fault trips,
+ * trips grow to 5 min, server waits are capped at 2 min.
+ */
+static int snap_backend(struct tcfg *t, const char *name)
 {
-	struct tcfg *t = calloc(1, sizeof(*t));
+	int b = add_backend(t, name);
 
-	if (!t)
-		abort();
-	t->cfg.backends = t->backends;
-	t->cfg.pools = t->pools;
-	return t;
-}
-
-static int add_backend(struct tcfg *t, const char *name)
-{
-	struct cfg_backend *b = &t->backends[t->cfg.n_backends];
-	int s;
-
-	snprintf(b->name, sizeof(b->name), "%s", name);
-	b->breaker.failure_count = 1;
-	b->breaker.failure_interval_ms = 10000;
-	for (s = 500; s <= 599; s++)
-		cfg_status_add(&b->breaker.failure_status, s);
-	b->breaker.trip_duration_ms = 30000;
-	b->breaker.max_trip_duration_ms = 300000;
-	b->breaker.accept_retry_after = true;
-	b->breaker.max_retry_after_ms = 120000;
-	cfg_status_add(&b->breaker.throttle_status, 429);
-	b->breaker.probe_requests = 1;
-	b->breaker.probe_timeout_ms = 10000;
-	return (int)t->cfg.n_backends++;
-}
-
-static int add_pool(struct tcfg *t, const char *name)
-{
-	uint32_t p = t->cfg.n_pools++;
-
-	snprintf(t->pools[p].name, sizeof(t->pools[p].name), "%s", name);
-	t->pools[p].members = t->members[p];
-	return (int)p;
-}
-
-static void add_member(struct tcfg *t, int p, int b, uint32_t weight)
-{
-	struct cfg_pool *cp = &t->pools[p];
-	struct cfg_member *m = &cp->members[cp->n_members++];
-
-	m->backend = (uint32_t)b;
-	m->priority = 1;
-	m->weight = weight;
+	t->backends[b].breaker.failure_count = 1;
+	t->backends[b].breaker.max_trip_duration_ms = 300000;
+	t->backends[b].breaker.max_retry_after_ms = 120000;
+	return b;
 }
 
 /* Backends a..e (c trips for 100 ms, doubling); pool p = a, b, c; pool
@@ -94,14 +46,14 @@ static struct tcfg *std_cfg(void)
 	for (i = 0; i < 5; i++) {
 		char name[2] = {(char)('a' + i), 0};
 
-		add_backend(t, name);
+		snap_backend(t, name);
 	}
 	p = add_pool(t, "p");
 	q = add_pool(t, "q");
 	for (i = 0; i < 3; i++)
-		add_member(t, p, i, 1);
+		add_member(t, p, i, 1, 1);
 	for (i = 2; i < 5; i++)
-		add_member(t, q, i, 2);
+		add_member(t, q, i, 1, 2);
 	t->backends[2].breaker.trip_duration_ms = 100;
 	return t;
 }
@@ -360,15 +312,15 @@ static void test_changed_cfg(void)
 	std_state(e1);
 	snapshot_encode(e1, 1000, WALL, &buf, &len, err, sizeof(err));
 	/* b and d gone, z new, q is z and c */
-	add_backend(t2, "a");
-	add_backend(t2, "c");
-	add_backend(t2, "z");
+	snap_backend(t2, "a");
+	snap_backend(t2, "c");
+	snap_backend(t2, "z");
 	p = add_pool(t2, "p");
-	add_member(t2, p, 0, 1);
-	add_member(t2, p, 1, 1);
+	add_member(t2, p, 0, 1, 1);
+	add_member(t2, p, 1, 1, 1);
 	p = add_pool(t2, "q");
-	add_member(t2, p, 2, 1);
-	add_member(t2, p, 1, 1);
+	add_member(t2, p, 2, 1, 1);
+	add_member(t2, p, 1, 1, 1);
 	e2 = engine(t2, 0);
 	rc = snapshot_decode(e2, buf, len, 0, WALL, &st, err, sizeof(err));
 	tap_ok(rc == 0, "decode into a changed configuration");
