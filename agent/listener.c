@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,6 +59,13 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			       "%s: accept: %s", l->name, strerror(errno));
 			return;
 		}
+		/* An ACK is one small segment: without TCP_NODELAY, Nagle's
+		 * algorithm holds it back against HAProxy's delayed ACK, up to
+		 * 40 ms at p99 (measured through HAProxy 2.6).
+		 */
+		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1},
+				   sizeof(int));
 		sock_peer_str(&ss, len, l->name, peer, sizeof(peer));
 		if (a->n_conns >= a->cfg->agent.max_connections) {
 			log_rl(&a->rl_accept, a->now_ms, LOG_WARNING,

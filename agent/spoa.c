@@ -209,10 +209,15 @@ static int spoa_result(struct agent *a, struct spop_msg_iter *it)
 				res.backend_len = kv.val.u.str.len;
 			}
 		} else if (spop_name_eq(n, l, "status")) {
-			if (arg_uint(a, &kv, &v) == 1 && v <= 999) {
+			/* arg_uint() already counted a value it could not
+			 * parse; only a parsed but impossible status is left
+			 */
+			if (arg_uint(a, &kv, &v) != 1)
+				continue;
+			if (v <= 999) {
 				res.status = (int)v;
 				has_status = true;
-			} else if (kv.val.type != SPOP_DATA_NULL) {
+			} else {
 				a->cnt.bad_value++;
 			}
 		} else if (spop_name_eq(n, l, "retry_after")) {
