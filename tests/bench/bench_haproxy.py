@@ -1,0 +1,613 @@
+#!/usr/bin/env python3
+"""make bench-haproxy: the shipped HAProxy topology next to its alternatives.
+
+A benchmark, not a test: it prints numbers and ratios measured in the same
+run and never fails on a timing. It exits non-zero only when something
+could not run at all.
+
+Six configurations, all on loopback, all over the same three mock regions
+(build/mock-aoai, no quota, no latency: their CPU share is reported):
+  1 plain     HAProxy, balance roundrobin (weights 2/1/1), nothing else
+  2 lua       HAProxy, a Lua action doing smooth weighted round-robin,
+              then use-server (tests/bench/swrr.lua)
+  3 spoe-ack  HAProxy, SPOE aoai-route (haproxy-conf/aoai-spoe.conf) to an
+              ACK-only agent (build/bench/ack-server), then use-server
+  4 spoe-agent  the same to aoai-spoa (route message only)
+  5 shipped   haproxy-conf/lab/haproxy.cfg as shipped: route + result +
+              in-request failover, with aoai-spoa (the lab agent YAML)
+  6 portkey   the Portkey AI gateway (tests/bench/portkey, pinned),
+              loadbalance mode over the same regions
+
+Load: wrk, HTTP/1.1 keep-alive, chat-completion POSTs (BENCH_BODY bytes
+of JSON). Each round runs 1..6 at full load (BENCH_SECONDS each), then
+1, 3, 4, 5 at a fixed rate of half of 5's rate in that round (wrk's delay
+hook paces each connection; the achieved rate is printed). Rounds are
+interleaved (BENCH_ROUNDS, default 3). Ratios are computed within each
+round, then their median is taken.
+
+CPU per request: user+system time of the gateway (HAProxy or node) and of
+the agent, from /proc/PID/stat, over the requests wrk completed.
+
+Environment: BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNS (32),
+BENCH_BODY (2048), BENCH_JSON (output file, default
+build/bench-haproxy.json), BENCH_SMOKE=1 (one short round, every
+configuration, a few requests each: checks that everything works),
+BENCH_ONLY (comma-separated configuration names), HAPROXY (binary),
+BENCH_SHIPPED_CFG (another configuration in place of 5, to try changes).
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+
+import harness  # noqa: E402
+import labenv  # noqa: E402
+
+BUILD = os.path.join(ROOT, "build")
+AGENT = os.environ.get("AOAI_SPOA") or os.path.join(BUILD, "aoai-spoa")
+MOCK = os.environ.get("MOCK_AOAI") or os.path.join(BUILD, "mock-aoai")
+ACK = os.path.join(BUILD, "bench", "ack-server")
+HAPROXY = os.environ.get("HAPROXY", "/usr/sbin/haproxy")
+PORTKEY_DIR = os.path.join(ROOT, "tests", "bench", "portkey")
+PORTKEY_JS = os.path.join(PORTKEY_DIR, "node_modules", "@portkey-ai",
+                          "gateway", "build", "start-server.js")
+LAB_CFG = os.environ.get("BENCH_SHIPPED_CFG") or os.path.join(
+    ROOT, "haproxy-conf", "lab", "haproxy.cfg")
+LAB_YAML = os.path.join(ROOT, "haproxy-conf", "lab", "aoai-spoa.yaml")
+SPOE_CONF = os.path.join(ROOT, "haproxy-conf", "aoai-spoe.conf")
+SWRR_LUA = os.path.join(ROOT, "tests", "bench", "swrr.lua")
+
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+ROUNDS = 1 if SMOKE else max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
+SECONDS = 1 if SMOKE else max(1, int(os.environ.get("BENCH_SECONDS", "5")))
+CONNS = 4 if SMOKE else max(2, int(os.environ.get("BENCH_CONNS", "32")))
+BODY = max(64, int(os.environ.get("BENCH_BODY", "2048")))
+JSON_OUT = os.environ.get("BENCH_JSON") or os.path.join(
+    BUILD, "bench-haproxy.json")
+REGIONS = ("eastus", "swedencentral", "westus-payg")
+WEIGHTS = {"eastus": 2, "swedencentral": 1, "westus-payg": 1}
+CONFIGS = ("plain", "lua", "spoe-ack", "spoe-agent", "shipped", "portkey")
+FIXED = ("plain", "spoe-ack", "spoe-agent", "shipped")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PATH = labenv.chat_path()
+
+
+def chat_body(size):
+    """A chat-completion request of about <size> bytes of JSON."""
+    msg = {"messages": [{"role": "system",
+                         "content": "You are a helpful assistant."},
+                        {"role": "user", "content": ""}],
+           "max_tokens": 16, "temperature": 0}
+    base = len(json.dumps(msg))
+    msg["messages"][1]["content"] = ("lorem ipsum " * size)[:max(
+        1, size - base)]
+    return json.dumps(msg)
+
+
+# ---- processes ------------------------------------------------------------
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / CLK_TCK
+
+
+def rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def wait_http(url, timeout, proc=None, headers=None, data=None):
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            break
+        try:
+            req = urllib.request.Request(url, data=data,
+                                         headers=headers or {})
+            with urllib.request.urlopen(req, timeout=2) as r:
+                if r.status < 500:
+                    return True
+        except urllib.error.HTTPError as e:
+            last = e
+            if e.code < 500 and e.code != 404:
+                return True
+        except OSError as e:
+            last = e
+        time.sleep(0.1)
+    raise RuntimeError("%s not ready: %s" % (url, last))
+
+
+class Setup:
+    """Every process of the benchmark, started once, stopped by Procs."""
+
+    def __init__(self, procs):
+        self.p = procs
+        self.mocks = {}
+        self.gw = {}       # config -> (port, [gateway pids], [agent pids])
+        self.mock_pids = []
+
+    def start_mocks(self):
+        for name in REGIONS:
+            pf = self.p.path("mock-%s.port" % name)
+            proc = self.p.start([MOCK, "--region", name, "--port", "0",
+                                 "--port-file", pf],
+                                log_name="mock-%s.log" % name)
+            ok = harness.wait_until(lambda: os.path.exists(pf) and open(
+                pf).read().strip() not in ("", "0"), 10)
+            if not ok:
+                raise RuntimeError("mock %s: %s" % (name,
+                                                    harness.read_log(proc)))
+            self.mocks[name] = int(open(pf).read().strip())
+            self.mock_pids.append(proc.pid)
+
+    def haproxy(self, name, cfg_text=None, cfg_path=None, env=None):
+        if cfg_text is not None:
+            cfg_path = self.p.write("%s.cfg" % name, cfg_text)
+        argv = [HAPROXY, "-db", "-f", cfg_path]
+        chk = subprocess.run([HAPROXY, "-c", "-q", "-f", cfg_path],
+                             env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        if chk.returncode != 0:
+            raise RuntimeError("%s: haproxy -c: %s" % (
+                name, chk.stdout.decode("utf-8", "replace")))
+        return self.p.start(argv, log_name="%s.log" % name, env=env,
+                            cwd=ROOT)
+
+    def agent(self, name, yaml_text):
+        path = self.p.write("%s.yaml" % name, yaml_text)
+        return self.p.start([AGENT, "-f", path], log_name="%s.log" % name)
+
+    def servers(self, extra=""):
+        return "\n".join(
+            "    server %s 127.0.0.1:%d weight %d%s"
+            % (r, self.mocks[r], WEIGHTS[r], extra) for r in REGIONS)
+
+    def simple_cfg(self, port, backend_rules, extra_global="",
+                   extra_sections=""):
+        return """global
+    maxconn 4096
+    stats socket "{dir}/{port}.sock" mode 600 level admin
+{extra_global}
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 10s
+
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend regions
+
+backend regions
+    balance roundrobin
+{rules}
+{servers}
+{extra_sections}
+""".format(dir=self.p.dir, port=port, extra_global=extra_global,
+           rules=backend_rules, servers=self.servers(),
+           extra_sections=extra_sections)
+
+    def start(self, wanted):
+        self.start_mocks()
+        agent_backend = """
+backend aoai-spoa
+    mode tcp
+    balance roundrobin
+    option spop-check
+    timeout connect 500ms
+    timeout server 60s
+    timeout check 500ms
+    server agent 127.0.0.1:{port} check inter 1s fastinter 250ms fall 2 rise 2
+"""
+        spoe_rules = """    http-request set-var(txn.aoai_pool) str(chat)
+    filter spoe engine aoai config "%s"
+    use-server "%%[var(txn.aoai.backend)]" if { var(txn.aoai.backend) -m found }""" % SPOE_CONF
+
+        if "plain" in wanted:
+            port = harness.free_port()
+            h = self.haproxy("plain", self.simple_cfg(port, ""))
+            self.gw["plain"] = (port, [h], [])
+        if "lua" in wanted:
+            port = harness.free_port()
+            rules = """    http-request lua.swrr
+    use-server "%[var(txn.swrr)]" if { var(txn.swrr) -m found }"""
+            h = self.haproxy("lua", self.simple_cfg(
+                port, rules, '    lua-load "%s"' % SWRR_LUA))
+            self.gw["lua"] = (port, [h], [])
+        if "spoe-ack" in wanted:
+            port, aport = harness.free_port(), harness.free_port()
+            a = self.p.start([ACK, str(aport)], log_name="ack.log")
+            if not harness.wait_port(aport, 10, a):
+                raise RuntimeError("ack-server: %s" % harness.read_log(a))
+            h = self.haproxy("spoe-ack", self.simple_cfg(
+                port, spoe_rules,
+                extra_sections=agent_backend.format(port=aport)))
+            self.gw["spoe-ack"] = (port, [h], [a])
+        if "spoe-agent" in wanted:
+            port, aport = harness.free_port(), harness.free_port()
+            y = harness.agent_yaml(aport, log_level="warning")
+            y = y.replace("priority: 2, weight: 1", "priority: 1, weight: 1")
+            y = y.replace("priority: 1, weight: 3", "priority: 1, weight: 2")
+            a = self.agent("agent-route", y)
+            if not harness.wait_port(aport, 10, a):
+                raise RuntimeError("agent: %s" % harness.read_log(a))
+            h = self.haproxy("spoe-agent", self.simple_cfg(
+                port, spoe_rules,
+                extra_sections=agent_backend.format(port=aport)))
+            self.gw["spoe-agent"] = (port, [h], [a])
+        if "shipped" in wanted:
+            self.start_shipped()
+        if "portkey" in wanted:
+            self.start_portkey()
+        for name, (port, gws, agents) in self.gw.items():
+            if not harness.wait_port(port, 15, gws[0]):
+                raise RuntimeError("%s: %s" % (name,
+                                               harness.read_log(gws[0])))
+        # every configuration answers one request before any load
+        for name in self.gw:
+            st, body = one_request(self, name)
+            if st != 200:
+                raise RuntimeError("%s: first request answered %d: %s"
+                                   % (name, st, body[:300]))
+
+    def start_shipped(self):
+        """The lab configuration as shipped, with the lab agent YAML; every
+        AOAI_*_PORT variable it names gets a free port."""
+        d = self.p.dir
+        port, aport = harness.free_port(), harness.free_port()
+        keys = self.p.write("keys.map", "".join(
+            "%s bench-key-%s\n" % (r, r) for r in REGIONS))
+        clients = self.p.write("clients.map", "bench-gw-key bench\n")
+        os.chmod(keys, 0o600)
+        os.chmod(clients, 0o600)
+        env = dict(os.environ)
+        with open(LAB_CFG) as f:
+            cfg = f.read()
+        for var in sorted(set(re.findall(r"\$\{(AOAI_[A-Z0-9_]+_PORT)-",
+                                         cfg))):
+            env[var] = str(harness.free_port())
+        env.update({"AOAI_LAB_DIR": d, "AOAI_FE_PORT": str(port),
+                    "AOAI_AGENT_ADDR": "127.0.0.1:%d" % aport,
+                    "AOAI_SPOE_CONF": SPOE_CONF, "AOAI_KEYS_MAP": keys,
+                    "AOAI_CLIENTS_MAP": clients})
+        for r in REGIONS:
+            env["AOAI_%s_ADDR" % labenv.env_name(r)] = "127.0.0.1:%d" % (
+                self.mocks[r])
+        with open(LAB_YAML) as f:
+            y = f.read()
+        y = (y.replace(labenv.YAML_AGENT, "127.0.0.1:%d" % aport)
+             .replace(labenv.YAML_METRICS, "127.0.0.1:%d"
+                      % harness.free_port())
+             .replace(labenv.YAML_CONTROL_TCP, "127.0.0.1:%d"
+                      % harness.free_port())
+             .replace(labenv.YAML_DIR, d + "/")
+             .replace("log_level: info", "log_level: warning"))
+        a = self.agent("agent-shipped", y)
+        if not harness.wait_port(aport, 10, a):
+            raise RuntimeError("agent: %s" % harness.read_log(a))
+        h = self.haproxy("shipped", cfg_path=LAB_CFG, env=env)
+        self.gw["shipped"] = (port, [h], [a])
+        self.shipped_sock = os.path.join(d, "haproxy.sock")
+
+        def ready():
+            try:
+                out = harness.ask_unix(self.shipped_sock, "show stat")
+            except OSError:
+                return False
+            up = [ln for ln in out.splitlines()
+                  if ln.startswith("aoai,") and ",UP," in ln]
+            agent_up = any(ln.startswith("aoai-spoa,agent,") and ",UP,"
+                           in ln for ln in out.splitlines())
+            return len(up) >= len(REGIONS) and agent_up
+        if not harness.wait_until(ready, 15):
+            raise RuntimeError("shipped: servers not UP: %s"
+                               % harness.read_log(h)[-2000:])
+
+    def start_portkey(self):
+        if not os.path.exists(PORTKEY_JS):
+            raise RuntimeError("Portkey is not installed: make "
+                               "bench-haproxy-deps (npm ci in %s)"
+                               % PORTKEY_DIR)
+        port = harness.free_port()
+        env = dict(os.environ, NODE_ENV="production")
+        n = self.p.start(["node", PORTKEY_JS, "--port=%d" % port,
+                          "--headless"], log_name="portkey.log", env=env,
+                         cwd=PORTKEY_DIR)
+        self.gw["portkey"] = (port, [n], [])
+        self.portkey_config = json.dumps({
+            "strategy": {"mode": "loadbalance"},
+            "targets": [{
+                "provider": "azure-openai",
+                "api_key": "bench-key-%s" % r,
+                "resource_name": r,
+                "deployment_id": labenv.DEPLOYMENT,
+                "api_version": labenv.API_VERSION,
+                "custom_host": "http://127.0.0.1:%d/openai" % self.mocks[r],
+                "weight": WEIGHTS[r]} for r in REGIONS]},
+            separators=(",", ":"))
+
+    def request_shape(self, name):
+        """(path, headers) that configuration expects."""
+        if name == "portkey":
+            return "/v1/chat/completions", {
+                "x-portkey-config": self.portkey_config,
+                "content-type": "application/json"}
+        headers = {"content-type": "application/json"}
+        if name == "shipped":
+            headers["api-key"] = "bench-gw-key"
+        return PATH, headers
+
+
+def one_request(setup, name):
+    port = setup.gw[name][0]
+    path, headers = setup.request_shape(name)
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
+                                 data=chat_body(BODY).encode(),
+                                 headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+    except OSError as e:
+        return 0, str(e)
+
+
+# ---- load -------------------------------------------------------------------
+
+WRK_LUA = """
+wrk.method = "POST"
+wrk.body = %(body)s
+%(headers)s
+local d = %(delay)d
+if d > 0 then
+    function delay() return d end
+end
+"""
+
+
+def lua_str(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_dur(s):
+    m = re.match(r"([\d.]+)(us|ms|s|m)", s)
+    v = float(m.group(1))
+    return v * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[
+        m.group(2)]
+
+
+def run_wrk(setup, name, seconds, delay_ms=0):
+    """wrk against one configuration; returns a result dict."""
+    port, gws, agents = setup.gw[name]
+    path, headers = setup.request_shape(name)
+    script = setup.p.write("wrk-%s.lua" % name, WRK_LUA % {
+        "body": lua_str(chat_body(BODY)),
+        "headers": "\n".join('wrk.headers[%s] = %s' % (lua_str(k),
+                                                         lua_str(v))
+                             for k, v in headers.items()),
+        "delay": delay_ms})
+    gw_pids = [p.pid for p in gws]
+    ag_pids = [p.pid for p in agents]
+    c0 = (cpu_seconds(gw_pids), cpu_seconds(ag_pids),
+          cpu_seconds(setup.mock_pids))
+    t0 = time.monotonic()
+    out = subprocess.run(
+        ["wrk", "-t2", "-c%d" % CONNS, "-d%ds" % seconds, "--latency",
+         "-s", script, "http://127.0.0.1:%d%s" % (port, path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        timeout=seconds + 60).stdout.decode("utf-8", "replace")
+    wall = time.monotonic() - t0
+    c1 = (cpu_seconds(gw_pids), cpu_seconds(ag_pids),
+          cpu_seconds(setup.mock_pids))
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+),", out)
+    if not m:
+        raise RuntimeError("%s: wrk output: %s" % (name, out[-800:]))
+    reqs = int(m.group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = re.search(r"Socket errors: (.*)", out)
+    n = max(reqs, 1)
+    return {"config": name, "requests": reqs, "rps": rate,
+            "p50_ms": parse_dur(lat["50"]) if "50" in lat else None,
+            "p99_ms": parse_dur(lat["99"]) if "99" in lat else None,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errs.group(1).strip() if errs else "",
+            "gw_cpu_us": (c1[0] - c0[0]) / n * 1e6,
+            "agent_cpu_us": (c1[1] - c0[1]) / n * 1e6,
+            "gw_agent_cpu_us": ((c1[0] - c0[0]) + (c1[1] - c0[1])) / n * 1e6,
+            "mock_cpu_share": (c1[2] - c0[2]) / max(wall, 1e-6) /
+            (os.cpu_count() or 1),
+            "delay_ms": delay_ms}
+
+
+# ---- report -----------------------------------------------------------------
+
+def table(title, header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    print()
+    print(title)
+    fmt = "  ".join("%%%ds" % w for w in widths)
+    print("  " + fmt % tuple(header))
+    print("  " + "  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  " + fmt % tuple(r))
+    sys.stdout.flush()
+
+
+def f1(v):
+    return "-" if v is None else "%.1f" % v
+
+
+def f2(v):
+    return "-" if v is None else "%.2f" % v
+
+
+def ratio(a, b):
+    if a is None or b is None or not b:
+        return None
+    return a / b
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def round_ratios(full, fixed):
+    def rps(c):
+        return full[c]["rps"] if c in full else None
+
+    def fx(c, k):
+        return fixed[c][k] if c in fixed else None
+    r = {"5/1": ratio(rps("shipped"), rps("plain")),
+         "4/3": ratio(rps("spoe-agent"), rps("spoe-ack")),
+         "2/1": ratio(rps("lua"), rps("plain")),
+         "5/6": ratio(rps("shipped"), rps("portkey")),
+         "cpu 5/1": ratio(full.get("shipped", {}).get("gw_cpu_us"),
+                          full.get("plain", {}).get("gw_cpu_us")),
+         "p99 6/5": ratio(full.get("portkey", {}).get("p99_ms"),
+                          full.get("shipped", {}).get("p99_ms"))}
+    for k, a, b in (("+p50 5-1", "shipped", "plain"),
+                    ("+p99 5-1", "shipped", "plain"),
+                    ("+p99 4-3", "spoe-agent", "spoe-ack")):
+        key = "p50_ms" if "p50" in k else "p99_ms"
+        va, vb = fx(a, key), fx(b, key)
+        r[k] = None if va is None or vb is None else va - vb
+    return r
+
+
+def main():
+    wanted = [c for c in (os.environ.get("BENCH_ONLY") or ",".join(
+        CONFIGS)).split(",") if c]
+    for c in wanted:
+        if c not in CONFIGS:
+            print("BENCH_ONLY: unknown configuration %r (%s)"
+                  % (c, ", ".join(CONFIGS)))
+            return 2
+    if not shutil.which("wrk"):
+        print("bench-haproxy: wrk is missing (apt-get install wrk)")
+        return 2
+    harness.raise_nofile(16384)
+    load = os.getloadavg()
+    hv = subprocess.run([HAPROXY, "-v"], stdout=subprocess.PIPE).stdout
+    hv = hv.decode().splitlines()[0] if hv else "?"
+    print("make bench-haproxy: %s; %d rounds x %d s, %d connections, "
+          "%d-byte chat POSTs; load average %.2f %.2f %.2f"
+          % (hv, ROUNDS, SECONDS, CONNS, BODY, load[0], load[1], load[2]))
+    if SMOKE:
+        print("  smoke mode: one short round, numbers meaningless")
+    results = {"haproxy": hv, "rounds": [], "smoke": SMOKE,
+               "seconds": SECONDS, "connections": CONNS, "body": BODY,
+               "loadavg": load}
+    with harness.Procs() as procs:
+        setup = Setup(procs)
+        setup.start(wanted)
+        for rnd in range(ROUNDS):
+            full, fixed = {}, {}
+            for c in wanted:
+                full[c] = run_wrk(setup, c, SECONDS)
+            # fixed rate: half of the shipped topology's rate this round
+            base = full.get("shipped") or full[wanted[0]]
+            target = max(base["rps"] / 2, 50.0)
+            delay = max(1, int(round(CONNS * 1000.0 / target)))
+            for c in FIXED:
+                if c in wanted:
+                    fixed[c] = run_wrk(setup, c, SECONDS, delay)
+            rr = round_ratios(full, fixed)
+            results["rounds"].append({"full": full, "fixed": fixed,
+                                      "target_rps": target,
+                                      "ratios": rr})
+            table("round %d: full load" % (rnd + 1),
+                  ("config", "req/s", "p50 ms", "p99 ms", "gw+agent us/req",
+                   "gw us/req", "mocks cpu", "non-2xx", "errors"),
+                  [(c, "%.0f" % r["rps"], f2(r["p50_ms"]), f2(r["p99_ms"]),
+                    f1(r["gw_agent_cpu_us"]), f1(r["gw_cpu_us"]),
+                    "%.0f%%" % (100 * r["mock_cpu_share"]), r["non_2xx"],
+                    r["socket_errors"] or "-")
+                   for c, r in full.items()])
+            table("round %d: fixed rate, about %.0f req/s (half of %s)"
+                  % (rnd + 1, target, base["config"]),
+                  ("config", "req/s", "p50 ms", "p99 ms", "non-2xx"),
+                  [(c, "%.0f" % r["rps"], f2(r["p50_ms"]), f2(r["p99_ms"]),
+                    r["non_2xx"]) for c, r in fixed.items()])
+            print("  ratios: " + ", ".join("%s %s" % (k, f2(v))
+                                            for k, v in rr.items()))
+        # memory after the run (idle), per gateway process
+        results["rss_kb"] = {c: rss_kb(g[1][0].pid)
+                             for c, g in setup.gw.items()}
+    meds = {}
+    for c in wanted:
+        rows = [r["full"][c] for r in results["rounds"]]
+        meds[c] = {k: med([x[k] for x in rows]) for k in
+                   ("rps", "p50_ms", "p99_ms", "gw_agent_cpu_us",
+                    "gw_cpu_us", "mock_cpu_share")}
+    rmed = {k: med([r["ratios"][k] for r in results["rounds"]])
+            for k in results["rounds"][0]["ratios"]}
+    results["median"] = meds
+    results["median_ratios"] = rmed
+    table("medians over %d rounds" % ROUNDS,
+          ("config", "req/s", "p50 ms", "p99 ms", "gw+agent us/req",
+           "gw us/req", "mocks cpu"),
+          [(c, "%.0f" % m["rps"], f2(m["p50_ms"]), f2(m["p99_ms"]),
+            f1(m["gw_agent_cpu_us"]), f1(m["gw_cpu_us"]),
+            "%.0f%%" % (100 * (m["mock_cpu_share"] or 0)))
+           for c, m in meds.items()])
+    goals = (("5/1", ">=", 0.5), ("+p50 5-1", "<=", 1.0),
+             ("+p99 5-1", "<=", 5.0), ("4/3", ">=", 0.95),
+             ("+p99 4-3", "<=", 1.0), ("5/6", ">=", 30.0),
+             ("p99 6/5", ">=", 20.0), ("cpu 5/1", "<=", 3.0),
+             ("2/1", None, None))
+    rows = []
+    for k, op, goal in goals:
+        v = rmed.get(k)
+        if v is None:
+            verdict = "-"
+        elif op is None:
+            verdict = "(no goal)"
+        else:
+            ok = v >= goal if op == ">=" else v <= goal
+            verdict = "%s %s: %s" % (op, goal, "met" if ok else "MISSED")
+        rows.append((k, f2(v), verdict))
+    table("median of the per-round ratios (ms for +p50/+p99 at the fixed "
+          "rate)", ("ratio", "value", "goal"), rows)
+    os.makedirs(os.path.dirname(os.path.abspath(JSON_OUT)), exist_ok=True)
+    with open(JSON_OUT, "w") as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+    print("\nresults: %s" % os.path.relpath(JSON_OUT, ROOT))
+    bad = [c for r in results["rounds"] for c, x in r["full"].items()
+           if x["requests"] == 0]
+    if bad:
+        print("no request completed: %s" % ", ".join(sorted(set(bad))))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
