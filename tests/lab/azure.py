@@ -277,9 +277,9 @@ def render_haproxy(cfg, run_dir, fe_port, agent_addr, ports, keys_map,
             top = min(r["priority"] for r in cfg["regions"])
             srv = []
             for r in cfg["regions"]:
-                srv.append("    server %s 127.0.0.1:%d weight %d%s track "
+                srv.append("    server %s abns@aoai-region-%s weight %d%s track "
                            "upstream-%s/%s\n" % (
-                               r["name"], ports[r["name"]][0], r["weight"],
+                               r["name"], r["name"], r["weight"],
                                " backup" if r["priority"] > top else "",
                                r["name"], r["name"]))
             body = "".join(lines[:first] + srv + lines[first:])

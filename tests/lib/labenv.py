@@ -491,11 +491,9 @@ class Lab:
             "AOAI_CLIENTS_MAP": self.clients_map,
         })
         for name, r in self.regions.items():
+            # the shims and upstreams listen on abstract sockets named
+            # after AOAI_FE_PORT: no port of their own
             self.env["AOAI_%s_ADDR" % env_name(name)] = r.addr
-            self.env["AOAI_SHIM_%s_PORT" % env_name(name)] = str(
-                free_port())
-            self.env["AOAI_UPSTREAM_%s_PORT" % env_name(name)] = str(
-                free_port())
         self.env.update(self.extra_env)
         self._write_agent_yaml()
         if self.want_agent:
