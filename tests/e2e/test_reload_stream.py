@@ -8,8 +8,8 @@
 - SSE streaming through HAProxy: every event of the region's stream
   arrives, ending with data: [DONE]; the first event arrives long before
   the end (no buffering);
-- a 200 KB chat body whose first attempts fail (429 and 503) is retried on
-  another region with its body intact (the region's prompt token count is
+- a 100 KB chat body (tune.bufsize is 128 KB) whose first attempts fail
+  (429 and 503) is retried on another region with its body intact (the region's prompt token count is
   body bytes / 4; the mocks' bytes_in show each attempt carried it all);
 - a body larger than tune.bufsize still goes through (not retryable).
 """
@@ -117,37 +117,37 @@ def main():
              % (first or -1, end))
         del region
 
-        # ---- 200 KB body failover ----
+        # ---- 100 KB body failover ----
         for n in labenv.REGIONS:
             lab.region(n).reset_stats()
         lab.region("eastus").set(fail_status=429, fail_count=1)
         lab.region("swedencentral").set(fail_status=503, fail_count=1)
-        content = "x" * 200000
+        content = "x" * 100000
         big = json.dumps({"messages": [{"role": "user",
                                         "content": content}]})
         r = lab.client().chat(body=big)
-        t.eq(r.status, 200, "200 KB: 429 and 503 first, then 200")
+        t.eq(r.status, 200, "100 KB: 429 and 503 first, then 200")
         stats = {n: lab.region(n).stats() for n in labenv.REGIONS}
         attempts = sum(s["requests"] for s in stats.values())
         t.ok(attempts >= 3 and r.headers.get("x-aoai-retries") in
-             ("+2", "2"), "200 KB: three attempts, two retries",
+             ("+2", "2"), "100 KB: three attempts, two retries",
              (attempts, r.headers.get("x-aoai-retries")))
         full = [n for n, s in stats.items() if s["requests"] and
                 s["bytes_in"] >= len(big) * s["requests"]]
         t.eq(sorted(full), sorted(n for n, s in stats.items()
                                   if s["requests"]),
-             "200 KB: every attempt carried the whole body (bytes_in)")
+             "100 KB: every attempt carried the whole body (bytes_in)")
         usage = r.json().get("usage", {})
         t.eq(usage.get("prompt_tokens"), len(big) // 4,
-             "200 KB: the answering region got the body intact")
+             "100 KB: the answering region got the body intact")
 
         # ---- larger than tune.bufsize ----
         huge = json.dumps({"messages": [{"role": "user",
-                                         "content": "y" * 700000}]})
+                                         "content": "y" * 300000}]})
         r = lab.client().chat(body=huge)
         t.ok(r.status == 200 and r.json().get("usage", {}).get(
             "prompt_tokens") == len(huge) // 4,
-            "700 KB body (above tune.bufsize): proxied intact",
+            "300 KB body (above tune.bufsize): proxied intact",
             (r.status, r.body[:200]))
 
         errs = [l for l in lab.spoe_lines() if " st=0 " not in l]
