@@ -319,7 +319,15 @@ static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
 				"malformed HAPROXY-DISCONNECT");
 		return;
 	}
-	prio = d.status == SPOP_ERR_NONE ? LOG_DEBUG : LOG_WARNING;
+	/* HAProxy closes an applet idle for its "timeout idle" with status 2
+	 * (timeout): after a burst, the applets it opened for it expire that
+	 * way. Routine, not a warning; the agent never holds a NOTIFY. */
+	if (d.status == SPOP_ERR_NONE)
+		prio = LOG_DEBUG;
+	else if (d.status == SPOP_ERR_TIMEOUT && c->state == CONN_ST_ACTIVE)
+		prio = LOG_INFO;
+	else
+		prio = LOG_WARNING;
 	log_msg(prio, "conn #%llu %s: HAPROXY-DISCONNECT %u (%s)",
 		(unsigned long long)c->id, c->peer, d.status,
 		spoa_log_safe(msg, sizeof(msg), d.message ? d.message : "",
