@@ -5,6 +5,8 @@
 #   make run AZURE_CONFIG=azure.env   the same against real Azure OpenAI
 #   make test       every test layer; last line "N passed, M failed"
 #   make bench      benchmarks (not tests): throughput, latency, callgrind
+#   make bench-haproxy  the shipped HAProxy topology next to plain HAProxy,
+#                   Lua, SPOE ACK-only and Portkey (tests/bench/bench_haproxy.py)
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
 #   make lint       clang-format check and banned functions
 #   make install    honours DESTDIR and PREFIX
@@ -66,7 +68,7 @@ BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all deps build-deps node-deps build-tests test run bench fuzz fuzz-build lint \
-	format install clean
+	format install clean bench-haproxy bench-haproxy-deps
 
 all: build-deps $(BUILD)/libspop.a $(BUILD)/aoai-spoa
 
@@ -101,6 +103,14 @@ NODE_STAMP := tests/node/node_modules/.package-lock.json
 node-deps: $(NODE_STAMP)
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	npm ci --prefix tests/node --no-audit --no-fund
+
+# The Portkey AI gateway for make bench-haproxy, pinned by
+# tests/bench/portkey/package-lock.json.
+PORTKEY_STAMP := tests/bench/portkey/node_modules/.package-lock.json
+bench-haproxy-deps: $(PORTKEY_STAMP)
+$(PORTKEY_STAMP): tests/bench/portkey/package.json \
+		tests/bench/portkey/package-lock.json
+	npm ci --prefix tests/bench/portkey --no-audit --no-fund
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -147,7 +157,7 @@ build-tests: all $(UNIT_BIN) $(BUILD)/mock-aoai $(BENCH_BIN)
 fuzz-build: deps $(FUZZ_BIN)
 
 # Two builds (warnings as errors; ASan+UBSan), then every layer.
-test: deps node-deps
+test: deps node-deps bench-haproxy-deps
 	@$(MAKE) --no-print-directory WERROR=1 build-tests
 	@$(MAKE) --no-print-directory WERROR=1 BUILD=build/asan \
 		SANITIZE=address,undefined build-tests
@@ -159,6 +169,9 @@ run: deps all $(BUILD)/mock-aoai
 
 bench: deps all $(BENCH_BIN) $(BUILD)/mock-aoai
 	@python3 tests/bench/bench.py
+
+bench-haproxy: deps bench-haproxy-deps all $(BENCH_BIN) $(BUILD)/mock-aoai
+	@python3 tests/bench/bench_haproxy.py
 
 FUZZ_SECONDS ?= 300
 fuzz: fuzz-build

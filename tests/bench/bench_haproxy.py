@@ -14,7 +14,8 @@ Six configurations, all on loopback, all over the same three mock regions
               ACK-only agent (build/bench/ack-server), then use-server
   4 spoe-agent  the same to aoai-spoa (route message only)
   5 shipped   haproxy-conf/lab/haproxy.cfg as shipped: route + result +
-              in-request failover, with aoai-spoa (the lab agent YAML)
+              in-request failover, with aoai-spoa (the lab agent YAML),
+              HAProxy started as the lab starts it (-dMglobal)
   6 portkey   the Portkey AI gateway (tests/bench/portkey, pinned),
               loadbalance mode over the same regions
 
@@ -28,6 +29,9 @@ round, then their median is taken.
 CPU per request: user+system time of the gateway (HAProxy or node) and of
 the agent, from /proc/PID/stat, over the requests wrk completed.
 
+Memory: HAProxy's RSS on 5, idle and with BENCH_STREAMS (1000) streamed
+completions open at once, each past its first event.
+
 Environment: BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNS (32),
 BENCH_BODY (2048), BENCH_JSON (output file, default
 build/bench-haproxy.json), BENCH_SMOKE=1 (one short round, every
@@ -38,8 +42,9 @@ BENCH_SHIPPED_CFG (another configuration in place of 5, to try changes).
 import json
 import os
 import re
+import selectors
 import shutil
-import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -72,6 +77,7 @@ ROUNDS = 1 if SMOKE else max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 SECONDS = 1 if SMOKE else max(1, int(os.environ.get("BENCH_SECONDS", "5")))
 CONNS = 4 if SMOKE else max(2, int(os.environ.get("BENCH_CONNS", "32")))
 BODY = max(64, int(os.environ.get("BENCH_BODY", "2048")))
+STREAMS = 20 if SMOKE else int(os.environ.get("BENCH_STREAMS", "1000"))
 JSON_OUT = os.environ.get("BENCH_JSON") or os.path.join(
     BUILD, "bench-haproxy.json")
 REGIONS = ("eastus", "swedencentral", "westus-payg")
@@ -164,10 +170,11 @@ class Setup:
             self.mocks[name] = int(open(pf).read().strip())
             self.mock_pids.append(proc.pid)
 
-    def haproxy(self, name, cfg_text=None, cfg_path=None, env=None):
+    def haproxy(self, name, cfg_text=None, cfg_path=None, env=None,
+                opts=()):
         if cfg_text is not None:
             cfg_path = self.p.write("%s.cfg" % name, cfg_text)
-        argv = [HAPROXY, "-db", "-f", cfg_path]
+        argv = [HAPROXY, "-db"] + list(opts) + ["-f", cfg_path]
         chk = subprocess.run([HAPROXY, "-c", "-q", "-f", cfg_path],
                              env=env, cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
@@ -310,7 +317,9 @@ backend aoai-spoa
         a = self.agent("agent-shipped", y)
         if not harness.wait_port(aport, 10, a):
             raise RuntimeError("agent: %s" % harness.read_log(a))
-        h = self.haproxy("shipped", cfg_path=LAB_CFG, env=env)
+        # run as the lab runs it (labenv.HAPROXY_RUN_OPTS: -dMglobal)
+        h = self.haproxy("shipped", cfg_path=LAB_CFG, env=env,
+                         opts=labenv.HAPROXY_RUN_OPTS)
         self.gw["shipped"] = (port, [h], [a])
         self.shipped_sock = os.path.join(d, "haproxy.sock")
 
@@ -447,6 +456,58 @@ def run_wrk(setup, name, seconds, delay_ms=0):
             "delay_ms": delay_ms}
 
 
+# ---- memory per streaming request -------------------------------------------
+
+def stream_rss(setup, n):
+    """HAProxy's RSS (shipped configuration) idle, then with <n> streamed
+    completions open at once (every one has received its first event);
+    returns a dict. The mocks pace their events 2 s apart meanwhile."""
+    port, gws, _ = setup.gw["shipped"]
+    pid = gws[0].pid
+    for r in REGIONS:
+        urllib.request.urlopen(urllib.request.Request(
+            "http://127.0.0.1:%d/_mock/set?stream_delay_ms=2000"
+            % setup.mocks[r], data=b"", method="POST"), timeout=5).read()
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}],
+                       "stream": True}).encode()
+    req = (("POST %s HTTP/1.1\r\nHost: bench\r\napi-key: bench-gw-key\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (PATH, len(body))).encode() + body)
+    time.sleep(1.0)
+    idle = rss_kb(pid)
+    sel = selectors.DefaultSelector()
+    socks, started = [], 0
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(req)
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+            socks.append(s)
+        seen = set()
+        end = time.monotonic() + 20
+        while len(seen) < n and time.monotonic() < end:
+            for key, _ in sel.select(0.5):
+                try:
+                    if key.fileobj.recv(65536):
+                        seen.add(key.fileobj)
+                except OSError:
+                    pass
+        started = len(seen)
+        time.sleep(0.5)
+        busy = rss_kb(pid)
+    finally:
+        for s in socks:
+            s.close()
+        for r in REGIONS:
+            urllib.request.urlopen(urllib.request.Request(
+                "http://127.0.0.1:%d/_mock/set?stream_delay_ms=10"
+                % setup.mocks[r], data=b"", method="POST"), timeout=5).read()
+    return {"streams": n, "started": started, "idle_rss_kb": idle,
+            "rss_kb": busy,
+            "kb_per_1000": (busy - idle) * 1000.0 / max(started, 1)}
+
+
 # ---- report -----------------------------------------------------------------
 
 def table(title, header, rows):
@@ -562,6 +623,13 @@ def main():
         # memory after the run (idle), per gateway process
         results["rss_kb"] = {c: rss_kb(g[1][0].pid)
                              for c, g in setup.gw.items()}
+        if "shipped" in wanted and STREAMS:
+            m = stream_rss(setup, STREAMS)
+            results["stream_rss"] = m
+            print("\nshipped: HAProxy RSS %.1f MB idle, %.1f MB with %d of %d "
+                  "streamed completions open: %.1f MB per 1,000 streams"
+                  % (m["idle_rss_kb"] / 1024.0, m["rss_kb"] / 1024.0,
+                     m["started"], m["streams"], m["kb_per_1000"] / 1024.0))
     meds = {}
     for c in wanted:
         rows = [r["full"][c] for r in results["rounds"]]
