@@ -37,7 +37,8 @@ BENCH_BODY (2048), BENCH_JSON (output file, default
 build/bench-haproxy.json), BENCH_SMOKE=1 (one short round, every
 configuration, a few requests each: checks that everything works),
 BENCH_ONLY (comma-separated configuration names), HAPROXY (binary),
-BENCH_SHIPPED_CFG (another configuration in place of 5, to try changes).
+BENCH_SHIPPED_CFG (another configuration in place of 5, to try changes),
+BENCH_NBTHREAD (HAProxy threads of 1-4; default HAProxy's, one per CPU).
 """
 import json
 import os
@@ -77,6 +78,9 @@ ROUNDS = 1 if SMOKE else max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 SECONDS = 1 if SMOKE else max(1, int(os.environ.get("BENCH_SECONDS", "5")))
 CONNS = 4 if SMOKE else max(2, int(os.environ.get("BENCH_CONNS", "32")))
 BODY = max(64, int(os.environ.get("BENCH_BODY", "2048")))
+# HAProxy threads of configurations 1-4 ("" = HAProxy's default, one per
+# CPU, as the lab configuration of 5 has it)
+NBTHREAD = os.environ.get("BENCH_NBTHREAD", "")
 STREAMS = 20 if SMOKE else int(os.environ.get("BENCH_STREAMS", "1000"))
 JSON_OUT = os.environ.get("BENCH_JSON") or os.path.join(
     BUILD, "bench-haproxy.json")
@@ -197,7 +201,7 @@ class Setup:
                    extra_sections=""):
         return """global
     maxconn 4096
-    stats socket "{dir}/{port}.sock" mode 600 level admin
+{nbthread}    stats socket "{dir}/{port}.sock" mode 600 level admin
 {extra_global}
 defaults
     mode http
@@ -216,6 +220,7 @@ backend regions
 {servers}
 {extra_sections}
 """.format(dir=self.p.dir, port=port, extra_global=extra_global,
+           nbthread="    nbthread %d\n" % int(NBTHREAD) if NBTHREAD else "",
            rules=backend_rules, servers=self.servers(),
            extra_sections=extra_sections)
 
