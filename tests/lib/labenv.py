@@ -110,7 +110,9 @@ Responses: Response(status, reason, headers (dict, lower-case names),
   does on a stale keep-alive connection); retried_stale says it happened.
 
 Every address is on 127.0.0.1; ports come from free_port() or the mocks'
---port 0 --port-file. The environment variables AOAI_SPOA, MOCK_AOAI and
+--port 0 --port-file; HAProxy's internal hops are abstract sockets named
+after the frontend port. HAProxy runs with HAPROXY_RUN_OPTS (-dMglobal,
+as haproxy-conf/README.md asks of production). The environment variables AOAI_SPOA, MOCK_AOAI and
 HAPROXY choose the binaries (tests/run.py sets them).
 """
 import http.client
