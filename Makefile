@@ -148,7 +148,7 @@ build-tests: all $(UNIT_BIN) $(BUILD)/mock-aoai $(BENCH_BIN)
 # The e2e layer runs once per HAProxy version (default: 2.6 3.0 3.2; see
 # MATRIX in tests/run.py). 2.6 is the host's; the others run from Debian
 # root filesystems that tests/lib/rootfs.py builds with debootstrap and
-# caches in $$AOAI_ROOTFS_CACHE (default /var/cache/aoai-spoa/rootfs).
+# caches in $AOAI_ROOTFS_CACHE (default /var/cache/aoai-spoa/rootfs).
 # tests/run.py builds missing ones in the background; "make rootfs" builds
 # them ahead (as root).
 HAPROXY_VERSIONS ?=
