@@ -258,9 +258,11 @@ class Report:
         if self.failures:
             tail.append("failed checks (%d):" % len(self.failures))
             tail.extend("  " + f for f in self.failures)
+        shown = os.path.abspath(self.log_path)
+        if shown.startswith(ROOT + os.sep):
+            shown = os.path.relpath(shown, ROOT)
         tail.append("check lines: %s; total %.0f s"
-                    % (os.path.relpath(self.log_path, ROOT),
-                       time.monotonic() - self.start))
+                    % (shown, time.monotonic() - self.start))
         for line in tail:
             print(line)
             self.log.write(line + "\n")
