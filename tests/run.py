@@ -234,6 +234,9 @@ class Report:
             lay[2] += 1
             lay[3] += res.secs
             for f in res.failures:
+                # the whole detail is in the log
+                if len(f) > 240:
+                    f = f[:240] + " ..."
                 self.failures.append("%s %s: %s" % (label, res.name, f))
             mark = "FAIL" if res.failed else "ok  "
             text = "%s [%s] %-44s %4d passed %3d failed %6.1f s" % (
