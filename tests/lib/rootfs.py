@@ -58,12 +58,16 @@ class RootfsError(RuntimeError):
     pass
 
 
-def cache_dir():
-    """The cache folder, created if missing."""
+def _candidates():
     env = os.environ.get("AOAI_ROOTFS_CACHE")
-    candidates = [env] if env else [
+    return [env] if env else [
         "/var/cache/aoai-spoa/rootfs",
         os.path.join(os.path.expanduser("~"), ".cache/aoai-spoa/rootfs")]
+
+
+def cache_dir():
+    """The cache folder new builds go to, created if missing."""
+    candidates = _candidates()
     for d in candidates:
         try:
             os.makedirs(d, exist_ok=True)
@@ -158,10 +162,12 @@ def ensure(suite, include=()):
     <include> installed, building it first if the cache has none.
     Safe to call from parallel processes: one builds, the others wait."""
     name, pkgs = _name(suite, include)
+    # a build root made in the shared cache serves other users too
+    for d in _candidates():
+        if info(os.path.join(d, name)):
+            return os.path.join(d, name)
     cache = cache_dir()
     final = os.path.join(cache, name)
-    if info(final):
-        return final
     with open(os.path.join(cache, name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if info(final):
