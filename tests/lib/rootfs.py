@@ -151,6 +151,7 @@ def _build(suite, pkgs, final, log):
                  "haproxy_version": _haproxy_version(tmp)}
         with open(os.path.join(tmp, STAMP), "w") as f:
             json.dump(stamp, f, indent=1)
+        os.chmod(tmp, 0o755)  # mkdtemp made it 0700: others use it too
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -182,9 +183,11 @@ def ensure(suite, include=()):
 
 
 def wrapper(path, binary="/usr/sbin/haproxy"):
-    """Writes (once) an executable script next to the root filesystem that
-    runs <binary> from it with the caller's arguments; returns its path."""
-    name = "%s.%s" % (path, os.path.basename(binary))
+    """Writes (once) an executable script in the cache (next to the root
+    filesystem when the cache is the caller's) that runs <binary> from it
+    with the caller's arguments; returns its path."""
+    name = os.path.join(cache_dir(), "%s.%s" % (os.path.basename(path),
+                                                os.path.basename(binary)))
     cmd = " ".join("'%s'" % a for a in argv(path, binary))
     text = "#!/bin/sh\nexec %s \"$@\"\n" % cmd
     try:
