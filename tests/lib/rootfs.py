@@ -33,6 +33,10 @@ Python API (stdlib only):
     argv(path, binary) -> list             loader command running <binary>
     wrapper(path, binary="/usr/sbin/haproxy") -> path of an executable script
 
+The cached tree is shared by every run: treat it as read-only. A test that
+installs into it (dpkg -i in a chroot) works on a copy (cp -a PATH TMP).
+Apt inside a tree ignores Release's Valid-Until (sid's can be expired).
+
 A Debian archive mirror other than deb.debian.org: $AOAI_DEBIAN_MIRROR.
 """
 import argparse
