@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "cfg.h"
+#include "text.h"
 
 /*
  * Defaults and accepted ranges. Everything the file may leave out, with the
@@ -490,27 +491,6 @@ static const char *cfg_scalar(struct cfg_ctx *ctx, const yaml_node_t *n,
 	return (const char *)n->data.scalar.value;
 }
 
-/* Parses the <len> decimal digits at <s> into *<out>, saturating at
- * UINT64_MAX. Returns false when there is no digit or another character.
- */
-static bool cfg_digits(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-	unsigned d;
-	size_t i;
-
-	if (len == 0)
-		return false;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		d = (unsigned)(s[i] - '0');
-		v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
-
 /* Parses decimal integer <n> within <min>..<max>. Returns 0 or -1
  * (reported).
  */
@@ -522,7 +502,7 @@ static int cfg_u64(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 
 	if (!s)
 		return -1;
-	if (!cfg_digits(s, strlen(s), &v) || v < min || v > max) {
+	if (text_parse_u64z(s, max, &v) < 0 || v < min) {
 		cfg_bad(ctx, n, "%s: expected an integer %" PRIu64 "..%" PRIu64,
 			what, min, max);
 		return -1;
@@ -551,65 +531,36 @@ static void cfg_get_u64(struct cfg_ctx *ctx, const struct cfg_key *k,
 		*out = v;
 }
 
-/* Writes <ms> with the largest unit that divides it: 90s, 5m, 1h, 250ms. */
-static const char *cfg_fmt_ms(uint64_t ms, char *out, size_t size)
-{
-	if (ms == 0)
-		snprintf(out, size, "0s");
-	else if (ms % CFG_MS_HOUR == 0)
-		snprintf(out, size, "%" PRIu64 "h", ms / CFG_MS_HOUR);
-	else if (ms % CFG_MS_MIN == 0)
-		snprintf(out, size, "%" PRIu64 "m", ms / CFG_MS_MIN);
-	else if (ms % CFG_MS_SEC == 0)
-		snprintf(out, size, "%" PRIu64 "s", ms / CFG_MS_SEC);
-	else
-		snprintf(out, size, "%" PRIu64 "ms", ms);
-	return out;
-}
-
 /* Parses duration <n> ("500ms", "10s", "1m", "1h") within <min>..<max>
  * milliseconds. Returns 0 or -1 (reported).
  */
 static int cfg_ms(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		  uint32_t min, uint32_t max, uint32_t *out)
 {
-	char lo[24], hi[24];
+	char lo[TEXT_DURATION_LEN], hi[TEXT_DURATION_LEN];
 	const char *s = cfg_scalar(ctx, n, what);
-	uint64_t v = 0, mult;
-	size_t i;
+	uint64_t v = 0;
+	int rc;
 
 	if (!s)
 		return -1;
-	for (i = 0; s[i] >= '0' && s[i] <= '9'; i++)
-		;
-	if (i > 0 && s[i] == '\0') {
+	rc = text_parse_durationz(s, 0, max, &v);
+	if (rc == TEXT_ENOUNIT) {
 		cfg_bad(ctx, n, "%s: duration needs a unit: ms, s, m or h",
 			what);
 		return -1;
 	}
-	if (strcmp(s + i, "ms") == 0)
-		mult = 1;
-	else if (strcmp(s + i, "s") == 0)
-		mult = CFG_MS_SEC;
-	else if (strcmp(s + i, "m") == 0)
-		mult = CFG_MS_MIN;
-	else if (strcmp(s + i, "h") == 0)
-		mult = CFG_MS_HOUR;
-	else
-		mult = 0;
-	if (i == 0 || mult == 0) {
+	if (rc == TEXT_EINVAL) {
 		cfg_bad(ctx, n,
 			"%s: expected a duration: an integer and a unit ms, s, "
 			"m or h (500ms, 10s, 1m, 1h)",
 			what);
 		return -1;
 	}
-	cfg_digits(s, i, &v);
-	v = v > UINT64_MAX / mult ? UINT64_MAX : v * mult;
-	if (v < min || v > max) {
+	if (rc < 0 || v < min) {
 		cfg_bad(ctx, n, "%s: expected a duration %s..%s", what,
-			cfg_fmt_ms(min, lo, sizeof(lo)),
-			cfg_fmt_ms(max, hi, sizeof(hi)));
+			text_fmt_duration(lo, sizeof(lo), min),
+			text_fmt_duration(hi, sizeof(hi), max));
 		return -1;
 	}
 	*out = (uint32_t)v;
@@ -686,11 +637,12 @@ static int cfg_status_item(struct cfg_ctx *ctx, const yaml_node_t *n,
 		return -1;
 	dash = strchr(s, '-');
 	if (!dash) {
-		ok = cfg_digits(s, strlen(s), &lo);
+		ok = text_parse_u64z(s, CFG_STATUS_MAX, &lo) == TEXT_OK;
 		hi = lo;
 	} else {
-		ok = cfg_digits(s, (size_t)(dash - s), &lo) &&
-		     cfg_digits(dash + 1, strlen(dash + 1), &hi);
+		ok = text_parse_u64(s, (size_t)(dash - s), CFG_STATUS_MAX,
+				    &lo) == TEXT_OK &&
+		     text_parse_u64z(dash + 1, CFG_STATUS_MAX, &hi) == TEXT_OK;
 	}
 	if (!ok || lo < CFG_STATUS_MIN || lo > CFG_STATUS_MAX ||
 	    hi < CFG_STATUS_MIN || hi > CFG_STATUS_MAX) {
@@ -831,7 +783,7 @@ static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 			what);
 		return -1;
 	}
-	if (!cfg_digits(port, strlen(port), &v) || v < 1 || v > 65535) {
+	if (text_parse_u64z(port, 65535, &v) < 0 || v < 1) {
 		cfg_bad(ctx, n, "%s: port must be 1..65535", what);
 		return -1;
 	}
@@ -1251,10 +1203,10 @@ static void cfg_breaker_finish(struct cfg_ctx *ctx, struct cfg_breaker *b,
 			cfg_err(ctx, at,
 				"max_trip_duration (%s) is shorter than "
 				"trip_duration (%s)",
-				cfg_fmt_ms(b->max_trip_duration_ms, t1,
-					   sizeof(t1)),
-				cfg_fmt_ms(b->trip_duration_ms, t2,
-					   sizeof(t2)));
+				text_fmt_duration(t1, sizeof(t1),
+						  b->max_trip_duration_ms),
+				text_fmt_duration(t2, sizeof(t2),
+						  b->trip_duration_ms));
 	}
 	/* an inherited minimum_requests is harmless once percentage is 0 */
 	if (local->min_req && b->failure_percentage == 0)
