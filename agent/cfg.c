@@ -11,10 +11,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <yaml.h>
-
 #include "cfg.h"
 #include "text.h"
+#include "yconf.h"
 
 /*
  * Defaults and accepted ranges. Everything the file may leave out, with the
@@ -68,12 +67,8 @@
  * removed from failure_status, so the two sets never overlap.
  */
 
-#define CFG_FILE_MAX   (1024 * 1024) /* bytes of YAML accepted */
-#define CFG_DEPTH_MAX  32	     /* nested collections accepted */
-#define CFG_ERRORS_MAX 100	     /* errors kept and reported */
-#define CFG_SHOW_MAX   48	     /* bytes of a value quoted in messages */
-#define CFG_MSG_MAX    512	     /* one formatted error */
-#define CFG_COUNT_MAX  1000000	     /* failure counters */
+#define CFG_FILE_MAX   (1024 * 1024)	/* bytes of YAML accepted */
+#define CFG_COUNT_MAX  1000000		/* failure counters */
 #define CFG_REMAIN_MAX 1000000000000ULL /* headroom thresholds */
 
 #define CFG_MS_SEC  1000U
@@ -83,33 +78,34 @@
 
 #define CFG_NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* One error waiting to be reported, kept to sort them by position. */
-struct cfg_msg {
-	uint32_t line; /* 1-based */
-	uint32_t col;  /* 1-based */
-	uint32_t seq;  /* order of discovery, to keep the sort stable */
-	char *text;    /* owned, "FILE:LINE:COL: message" */
-};
-
-/* State of one parse: the document and the errors found so far. */
+/* State of one parse: the YAML document and the struct being filled. */
 struct cfg_ctx {
-	const char *name;    /* file name used in messages */
-	const char *buf;     /* the YAML text */
-	size_t len;	     /* its length */
-	yaml_document_t doc; /* loaded document, nodes carry their marks */
-	struct cfg *cfg;     /* being filled */
-	unsigned n_errors;   /* all errors, including those not kept */
-	unsigned n_msgs;     /* kept in msgs[] */
-	struct cfg_msg msgs[CFG_ERRORS_MAX];
+	struct yconf y;	 /* the document and the errors found so far */
+	struct cfg *cfg; /* being filled */
 };
 
-/* A key a mapping may hold; cfg_map() fills key and val. */
-struct cfg_key {
-	const char *name; /* key as written in the file */
-	bool required;	  /* missing is an error */
-	yaml_node_t *key; /* the key node, NULL when absent */
-	yaml_node_t *val; /* its value node, NULL when absent */
-};
+static void cfg_err_mark(struct cfg_ctx *ctx, struct cfg_mark m,
+			 const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Records an error at 1-based position <m> (a mark kept in the cfg). */
+static void cfg_err_mark(struct cfg_ctx *ctx, struct cfg_mark m,
+			 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	yconf_verr(&ctx->y, m.line, m.col, fmt, ap);
+	va_end(ap);
+}
+
+/* Where node <n> starts, 1-based, as kept in the cfg. */
+static struct cfg_mark cfg_mark_node(const yaml_node_t *n)
+{
+	struct yconf_mark m = yconf_mark_of(n->start_mark);
+
+	return (struct cfg_mark){m.line, m.col};
+}
 
 /* Nodes that set breaker fields which are checked against each other, so
  * an inconsistency is reported where it was written.
@@ -121,390 +117,21 @@ struct cfg_bsrc {
 	yaml_node_t *min_req;  /* failure.minimum_requests */
 };
 
-/* printf-like reporters, checked by the compiler */
-static void cfg_verr(struct cfg_ctx *ctx, uint32_t line, uint32_t col,
-		     const char *fmt, va_list ap)
-	__attribute__((format(printf, 4, 0)));
-static void cfg_err_at(struct cfg_ctx *ctx, struct cfg_mark m, const char *fmt,
-		       ...) __attribute__((format(printf, 3, 4)));
-static void cfg_err(struct cfg_ctx *ctx, const yaml_node_t *n, const char *fmt,
-		    ...) __attribute__((format(printf, 3, 4)));
-static void cfg_bad(struct cfg_ctx *ctx, const yaml_node_t *n, const char *fmt,
-		    ...) __attribute__((format(printf, 3, 4)));
-static void cfg_err_file(const char *name, cfg_error_fn err, void *arg,
-			 const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* Records one error at 1-based <line>/<col>. Only the first CFG_ERRORS_MAX
- * are kept; all are counted.
- */
-static void cfg_verr(struct cfg_ctx *ctx, uint32_t line, uint32_t col,
-		     const char *fmt, va_list ap)
-{
-	char msg[CFG_MSG_MAX], text[CFG_MSG_MAX + 256];
-	struct cfg_msg *m;
-
-	ctx->n_errors++;
-	if (ctx->n_msgs >= CFG_ERRORS_MAX)
-		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	snprintf(text, sizeof(text), "%s:%" PRIu32 ":%" PRIu32 ": %s",
-		 ctx->name, line, col, msg);
-	m = &ctx->msgs[ctx->n_msgs];
-	m->text = strdup(text);
-	if (!m->text)
-		return;
-	m->line = line;
-	m->col = col;
-	m->seq = ctx->n_msgs++;
-}
-
-/* 1-based position of a 0-based libyaml mark, saturated. */
-static struct cfg_mark cfg_mark_of(yaml_mark_t mark)
-{
-	struct cfg_mark m;
-
-	m.line = mark.line >= UINT32_MAX ? UINT32_MAX : (uint32_t)mark.line + 1;
-	m.col = mark.column >= UINT32_MAX ? UINT32_MAX
-					  : (uint32_t)mark.column + 1;
-	return m;
-}
-
-/* Records an error at 1-based position <m>. */
-static void cfg_err_at(struct cfg_ctx *ctx, struct cfg_mark m, const char *fmt,
-		       ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	cfg_verr(ctx, m.line, m.col, fmt, ap);
-	va_end(ap);
-}
-
-/* Records an error at the start of node <n>. */
-static void cfg_err(struct cfg_ctx *ctx, const yaml_node_t *n, const char *fmt,
-		    ...)
-{
-	struct cfg_mark m = cfg_mark_of(n->start_mark);
-	va_list ap;
-
-	va_start(ap, fmt);
-	cfg_verr(ctx, m.line, m.col, fmt, ap);
-	va_end(ap);
-}
-
-/* Writes scalar <n> into <out> (<size> >= 16) for a message: printable
- * ASCII is kept, anything else becomes \xNN, a long value is cut with "...".
- */
-static const char *cfg_show(const yaml_node_t *n, char *out, size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s;
-	size_t i, o = 0, len;
-
-	if (n->type != YAML_SCALAR_NODE) {
-		snprintf(out, size, "%s",
-			 n->type == YAML_MAPPING_NODE ? "{...}" : "[...]");
-		return out;
-	}
-	s = n->data.scalar.value;
-	len = n->data.scalar.length;
-	for (i = 0; i < len && o + 8 < size; i++) {
-		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\'' &&
-		    s[i] != '\\') {
-			out[o++] = (char)s[i];
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[s[i] >> 4];
-			out[o++] = hex[s[i] & 15];
-		}
-	}
-	if (i < len) {
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o] = '\0';
-	return out;
-}
-
-/* Records an error at node <n> and appends ", got 'VALUE'". */
-static void cfg_bad(struct cfg_ctx *ctx, const yaml_node_t *n, const char *fmt,
-		    ...)
-{
-	char msg[CFG_MSG_MAX], v[CFG_SHOW_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	cfg_err(ctx, n, "%s, got '%s'", msg, cfg_show(n, v, sizeof(v)));
-}
-
-/* Passes one error that has no document behind it to <err>. */
-static void cfg_err_file(const char *name, cfg_error_fn err, void *arg,
-			 const char *fmt, ...)
-{
-	char msg[CFG_MSG_MAX], text[CFG_MSG_MAX + 256];
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(text, sizeof(text), "%s:1:1: %s", name, msg);
-	err(arg, text);
-}
-
-/* Sorts the kept errors by position (stable), passes them to <err> and
- * frees them; says so when some were dropped.
- */
-static void cfg_report(struct cfg_ctx *ctx, cfg_error_fn err, void *arg)
-{
-	struct cfg_msg tmp;
-	unsigned i, j;
-
-	for (i = 1; i < ctx->n_msgs; i++) {
-		tmp = ctx->msgs[i];
-		for (j = i; j > 0; j--) {
-			const struct cfg_msg *p = &ctx->msgs[j - 1];
-
-			if (p->line < tmp.line ||
-			    (p->line == tmp.line && p->col <= tmp.col))
-				break;
-			ctx->msgs[j] = ctx->msgs[j - 1];
-		}
-		ctx->msgs[j] = tmp;
-	}
-	for (i = 0; i < ctx->n_msgs; i++) {
-		if (err)
-			err(arg, ctx->msgs[i].text);
-		free(ctx->msgs[i].text);
-		ctx->msgs[i].text = NULL;
-	}
-	if (ctx->n_errors > ctx->n_msgs)
-		cfg_err_file(ctx->name, err, arg,
-			     "too many errors (%u), only the first %u shown",
-			     ctx->n_errors, ctx->n_msgs);
-	ctx->n_msgs = 0;
-}
-
-/* Reports the error libyaml left in <parser> at the best position known. */
-static void cfg_yaml_error(struct cfg_ctx *ctx, const yaml_parser_t *parser)
-{
-	const char *problem = parser->problem ? parser->problem : "error";
-	struct cfg_mark m = {1, 1};
-	size_t i;
-
-	switch (parser->error) {
-	case YAML_MEMORY_ERROR:
-		cfg_err_at(ctx, m, "out of memory");
-		return;
-	case YAML_READER_ERROR:
-		/* the reader gives a byte offset, not a mark */
-		for (i = 0; i < parser->problem_offset && i < ctx->len; i++) {
-			if (ctx->buf[i] == '\n') {
-				m.line++;
-				m.col = 1;
-			} else if (((unsigned char)ctx->buf[i] & 0xc0) !=
-				   0x80) {
-				m.col++;
-			}
-		}
-		cfg_err_at(ctx, m, "invalid input: %s", problem);
-		return;
-	default:
-		break;
-	}
-	m = cfg_mark_of(parser->problem_mark);
-	if (parser->context)
-		cfg_err_at(ctx, m, "syntax error: %s (%s at %zu:%zu)", problem,
-			   parser->context, parser->context_mark.line + 1,
-			   parser->context_mark.column + 1);
-	else
-		cfg_err_at(ctx, m, "syntax error: %s", problem);
-}
-
-/* Node <id> of the document, or NULL. */
-static yaml_node_t *cfg_node(struct cfg_ctx *ctx, int id)
-{
-	return yaml_document_get_node(&ctx->doc, id);
-}
-
-/* True when <n> is a YAML null: an empty plain scalar, ~ or null. */
-static bool cfg_is_null(const yaml_node_t *n)
-{
-	const char *v;
-	size_t len;
-
-	if (n->type != YAML_SCALAR_NODE ||
-	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	v = (const char *)n->data.scalar.value;
-	len = n->data.scalar.length;
-	return len == 0 || (len == 1 && v[0] == '~') ||
-	       (len == 4 &&
-		(memcmp(v, "null", 4) == 0 || memcmp(v, "Null", 4) == 0 ||
-		 memcmp(v, "NULL", 4) == 0));
-}
-
-/* Reports unknown key <k> of mapping <what>, listing the valid ones. */
-static void cfg_unknown_key(struct cfg_ctx *ctx, const yaml_node_t *k,
-			    const char *what, const struct cfg_key *keys,
-			    size_t n_keys)
-{
-	char list[CFG_MSG_MAX / 2], v[CFG_SHOW_MAX];
-	size_t i, o = 0;
-	int r;
-
-	list[0] = '\0';
-	for (i = 0; i < n_keys; i++) {
-		r = snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
-			     keys[i].name);
-		if (r < 0 || (size_t)r >= sizeof(list) - o)
-			break;
-		o += (size_t)r;
-	}
-	cfg_err(ctx, k, "%s: unknown key '%s' (valid: %s)", what,
-		cfg_show(k, v, sizeof(v)), list);
-}
-
-/* Matches the keys of mapping <node> against <keys>, filling their key and
- * val; unknown, duplicate and missing required keys are reported. A null
- * counts as an empty mapping. Returns 0, or -1 (reported) when <node> is not
- * a mapping.
- */
-static int cfg_map(struct cfg_ctx *ctx, yaml_node_t *node, const char *what,
-		   struct cfg_key *keys, size_t n_keys)
-{
-	yaml_node_pair_t *p;
-	yaml_node_t *k, *v;
-	struct cfg_mark first;
-	size_t i;
-
-	for (i = 0; i < n_keys; i++) {
-		keys[i].key = NULL;
-		keys[i].val = NULL;
-	}
-	if (cfg_is_null(node))
-		goto missing;
-	if (node->type != YAML_MAPPING_NODE) {
-		cfg_err(ctx, node, "%s: expected a mapping", what);
-		return -1;
-	}
-	for (p = node->data.mapping.pairs.start;
-	     p < node->data.mapping.pairs.top; p++) {
-		k = cfg_node(ctx, p->key);
-		v = cfg_node(ctx, p->value);
-		if (!k || !v)
-			continue;
-		if (k->type != YAML_SCALAR_NODE) {
-			cfg_err(ctx, k, "%s: expected a scalar key", what);
-			continue;
-		}
-		for (i = 0; i < n_keys; i++)
-			if (strlen(keys[i].name) == k->data.scalar.length &&
-			    memcmp(keys[i].name, k->data.scalar.value,
-				   k->data.scalar.length) == 0)
-				break;
-		if (i == n_keys) {
-			cfg_unknown_key(ctx, k, what, keys, n_keys);
-		} else if (keys[i].key) {
-			first = cfg_mark_of(keys[i].key->start_mark);
-			cfg_err(ctx, k,
-				"%s: duplicate key '%s' (first at %" PRIu32
-				":%" PRIu32 ")",
-				what, keys[i].name, first.line, first.col);
-		} else {
-			keys[i].key = k;
-			keys[i].val = v;
-		}
-	}
-missing:
-	for (i = 0; i < n_keys; i++)
-		if (keys[i].required && !keys[i].key)
-			cfg_err(ctx, node, "%s: missing required key '%s'",
-				what, keys[i].name);
-	return 0;
-}
-
-/* Sets *<items> to the items of list <node> and returns their count, or -1
- * (reported) when <node> is not a list. A null counts as an empty list.
- */
-static int cfg_seq(struct cfg_ctx *ctx, yaml_node_t *node, const char *what,
-		   yaml_node_item_t **items)
-{
-	*items = NULL;
-	if (cfg_is_null(node))
-		return 0;
-	if (node->type != YAML_SEQUENCE_NODE) {
-		cfg_err(ctx, node, "%s: expected a list", what);
-		return -1;
-	}
-	*items = node->data.sequence.items.start;
-	return (int)(node->data.sequence.items.top -
-		     node->data.sequence.items.start);
-}
-
-/* Reads the non-empty list <node> named <what> (its items are <one>s) and
- * allocates zeroed room for min(count, <max>) elements of <size> in *<out>
- * (owned by the caller's cfg). Returns the item count, which the caller
- * walks and cuts at <max> with its own error, or -1 after reporting why
- * (not a list, empty, out of memory).
- */
-static int cfg_seq_alloc(struct cfg_ctx *ctx, yaml_node_t *node,
-			 const char *what, const char *one, int max,
-			 size_t size, yaml_node_item_t **items, void **out)
-{
-	int count = cfg_seq(ctx, node, what, items);
-
-	if (count < 0)
-		return -1;
-	if (count == 0) {
-		cfg_err(ctx, node, "%s: at least one %s is required", what,
-			one);
-		return -1;
-	}
-	*out = calloc(count < max ? (size_t)count : (size_t)max, size);
-	if (!*out) {
-		cfg_err(ctx, node, "out of memory");
-		return -1;
-	}
-	return count;
-}
-
-/* Returns the NUL-terminated value of scalar <n>, or NULL (reported) when
- * <n> is not a scalar or holds a NUL byte.
- */
-static const char *cfg_scalar(struct cfg_ctx *ctx, const yaml_node_t *n,
-			      const char *what)
-{
-	if (n->type != YAML_SCALAR_NODE) {
-		cfg_err(ctx, n, "%s: expected a scalar", what);
-		return NULL;
-	}
-	if (memchr(n->data.scalar.value, 0, n->data.scalar.length)) {
-		cfg_err(ctx, n, "%s: NUL byte in value", what);
-		return NULL;
-	}
-	return (const char *)n->data.scalar.value;
-}
-
 /* Parses decimal integer <n> within <min>..<max>. Returns 0 or -1
  * (reported).
  */
 static int cfg_u64(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		   uint64_t min, uint64_t max, uint64_t *out)
 {
-	const char *s = cfg_scalar(ctx, n, what);
+	const char *s = yconf_scalar(&ctx->y, n, what);
 	uint64_t v;
 
 	if (!s)
 		return -1;
 	if (text_parse_u64z(s, max, &v) < 0 || v < min) {
-		cfg_bad(ctx, n, "%s: expected an integer %" PRIu64 "..%" PRIu64,
-			what, min, max);
+		yconf_bad(&ctx->y, n,
+			  "%s: expected an integer %" PRIu64 "..%" PRIu64, what,
+			  min, max);
 		return -1;
 	}
 	*out = v;
@@ -512,7 +139,7 @@ static int cfg_u64(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 }
 
 /* Sets *<out> from key <k> when present: an integer in <min>..<max>. */
-static void cfg_get_u32(struct cfg_ctx *ctx, const struct cfg_key *k,
+static void cfg_get_u32(struct cfg_ctx *ctx, const struct yconf_key *k,
 			uint32_t min, uint32_t max, uint32_t *out)
 {
 	uint64_t v;
@@ -522,7 +149,7 @@ static void cfg_get_u32(struct cfg_ctx *ctx, const struct cfg_key *k,
 }
 
 /* Same as cfg_get_u32() for a 64-bit field. */
-static void cfg_get_u64(struct cfg_ctx *ctx, const struct cfg_key *k,
+static void cfg_get_u64(struct cfg_ctx *ctx, const struct yconf_key *k,
 			uint64_t min, uint64_t max, uint64_t *out)
 {
 	uint64_t v;
@@ -538,7 +165,7 @@ static int cfg_ms(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		  uint32_t min, uint32_t max, uint32_t *out)
 {
 	char lo[TEXT_DURATION_LEN], hi[TEXT_DURATION_LEN];
-	const char *s = cfg_scalar(ctx, n, what);
+	const char *s = yconf_scalar(&ctx->y, n, what);
 	uint64_t v = 0;
 	int rc;
 
@@ -546,21 +173,22 @@ static int cfg_ms(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		return -1;
 	rc = text_parse_durationz(s, 0, max, &v);
 	if (rc == TEXT_ENOUNIT) {
-		cfg_bad(ctx, n, "%s: duration needs a unit: ms, s, m or h",
-			what);
+		yconf_bad(&ctx->y, n,
+			  "%s: duration needs a unit: ms, s, m or h", what);
 		return -1;
 	}
 	if (rc == TEXT_EINVAL) {
-		cfg_bad(ctx, n,
+		yconf_bad(
+			&ctx->y, n,
 			"%s: expected a duration: an integer and a unit ms, s, "
 			"m or h (500ms, 10s, 1m, 1h)",
 			what);
 		return -1;
 	}
 	if (rc < 0 || v < min) {
-		cfg_bad(ctx, n, "%s: expected a duration %s..%s", what,
-			text_fmt_duration(lo, sizeof(lo), min),
-			text_fmt_duration(hi, sizeof(hi), max));
+		yconf_bad(&ctx->y, n, "%s: expected a duration %s..%s", what,
+			  text_fmt_duration(lo, sizeof(lo), min),
+			  text_fmt_duration(hi, sizeof(hi), max));
 		return -1;
 	}
 	*out = (uint32_t)v;
@@ -568,7 +196,7 @@ static int cfg_ms(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 }
 
 /* Sets *<out> from key <k> when present: a duration in <min>..<max> ms. */
-static void cfg_get_ms(struct cfg_ctx *ctx, const struct cfg_key *k,
+static void cfg_get_ms(struct cfg_ctx *ctx, const struct yconf_key *k,
 		       uint32_t min, uint32_t max, uint32_t *out)
 {
 	uint32_t v;
@@ -578,19 +206,20 @@ static void cfg_get_ms(struct cfg_ctx *ctx, const struct cfg_key *k,
 }
 
 /* Sets *<out> from key <k> when present: true or false. */
-static void cfg_get_bool(struct cfg_ctx *ctx, const struct cfg_key *k,
+static void cfg_get_bool(struct cfg_ctx *ctx, const struct yconf_key *k,
 			 bool *out)
 {
 	const char *s;
 
-	if (!k->val || !(s = cfg_scalar(ctx, k->val, k->name)))
+	if (!k->val || !(s = yconf_scalar(&ctx->y, k->val, k->name)))
 		return;
 	if (strcmp(s, "true") == 0)
 		*out = true;
 	else if (strcmp(s, "false") == 0)
 		*out = false;
 	else
-		cfg_bad(ctx, k->val, "%s: expected true or false", k->name);
+		yconf_bad(&ctx->y, k->val, "%s: expected true or false",
+			  k->name);
 }
 
 /* Copies name <n> into <out> (CFG_NAME_MAX bytes): 1..CFG_NAME_MAX-1
@@ -600,7 +229,7 @@ static void cfg_get_bool(struct cfg_ctx *ctx, const struct cfg_key *k,
 static int cfg_name(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		    char *out)
 {
-	const char *s = cfg_scalar(ctx, n, what);
+	const char *s = yconf_scalar(&ctx->y, n, what);
 	size_t i, len;
 
 	if (!s)
@@ -613,10 +242,10 @@ static int cfg_name(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		      s[i] == '.' || s[i] == ':' || s[i] == '-'))
 			break;
 	if (len == 0 || len >= CFG_NAME_MAX || i < len) {
-		cfg_bad(ctx, n,
-			"%s: expected 1..%d characters among A-Z a-z 0-9 _ . "
-			": -",
-			what, CFG_NAME_MAX - 1);
+		yconf_bad(&ctx->y, n,
+			  "%s: expected 1..%d characters among A-Z a-z 0-9 _ . "
+			  ": -",
+			  what, CFG_NAME_MAX - 1);
 		return -1;
 	}
 	memcpy(out, s, len + 1);
@@ -629,7 +258,7 @@ static int cfg_name(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 static int cfg_status_item(struct cfg_ctx *ctx, const yaml_node_t *n,
 			   const char *what, struct cfg_status_set *set)
 {
-	const char *s = cfg_scalar(ctx, n, what), *dash;
+	const char *s = yconf_scalar(&ctx->y, n, what), *dash;
 	uint64_t lo, hi, c;
 	bool ok;
 
@@ -646,16 +275,17 @@ static int cfg_status_item(struct cfg_ctx *ctx, const yaml_node_t *n,
 	}
 	if (!ok || lo < CFG_STATUS_MIN || lo > CFG_STATUS_MAX ||
 	    hi < CFG_STATUS_MIN || hi > CFG_STATUS_MAX) {
-		cfg_bad(ctx, n,
+		yconf_bad(
+			&ctx->y, n,
 			"%s: expected a status code %d..%d or a range such as "
 			"500-599",
 			what, CFG_STATUS_MIN, CFG_STATUS_MAX);
 		return -1;
 	}
 	if (lo > hi) {
-		cfg_bad(ctx, n,
-			"%s: reversed range, write %" PRIu64 "-%" PRIu64, what,
-			hi, lo);
+		yconf_bad(&ctx->y, n,
+			  "%s: reversed range, write %" PRIu64 "-%" PRIu64,
+			  what, hi, lo);
 		return -1;
 	}
 	for (c = lo; c <= hi; c++)
@@ -664,7 +294,7 @@ static int cfg_status_item(struct cfg_ctx *ctx, const yaml_node_t *n,
 }
 
 /* Replaces *<set> with the list of key <k> when present. */
-static void cfg_get_status(struct cfg_ctx *ctx, const struct cfg_key *k,
+static void cfg_get_status(struct cfg_ctx *ctx, const struct yconf_key *k,
 			   struct cfg_status_set *set)
 {
 	yaml_node_item_t *items;
@@ -673,12 +303,12 @@ static void cfg_get_status(struct cfg_ctx *ctx, const struct cfg_key *k,
 
 	if (!k->val)
 		return;
-	n = cfg_seq(ctx, k->val, k->name, &items);
+	n = yconf_seq(&ctx->y, k->val, k->name, &items);
 	if (n < 0)
 		return;
 	memset(set, 0, sizeof(*set));
 	for (i = 0; i < n; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (item)
 			cfg_status_item(ctx, item, k->name, set);
 	}
@@ -706,7 +336,7 @@ static bool cfg_is_loopback(const struct cfg_listener *l)
 static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		    struct cfg_listener *l)
 {
-	const char *s = cfg_scalar(ctx, n, what), *h, *port, *end;
+	const char *s = yconf_scalar(&ctx->y, n, what), *h, *port, *end;
 	char host[CFG_HOST_MAX];
 	unsigned char bin[sizeof(struct in6_addr)];
 	size_t hlen;
@@ -715,19 +345,20 @@ static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 
 	if (!s)
 		return -1;
-	l->mark = cfg_mark_of(n->start_mark);
+	l->mark = cfg_mark_node(n);
 	if (strncmp(s, "unix://", 7) == 0) {
 		h = s + 7;
 		hlen = strlen(h);
 		if (h[0] != '/') {
-			cfg_bad(ctx, n,
-				"%s: expected an absolute path: "
-				"unix:///PATH",
-				what);
+			yconf_bad(&ctx->y, n,
+				  "%s: expected an absolute path: "
+				  "unix:///PATH",
+				  what);
 			return -1;
 		}
 		if (hlen >= CFG_PATH_MAX) {
-			cfg_err(ctx, n,
+			yconf_err(
+				&ctx->y, n,
 				"%s: unix socket path too long: %zu bytes, at "
 				"most %d",
 				what, hlen, CFG_PATH_MAX - 1);
@@ -738,15 +369,16 @@ static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		return 0;
 	}
 	if (strncmp(s, "tcp://", 6) != 0) {
-		cfg_bad(ctx, n, "%s: expected tcp://HOST:PORT or unix:///PATH",
-			what);
+		yconf_bad(&ctx->y, n,
+			  "%s: expected tcp://HOST:PORT or unix:///PATH", what);
 		return -1;
 	}
 	h = s + 6;
 	if (h[0] == '[') {
 		end = strchr(h, ']');
 		if (!end || end[1] != ':') {
-			cfg_bad(ctx, n, "%s: expected tcp://[IPV6]:PORT", what);
+			yconf_bad(&ctx->y, n, "%s: expected tcp://[IPV6]:PORT",
+				  what);
 			return -1;
 		}
 		h++;
@@ -756,35 +388,36 @@ static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 	} else {
 		end = strrchr(h, ':');
 		if (!end) {
-			cfg_bad(ctx, n, "%s: expected tcp://HOST:PORT", what);
+			yconf_bad(&ctx->y, n, "%s: expected tcp://HOST:PORT",
+				  what);
 			return -1;
 		}
 		hlen = (size_t)(end - h);
 		if (memchr(h, ':', hlen)) {
-			cfg_bad(ctx, n,
-				"%s: an IPv6 address needs brackets: "
-				"tcp://[ADDR]:PORT",
-				what);
+			yconf_bad(&ctx->y, n,
+				  "%s: an IPv6 address needs brackets: "
+				  "tcp://[ADDR]:PORT",
+				  what);
 			return -1;
 		}
 		port = end + 1;
 		family = AF_INET;
 	}
 	if (hlen >= sizeof(host)) {
-		cfg_bad(ctx, n, "%s: host too long", what);
+		yconf_bad(&ctx->y, n, "%s: host too long", what);
 		return -1;
 	}
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
 	if (inet_pton(family, host, bin) != 1) {
-		cfg_bad(ctx, n,
-			"%s: host must be a numeric IPv4 address or a "
-			"bracketed IPv6 address",
-			what);
+		yconf_bad(&ctx->y, n,
+			  "%s: host must be a numeric IPv4 address or a "
+			  "bracketed IPv6 address",
+			  what);
 		return -1;
 	}
 	if (text_parse_u64z(port, 65535, &v) < 0 || v < 1) {
-		cfg_bad(ctx, n, "%s: port must be 1..65535", what);
+		yconf_bad(&ctx->y, n, "%s: port must be 1..65535", what);
 		return -1;
 	}
 	l->kind = CFG_ADDR_TCP;
@@ -799,7 +432,7 @@ static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 static int cfg_mode(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		    uint32_t *out)
 {
-	const char *s = cfg_scalar(ctx, n, what);
+	const char *s = yconf_scalar(&ctx->y, n, what);
 	uint32_t v = 0;
 	size_t i;
 
@@ -810,10 +443,10 @@ static int cfg_mode(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 	for (i = 0; s[i] >= '0' && s[i] <= '7' && v <= 0777; i++)
 		v = v * 8 + (uint32_t)(s[i] - '0');
 	if (i == 0 || s[i] != '\0' || v > 0777) {
-		cfg_bad(ctx, n,
-			"%s: mode: expected an octal file mode such as 0660, "
-			"at most 0777",
-			what);
+		yconf_bad(&ctx->y, n,
+			  "%s: mode: expected an octal file mode such as 0660, "
+			  "at most 0777",
+			  what);
 		return -1;
 	}
 	*out = v;
@@ -827,7 +460,7 @@ static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 		      bool control, struct cfg_listener *l)
 {
 	enum { K_ADDRESS, K_MODE, K_LEVEL };
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_ADDRESS] = {.name = "address", .required = true},
 		[K_MODE] = {.name = "mode"},
 		[K_LEVEL] = {.name = "level"},
@@ -841,10 +474,11 @@ static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 	if (n->type == YAML_SCALAR_NODE)
 		return cfg_addr(ctx, n, what, l);
 	if (n->type != YAML_MAPPING_NODE) {
-		cfg_err(ctx, n, "%s: expected an address or a mapping", what);
+		yconf_err(&ctx->y, n, "%s: expected an address or a mapping",
+			  what);
 		return -1;
 	}
-	if (cfg_map(ctx, n, what, keys, control ? 3 : 2) < 0)
+	if (yconf_map(&ctx->y, n, what, keys, control ? 3 : 2) < 0)
 		return -1;
 	if (!keys[K_ADDRESS].val ||
 	    cfg_addr(ctx, keys[K_ADDRESS].val, what, l) < 0)
@@ -853,13 +487,14 @@ static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 		if (cfg_mode(ctx, keys[K_MODE].val, what, &l->mode) < 0) {
 			rc = -1;
 		} else if (rc == 0 && l->kind != CFG_ADDR_UNIX) {
-			cfg_err(ctx, keys[K_MODE].key,
-				"%s: mode applies to unix sockets only", what);
+			yconf_err(&ctx->y, keys[K_MODE].key,
+				  "%s: mode applies to unix sockets only",
+				  what);
 			rc = -1;
 		}
 	}
 	if (control && keys[K_LEVEL].val) {
-		s = cfg_scalar(ctx, keys[K_LEVEL].val, "level");
+		s = yconf_scalar(&ctx->y, keys[K_LEVEL].val, "level");
 		if (!s)
 			rc = -1;
 		else if (strcmp(s, "user") == 0)
@@ -869,9 +504,9 @@ static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 		else if (strcmp(s, "admin") == 0)
 			l->level = CFG_LEVEL_ADMIN;
 		else {
-			cfg_bad(ctx, keys[K_LEVEL].val,
-				"%s: level: expected user, operator or admin",
-				what);
+			yconf_bad(&ctx->y, keys[K_LEVEL].val,
+				  "%s: level: expected user, operator or admin",
+				  what);
 			rc = -1;
 		}
 	}
@@ -886,21 +521,22 @@ static void cfg_parse_listen(struct cfg_ctx *ctx, yaml_node_t *n)
 	yaml_node_t *item;
 	int i, count;
 
-	count = cfg_seq(ctx, n, "listen", &items);
+	count = yconf_seq(&ctx->y, n, "listen", &items);
 	if (count < 0)
 		return;
 	if (count == 0) {
-		cfg_err(ctx, n, "listen: at least one address is required");
+		yconf_err(&ctx->y, n,
+			  "listen: at least one address is required");
 		return;
 	}
 	for (i = 0; i < count; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (!item)
 			continue;
 		if (i >= CFG_LISTEN_MAX) {
-			cfg_err(ctx, item,
-				"listen: too many addresses, at most %d",
-				CFG_LISTEN_MAX);
+			yconf_err(&ctx->y, item,
+				  "listen: too many addresses, at most %d",
+				  CFG_LISTEN_MAX);
 			break;
 		}
 		if (cfg_socket(ctx, item, "listen", false,
@@ -920,9 +556,9 @@ static void cfg_control_one(struct cfg_ctx *ctx, yaml_node_t *n)
 
 	/* host[0]: the address itself parsed, whatever else went wrong */
 	if (l->kind == CFG_ADDR_TCP && l->host[0] && !cfg_is_loopback(l)) {
-		cfg_err_at(ctx, l->mark,
-			   "control: a TCP control socket must be on a "
-			   "loopback address (127.0.0.0/8 or [::1])");
+		cfg_err_mark(ctx, l->mark,
+			     "control: a TCP control socket must be on a "
+			     "loopback address (127.0.0.0/8 or [::1])");
 		return;
 	}
 	if (rc == 0)
@@ -936,21 +572,21 @@ static void cfg_parse_control(struct cfg_ctx *ctx, yaml_node_t *n)
 	yaml_node_t *item;
 	int i, count;
 
-	if (cfg_is_null(n))
+	if (yconf_is_null(n))
 		return;
 	if (n->type != YAML_SEQUENCE_NODE) {
 		cfg_control_one(ctx, n);
 		return;
 	}
-	count = cfg_seq(ctx, n, "control", &items);
+	count = yconf_seq(&ctx->y, n, "control", &items);
 	for (i = 0; i < count; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (!item)
 			continue;
 		if (i >= CFG_CONTROL_MAX) {
-			cfg_err(ctx, item,
-				"control: too many sockets, at most %d",
-				CFG_CONTROL_MAX);
+			yconf_err(&ctx->y, item,
+				  "control: too many sockets, at most %d",
+				  CFG_CONTROL_MAX);
 			break;
 		}
 		cfg_control_one(ctx, item);
@@ -962,14 +598,14 @@ static void cfg_parse_metrics(struct cfg_ctx *ctx, yaml_node_t *n)
 {
 	struct cfg *cfg = ctx->cfg;
 
-	if (cfg_is_null(n))
+	if (yconf_is_null(n))
 		return;
 	if (cfg_addr(ctx, n, "metrics", &cfg->metrics) < 0)
 		return;
 	if (!cfg_is_loopback(&cfg->metrics)) {
-		cfg_bad(ctx, n,
-			"metrics: expected tcp://HOST:PORT on a loopback "
-			"address (127.0.0.0/8 or [::1])");
+		yconf_bad(&ctx->y, n,
+			  "metrics: expected tcp://HOST:PORT on a loopback "
+			  "address (127.0.0.0/8 or [::1])");
 		return;
 	}
 	cfg->has_metrics = true;
@@ -1002,10 +638,11 @@ static void cfg_check_addrs(struct cfg_ctx *ctx)
 	for (i = 1; i < n; i++)
 		for (j = 0; j < i; j++)
 			if (cfg_same_addr(all[i], all[j])) {
-				cfg_err_at(ctx, all[i]->mark,
-					   "address already used at %" PRIu32
-					   ":%" PRIu32,
-					   all[j]->mark.line, all[j]->mark.col);
+				cfg_err_mark(ctx, all[i]->mark,
+					     "address already used at %" PRIu32
+					     ":%" PRIu32,
+					     all[j]->mark.line,
+					     all[j]->mark.col);
 				break;
 			}
 }
@@ -1022,7 +659,7 @@ static void cfg_parse_agent(struct cfg_ctx *ctx, yaml_node_t *n)
 		{"notice", LOG_NOTICE}, {"info", LOG_INFO},
 		{"debug", LOG_DEBUG},
 	};
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_CONN] = {.name = "max_connections"},
 		[K_FRAME] = {.name = "max_frame_size"},
 		[K_INFLIGHT] = {.name = "max_inflight"},
@@ -1035,7 +672,7 @@ static void cfg_parse_agent(struct cfg_ctx *ctx, yaml_node_t *n)
 	const char *s;
 	size_t i;
 
-	if (cfg_map(ctx, n, "agent", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "agent", keys, CFG_NKEYS(keys)) < 0)
 		return;
 	cfg_get_u32(ctx, &keys[K_CONN], 1, 65536, &a->max_connections);
 	cfg_get_u32(ctx, &keys[K_FRAME], 256, 1048576, &a->max_frame_size);
@@ -1047,16 +684,16 @@ static void cfg_parse_agent(struct cfg_ctx *ctx, yaml_node_t *n)
 	cfg_get_ms(ctx, &keys[K_SHUT], 0, 10 * CFG_MS_MIN,
 		   &a->shutdown_timeout_ms);
 	if (keys[K_LOG].val &&
-	    (s = cfg_scalar(ctx, keys[K_LOG].val, "log_level"))) {
+	    (s = yconf_scalar(&ctx->y, keys[K_LOG].val, "log_level"))) {
 		for (i = 0; i < CFG_NKEYS(levels); i++)
 			if (strcmp(s, levels[i].name) == 0)
 				break;
 		if (i < CFG_NKEYS(levels))
 			a->log_level = levels[i].level;
 		else
-			cfg_bad(ctx, keys[K_LOG].val,
-				"log_level: expected err, warning, notice, "
-				"info or debug");
+			yconf_bad(&ctx->y, keys[K_LOG].val,
+				  "log_level: expected err, warning, notice, "
+				  "info or debug");
 	}
 }
 
@@ -1064,7 +701,7 @@ static void cfg_parse_agent(struct cfg_ctx *ctx, yaml_node_t *n)
 static void cfg_parse_haproxy(struct cfg_ctx *ctx, yaml_node_t *n)
 {
 	enum { K_SOCKET, K_BACKEND, K_POLL, K_MIRROR };
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_SOCKET] = {.name = "stats_socket", .required = true},
 		[K_BACKEND] = {.name = "backend", .required = true},
 		[K_POLL] = {.name = "poll_interval"},
@@ -1072,7 +709,7 @@ static void cfg_parse_haproxy(struct cfg_ctx *ctx, yaml_node_t *n)
 	};
 	struct cfg_haproxy *h = &ctx->cfg->haproxy;
 
-	if (cfg_map(ctx, n, "haproxy", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "haproxy", keys, CFG_NKEYS(keys)) < 0)
 		return;
 	h->enabled = true;
 	if (keys[K_SOCKET].val)
@@ -1097,7 +734,7 @@ static void cfg_parse_failure(struct cfg_ctx *ctx, yaml_node_t *n,
 		K_CONSEC,
 		K_SLOW
 	};
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_COUNT] = {.name = "count"},
 		[K_INTERVAL] = {.name = "interval"},
 		[K_CODES] = {.name = "status_codes"},
@@ -1107,7 +744,7 @@ static void cfg_parse_failure(struct cfg_ctx *ctx, yaml_node_t *n,
 		[K_SLOW] = {.name = "slow_call"},
 	};
 
-	if (cfg_map(ctx, n, "failure", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "failure", keys, CFG_NKEYS(keys)) < 0)
 		return;
 	cfg_get_u32(ctx, &keys[K_COUNT], 0, CFG_COUNT_MAX, &b->failure_count);
 	cfg_get_ms(ctx, &keys[K_INTERVAL], CFG_MS_SEC, CFG_MS_HOUR,
@@ -1141,7 +778,7 @@ static void cfg_parse_breaker(struct cfg_ctx *ctx, yaml_node_t *n,
 		K_PROBES,
 		K_PROBE_TO,
 	};
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_FAILURE] = {.name = "failure"},
 		[K_TRIP] = {.name = "trip_duration"},
 		[K_MAXTRIP] = {.name = "max_trip_duration"},
@@ -1152,7 +789,7 @@ static void cfg_parse_breaker(struct cfg_ctx *ctx, yaml_node_t *n,
 		[K_PROBE_TO] = {.name = "probe_timeout"},
 	};
 
-	if (cfg_map(ctx, n, "circuit_breaker", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "circuit_breaker", keys, CFG_NKEYS(keys)) < 0)
 		return;
 	if (keys[K_FAILURE].val)
 		cfg_parse_failure(ctx, keys[K_FAILURE].val, b, src);
@@ -1200,18 +837,18 @@ static void cfg_breaker_finish(struct cfg_ctx *ctx, struct cfg_breaker *b,
 	} else if (b->max_trip_duration_ms < b->trip_duration_ms) {
 		at = local->max_trip ? local->max_trip : local->trip;
 		if (at)
-			cfg_err(ctx, at,
-				"max_trip_duration (%s) is shorter than "
-				"trip_duration (%s)",
-				text_fmt_duration(t1, sizeof(t1),
-						  b->max_trip_duration_ms),
-				text_fmt_duration(t2, sizeof(t2),
-						  b->trip_duration_ms));
+			yconf_err(&ctx->y, at,
+				  "max_trip_duration (%s) is shorter than "
+				  "trip_duration (%s)",
+				  text_fmt_duration(t1, sizeof(t1),
+						    b->max_trip_duration_ms),
+				  text_fmt_duration(t2, sizeof(t2),
+						    b->trip_duration_ms));
 	}
 	/* an inherited minimum_requests is harmless once percentage is 0 */
 	if (local->min_req && b->failure_percentage == 0)
-		cfg_err(ctx, local->min_req,
-			"minimum_requests needs failure.percentage");
+		yconf_err(&ctx->y, local->min_req,
+			  "minimum_requests needs failure.percentage");
 	/* a status both a failure and a throttle is a throttle */
 	for (i = 0; i < CFG_NKEYS(b->failure_status.bits); i++)
 		b->failure_status.bits[i] &= ~b->throttle_status.bits[i];
@@ -1222,14 +859,14 @@ static void cfg_parse_headroom(struct cfg_ctx *ctx, yaml_node_t *n,
 			       struct cfg_headroom *h)
 {
 	enum { K_REQ, K_TOK, K_PCT, K_AGE };
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_REQ] = {.name = "min_remaining_requests"},
 		[K_TOK] = {.name = "min_remaining_tokens"},
 		[K_PCT] = {.name = "min_weight_percent"},
 		[K_AGE] = {.name = "max_age"},
 	};
 
-	if (cfg_map(ctx, n, "headroom", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "headroom", keys, CFG_NKEYS(keys)) < 0)
 		return;
 	cfg_get_u64(ctx, &keys[K_REQ], 0, CFG_REMAIN_MAX,
 		    &h->min_remaining_requests);
@@ -1246,14 +883,14 @@ static void cfg_parse_defaults(struct cfg_ctx *ctx, yaml_node_t *n,
 			       struct cfg_backend *tmpl, struct cfg_bsrc *src)
 {
 	enum { K_BREAKER, K_HEADROOM };
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_BREAKER] = {.name = "circuit_breaker"},
 		[K_HEADROOM] = {.name = "headroom"},
 	};
 	const struct cfg_bsrc none = {0};
 	struct cfg_breaker check;
 
-	if (cfg_map(ctx, n, "defaults", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "defaults", keys, CFG_NKEYS(keys)) < 0)
 		return;
 	if (keys[K_BREAKER].val)
 		cfg_parse_breaker(ctx, keys[K_BREAKER].val, &tmpl->breaker,
@@ -1271,7 +908,7 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 			       const struct cfg_bsrc *tsrc)
 {
 	enum { K_NAME, K_BREAKER, K_HEADROOM };
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_NAME] = {.name = "name", .required = true},
 		[K_BREAKER] = {.name = "circuit_breaker"},
 		[K_HEADROOM] = {.name = "headroom"},
@@ -1283,34 +920,36 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 	yaml_node_t *item;
 	int i, j, count;
 
-	count = cfg_seq_alloc(ctx, n, "backends", "backend", CFG_BACKENDS_MAX,
-			      sizeof(*cfg->backends), &items,
-			      (void **)&cfg->backends);
+	count = yconf_seq_alloc(&ctx->y, n, "backends", "backend",
+				CFG_BACKENDS_MAX, sizeof(*cfg->backends),
+				&items, (void **)&cfg->backends);
 	if (count < 0)
 		return;
 	for (i = 0; i < count; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (!item)
 			continue;
 		if (i >= CFG_BACKENDS_MAX) {
-			cfg_err(ctx, item, "backends: too many, at most %d",
-				CFG_BACKENDS_MAX);
+			yconf_err(&ctx->y, item,
+				  "backends: too many, at most %d",
+				  CFG_BACKENDS_MAX);
 			break;
 		}
 		b = &cfg->backends[cfg->n_backends++];
 		*b = *tmpl;
-		b->mark = cfg_mark_of(item->start_mark);
-		if (cfg_map(ctx, item, "backends", keys, CFG_NKEYS(keys)) < 0)
+		b->mark = cfg_mark_node(item);
+		if (yconf_map(&ctx->y, item, "backends", keys,
+			      CFG_NKEYS(keys)) < 0)
 			continue;
 		if (keys[K_NAME].val &&
 		    cfg_name(ctx, keys[K_NAME].val, "name", b->name) == 0) {
 			j = cfg_backend_index(cfg, b->name);
 			if (j >= 0 && b != &cfg->backends[j])
-				cfg_err(ctx, keys[K_NAME].val,
-					"backend '%s' already defined at "
-					"%" PRIu32 ":%" PRIu32,
-					b->name, cfg->backends[j].mark.line,
-					cfg->backends[j].mark.col);
+				yconf_err(&ctx->y, keys[K_NAME].val,
+					  "backend '%s' already defined at "
+					  "%" PRIu32 ":%" PRIu32,
+					  b->name, cfg->backends[j].mark.line,
+					  cfg->backends[j].mark.col);
 		}
 		memset(&local, 0, sizeof(local));
 		if (keys[K_BREAKER].val)
@@ -1343,12 +982,12 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 			      struct cfg_pool *p)
 {
 	enum { K_BACKEND, K_PRIORITY, K_WEIGHT };
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_BACKEND] = {.name = "backend", .required = true},
 		[K_PRIORITY] = {.name = "priority"},
 		[K_WEIGHT] = {.name = "weight"},
 	};
-	char v[CFG_SHOW_MAX];
+	char v[YCONF_SHOW_MAX];
 	yaml_node_item_t *items;
 	struct cfg_member *m;
 	yaml_node_t *item, *bn;
@@ -1358,18 +997,19 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 	int i, idx, count;
 	uint32_t j;
 
-	count = cfg_seq_alloc(ctx, n, "members", "member", CFG_MEMBERS_MAX,
-			      sizeof(*p->members), &items,
-			      (void **)&p->members);
+	count = yconf_seq_alloc(&ctx->y, n, "members", "member",
+				CFG_MEMBERS_MAX, sizeof(*p->members), &items,
+				(void **)&p->members);
 	if (count < 0)
 		return;
 	for (i = 0; i < count; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (!item)
 			continue;
 		if (i >= CFG_MEMBERS_MAX) {
-			cfg_err(ctx, item, "members: too many, at most %d",
-				CFG_MEMBERS_MAX);
+			yconf_err(&ctx->y, item,
+				  "members: too many, at most %d",
+				  CFG_MEMBERS_MAX);
 			n_bad++;
 			break;
 		}
@@ -1377,10 +1017,11 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 		memset(m, 0, sizeof(*m));
 		m->priority = 1;
 		m->weight = 1;
-		m->mark = cfg_mark_of(item->start_mark);
-		if (cfg_map(ctx, item, "members", keys, CFG_NKEYS(keys)) < 0 ||
+		m->mark = cfg_mark_node(item);
+		if (yconf_map(&ctx->y, item, "members", keys, CFG_NKEYS(keys)) <
+			    0 ||
 		    !(bn = keys[K_BACKEND].val) ||
-		    !(s = cfg_scalar(ctx, bn, "backend"))) {
+		    !(s = yconf_scalar(&ctx->y, bn, "backend"))) {
 			n_bad++;
 			continue;
 		}
@@ -1390,8 +1031,8 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 			    &m->weight);
 		idx = cfg_backend_index(ctx->cfg, s);
 		if (idx < 0) {
-			cfg_err(ctx, bn, "unknown backend '%s'",
-				cfg_show(bn, v, sizeof(v)));
+			yconf_err(&ctx->y, bn, "unknown backend '%s'",
+				  yconf_show(bn, v, sizeof(v)));
 			n_bad++;
 			continue;
 		}
@@ -1399,12 +1040,12 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 			if (p->members[j].backend == (uint32_t)idx)
 				break;
 		if (j < p->n_members) {
-			cfg_err(ctx, bn,
-				"backend '%s' is already a member of this "
-				"pool at %" PRIu32 ":%" PRIu32,
-				cfg_show(bn, v, sizeof(v)),
-				p->members[j].mark.line,
-				p->members[j].mark.col);
+			yconf_err(&ctx->y, bn,
+				  "backend '%s' is already a member of this "
+				  "pool at %" PRIu32 ":%" PRIu32,
+				  yconf_show(bn, v, sizeof(v)),
+				  p->members[j].mark.line,
+				  p->members[j].mark.col);
 			n_bad++;
 			continue;
 		}
@@ -1414,9 +1055,9 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 		p->n_members++;
 	}
 	if (n_bad == 0 && !weighted)
-		cfg_err(ctx, n,
-			"members: every member has weight 0, at least one "
-			"needs a weight above 0");
+		yconf_err(&ctx->y, n,
+			  "members: every member has weight 0, at least one "
+			  "needs a weight above 0");
 	cfg_sort_members(p);
 }
 
@@ -1424,7 +1065,7 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 static void cfg_parse_pools(struct cfg_ctx *ctx, yaml_node_t *n)
 {
 	enum { K_NAME, K_MEMBERS };
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_NAME] = {.name = "name", .required = true},
 		[K_MEMBERS] = {.name = "members", .required = true},
 	};
@@ -1435,23 +1076,24 @@ static void cfg_parse_pools(struct cfg_ctx *ctx, yaml_node_t *n)
 	int i, count;
 	uint32_t j;
 
-	count = cfg_seq_alloc(ctx, n, "pools", "pool", CFG_POOLS_MAX,
-			      sizeof(*cfg->pools), &items,
-			      (void **)&cfg->pools);
+	count = yconf_seq_alloc(&ctx->y, n, "pools", "pool", CFG_POOLS_MAX,
+				sizeof(*cfg->pools), &items,
+				(void **)&cfg->pools);
 	if (count < 0)
 		return;
 	for (i = 0; i < count; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (!item)
 			continue;
 		if (i >= CFG_POOLS_MAX) {
-			cfg_err(ctx, item, "pools: too many, at most %d",
-				CFG_POOLS_MAX);
+			yconf_err(&ctx->y, item, "pools: too many, at most %d",
+				  CFG_POOLS_MAX);
 			break;
 		}
 		p = &cfg->pools[cfg->n_pools++];
-		p->mark = cfg_mark_of(item->start_mark);
-		if (cfg_map(ctx, item, "pools", keys, CFG_NKEYS(keys)) < 0)
+		p->mark = cfg_mark_node(item);
+		if (yconf_map(&ctx->y, item, "pools", keys, CFG_NKEYS(keys)) <
+		    0)
 			continue;
 		if (keys[K_NAME].val &&
 		    cfg_name(ctx, keys[K_NAME].val, "name", p->name) == 0) {
@@ -1459,11 +1101,11 @@ static void cfg_parse_pools(struct cfg_ctx *ctx, yaml_node_t *n)
 				if (strcmp(cfg->pools[j].name, p->name) == 0)
 					break;
 			if (j + 1 < cfg->n_pools)
-				cfg_err(ctx, keys[K_NAME].val,
-					"pool '%s' already defined at "
-					"%" PRIu32 ":%" PRIu32,
-					p->name, cfg->pools[j].mark.line,
-					cfg->pools[j].mark.col);
+				yconf_err(&ctx->y, keys[K_NAME].val,
+					  "pool '%s' already defined at "
+					  "%" PRIu32 ":%" PRIu32,
+					  p->name, cfg->pools[j].mark.line,
+					  cfg->pools[j].mark.col);
 		}
 		if (keys[K_MEMBERS].val)
 			cfg_parse_members(ctx, keys[K_MEMBERS].val, p);
@@ -1479,26 +1121,26 @@ static void cfg_parse_state_file(struct cfg_ctx *ctx, yaml_node_t *n)
 	const char *s, *base;
 	size_t len;
 
-	if (cfg_is_null(n))
+	if (yconf_is_null(n))
 		return;
-	s = cfg_scalar(ctx, n, "state_file");
+	s = yconf_scalar(&ctx->y, n, "state_file");
 	if (!s)
 		return;
 	len = strlen(s);
 	if (s[0] != '/') {
-		cfg_bad(ctx, n, "state_file: expected an absolute path");
+		yconf_bad(&ctx->y, n, "state_file: expected an absolute path");
 		return;
 	}
 	if (len >= CFG_STATE_MAX) {
-		cfg_err(ctx, n,
-			"state_file: path too long: %zu bytes, at most %d", len,
-			CFG_STATE_MAX - 1);
+		yconf_err(&ctx->y, n,
+			  "state_file: path too long: %zu bytes, at most %d",
+			  len, CFG_STATE_MAX - 1);
 		return;
 	}
 	base = strrchr(s, '/') + 1;
 	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-		cfg_bad(ctx, n,
-			"state_file: expected a file name after the last /");
+		yconf_bad(&ctx->y, n,
+			  "state_file: expected a file name after the last /");
 		return;
 	}
 	memcpy(ctx->cfg->state_file, s, len + 1);
@@ -1518,7 +1160,7 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 		K_POOLS,
 		K_STATE_FILE,
 	};
-	struct cfg_key keys[] = {
+	struct yconf_key keys[] = {
 		[K_AGENT] = {.name = "agent"},
 		[K_LISTEN] = {.name = "listen", .required = true},
 		[K_CONTROL] = {.name = "control"},
@@ -1532,7 +1174,8 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 	struct cfg_backend tmpl;
 	struct cfg_bsrc tsrc = {0};
 
-	if (cfg_map(ctx, root, "configuration", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, root, "configuration", keys, CFG_NKEYS(keys)) <
+	    0)
 		return;
 	memset(&tmpl, 0, sizeof(tmpl));
 	cfg_backend_defaults(&tmpl);
@@ -1557,96 +1200,21 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 		cfg_parse_state_file(ctx, keys[K_STATE_FILE].val);
 }
 
-/* First pass over the event stream, before anything is built: reports
- * syntax errors, aliases (no expansion bombs), nesting deeper than
- * CFG_DEPTH_MAX and a second document. Returns 0 when the document may be
- * loaded.
- */
-static int cfg_scan(struct cfg_ctx *ctx)
-{
-	yaml_parser_t parser;
-	yaml_event_t ev;
-	unsigned depth = 0, docs = 0, before = ctx->n_errors;
-	bool done = false;
-
-	if (!yaml_parser_initialize(&parser)) {
-		cfg_err_at(ctx, (struct cfg_mark){1, 1}, "out of memory");
-		return -1;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)ctx->buf,
-				     ctx->len);
-	while (!done) {
-		if (!yaml_parser_parse(&parser, &ev)) {
-			cfg_yaml_error(ctx, &parser);
-			break;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1) {
-				cfg_err_at(ctx, cfg_mark_of(ev.start_mark),
-					   "multiple documents are not "
-					   "supported");
-				done = true;
-			}
-			break;
-		case YAML_ALIAS_EVENT:
-			cfg_err_at(ctx, cfg_mark_of(ev.start_mark),
-				   "aliases are not supported");
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (++depth > CFG_DEPTH_MAX) {
-				cfg_err_at(ctx, cfg_mark_of(ev.start_mark),
-					   "nesting too deep, at most %d "
-					   "levels",
-					   CFG_DEPTH_MAX);
-				done = true;
-			}
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&parser);
-	return ctx->n_errors == before ? 0 : -1;
-}
-
-/* Second pass: loads the document (every node keeps its mark) and walks
- * it into ctx->cfg.
+/* Loads the document (every node keeps its mark) once the event stream
+ * was found sound, and walks it into ctx->cfg.
  */
 static void cfg_walk(struct cfg_ctx *ctx)
 {
-	yaml_parser_t parser;
 	yaml_node_t *root;
 
-	if (!yaml_parser_initialize(&parser)) {
-		cfg_err_at(ctx, (struct cfg_mark){1, 1}, "out of memory");
+	if (yconf_load(&ctx->y, &root) < 0)
 		return;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)ctx->buf,
-				     ctx->len);
-	/* on failure libyaml has already freed the document */
-	if (!yaml_parser_load(&parser, &ctx->doc)) {
-		cfg_yaml_error(ctx, &parser);
-		goto delete_parser;
-	}
-	root = yaml_document_get_root_node(&ctx->doc);
-	if (!root || cfg_is_null(root))
-		cfg_err_at(ctx, (struct cfg_mark){1, 1},
-			   "no backends: the configuration is empty");
+	if (!root || yconf_is_null(root))
+		yconf_err_at(&ctx->y, (struct yconf_mark){1, 1},
+			     "no backends: the configuration is empty");
 	else
 		cfg_parse_root(ctx, root);
-	yaml_document_delete(&ctx->doc);
-delete_parser:
-	yaml_parser_delete(&parser);
+	yconf_unload(&ctx->y);
 }
 
 void cfg_defaults(struct cfg *cfg)
@@ -1732,9 +1300,9 @@ struct cfg *cfg_parse(const char *name, const char *buf, size_t len,
 	if (!name)
 		name = "<config>";
 	if (len > CFG_FILE_MAX) {
-		cfg_err_file(name, err, arg,
-			     "file too large: %zu bytes, at most %d", len,
-			     CFG_FILE_MAX);
+		yconf_err_file(name, err, arg,
+			       "file too large: %zu bytes, at most %d", len,
+			       CFG_FILE_MAX);
 		return NULL;
 	}
 	ctx = calloc(1, sizeof(*ctx));
@@ -1747,14 +1315,11 @@ struct cfg *cfg_parse(const char *name, const char *buf, size_t len,
 	cfg->file = strdup(name);
 	if (!cfg->file)
 		goto free_cfg;
-	ctx->name = name;
-	ctx->buf = buf ? buf : "";
-	ctx->len = buf ? len : 0;
+	yconf_init(&ctx->y, name, buf, len);
 	ctx->cfg = cfg;
-	if (cfg_scan(ctx) == 0)
-		cfg_walk(ctx);
-	cfg_report(ctx, err, arg);
-	if (ctx->n_errors) {
+	cfg_walk(ctx);
+	yconf_report(&ctx->y, err, arg);
+	if (ctx->y.n_errors) {
 		cfg_free(cfg);
 		cfg = NULL;
 	}
@@ -1766,7 +1331,7 @@ free_cfg:
 free_ctx:
 	free(ctx);
 oom:
-	cfg_err_file(name, err, arg, "out of memory");
+	yconf_err_file(name, err, arg, "out of memory");
 	return NULL;
 }
 
@@ -1780,14 +1345,14 @@ struct cfg *cfg_load(const char *path, cfg_error_fn err, void *arg)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1) {
-		cfg_err_file(path, err, arg, "cannot open: %s",
-			     strerror(errno));
+		yconf_err_file(path, err, arg, "cannot open: %s",
+			       strerror(errno));
 		return NULL;
 	}
 	/* one byte more than accepted, to tell "too large" from "full" */
 	buf = malloc(CFG_FILE_MAX + 1);
 	if (!buf) {
-		cfg_err_file(path, err, arg, "out of memory");
+		yconf_err_file(path, err, arg, "out of memory");
 		goto close_fd;
 	}
 	while (len <= CFG_FILE_MAX) {
@@ -1795,8 +1360,8 @@ struct cfg *cfg_load(const char *path, cfg_error_fn err, void *arg)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			cfg_err_file(path, err, arg, "cannot read: %s",
-				     strerror(errno));
+			yconf_err_file(path, err, arg, "cannot read: %s",
+				       strerror(errno));
 			goto free_buf;
 		}
 		if (r == 0)
@@ -1804,9 +1369,9 @@ struct cfg *cfg_load(const char *path, cfg_error_fn err, void *arg)
 		len += (size_t)r;
 	}
 	if (len > CFG_FILE_MAX) {
-		cfg_err_file(path, err, arg,
-			     "file too large: more than %d bytes",
-			     CFG_FILE_MAX);
+		yconf_err_file(path, err, arg,
+			       "file too large: more than %d bytes",
+			       CFG_FILE_MAX);
 		goto free_buf;
 	}
 	cfg = cfg_parse(path, buf, len, err, arg);
