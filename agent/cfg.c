@@ -1,6 +1,9 @@
-/* Configuration loading: YAML (libyaml document API) into struct cfg. */
+/* Configuration loading: the product's schema over the YAML layer (yconf.c)
+ * into struct cfg, fully validated.
+ */
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -8,73 +11,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <unistd.h>
 
+#include "cfg-schema.h"
 #include "cfg.h"
 #include "text.h"
 #include "yconf.h"
 
 /*
- * Defaults and accepted ranges. Everything the file may leave out, with the
- * value it gets; haproxy-conf/aoai-spoa.yaml documents the same list.
- *
- *   agent.max_connections        4096    1..65536
- *   agent.max_frame_size         16380   256..1048576 (SPOE.txt §3.2.5)
- *   agent.max_inflight           256     1..65536 (frames per wake-up)
- *   agent.hello_timeout          5s      100ms..5m
- *   agent.idle_timeout           60s     1s..24h
- *   agent.shutdown_timeout       5s      0s..10m
- *   agent.log_level              info    err|warning|notice|info|debug
- *   listen[].mode                0660    octal, at most 0777 (unix only)
- *   control[].mode               0600
- *   control[].level              admin   user|operator|admin
- *   haproxy.poll_interval        2s      100ms..1h
- *   haproxy.mirror               false
- *   state_file                   none    absolute path of a file, at most
- *                                        255 bytes (CFG_STATE_MAX - 1);
- *                                        not ending in /, ".", ".."
- *
- *   circuit_breaker.failure.count             5      0..1000000, 0 = off
- *   circuit_breaker.failure.interval          10s    1s..1h
- *   circuit_breaker.failure.status_codes      408, 500-599 (a given list
- *                                            replaces it, no merge)
- *   circuit_breaker.failure.percentage        off    0..100, 0 = off
- *   circuit_breaker.failure.minimum_requests  10     1..1000000, needs
- *                                                    percentage
- *   circuit_breaker.failure.consecutive       off    0..1000000, 0 = off
- *   circuit_breaker.failure.slow_call         off    0s..1h, 0s = off
- *   circuit_breaker.trip_duration             30s    1s..24h
- *   circuit_breaker.max_trip_duration         10 x trip_duration, capped at
- *                                            1h but never below
- *                                            trip_duration; given: it must
- *                                            be >= trip_duration, <= 24h
- *   circuit_breaker.accept_retry_after        true
- *   circuit_breaker.max_retry_after           60s    1s..24h
- *   circuit_breaker.throttle_status_codes     429
- *   circuit_breaker.probe_requests            1      1..16
- *   circuit_breaker.probe_timeout             30s    1s..10m
- *
- *   headroom.min_remaining_requests  0 (off)  0..10^12
- *   headroom.min_remaining_tokens    0 (off)  0..10^12
- *   headroom.min_weight_percent      10       1..100
- *   headroom.max_age                 10s      1s..1h
- *
- *   pools[].members[].priority  1   1..CFG_PRIORITY_MAX
- *   pools[].members[].weight    1   0..CFG_WEIGHT_MAX (0 = drained)
- *
- * A status listed both as a failure and as a throttle is a throttle: it is
- * removed from failure_status, so the two sets never overlap.
+ * The keys, their types, ranges and defaults are the schema's
+ * (cfg-schema.c, listed in docs/config.md); this file reads the document
+ * through it and checks what no single key can: names, addresses, sockets,
+ * references between backends and pools, fields that depend on each
+ * other. A status listed both as a failure and as a throttle is a
+ * throttle: it is removed from failure_status, so the two sets never
+ * overlap.
  */
 
-#define CFG_FILE_MAX   (1024 * 1024)	/* bytes of YAML accepted */
-#define CFG_COUNT_MAX  1000000		/* failure counters */
-#define CFG_REMAIN_MAX 1000000000000ULL /* headroom thresholds */
+#define CFG_FILE_MAX (1024 * 1024) /* bytes of YAML accepted */
 
-#define CFG_MS_SEC  1000U
-#define CFG_MS_MIN  (60U * CFG_MS_SEC)
-#define CFG_MS_HOUR (60U * CFG_MS_MIN)
-#define CFG_MS_DAY  (24U * CFG_MS_HOUR)
+#define CFG_MS_HOUR (3600U * 1000U)
 
 #define CFG_NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -117,109 +73,64 @@ struct cfg_bsrc {
 	yaml_node_t *min_req;  /* failure.minimum_requests */
 };
 
-/* Parses decimal integer <n> within <min>..<max>. Returns 0 or -1
- * (reported).
+/* Fills <keys> with the keys of block <b> from the schema, <f> with their
+ * fields, in file order. Returns their count.
  */
-static int cfg_u64(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
-		   uint64_t min, uint64_t max, uint64_t *out)
+static size_t cfg_keys(enum cfg_block b, struct yconf_key *keys,
+		       const struct cfg_field **f)
 {
-	const char *s = yconf_scalar(&ctx->y, n, what);
-	uint64_t v;
+	size_t i, n = cfg_block_fields(b, f);
 
-	if (!s)
-		return -1;
-	if (text_parse_u64z(s, max, &v) < 0 || v < min) {
-		yconf_bad(&ctx->y, n,
-			  "%s: expected an integer %" PRIu64 "..%" PRIu64, what,
-			  min, max);
-		return -1;
+	for (i = 0; i < n; i++) {
+		memset(&keys[i], 0, sizeof(keys[i]));
+		keys[i].name = f[i]->key;
+		keys[i].required = f[i]->required;
 	}
-	*out = v;
-	return 0;
+	return n;
 }
 
-/* Sets *<out> from key <k> when present: an integer in <min>..<max>. */
-static void cfg_get_u32(struct cfg_ctx *ctx, const struct yconf_key *k,
-			uint32_t min, uint32_t max, uint32_t *out)
+/* The entry of <keys> named <name>, which the schema has. */
+static struct yconf_key *cfg_key(struct yconf_key *keys, size_t n,
+				 const char *name)
 {
-	uint64_t v;
+	size_t i;
 
-	if (k->val && cfg_u64(ctx, k->val, k->name, min, max, &v) == 0)
-		*out = (uint32_t)v;
+	for (i = 0; i + 1 < n; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			break;
+	assert(strcmp(keys[i].name, name) == 0);
+	return &keys[i];
 }
 
-/* Same as cfg_get_u32() for a 64-bit field. */
-static void cfg_get_u64(struct cfg_ctx *ctx, const struct yconf_key *k,
-			uint64_t min, uint64_t max, uint64_t *out)
-{
-	uint64_t v;
+static void cfg_get_status(struct cfg_ctx *ctx, const struct yconf_key *k,
+			   struct cfg_status_set *set);
 
-	if (k->val && cfg_u64(ctx, k->val, k->name, min, max, &v) == 0)
-		*out = v;
-}
-
-/* Parses duration <n> ("500ms", "10s", "1m", "1h") within <min>..<max>
- * milliseconds. Returns 0 or -1 (reported).
+/* Sets each plain field (one the schema sets alone) whose key is present
+ * in <keys> into the block's struct at <base>. Returns nothing: errors are
+ * reported where the value is.
  */
-static int cfg_ms(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
-		  uint32_t min, uint32_t max, uint32_t *out)
+static void cfg_get_plain(struct cfg_ctx *ctx, const struct yconf_key *keys,
+			  const struct cfg_field **f, size_t n, void *base)
 {
-	char lo[TEXT_DURATION_LEN], hi[TEXT_DURATION_LEN];
-	const char *s = yconf_scalar(&ctx->y, n, what);
-	uint64_t v = 0;
-	int rc;
-
-	if (!s)
-		return -1;
-	rc = text_parse_durationz(s, 0, max, &v);
-	if (rc == TEXT_ENOUNIT) {
-		yconf_bad(&ctx->y, n,
-			  "%s: duration needs a unit: ms, s, m or h", what);
-		return -1;
-	}
-	if (rc == TEXT_EINVAL) {
-		yconf_bad(
-			&ctx->y, n,
-			"%s: expected a duration: an integer and a unit ms, s, "
-			"m or h (500ms, 10s, 1m, 1h)",
-			what);
-		return -1;
-	}
-	if (rc < 0 || v < min) {
-		yconf_bad(&ctx->y, n, "%s: expected a duration %s..%s", what,
-			  text_fmt_duration(lo, sizeof(lo), min),
-			  text_fmt_duration(hi, sizeof(hi), max));
-		return -1;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/* Sets *<out> from key <k> when present: a duration in <min>..<max> ms. */
-static void cfg_get_ms(struct cfg_ctx *ctx, const struct yconf_key *k,
-		       uint32_t min, uint32_t max, uint32_t *out)
-{
-	uint32_t v;
-
-	if (k->val && cfg_ms(ctx, k->val, k->name, min, max, &v) == 0)
-		*out = v;
-}
-
-/* Sets *<out> from key <k> when present: true or false. */
-static void cfg_get_bool(struct cfg_ctx *ctx, const struct yconf_key *k,
-			 bool *out)
-{
+	char err[160];
 	const char *s;
+	size_t i;
 
-	if (!k->val || !(s = yconf_scalar(&ctx->y, k->val, k->name)))
-		return;
-	if (strcmp(s, "true") == 0)
-		*out = true;
-	else if (strcmp(s, "false") == 0)
-		*out = false;
-	else
-		yconf_bad(&ctx->y, k->val, "%s: expected true or false",
-			  k->name);
+	for (i = 0; i < n; i++) {
+		if (!keys[i].val || f[i]->off == CFG_OFF_NONE)
+			continue;
+		if (f[i]->type == CFG_T_STATUS) {
+			cfg_get_status(
+				ctx, &keys[i],
+				(struct cfg_status_set *)(void *)((char *)base +
+								  f[i]->off));
+			continue;
+		}
+		s = yconf_scalar(&ctx->y, keys[i].val, f[i]->key);
+		if (s && cfg_value_set(f[i], s, base, err, sizeof(err)) < 0)
+			yconf_bad(&ctx->y, keys[i].val, "%s: %s", f[i]->key,
+				  err);
+	}
 }
 
 /* Copies name <n> into <out> (CFG_NAME_MAX bytes): 1..CFG_NAME_MAX-1
@@ -459,12 +370,9 @@ static int cfg_mode(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 		      bool control, struct cfg_listener *l)
 {
-	enum { K_ADDRESS, K_MODE, K_LEVEL };
-	struct yconf_key keys[] = {
-		[K_ADDRESS] = {.name = "address", .required = true},
-		[K_MODE] = {.name = "mode"},
-		[K_LEVEL] = {.name = "level"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_SOCKET, keys, f);
 	const char *s;
 	int rc = 0;
 
@@ -480,21 +388,23 @@ static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 	}
 	if (yconf_map(&ctx->y, n, what, keys, control ? 3 : 2) < 0)
 		return -1;
-	if (!keys[K_ADDRESS].val ||
-	    cfg_addr(ctx, keys[K_ADDRESS].val, what, l) < 0)
+	if (!cfg_key(keys, nk, "address")->val ||
+	    cfg_addr(ctx, cfg_key(keys, nk, "address")->val, what, l) < 0)
 		rc = -1;
-	if (keys[K_MODE].val) {
-		if (cfg_mode(ctx, keys[K_MODE].val, what, &l->mode) < 0) {
+	if (cfg_key(keys, nk, "mode")->val) {
+		if (cfg_mode(ctx, cfg_key(keys, nk, "mode")->val, what,
+			     &l->mode) < 0) {
 			rc = -1;
 		} else if (rc == 0 && l->kind != CFG_ADDR_UNIX) {
-			yconf_err(&ctx->y, keys[K_MODE].key,
+			yconf_err(&ctx->y, cfg_key(keys, nk, "mode")->key,
 				  "%s: mode applies to unix sockets only",
 				  what);
 			rc = -1;
 		}
 	}
-	if (control && keys[K_LEVEL].val) {
-		s = yconf_scalar(&ctx->y, keys[K_LEVEL].val, "level");
+	if (control && cfg_key(keys, nk, "level")->val) {
+		s = yconf_scalar(&ctx->y, cfg_key(keys, nk, "level")->val,
+				 "level");
 		if (!s)
 			rc = -1;
 		else if (strcmp(s, "user") == 0)
@@ -504,7 +414,7 @@ static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 		else if (strcmp(s, "admin") == 0)
 			l->level = CFG_LEVEL_ADMIN;
 		else {
-			yconf_bad(&ctx->y, keys[K_LEVEL].val,
+			yconf_bad(&ctx->y, cfg_key(keys, nk, "level")->val,
 				  "%s: level: expected user, operator or admin",
 				  what);
 			rc = -1;
@@ -650,116 +560,50 @@ static void cfg_check_addrs(struct cfg_ctx *ctx)
 /* Parses the "agent" block. */
 static void cfg_parse_agent(struct cfg_ctx *ctx, yaml_node_t *n)
 {
-	enum { K_CONN, K_FRAME, K_INFLIGHT, K_HELLO, K_IDLE, K_SHUT, K_LOG };
-	static const struct {
-		const char *name;
-		int level;
-	} levels[] = {
-		{"err", LOG_ERR},	{"warning", LOG_WARNING},
-		{"notice", LOG_NOTICE}, {"info", LOG_INFO},
-		{"debug", LOG_DEBUG},
-	};
-	struct yconf_key keys[] = {
-		[K_CONN] = {.name = "max_connections"},
-		[K_FRAME] = {.name = "max_frame_size"},
-		[K_INFLIGHT] = {.name = "max_inflight"},
-		[K_HELLO] = {.name = "hello_timeout"},
-		[K_IDLE] = {.name = "idle_timeout"},
-		[K_SHUT] = {.name = "shutdown_timeout"},
-		[K_LOG] = {.name = "log_level"},
-	};
-	struct cfg_agent *a = &ctx->cfg->agent;
-	const char *s;
-	size_t i;
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_AGENT, keys, f);
 
-	if (yconf_map(&ctx->y, n, "agent", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "agent", keys, nk) < 0)
 		return;
-	cfg_get_u32(ctx, &keys[K_CONN], 1, 65536, &a->max_connections);
-	cfg_get_u32(ctx, &keys[K_FRAME], 256, 1048576, &a->max_frame_size);
-	cfg_get_u32(ctx, &keys[K_INFLIGHT], 1, 65536, &a->max_inflight);
-	cfg_get_ms(ctx, &keys[K_HELLO], 100, 5 * CFG_MS_MIN,
-		   &a->hello_timeout_ms);
-	cfg_get_ms(ctx, &keys[K_IDLE], CFG_MS_SEC, CFG_MS_DAY,
-		   &a->idle_timeout_ms);
-	cfg_get_ms(ctx, &keys[K_SHUT], 0, 10 * CFG_MS_MIN,
-		   &a->shutdown_timeout_ms);
-	if (keys[K_LOG].val &&
-	    (s = yconf_scalar(&ctx->y, keys[K_LOG].val, "log_level"))) {
-		for (i = 0; i < CFG_NKEYS(levels); i++)
-			if (strcmp(s, levels[i].name) == 0)
-				break;
-		if (i < CFG_NKEYS(levels))
-			a->log_level = levels[i].level;
-		else
-			yconf_bad(&ctx->y, keys[K_LOG].val,
-				  "log_level: expected err, warning, notice, "
-				  "info or debug");
-	}
+	cfg_get_plain(ctx, keys, f, nk, &ctx->cfg->agent);
 }
 
 /* Parses the "haproxy" block: the runtime API link. */
 static void cfg_parse_haproxy(struct cfg_ctx *ctx, yaml_node_t *n)
 {
-	enum { K_SOCKET, K_BACKEND, K_POLL, K_MIRROR };
-	struct yconf_key keys[] = {
-		[K_SOCKET] = {.name = "stats_socket", .required = true},
-		[K_BACKEND] = {.name = "backend", .required = true},
-		[K_POLL] = {.name = "poll_interval"},
-		[K_MIRROR] = {.name = "mirror"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_HAPROXY, keys, f);
 	struct cfg_haproxy *h = &ctx->cfg->haproxy;
 
-	if (yconf_map(&ctx->y, n, "haproxy", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "haproxy", keys, nk) < 0)
 		return;
+	cfg_get_plain(ctx, keys, f, nk, h);
 	h->enabled = true;
-	if (keys[K_SOCKET].val)
-		cfg_addr(ctx, keys[K_SOCKET].val, "stats_socket",
-			 &h->stats_socket);
-	if (keys[K_BACKEND].val)
-		cfg_name(ctx, keys[K_BACKEND].val, "backend", h->backend);
-	cfg_get_ms(ctx, &keys[K_POLL], 100, CFG_MS_HOUR, &h->poll_interval_ms);
-	cfg_get_bool(ctx, &keys[K_MIRROR], &h->mirror);
+	if (cfg_key(keys, nk, "stats_socket")->val)
+		cfg_addr(ctx, cfg_key(keys, nk, "stats_socket")->val,
+			 "stats_socket", &h->stats_socket);
+	if (cfg_key(keys, nk, "backend")->val)
+		cfg_name(ctx, cfg_key(keys, nk, "backend")->val, "backend",
+			 h->backend);
 }
 
 /* Applies the "failure" block <n> of a circuit breaker onto <b>. */
 static void cfg_parse_failure(struct cfg_ctx *ctx, yaml_node_t *n,
 			      struct cfg_breaker *b, struct cfg_bsrc *src)
 {
-	enum {
-		K_COUNT,
-		K_INTERVAL,
-		K_CODES,
-		K_PCT,
-		K_MINREQ,
-		K_CONSEC,
-		K_SLOW
-	};
-	struct yconf_key keys[] = {
-		[K_COUNT] = {.name = "count"},
-		[K_INTERVAL] = {.name = "interval"},
-		[K_CODES] = {.name = "status_codes"},
-		[K_PCT] = {.name = "percentage"},
-		[K_MINREQ] = {.name = "minimum_requests"},
-		[K_CONSEC] = {.name = "consecutive"},
-		[K_SLOW] = {.name = "slow_call"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_FAILURE, keys, f);
 
-	if (yconf_map(&ctx->y, n, "failure", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "failure", keys, nk) < 0)
 		return;
-	cfg_get_u32(ctx, &keys[K_COUNT], 0, CFG_COUNT_MAX, &b->failure_count);
-	cfg_get_ms(ctx, &keys[K_INTERVAL], CFG_MS_SEC, CFG_MS_HOUR,
-		   &b->failure_interval_ms);
-	cfg_get_status(ctx, &keys[K_CODES], &b->failure_status);
-	cfg_get_u32(ctx, &keys[K_PCT], 0, 100, &b->failure_percentage);
-	cfg_get_u32(ctx, &keys[K_MINREQ], 1, CFG_COUNT_MAX,
-		    &b->minimum_requests);
-	cfg_get_u32(ctx, &keys[K_CONSEC], 0, CFG_COUNT_MAX,
-		    &b->consecutive_failures);
-	cfg_get_ms(ctx, &keys[K_SLOW], 0, CFG_MS_HOUR, &b->slow_call_ms);
-	if (keys[K_PCT].val)
-		src->pct = keys[K_PCT].val;
-	if (keys[K_MINREQ].val)
-		src->min_req = keys[K_MINREQ].val;
+	cfg_get_plain(ctx, keys, f, nk, b);
+	if (cfg_key(keys, nk, "percentage")->val)
+		src->pct = cfg_key(keys, nk, "percentage")->val;
+	if (cfg_key(keys, nk, "minimum_requests")->val)
+		src->min_req = cfg_key(keys, nk, "minimum_requests")->val;
 }
 
 /* Applies the "circuit_breaker" block <n> onto <b>, noting in <src> where
@@ -768,47 +612,20 @@ static void cfg_parse_failure(struct cfg_ctx *ctx, yaml_node_t *n,
 static void cfg_parse_breaker(struct cfg_ctx *ctx, yaml_node_t *n,
 			      struct cfg_breaker *b, struct cfg_bsrc *src)
 {
-	enum {
-		K_FAILURE,
-		K_TRIP,
-		K_MAXTRIP,
-		K_ACCEPT,
-		K_MAXRA,
-		K_THROTTLE,
-		K_PROBES,
-		K_PROBE_TO,
-	};
-	struct yconf_key keys[] = {
-		[K_FAILURE] = {.name = "failure"},
-		[K_TRIP] = {.name = "trip_duration"},
-		[K_MAXTRIP] = {.name = "max_trip_duration"},
-		[K_ACCEPT] = {.name = "accept_retry_after"},
-		[K_MAXRA] = {.name = "max_retry_after"},
-		[K_THROTTLE] = {.name = "throttle_status_codes"},
-		[K_PROBES] = {.name = "probe_requests"},
-		[K_PROBE_TO] = {.name = "probe_timeout"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_BREAKER, keys, f);
 
-	if (yconf_map(&ctx->y, n, "circuit_breaker", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "circuit_breaker", keys, nk) < 0)
 		return;
-	if (keys[K_FAILURE].val)
-		cfg_parse_failure(ctx, keys[K_FAILURE].val, b, src);
-	cfg_get_ms(ctx, &keys[K_TRIP], CFG_MS_SEC, CFG_MS_DAY,
-		   &b->trip_duration_ms);
-	cfg_get_ms(ctx, &keys[K_MAXTRIP], CFG_MS_SEC, CFG_MS_DAY,
-		   &b->max_trip_duration_ms);
-	cfg_get_bool(ctx, &keys[K_ACCEPT], &b->accept_retry_after);
-	cfg_get_ms(ctx, &keys[K_MAXRA], CFG_MS_SEC, CFG_MS_DAY,
-		   &b->max_retry_after_ms);
-	cfg_get_status(ctx, &keys[K_THROTTLE], &b->throttle_status);
-	/* the engine tracks at most ROUTE_PROBES_MAX (16) probes */
-	cfg_get_u32(ctx, &keys[K_PROBES], 1, 16, &b->probe_requests);
-	cfg_get_ms(ctx, &keys[K_PROBE_TO], CFG_MS_SEC, 10 * CFG_MS_MIN,
-		   &b->probe_timeout_ms);
-	if (keys[K_TRIP].val)
-		src->trip = keys[K_TRIP].val;
-	if (keys[K_MAXTRIP].val)
-		src->max_trip = keys[K_MAXTRIP].val;
+	cfg_get_plain(ctx, keys, f, nk, b);
+	if (cfg_key(keys, nk, "failure")->val)
+		cfg_parse_failure(ctx, cfg_key(keys, nk, "failure")->val, b,
+				  src);
+	if (cfg_key(keys, nk, "trip_duration")->val)
+		src->trip = cfg_key(keys, nk, "trip_duration")->val;
+	if (cfg_key(keys, nk, "max_trip_duration")->val)
+		src->max_trip = cfg_key(keys, nk, "max_trip_duration")->val;
 }
 
 /* Completes breaker <b> once defaults (<inh>) and the backend's own keys
@@ -858,22 +675,13 @@ static void cfg_breaker_finish(struct cfg_ctx *ctx, struct cfg_breaker *b,
 static void cfg_parse_headroom(struct cfg_ctx *ctx, yaml_node_t *n,
 			       struct cfg_headroom *h)
 {
-	enum { K_REQ, K_TOK, K_PCT, K_AGE };
-	struct yconf_key keys[] = {
-		[K_REQ] = {.name = "min_remaining_requests"},
-		[K_TOK] = {.name = "min_remaining_tokens"},
-		[K_PCT] = {.name = "min_weight_percent"},
-		[K_AGE] = {.name = "max_age"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_HEADROOM, keys, f);
 
-	if (yconf_map(&ctx->y, n, "headroom", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "headroom", keys, nk) < 0)
 		return;
-	cfg_get_u64(ctx, &keys[K_REQ], 0, CFG_REMAIN_MAX,
-		    &h->min_remaining_requests);
-	cfg_get_u64(ctx, &keys[K_TOK], 0, CFG_REMAIN_MAX,
-		    &h->min_remaining_tokens);
-	cfg_get_u32(ctx, &keys[K_PCT], 1, 100, &h->min_weight_percent);
-	cfg_get_ms(ctx, &keys[K_AGE], CFG_MS_SEC, CFG_MS_HOUR, &h->max_age_ms);
+	cfg_get_plain(ctx, keys, f, nk, h);
 }
 
 /* Parses "defaults" into the template <tmpl> every backend starts from;
@@ -882,21 +690,21 @@ static void cfg_parse_headroom(struct cfg_ctx *ctx, yaml_node_t *n,
 static void cfg_parse_defaults(struct cfg_ctx *ctx, yaml_node_t *n,
 			       struct cfg_backend *tmpl, struct cfg_bsrc *src)
 {
-	enum { K_BREAKER, K_HEADROOM };
-	struct yconf_key keys[] = {
-		[K_BREAKER] = {.name = "circuit_breaker"},
-		[K_HEADROOM] = {.name = "headroom"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_DEFAULTS, keys, f);
 	const struct cfg_bsrc none = {0};
 	struct cfg_breaker check;
 
-	if (yconf_map(&ctx->y, n, "defaults", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "defaults", keys, nk) < 0)
 		return;
-	if (keys[K_BREAKER].val)
-		cfg_parse_breaker(ctx, keys[K_BREAKER].val, &tmpl->breaker,
-				  src);
-	if (keys[K_HEADROOM].val)
-		cfg_parse_headroom(ctx, keys[K_HEADROOM].val, &tmpl->headroom);
+	if (cfg_key(keys, nk, "circuit_breaker")->val)
+		cfg_parse_breaker(ctx,
+				  cfg_key(keys, nk, "circuit_breaker")->val,
+				  &tmpl->breaker, src);
+	if (cfg_key(keys, nk, "headroom")->val)
+		cfg_parse_headroom(ctx, cfg_key(keys, nk, "headroom")->val,
+				   &tmpl->headroom);
 	/* the template must stay unfinished: check a copy */
 	check = tmpl->breaker;
 	cfg_breaker_finish(ctx, &check, src, &none);
@@ -907,12 +715,9 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 			       const struct cfg_backend *tmpl,
 			       const struct cfg_bsrc *tsrc)
 {
-	enum { K_NAME, K_BREAKER, K_HEADROOM };
-	struct yconf_key keys[] = {
-		[K_NAME] = {.name = "name", .required = true},
-		[K_BREAKER] = {.name = "circuit_breaker"},
-		[K_HEADROOM] = {.name = "headroom"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_BACKEND, keys, f);
 	struct cfg *cfg = ctx->cfg;
 	yaml_node_item_t *items;
 	struct cfg_backend *b;
@@ -938,25 +743,28 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 		b = &cfg->backends[cfg->n_backends++];
 		*b = *tmpl;
 		b->mark = cfg_mark_node(item);
-		if (yconf_map(&ctx->y, item, "backends", keys,
-			      CFG_NKEYS(keys)) < 0)
+		if (yconf_map(&ctx->y, item, "backends", keys, nk) < 0)
 			continue;
-		if (keys[K_NAME].val &&
-		    cfg_name(ctx, keys[K_NAME].val, "name", b->name) == 0) {
+		if (cfg_key(keys, nk, "name")->val &&
+		    cfg_name(ctx, cfg_key(keys, nk, "name")->val, "name",
+			     b->name) == 0) {
 			j = cfg_backend_index(cfg, b->name);
 			if (j >= 0 && b != &cfg->backends[j])
-				yconf_err(&ctx->y, keys[K_NAME].val,
+				yconf_err(&ctx->y,
+					  cfg_key(keys, nk, "name")->val,
 					  "backend '%s' already defined at "
 					  "%" PRIu32 ":%" PRIu32,
 					  b->name, cfg->backends[j].mark.line,
 					  cfg->backends[j].mark.col);
 		}
 		memset(&local, 0, sizeof(local));
-		if (keys[K_BREAKER].val)
-			cfg_parse_breaker(ctx, keys[K_BREAKER].val, &b->breaker,
-					  &local);
-		if (keys[K_HEADROOM].val)
-			cfg_parse_headroom(ctx, keys[K_HEADROOM].val,
+		if (cfg_key(keys, nk, "circuit_breaker")->val)
+			cfg_parse_breaker(
+				ctx, cfg_key(keys, nk, "circuit_breaker")->val,
+				&b->breaker, &local);
+		if (cfg_key(keys, nk, "headroom")->val)
+			cfg_parse_headroom(ctx,
+					   cfg_key(keys, nk, "headroom")->val,
 					   &b->headroom);
 		cfg_breaker_finish(ctx, &b->breaker, &local, tsrc);
 	}
@@ -981,12 +789,9 @@ static void cfg_sort_members(struct cfg_pool *p)
 static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 			      struct cfg_pool *p)
 {
-	enum { K_BACKEND, K_PRIORITY, K_WEIGHT };
-	struct yconf_key keys[] = {
-		[K_BACKEND] = {.name = "backend", .required = true},
-		[K_PRIORITY] = {.name = "priority"},
-		[K_WEIGHT] = {.name = "weight"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_MEMBER, keys, f);
 	char v[YCONF_SHOW_MAX];
 	yaml_node_item_t *items;
 	struct cfg_member *m;
@@ -1015,20 +820,15 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 		}
 		m = &p->members[p->n_members];
 		memset(m, 0, sizeof(*m));
-		m->priority = 1;
-		m->weight = 1;
+		cfg_block_defaults(CFG_BLK_MEMBER, m);
 		m->mark = cfg_mark_node(item);
-		if (yconf_map(&ctx->y, item, "members", keys, CFG_NKEYS(keys)) <
-			    0 ||
-		    !(bn = keys[K_BACKEND].val) ||
+		if (yconf_map(&ctx->y, item, "members", keys, nk) < 0 ||
+		    !(bn = cfg_key(keys, nk, "backend")->val) ||
 		    !(s = yconf_scalar(&ctx->y, bn, "backend"))) {
 			n_bad++;
 			continue;
 		}
-		cfg_get_u32(ctx, &keys[K_PRIORITY], 1, CFG_PRIORITY_MAX,
-			    &m->priority);
-		cfg_get_u32(ctx, &keys[K_WEIGHT], 0, CFG_WEIGHT_MAX,
-			    &m->weight);
+		cfg_get_plain(ctx, keys, f, nk, m);
 		idx = cfg_backend_index(ctx->cfg, s);
 		if (idx < 0) {
 			yconf_err(&ctx->y, bn, "unknown backend '%s'",
@@ -1064,11 +864,9 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 /* Parses the "pools" list; backends must be parsed already. */
 static void cfg_parse_pools(struct cfg_ctx *ctx, yaml_node_t *n)
 {
-	enum { K_NAME, K_MEMBERS };
-	struct yconf_key keys[] = {
-		[K_NAME] = {.name = "name", .required = true},
-		[K_MEMBERS] = {.name = "members", .required = true},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_POOL, keys, f);
 	struct cfg *cfg = ctx->cfg;
 	yaml_node_item_t *items;
 	struct cfg_pool *p;
@@ -1092,23 +890,25 @@ static void cfg_parse_pools(struct cfg_ctx *ctx, yaml_node_t *n)
 		}
 		p = &cfg->pools[cfg->n_pools++];
 		p->mark = cfg_mark_node(item);
-		if (yconf_map(&ctx->y, item, "pools", keys, CFG_NKEYS(keys)) <
-		    0)
+		if (yconf_map(&ctx->y, item, "pools", keys, nk) < 0)
 			continue;
-		if (keys[K_NAME].val &&
-		    cfg_name(ctx, keys[K_NAME].val, "name", p->name) == 0) {
+		if (cfg_key(keys, nk, "name")->val &&
+		    cfg_name(ctx, cfg_key(keys, nk, "name")->val, "name",
+			     p->name) == 0) {
 			for (j = 0; j + 1 < cfg->n_pools; j++)
 				if (strcmp(cfg->pools[j].name, p->name) == 0)
 					break;
 			if (j + 1 < cfg->n_pools)
-				yconf_err(&ctx->y, keys[K_NAME].val,
+				yconf_err(&ctx->y,
+					  cfg_key(keys, nk, "name")->val,
 					  "pool '%s' already defined at "
 					  "%" PRIu32 ":%" PRIu32,
 					  p->name, cfg->pools[j].mark.line,
 					  cfg->pools[j].mark.col);
 		}
-		if (keys[K_MEMBERS].val)
-			cfg_parse_members(ctx, keys[K_MEMBERS].val, p);
+		if (cfg_key(keys, nk, "members")->val)
+			cfg_parse_members(ctx,
+					  cfg_key(keys, nk, "members")->val, p);
 	}
 }
 
@@ -1149,55 +949,37 @@ static void cfg_parse_state_file(struct cfg_ctx *ctx, yaml_node_t *n)
 /* Parses the top-level mapping <root> into ctx->cfg. */
 static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 {
-	enum {
-		K_AGENT,
-		K_LISTEN,
-		K_CONTROL,
-		K_METRICS,
-		K_HAPROXY,
-		K_DEFAULTS,
-		K_BACKENDS,
-		K_POOLS,
-		K_STATE_FILE,
-	};
-	struct yconf_key keys[] = {
-		[K_AGENT] = {.name = "agent"},
-		[K_LISTEN] = {.name = "listen", .required = true},
-		[K_CONTROL] = {.name = "control"},
-		[K_METRICS] = {.name = "metrics"},
-		[K_HAPROXY] = {.name = "haproxy"},
-		[K_DEFAULTS] = {.name = "defaults"},
-		[K_BACKENDS] = {.name = "backends", .required = true},
-		[K_POOLS] = {.name = "pools", .required = true},
-		[K_STATE_FILE] = {.name = "state_file"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_ROOT, keys, f);
 	struct cfg_backend tmpl;
 	struct cfg_bsrc tsrc = {0};
 
-	if (yconf_map(&ctx->y, root, "configuration", keys, CFG_NKEYS(keys)) <
-	    0)
+	if (yconf_map(&ctx->y, root, "configuration", keys, nk) < 0)
 		return;
 	memset(&tmpl, 0, sizeof(tmpl));
 	cfg_backend_defaults(&tmpl);
-	if (keys[K_AGENT].val)
-		cfg_parse_agent(ctx, keys[K_AGENT].val);
-	if (keys[K_LISTEN].val)
-		cfg_parse_listen(ctx, keys[K_LISTEN].val);
-	if (keys[K_CONTROL].val)
-		cfg_parse_control(ctx, keys[K_CONTROL].val);
-	if (keys[K_METRICS].val)
-		cfg_parse_metrics(ctx, keys[K_METRICS].val);
+	if (cfg_key(keys, nk, "agent")->val)
+		cfg_parse_agent(ctx, cfg_key(keys, nk, "agent")->val);
+	if (cfg_key(keys, nk, "listen")->val)
+		cfg_parse_listen(ctx, cfg_key(keys, nk, "listen")->val);
+	if (cfg_key(keys, nk, "control")->val)
+		cfg_parse_control(ctx, cfg_key(keys, nk, "control")->val);
+	if (cfg_key(keys, nk, "metrics")->val)
+		cfg_parse_metrics(ctx, cfg_key(keys, nk, "metrics")->val);
 	cfg_check_addrs(ctx);
-	if (keys[K_HAPROXY].val)
-		cfg_parse_haproxy(ctx, keys[K_HAPROXY].val);
-	if (keys[K_DEFAULTS].val)
-		cfg_parse_defaults(ctx, keys[K_DEFAULTS].val, &tmpl, &tsrc);
-	if (keys[K_BACKENDS].val)
-		cfg_parse_backends(ctx, keys[K_BACKENDS].val, &tmpl, &tsrc);
-	if (keys[K_POOLS].val)
-		cfg_parse_pools(ctx, keys[K_POOLS].val);
-	if (keys[K_STATE_FILE].val)
-		cfg_parse_state_file(ctx, keys[K_STATE_FILE].val);
+	if (cfg_key(keys, nk, "haproxy")->val)
+		cfg_parse_haproxy(ctx, cfg_key(keys, nk, "haproxy")->val);
+	if (cfg_key(keys, nk, "defaults")->val)
+		cfg_parse_defaults(ctx, cfg_key(keys, nk, "defaults")->val,
+				   &tmpl, &tsrc);
+	if (cfg_key(keys, nk, "backends")->val)
+		cfg_parse_backends(ctx, cfg_key(keys, nk, "backends")->val,
+				   &tmpl, &tsrc);
+	if (cfg_key(keys, nk, "pools")->val)
+		cfg_parse_pools(ctx, cfg_key(keys, nk, "pools")->val);
+	if (cfg_key(keys, nk, "state_file")->val)
+		cfg_parse_state_file(ctx, cfg_key(keys, nk, "state_file")->val);
 }
 
 /* Loads the document (every node keeps its mark) once the event stream
@@ -1220,46 +1002,17 @@ static void cfg_walk(struct cfg_ctx *ctx)
 void cfg_defaults(struct cfg *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->agent.max_connections = 4096;
-	cfg->agent.max_frame_size = 16380;
-	cfg->agent.max_inflight = 256;
-	cfg->agent.hello_timeout_ms = 5 * CFG_MS_SEC;
-	cfg->agent.idle_timeout_ms = 60 * CFG_MS_SEC;
-	cfg->agent.shutdown_timeout_ms = 5 * CFG_MS_SEC;
-	cfg->agent.log_level = LOG_INFO;
-	cfg->haproxy.enabled = false;
-	cfg->haproxy.poll_interval_ms = 2 * CFG_MS_SEC;
-	cfg->haproxy.mirror = false;
+	cfg_block_defaults(CFG_BLK_AGENT, &cfg->agent);
+	cfg_block_defaults(CFG_BLK_HAPROXY, &cfg->haproxy);
 }
 
 void cfg_backend_defaults(struct cfg_backend *b)
 {
-	struct cfg_breaker *br = &b->breaker;
-	struct cfg_headroom *h = &b->headroom;
-	int c;
-
-	memset(br, 0, sizeof(*br));
-	br->failure_count = 5;
-	br->failure_interval_ms = 10 * CFG_MS_SEC;
-	cfg_status_add(&br->failure_status, 408);
-	for (c = 500; c <= 599; c++)
-		cfg_status_add(&br->failure_status, c);
-	br->failure_percentage = 0;
-	br->minimum_requests = 10;
-	br->consecutive_failures = 0;
-	br->slow_call_ms = 0;
-	br->trip_duration_ms = 30 * CFG_MS_SEC;
-	br->max_trip_duration_ms = 5 * CFG_MS_MIN;
-	br->accept_retry_after = true;
-	br->max_retry_after_ms = 60 * CFG_MS_SEC;
-	cfg_status_add(&br->throttle_status, 429);
-	br->probe_requests = 1;
-	br->probe_timeout_ms = 30 * CFG_MS_SEC;
-
-	/* off: the thresholds depend on each deployment's quota */
-	memset(h, 0, sizeof(*h));
-	h->min_weight_percent = 10;
-	h->max_age_ms = 10 * CFG_MS_SEC;
+	memset(&b->breaker, 0, sizeof(b->breaker));
+	cfg_block_defaults(CFG_BLK_BREAKER, &b->breaker);
+	cfg_block_defaults(CFG_BLK_FAILURE, &b->breaker);
+	memset(&b->headroom, 0, sizeof(b->headroom));
+	cfg_block_defaults(CFG_BLK_HEADROOM, &b->headroom);
 }
 
 int cfg_backend_index(const struct cfg *cfg, const char *name)
