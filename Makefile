@@ -25,7 +25,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
 	libssl-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
-	valgrind ca-certificates systemd strace
+	valgrind ca-certificates systemd strace prometheus
 
 PKG_CONFIG ?= pkg-config
 PKGS       := yaml-0.1 msgpack libssl libcrypto
