@@ -3,6 +3,7 @@
 #   make            build build/aoai-spoa and build/libspop.a
 #   make run        the local lab: HAProxy + agent + mock regions, analysis
 #   make run AZURE_CONFIG=azure.env   the same against real Azure OpenAI
+#   make lab        the lab kept up (make lab-stop; make lab-scenario S=...)
 #   make test       every test layer; last line "N passed, M failed"
 #   make bench      benchmarks (not tests): throughput, latency, callgrind
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
@@ -154,8 +155,26 @@ test: deps node-deps
 	@$(MAKE) --no-print-directory fuzz-build
 	@python3 tests/run.py
 
-run: deps all $(BUILD)/mock-aoai
+# The lab's build is quiet (warnings and errors still show); V=1 shows the
+# compiler command lines.
+LAB_BUILD = @$(MAKE) --no-print-directory $(if $(V),,-s) all $(BUILD)/mock-aoai
+
+run: deps
+	$(LAB_BUILD)
 	@python3 tests/lab/lab.py
+
+# The lab kept up (tests/lab/README.md): make lab, make lab-scenario
+# S='throttle eastus', make lab-stop.
+.PHONY: lab lab-stop lab-scenario
+lab: deps
+	$(LAB_BUILD)
+	@python3 tests/lab/labctl.py up
+
+lab-stop:
+	@python3 tests/lab/labctl.py stop
+
+lab-scenario:
+	@python3 tests/lab/labctl.py $(S)
 
 bench: deps all $(BENCH_BIN) $(BUILD)/mock-aoai
 	@python3 tests/bench/bench.py
