@@ -177,6 +177,18 @@ def evaluate(t, prom, dash, start, end):
          "(Prometheus query_range)" % len(exprs), failed)
     t.ok(exprs and not empty, "dashboard: every expression returns data "
          "over the lab run", empty)
+    var_metrics = []
+    for v in (dash or {}).get("templating", {}).get("list", []):
+        q = v.get("query")
+        q = q.get("query", "") if isinstance(q, dict) else q or ""
+        m = re.match(r"label_values\((\w+)", q)
+        if m:
+            var_metrics.append(m.group(1))
+    missing = [m for m in var_metrics
+               if not series_of(prom.query_range(m, start, end))]
+    t.ok(var_metrics and not missing, "dashboard: the metrics its "
+         "variables list values from exist (%s)" % ", ".join(var_metrics),
+         missing)
     groups = prom.rule_groups()
     rules = [r for g in groups for r in g.get("rules", [])]
     t.eq(len(rules), 8, "rules: Prometheus loaded the 8 rules")
