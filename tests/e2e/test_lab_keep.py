@@ -9,11 +9,14 @@ Scenarios while it runs: `throttle eastus` (eastus answers only 429, the
 clients still get 200 from the other regions), `heal eastus` (eastus
 serves again), `break swedencentral` (its breaker opens); `status` shows
 the settings. stop: exit 0, every process it started gone, its state files
-removed; a second stop says "not running".
+removed; a second stop says "not running". With the daemon killed
+(SIGKILL), stop still ends the processes it had started and says so.
 """
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -108,7 +111,29 @@ def main():
         rc, out = labctl(state, "throttle", "eastus")
         t.ok(rc == 1 and "not running" in out,
              "a scenario without a lab: 'not running', exit 1", out)
+        crashed_daemon(t, state)
     t.done()
+
+
+def crashed_daemon(t, state):
+    """The daemon killed (SIGKILL): stop still ends what it started."""
+    rc, out = labctl(state, "up")
+    try:
+        with open(os.path.join(state, "lab.json")) as f:
+            st = json.load(f)
+    except (OSError, ValueError) as exc:
+        t.ok(False, "crash: up again", exc)
+        return
+    os.kill(st["pid"], signal.SIGKILL)
+    labenv.wait_until(lambda: not alive(st["pid"]), 5)
+    left = [k for k, p in st["pids"].items() if alive(p)]
+    t.ok(left, "crash: the daemon's processes outlive it", left)
+    rc, out = labctl(state, "stop")
+    t.ok(rc == 1 and "had to kill" in out, "crash: stop kills what is "
+         "left and says so (exit 1)", out)
+    left = [k for k, p in st["pids"].items() if alive(p)]
+    t.ok(not left, "crash: nothing left running after stop", left)
+    shutil.rmtree(st["folder"], ignore_errors=True)
 
 
 def run(t, state, st, out):

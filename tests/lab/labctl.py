@@ -76,6 +76,19 @@ def alive(pid):
         return False
 
 
+def ours(pid, st, paths):
+    """True when <pid> still runs one of the lab's programs: its command
+    line names the lab's run folder or state folder (a pid the system gave
+    to another program since is left alone)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            args = f.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return False
+    return any(a.startswith(d + os.sep) for a in args
+               for d in (st.get("folder") or "\0", paths.dir))
+
+
 def read_pid(paths):
     try:
         with open(paths.pid) as f:
@@ -249,7 +262,8 @@ def cmd_stop(paths, out, timeout=40.0):
     pid = read_pid(paths)
     st = read_state(paths) or {}
     if not pid or not alive(pid):
-        leftover = [k for k, p in st.get("pids", {}).items() if alive(p)]
+        leftover = [k for k, p in st.get("pids", {}).items()
+                    if alive(p) and ours(p, st, paths)]
         if not leftover:
             out.write("lab: not running\n")
             for p in (paths.json, paths.pid):
@@ -267,7 +281,7 @@ def cmd_stop(paths, out, timeout=40.0):
                       % timeout)
     killed = []
     for name, p in st.get("pids", {}).items():
-        if alive(p):
+        if alive(p) and ours(p, st, paths):
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
