@@ -15,7 +15,7 @@ import json
 import os
 import signal
 import subprocess
-import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
