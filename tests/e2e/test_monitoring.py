@@ -173,6 +173,15 @@ def evaluate(t, prom, dash, start, end):
             failed.append("%s/%s: %s" % (title, ref, r.get("error")))
         elif not series_of(r):
             empty.append("%s/%s" % (title, ref))
+        else:
+            # what the panel would show, for a reader without Grafana
+            ss = series_of(r)
+            peak = max(float(v[1]) for x in ss for v in x["values"]
+                       if v[1] not in ("NaN", "+Inf", "-Inf")) \
+                if any(v[1] not in ("NaN", "+Inf", "-Inf")
+                       for x in ss for v in x["values"]) else float("nan")
+            print("# panel %s/%s: %d series, peak %.4g" % (
+                title, ref, len(ss), peak))
     t.ok(exprs and not failed, "dashboard: all %d expressions parse "
          "(Prometheus query_range)" % len(exprs), failed)
     t.ok(exprs and not empty, "dashboard: every expression returns data "

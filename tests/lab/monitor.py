@@ -188,10 +188,13 @@ def dashboard_exprs(dash):
     return out
 
 
-def substitute(expr, rate_interval="15s", job=".+"):
+def substitute(expr, rate_interval="15s"):
     """The expression as Grafana would send it with every variable at
-    "All" and $__rate_interval set."""
-    for k, v in (("$__rate_interval", rate_interval), ("$haproxy_job", job),
-                 ("$instance", ".+"), ("$job", job), ("$proxy", "aoai")):
+    "All" (the regex of the values it found: one job each here) and
+    $__rate_interval set."""
+    for k, v in (("$__rate_interval", rate_interval),
+                 ("$haproxy_job", "(%s)" % HAPROXY_JOB),
+                 ("$instance", ".+"), ("$job", "(%s)" % AGENT_JOB),
+                 ("$proxy", "aoai")):
         expr = expr.replace(k, v)
     return expr
