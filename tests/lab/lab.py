@@ -24,6 +24,11 @@ for the rendering, which tests/e2e/test_lab.py checks with `haproxy -c`.
 Exit status: 0 when every check of the analysis passed, 1 otherwise, 2 on a
 usage or configuration error. Environment: LAB_DURATION (seconds),
 LAB_THREADS, LAB_OUT, AZURE_CONFIG.
+
+This file holds the command line and the run; the pieces it drives are
+scenario.py, workload.py, observe.py, analyse.py, report.py and svg.py
+(tests/lab/README.md, "The code"). `make lab` (labctl.py) keeps the same
+topology up instead.
 """
 import argparse
 import json
