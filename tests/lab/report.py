@@ -90,7 +90,7 @@ def _regions_tables(w, rep):
     w("\nbreakers per region (agent): a trip opens the circuit after "
       "failures, a breaker recovery closes it again; a throttle cooldown "
       "follows a 429 and ends when a probe succeeds\n")
-    hdr = "%-14s %6s %10s %10s %10s %-10s\n"
+    hdr = "%-14s %6s %10s %10s %10s %s\n"
     w(hdr % ("region", "trips", "recoveries", "cooldowns", "cool ends",
              "final"))
     for r in rep["regions"]:
