@@ -163,12 +163,12 @@ run: deps
 	$(LAB_BUILD)
 	@python3 tests/lab/lab.py
 
-# The lab kept up (tests/lab/README.md): make lab, make lab-scenario
-# S='throttle eastus', make lab-stop.
+# The lab kept up (tests/lab/README.md): make lab [PROMETHEUS=1],
+# make lab-scenario S='throttle eastus', make lab-stop.
 .PHONY: lab lab-stop lab-scenario
 lab: deps
 	$(LAB_BUILD)
-	@python3 tests/lab/labctl.py up
+	@python3 tests/lab/labctl.py up $(if $(PROMETHEUS),--prometheus)
 
 lab-stop:
 	@python3 tests/lab/labctl.py stop

@@ -5,7 +5,8 @@ with a private state folder.
 up: returns once the lab is up and prints the endpoint, the client key,
 the control socket and both metrics URLs; the endpoint serves a chat
 completion with that key; a second `up` says it is already running.
-Scenarios while it runs: `throttle eastus` (eastus answers only 429, the
+With --prometheus (make lab PROMETHEUS=1) a Prometheus scrapes the agent
+and HAProxy's exporter. Scenarios while it runs: `throttle eastus` (eastus answers only 429, the
 clients still get 200 from the other regions), `heal eastus` (eastus
 serves again), `break swedencentral` (its breaker opens); `status` shows
 the settings. stop: exit 0, every process it started gone, its state files
@@ -80,8 +81,8 @@ def mock_stats(st, region):
 def main():
     t = Tap()
     with tempfile.TemporaryDirectory(prefix="aoai-labkeep-") as state:
-        rc, out = labctl(state, "up")
-        t.eq(rc, 0, "up: exit 0 once the lab is up")
+        rc, out = labctl(state, "--prometheus", "up")
+        t.eq(rc, 0, "up --prometheus: exit 0 once the lab is up")
         try:
             with open(os.path.join(state, "lab.json")) as f:
                 st = json.load(f)
@@ -99,7 +100,7 @@ def main():
                        out, re.M), "stop: names what it stopped", out)
         left = [k for k, p in pids.items() if alive(p)]
         t.ok(not left, "stop: nothing left running (daemon, HAProxy, "
-             "agent, 3 mocks)", left)
+             "agent, 3 mocks, prometheus)", left)
         t.ok(not os.path.exists(os.path.join(state, "lab.pid")) and
              not os.path.exists(os.path.join(state, "lab.json")),
              "stop: pid and state files removed")
@@ -117,13 +118,15 @@ def main():
 
 def crashed_daemon(t, state):
     """The daemon killed (SIGKILL): stop still ends what it started."""
-    rc, out = labctl(state, "up")
+    rc, out = labctl(state, "--prometheus", "up")
     try:
         with open(os.path.join(state, "lab.json")) as f:
             st = json.load(f)
     except (OSError, ValueError) as exc:
         t.ok(False, "crash: up again", exc)
         return
+    t.ok("prometheus" in st["pids"], "crash: prometheus in the state",
+         st["pids"])
     os.kill(st["pid"], signal.SIGKILL)
     labenv.wait_until(lambda: not alive(st["pid"]), 5)
     left = [k for k, p in st["pids"].items() if alive(p)]
@@ -144,6 +147,17 @@ def run(t, state, st, out):
                        ("HAProxy metrics URL", st["haproxy_metrics_url"])):
         t.ok(text and text in out, "up: prints the %s" % what, text)
     t.ok("make lab-stop" in out, "up: says how to stop it")
+    t.ok(st.get("prometheus_url") and st["prometheus_url"] in out,
+         "up --prometheus: prints the Prometheus URL")
+    def scraped():
+        q = st["prometheus_url"] + "/api/v1/query?query=up"
+        with urllib.request.urlopen(q, timeout=5) as r:
+            res = json.loads(r.read())["data"]["result"]
+        return sorted((x["metric"]["job"], x["value"][1]) for x in res)
+    t.ok(labenv.wait_until(lambda: scraped() == [("aoai-spoa", "1"),
+                                                 ("haproxy", "1")], 20, 0.5),
+         "up --prometheus: Prometheus scrapes the agent and HAProxy",
+         scraped())
     rc, again = labctl(state, "up")
     t.ok(rc == 0 and "already running" in again,
          "up again: 'already running', exit 0")

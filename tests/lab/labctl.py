@@ -3,6 +3,8 @@
 
     python3 tests/lab/labctl.py up        start it in the background, print
                                           how to reach it, return
+                      up --prometheus     the same plus a Prometheus
+                                          scraping it (make lab PROMETHEUS=1)
     python3 tests/lab/labctl.py status    is it up; each region's settings
                                           and the agent's circuit states
     python3 tests/lab/labctl.py stop      stop everything it started
@@ -85,7 +87,7 @@ def ours(pid, st, paths):
             args = f.read().decode("utf-8", "replace").split("\0")
     except OSError:
         return False
-    return any(a.startswith(d + os.sep) for a in args
+    return any(d + os.sep in a for a in args
                for d in (st.get("folder") or "\0", paths.dir))
 
 
@@ -115,14 +117,16 @@ def write_atomic(path, text, mode=0o644):
 
 # ---- the daemon ------------------------------------------------------------
 
-def daemon(paths, ready_fd):
-    """Holds the lab until SIGTERM/SIGINT; reports "ok" or an error on
-    <ready_fd> once it is up (or failed to come up)."""
+def daemon(paths, ready_fd, with_prometheus=False):
+    """Holds the lab (and a Prometheus scraping it when asked) until
+    SIGTERM/SIGINT; reports "ok" or an error on <ready_fd> once it is up
+    (or failed to come up)."""
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     exporter = labenv.free_port()
     lab = None
+    prom = None
     try:
         cfg = monitor.haproxy_cfg_with_exporter(paths.dir, exporter)
         lab = labenv.Lab(quotas=scenario.QUOTAS, haproxy_cfg=cfg)
@@ -147,12 +151,18 @@ def daemon(paths, ready_fd):
         }
         state["pids"].update({"mock " + r: lab.region(r).proc.pid
                               for r in lab.regions})
-        write_atomic(paths.json, json.dumps(state, indent=1) + "\n", 0o600)
         prom = monitor.Prometheus(paths.dir, {
             monitor.AGENT_JOB: "127.0.0.1:%d" % lab.metrics_port,
             monitor.HAPROXY_JOB: "127.0.0.1:%d" % exporter},
             rules=[monitor.RULES], interval="5s")
         write_atomic(paths.prom, prom.config_text())
+        if with_prometheus:
+            prom.start()
+            state["prometheus_url"] = prom.url
+            state["pids"]["prometheus"] = prom.proc.pid
+        else:
+            prom = None
+        write_atomic(paths.json, json.dumps(state, indent=1) + "\n", 0o600)
         os.write(ready_fd, b"ok\n")
         os.close(ready_fd)
         ready_fd = None
@@ -169,6 +179,8 @@ def daemon(paths, ready_fd):
                 type(exc).__name__, exc)).encode())
         print("labd: %s: %s" % (type(exc).__name__, exc), flush=True)
     finally:
+        if prom:
+            prom.stop()
         if lab:
             lab.stop()
         for p in (paths.json, paths.pid):
@@ -179,7 +191,7 @@ def daemon(paths, ready_fd):
         print("labd: stopped", flush=True)
 
 
-def cmd_up(paths, out):
+def cmd_up(paths, out, with_prometheus=False):
     pid = read_pid(paths)
     if pid and alive(pid):
         out.write("lab: already running (pid %d)\n" % pid)
@@ -208,7 +220,7 @@ def cmd_up(paths, out):
             os.dup2(log, 2)
             sys.stdout = os.fdopen(1, "w", buffering=1)
             sys.stderr = sys.stdout
-            daemon(paths, w)
+            daemon(paths, w, with_prometheus)
         finally:
             os._exit(0)
     os.close(w)
@@ -246,8 +258,13 @@ def print_state(st, paths, out):
     w("  HAProxy API     socat - UNIX-CONNECT:%s\n" % st["haproxy_socket"])
     w("  agent metrics   %s\n" % st["metrics_url"])
     w("  HAProxy metrics %s\n" % st["haproxy_metrics_url"])
-    w("  prometheus      prometheus --config.file=%s  (scrapes both, "
-      "loads docs/monitoring/aoai-spoa.rules.yml)\n" % paths.prom)
+    if st.get("prometheus_url"):
+        w("  prometheus      %s  (scrapes both every 5 s, loads "
+          "docs/monitoring/aoai-spoa.rules.yml)\n" % st["prometheus_url"])
+    else:
+        w("  prometheus      prometheus --config.file=%s  (scrapes both, "
+          "loads docs/monitoring/aoai-spoa.rules.yml; or make lab "
+          "PROMETHEUS=1)\n" % paths.prom)
     w("  logs            %s\n" % os.path.dirname(st["logs"]["agent"]))
     w("  scenarios       make lab-scenario S='throttle eastus'  (break, "
       "reset, slow REGION MS, quota REGION N, heal REGION|all)\n")
@@ -365,13 +382,16 @@ def main():
         usage="labctl.py [--state DIR] up|stop|status|SCENARIO REGION ...")
     ap.add_argument("--state", default=os.environ.get("LAB_STATE") or
                     os.path.join(labenv.ROOT, "build", "lab"))
+    ap.add_argument("--prometheus", action="store_true",
+                    help="up: also start a Prometheus scraping the lab "
+                    "(data in the state folder)")
     ap.add_argument("command")
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
     paths = Paths(a.state)
     out = sys.stdout
     if a.command == "up" and not a.args:
-        return cmd_up(paths, out)
+        return cmd_up(paths, out, a.prometheus)
     if a.command == "stop" and not a.args:
         return cmd_stop(paths, out)
     if a.command == "status" and not a.args:
