@@ -15,6 +15,8 @@ against a real Prometheus scraping the lab.
    parses and returns data over the run; every rule is healthy; every
    metric a rule reads exists; the pool-exhausted and fail-open alerts went
    pending or firing. Prometheus and the lab are stopped at the end.
+   With MONITORING_SVG=FILE, the panels' queries are drawn into FILE
+   (tests/lab/dashsvg.py) for readers without Grafana.
 """
 import json
 import os
@@ -28,6 +30,7 @@ from harness import Tap
 import labenv
 
 sys.path.insert(0, os.path.join(labenv.ROOT, "tests", "lab"))
+import dashsvg  # noqa: E402
 import monitor  # noqa: E402
 
 BIG = {"rpm": 1000000, "tpm": 1000000000}
@@ -167,8 +170,16 @@ def check_live(t, dash):
 def evaluate(t, prom, dash, start, end):
     empty, failed = [], []
     exprs = monitor.dashboard_exprs(dash) if dash else []
+    legends = {}
+    for p in (dash or {}).get("panels", []):
+        for tg in p.get("targets", []):
+            legends[(p.get("title"), tg.get("refId"))] = tg.get(
+                "legendFormat", "")
+    drawn = {}
     for title, ref, expr in exprs:
         r = prom.query_range(monitor.substitute(expr), start, end)
+        drawn.setdefault(title, []).extend(dashsvg.series_points(
+            series_of(r), legends.get((title, ref), "")))
         if r.get("status") != "success":
             failed.append("%s/%s: %s" % (title, ref, r.get("error")))
         elif not series_of(r):
@@ -186,6 +197,11 @@ def evaluate(t, prom, dash, start, end):
          "(Prometheus query_range)" % len(exprs), failed)
     t.ok(exprs and not empty, "dashboard: every expression returns data "
          "over the lab run", empty)
+    if os.environ.get("MONITORING_SVG"):
+        dashsvg.render(os.environ["MONITORING_SVG"], "aoai-spoa dashboard "
+                       "queries over a lab run (Prometheus data)",
+                       list(drawn.items()), start, end)
+        print("# dashboard queries drawn: %s" % os.environ["MONITORING_SVG"])
     var_metrics = []
     for v in (dash or {}).get("templating", {}).get("list", []):
         q = v.get("query")
