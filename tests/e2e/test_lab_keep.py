@@ -168,12 +168,13 @@ def run(t, state, st, out):
         t.ok(r.status == 200 and r.json()["choices"][0]["message"]
              ["content"], "the endpoint answers a chat completion with the "
              "printed key", r)
-        for url in (st["metrics_url"], st["haproxy_metrics_url"]):
+        for name, url, prefix in (
+                ("agent", st["metrics_url"], "aoai_spoa_"),
+                ("HAProxy", st["haproxy_metrics_url"], "haproxy_")):
             with urllib.request.urlopen(url, timeout=5) as m:
                 body = m.read().decode()
-            t.ok(m.status == 200 and ("aoai_spoa_" in body or
-                                      "haproxy_" in body),
-                 "metrics served at %s" % url)
+            t.ok(m.status == 200 and prefix in body,
+                 "%s metrics served at the printed URL" % name, url)
 
         rc, o = labctl(state, "throttle", "eastus")
         t.ok(rc == 0 and "lab: throttle eastus" in o,
