@@ -32,9 +32,18 @@ RULES_TEST = os.path.join(MONITORING_DIR, "aoai-spoa.rules.test.yml")
 AGENT_JOB = "aoai-spoa"
 HAPROXY_JOB = "haproxy"
 
+# Its own defaults section: the file's last one (whatever it is) is not
+# inherited.
 EXPORTER_FRONTEND = """
 # added by tests/lab/monitor.py: HAProxy's own Prometheus exporter
-frontend prometheus
+defaults prometheus-exporter
+    mode http
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+    timeout http-request 5s
+
+frontend prometheus from prometheus-exporter
     bind 127.0.0.1:%d
     no log
     http-request use-service prometheus-exporter if { path /metrics }
