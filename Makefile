@@ -9,7 +9,8 @@
 #   make lint       clang-format check and banned functions
 #   make install    honours DESTDIR and PREFIX
 #
-# User CFLAGS/LDFLAGS are respected; project flags are appended.
+# User CPPFLAGS/CFLAGS/LDFLAGS/LDLIBS are respected; project flags come
+# first so the user's win.
 
 CC       ?= cc
 CLANG    ?= clang
@@ -22,13 +23,12 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 # Debian 12 packages: what the build needs, and what tests, lab and
 # benchmarks need besides.
-BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
-	libssl-dev
+BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 	valgrind ca-certificates systemd strace
 
 PKG_CONFIG ?= pkg-config
-PKGS       := yaml-0.1 msgpack libssl libcrypto
+PKGS       := yaml-0.1 msgpack
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-missing-field-initializers
@@ -45,11 +45,19 @@ OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) \
 	-fno-sanitize-recover=all
 endif
 
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lev -lm
+# Asked once, when a recipe first needs them (after "make deps" may have
+# installed the libraries); pkg-config's own message is shown on failure.
+pkg_or_fail = $(if $(filter PKG_CONFIG_FAILED,$(1)),$(error $(PKG_CONFIG) \
+	found no $(PKGS): install $(BUILD_PKGS) or run "make deps"),$(1))
+pkg_query = $(call pkg_or_fail,$(shell $(PKG_CONFIG) $(1) $(PKGS) || \
+	echo PKG_CONFIG_FAILED))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_query,--cflags))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_query,--libs) -lev -lm \
+	$(LDLIBS))$(PKG_LIBS)
 
-ALL_CFLAGS  = -std=c17 -D_GNU_SOURCE -DAOAI_VERSION='"$(VERSION)"' \
-	-Iprotocol -Iagent $(OPT) $(WARN) $(PKG_CFLAGS) $(CFLAGS)
+ALL_CPPFLAGS = -D_GNU_SOURCE -DAOAI_VERSION='"$(VERSION)"' -Iprotocol -Iagent \
+	$(PKG_CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS  = -std=c17 $(ALL_CPPFLAGS) $(OPT) $(WARN) $(CFLAGS)
 ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 
 PROTO_SRC  := $(wildcard protocol/*.c)
@@ -68,9 +76,11 @@ FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 .PHONY: all deps build-deps node-deps build-tests test run bench fuzz fuzz-build lint \
 	format install clean
 
-all: build-deps $(BUILD)/libspop.a $(BUILD)/aoai-spoa
+# A pure build: nothing is installed here (see "make deps").
+all: $(BUILD)/libspop.a $(BUILD)/aoai-spoa
 
 # Installs what is missing when root; otherwise prints the one line needed.
+# Only run, test, bench and fuzz depend on it.
 build-deps: PKGS_WANTED = $(BUILD_PKGS)
 deps: PKGS_WANTED = $(BUILD_PKGS) $(TEST_PKGS)
 build-deps deps:
