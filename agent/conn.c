@@ -18,6 +18,7 @@
 #include "log.h"
 #include "spoa.h"
 #include "spop.h"
+#include "text.h"
 
 /* Output kept per connection: room for many pipelined ACKs, and at least
  * twice the largest frame (see conn_room()).
@@ -322,8 +323,8 @@ static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
 	prio = d.status == SPOP_ERR_NONE ? LOG_DEBUG : LOG_WARNING;
 	log_msg(prio, "conn #%llu %s: HAPROXY-DISCONNECT %u (%s)",
 		(unsigned long long)c->id, c->peer, d.status,
-		spoa_log_safe(msg, sizeof(msg), d.message ? d.message : "",
-			      d.message ? d.message_len : 0));
+		text_printable(msg, sizeof(msg), d.message ? d.message : "",
+			       d.message ? d.message_len : 0));
 	conn_disconnect(c, SPOP_ERR_NONE, "HAProxy disconnected");
 }
 

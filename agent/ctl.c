@@ -16,6 +16,7 @@
 #include "route.h"
 #include "sock.h"
 #include "spop.h"
+#include "text.h"
 
 /* Limits: what one client can make the agent hold or do. */
 #define CTL_LINE_MAX	   4096u       /* one command line, ';' parts in */
@@ -31,7 +32,6 @@
 #define CTL_LINGER_MAX	   (1u << 20)  /* ... at most, before closing */
 #define CTL_ACCEPT_BATCH   32
 #define CTL_EMFILE_PAUSE   0.5
-#define CTL_TABLE_COLS	   16
 #define CTL_LISTENERS_MAX  (CFG_CONTROL_MAX + 2)
 
 enum ctl_proto {
@@ -79,9 +79,9 @@ struct ctl_client {
 	ev_timer timer;	       /* idle: ev_timer_again on progress */
 	char in[CTL_LINE_MAX]; /* bytes of lines not yet run */
 	size_t in_len;
-	struct ctl_buf out; /* output not yet sent */
-	size_t out_off;	    /* bytes of out already sent */
-	size_t discarded;   /* CTL_CL_LINGER: input thrown away */
+	struct buf out;	  /* output not yet sent */
+	size_t out_off;	  /* bytes of out already sent */
+	size_t discarded; /* CTL_CL_LINGER: input thrown away */
 };
 
 struct ctl {
@@ -124,206 +124,6 @@ static void ctl_client_set_state(struct ctl_client *c, enum ctl_client_state st)
 }
 
 /* ------------------------------------------------------------------ */
-/* capped buffers                                                      */
-
-void ctl_buf_init(struct ctl_buf *b, size_t cap)
-{
-	memset(b, 0, sizeof(*b));
-	b->cap = cap;
-}
-
-/* Makes room for <n> more bytes plus a NUL. Returns 0 or -1. */
-static int ctl_buf_room(struct ctl_buf *b, size_t n)
-{
-	size_t want, size;
-	char *p;
-
-	if (n > b->cap || b->len > b->cap - n) {
-		b->overflow = true;
-		return -1;
-	}
-	want = b->len + n + 1;
-	if (want <= b->size)
-		return 0;
-	size = b->size ? b->size : 256;
-	while (size < want)
-		size *= 2;
-	if (size > b->cap + 1)
-		size = b->cap + 1;
-	p = realloc(b->p, size);
-	if (!p) {
-		b->overflow = true;
-		return -1;
-	}
-	b->p = p;
-	b->size = size;
-	return 0;
-}
-
-int ctl_buf_add(struct ctl_buf *b, const void *data, size_t n)
-{
-	if (ctl_buf_room(b, n) < 0)
-		return -1;
-	if (n)
-		memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-int ctl_buf_vprintf(struct ctl_buf *b, const char *fmt, va_list ap)
-{
-	va_list aq;
-	int n;
-
-	va_copy(aq, ap);
-	n = vsnprintf(NULL, 0, fmt, aq);
-	va_end(aq);
-	if (n < 0 || ctl_buf_room(b, (size_t)n) < 0) {
-		b->overflow = true;
-		return -1;
-	}
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	b->len += (size_t)n;
-	return 0;
-}
-
-int ctl_buf_printf(struct ctl_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = ctl_buf_vprintf(b, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-int ctl_buf_json_str(struct ctl_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	char esc[6] = {'\\', 'u', '0', '0', 0, 0};
-	const unsigned char *u = (const unsigned char *)s;
-	size_t start = 0, i;
-	int r = ctl_buf_add(b, "\"", 1);
-
-	for (i = 0; u[i]; i++) {
-		if (u[i] >= 0x20 && u[i] != '"' && u[i] != '\\' && u[i] < 0x7f)
-			continue;
-		r |= ctl_buf_add(b, s + start, i - start);
-		if (u[i] == '"' || u[i] == '\\') {
-			char two[2] = {'\\', (char)u[i]};
-
-			r |= ctl_buf_add(b, two, 2);
-		} else if (u[i] >= 0x80) {
-			/* names and reasons are ASCII; never emit bad UTF-8 */
-			r |= ctl_buf_add(b, "?", 1);
-		} else {
-			esc[4] = hex[u[i] >> 4];
-			esc[5] = hex[u[i] & 15];
-			r |= ctl_buf_add(b, esc, sizeof(esc));
-		}
-		start = i + 1;
-	}
-	r |= ctl_buf_add(b, s + start, i - start);
-	r |= ctl_buf_add(b, "\"", 1);
-	return r ? -1 : 0;
-}
-
-void ctl_buf_consume(struct ctl_buf *b, size_t n)
-{
-	if (n >= b->len) {
-		b->len = 0;
-	} else {
-		memmove(b->p, b->p + n, b->len - n);
-		b->len -= n;
-	}
-	if (b->p)
-		b->p[b->len] = '\0';
-}
-
-void ctl_buf_truncate(struct ctl_buf *b, size_t len)
-{
-	if (len < b->len) {
-		b->len = len;
-		b->p[len] = '\0';
-	}
-	b->overflow = false;
-}
-
-void ctl_buf_free(struct ctl_buf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->size = 0;
-	b->overflow = false;
-}
-
-/* ------------------------------------------------------------------ */
-/* aligned tables for people                                           */
-
-struct ctl_table {
-	uint32_t ncols;
-	uint32_t ncells;
-	size_t width[CTL_TABLE_COLS];
-	struct ctl_buf cells; /* NUL-terminated cells, row-major */
-};
-
-static void ctl_table_init(struct ctl_table *t, uint32_t ncols)
-{
-	memset(t, 0, sizeof(*t));
-	t->ncols = ncols;
-	ctl_buf_init(&t->cells, CTL_OUT_MAX);
-}
-
-static void ctl_table_cell(struct ctl_table *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* Adds the next cell, left to right then down. */
-static void ctl_table_cell(struct ctl_table *t, const char *fmt, ...)
-{
-	size_t before = t->cells.len;
-	uint32_t col = t->ncells % t->ncols;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (ctl_buf_vprintf(&t->cells, fmt, ap) == 0 &&
-	    ctl_buf_add(&t->cells, "", 1) == 0) {
-		if (t->cells.len - before - 1 > t->width[col])
-			t->width[col] = t->cells.len - before - 1;
-	}
-	va_end(ap);
-	t->ncells++;
-}
-
-/* Prints the table into <out>, each line after <indent>, two spaces
- * between columns, the last column unpadded. Frees the table.
- */
-static void ctl_table_print(struct ctl_table *t, struct ctl_buf *out,
-			    const char *indent)
-{
-	const char *p = t->cells.p, *end = p + t->cells.len;
-	uint32_t i = 0, col;
-	size_t n;
-
-	if (t->cells.overflow)
-		out->overflow = true;
-	while (p && p < end) {
-		col = i % t->ncols;
-		n = strlen(p);
-		if (col == 0)
-			ctl_buf_printf(out, "%s", indent);
-		if (col + 1 == t->ncols || i + 1 == t->ncells)
-			ctl_buf_printf(out, "%s\n", p);
-		else
-			ctl_buf_printf(out, "%-*s  ", (int)t->width[col], p);
-		p += n + 1;
-		i++;
-	}
-	ctl_buf_free(&t->cells);
-}
-
-/* ------------------------------------------------------------------ */
 /* small helpers                                                       */
 
 const char *ctl_level_str(enum cfg_level level)
@@ -337,101 +137,6 @@ const char *ctl_level_str(enum cfg_level level)
 		return "admin";
 	}
 	return "?";
-}
-
-/* Strict unsigned decimal: digits only, no sign, no overflow past <max>. */
-static int ctl_parse_uint(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (!s[0])
-		return -1;
-	for (i = 0; s[i]; i++) {
-		if (s[i] < '0' || s[i] > '9' || i >= 19)
-			return -1;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-int ctl_parse_duration(const char *s, bool bare_s, uint64_t max_ms,
-		       uint64_t *out_ms)
-{
-	static const struct {
-		const char *unit;
-		uint64_t ms;
-	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-	char num[20];
-	size_t i, n;
-	uint64_t v, mul = 0;
-
-	for (n = 0; s[n] >= '0' && s[n] <= '9'; n++)
-		;
-	if (n == 0 || n >= sizeof(num))
-		return -1;
-	memcpy(num, s, n);
-	num[n] = '\0';
-	if (ctl_parse_uint(num, UINT64_MAX / 3600000, &v) < 0)
-		return -1;
-	if (!s[n] && bare_s)
-		mul = 1000;
-	for (i = 0; s[n] && i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcmp(s + n, units[i].unit) == 0)
-			mul = units[i].ms;
-	if (!mul || v * mul > max_ms)
-		return -1;
-	*out_ms = v * mul;
-	return 0;
-}
-
-/* "1h", "2m", "30s", "1500ms": the largest exact unit. */
-static const char *ctl_fmt_duration(char *buf, size_t size, uint64_t ms)
-{
-	if (ms && ms % 3600000 == 0)
-		snprintf(buf, size, "%lluh",
-			 (unsigned long long)(ms / 3600000));
-	else if (ms && ms % 60000 == 0)
-		snprintf(buf, size, "%llum", (unsigned long long)(ms / 60000));
-	else if (ms % 1000 == 0)
-		snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
-	else
-		snprintf(buf, size, "%llums", (unsigned long long)ms);
-	return buf;
-}
-
-/* Remaining time for people: "950ms", "12.3s", "4m05s", "2h10m". */
-static const char *ctl_fmt_left(char *buf, size_t size, uint64_t ms)
-{
-	if (ms < 1000)
-		snprintf(buf, size, "%llums", (unsigned long long)ms);
-	else if (ms < 60000)
-		snprintf(buf, size, "%llu.%llus",
-			 (unsigned long long)(ms / 1000),
-			 (unsigned long long)(ms % 1000 / 100));
-	else if (ms < 3600000)
-		snprintf(buf, size, "%llum%02llus",
-			 (unsigned long long)(ms / 60000),
-			 (unsigned long long)(ms % 60000 / 1000));
-	else
-		snprintf(buf, size, "%lluh%02llum",
-			 (unsigned long long)(ms / 3600000),
-			 (unsigned long long)(ms % 3600000 / 60000));
-	return buf;
-}
-
-/* UTC ISO 8601 of a wall-clock time. */
-static const char *ctl_fmt_time(char *buf, size_t size, time_t t)
-{
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) ||
-	    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, size, "%lld", (long long)t);
-	return buf;
 }
 
 /* ------------------------------------------------------------------ */
@@ -459,7 +164,7 @@ struct ctl_req {
 	int argc; /* arguments after the keywords */
 	char **argv;
 	bool json;
-	struct ctl_buf *out;
+	struct buf *out;
 };
 
 static void ctl_err(struct ctl_req *r, const char *fmt, ...)
@@ -476,11 +181,11 @@ static void ctl_err(struct ctl_req *r, const char *fmt, ...)
 	va_end(ap);
 	r->c->ctl->cnt.errors++;
 	if (r->json) {
-		ctl_buf_add(r->out, "{\"error\":", 9);
-		ctl_buf_json_str(r->out, msg);
-		ctl_buf_add(r->out, "}\n", 2);
+		buf_add(r->out, "{\"error\":", 9);
+		buf_json_str(r->out, msg);
+		buf_add(r->out, "}\n", 2);
 	} else {
-		ctl_buf_printf(r->out, "error: %s\n", msg);
+		buf_printf(r->out, "error: %s\n", msg);
 	}
 }
 
@@ -525,7 +230,8 @@ static int cmd_set_timeout(struct ctl_req *r)
 {
 	uint64_t ms;
 
-	if (ctl_parse_duration(r->argv[0], true, CTL_TIMEOUT_MAX_MS, &ms) < 0 ||
+	if (text_parse_duration(r->argv[0], true, CTL_TIMEOUT_MAX_MS, &ms) <
+		    0 ||
 	    ms < 1000) {
 		ctl_err(r, "expected a duration from 1s to 24h, such as 30 "
 			   "(seconds), 90s or 5m");
@@ -540,19 +246,18 @@ static int cmd_set_timeout(struct ctl_req *r)
 /* "show info": flat key/value pairs, the same keys in text and JSON. */
 struct ctl_kv {
 	struct ctl_req *r;
-	struct ctl_table t;
+	struct buf_table t;
 	bool first;
 };
 
 static void ctl_kv_u64(struct ctl_kv *kv, const char *key, uint64_t v)
 {
 	if (kv->r->json) {
-		ctl_buf_printf(kv->r->out, "%s\"%s\":%llu",
-			       kv->first ? "" : ",", key,
-			       (unsigned long long)v);
+		buf_printf(kv->r->out, "%s\"%s\":%llu", kv->first ? "" : ",",
+			   key, (unsigned long long)v);
 	} else {
-		ctl_table_cell(&kv->t, "%s:", key);
-		ctl_table_cell(&kv->t, "%llu", (unsigned long long)v);
+		buf_table_cell(&kv->t, "%s:", key);
+		buf_table_cell(&kv->t, "%llu", (unsigned long long)v);
 	}
 	kv->first = false;
 }
@@ -560,12 +265,11 @@ static void ctl_kv_u64(struct ctl_kv *kv, const char *key, uint64_t v)
 static void ctl_kv_str(struct ctl_kv *kv, const char *key, const char *v)
 {
 	if (kv->r->json) {
-		ctl_buf_printf(kv->r->out, "%s\"%s\":", kv->first ? "" : ",",
-			       key);
-		ctl_buf_json_str(kv->r->out, v);
+		buf_printf(kv->r->out, "%s\"%s\":", kv->first ? "" : ",", key);
+		buf_json_str(kv->r->out, v);
 	} else {
-		ctl_table_cell(&kv->t, "%s:", key);
-		ctl_table_cell(&kv->t, "%s", v);
+		buf_table_cell(&kv->t, "%s:", key);
+		buf_table_cell(&kv->t, "%s", v);
 	}
 	kv->first = false;
 }
@@ -588,19 +292,19 @@ static int cmd_show_info(struct ctl_req *r)
 	char buf[64], key[40];
 	uint32_t i;
 
-	ctl_table_init(&kv.t, 2);
+	buf_table_init(&kv.t, 2, CTL_OUT_MAX);
 	if (r->json)
-		ctl_buf_add(r->out, "{", 1);
+		buf_add(r->out, "{", 1);
 	ctl_kv_str(&kv, "version", AOAI_VERSION);
 	ctl_kv_u64(&kv, "pid", (uint64_t)getpid());
-	ctl_kv_str(&kv, "started", ctl_fmt_time(buf, sizeof(buf), a->started));
+	ctl_kv_str(&kv, "started", text_fmt_time(buf, sizeof(buf), a->started));
 	ctl_kv_u64(&kv, "uptime_s",
 		   a->now_wall_s > a->started
 			   ? (uint64_t)(a->now_wall_s - a->started)
 			   : 0);
 	ctl_kv_str(&kv, "config_file", a->cfg_path ? a->cfg_path : "");
 	ctl_kv_str(&kv, "config_loaded",
-		   ctl_fmt_time(buf, sizeof(buf), a->cfg_loaded));
+		   text_fmt_time(buf, sizeof(buf), a->cfg_loaded));
 	ctl_kv_u64(&kv, "backends", route_backend_count(a->route));
 	ctl_kv_u64(&kv, "pools", route_pool_count(a->route));
 	ctl_kv_u64(&kv, "connections", a->n_conns);
@@ -628,10 +332,10 @@ static int cmd_show_info(struct ctl_req *r)
 			   ? a->decide_hist.sum_ns / a->decide_hist.count
 			   : 0);
 	if (r->json) {
-		ctl_buf_add(r->out, "}\n", 2);
-		ctl_buf_free(&kv.t.cells);
+		buf_add(r->out, "}\n", 2);
+		buf_free(&kv.t.cells);
 	} else {
-		ctl_table_print(&kv.t, r->out, "");
+		buf_table_print(&kv.t, r->out, "");
 	}
 	return 0;
 }
@@ -690,50 +394,48 @@ static void ctl_backend_json(struct ctl_req *r,
 		ROUTE_BACKEND_COUNTERS(X)
 #undef X
 	};
-	struct ctl_buf *o = r->out;
+	struct buf *o = r->out;
 	uint64_t left = bi->until_ms > now_ms ? bi->until_ms - now_ms : 0;
 	size_t k;
 
-	ctl_buf_add(o, "{\"name\":", 8);
-	ctl_buf_json_str(o, bi->name);
-	ctl_buf_printf(o, ",\"state\":\"%s\",\"disabled\":%s,\"down\":%s",
-		       route_state_str(bi->state),
-		       bi->disabled ? "true" : "false",
-		       bi->down ? "true" : "false");
-	ctl_buf_printf(o,
-		       ",\"runtime\":{\"disabled\":%s,\"trip\":%s,"
-		       "\"weight\":%s}",
-		       bi->disabled ? "true" : "false",
-		       ctl_operator_trip(bi) ? "true" : "false",
-		       weights ? "true" : "false");
-	ctl_buf_add(o, ",\"reason\":", 10);
-	ctl_buf_json_str(o, bi->why);
-	ctl_buf_printf(o,
-		       ",\"remaining_ms\":%llu,\"trip_duration_ms\":%u,"
-		       "\"consecutive_trips\":%u,\"probes_inflight\":%u,"
-		       "\"probe_limit\":%u,\"window_faults\":%u,"
-		       "\"window_calls\":%u,\"consecutive_faults\":%u",
-		       (unsigned long long)left, bi->trip_duration_ms,
-		       bi->consecutive_trips, bi->probes_inflight,
-		       bi->probe_limit, bi->window_faults, bi->window_calls,
-		       bi->consecutive_faults);
+	buf_add(o, "{\"name\":", 8);
+	buf_json_str(o, bi->name);
+	buf_printf(o, ",\"state\":\"%s\",\"disabled\":%s,\"down\":%s",
+		   route_state_str(bi->state), bi->disabled ? "true" : "false",
+		   bi->down ? "true" : "false");
+	buf_printf(o,
+		   ",\"runtime\":{\"disabled\":%s,\"trip\":%s,"
+		   "\"weight\":%s}",
+		   bi->disabled ? "true" : "false",
+		   ctl_operator_trip(bi) ? "true" : "false",
+		   weights ? "true" : "false");
+	buf_add(o, ",\"reason\":", 10);
+	buf_json_str(o, bi->why);
+	buf_printf(o,
+		   ",\"remaining_ms\":%llu,\"trip_duration_ms\":%u,"
+		   "\"consecutive_trips\":%u,\"probes_inflight\":%u,"
+		   "\"probe_limit\":%u,\"window_faults\":%u,"
+		   "\"window_calls\":%u,\"consecutive_faults\":%u",
+		   (unsigned long long)left, bi->trip_duration_ms,
+		   bi->consecutive_trips, bi->probes_inflight, bi->probe_limit,
+		   bi->window_faults, bi->window_calls, bi->consecutive_faults);
 	if (bi->remaining_requests >= 0)
-		ctl_buf_printf(o, ",\"remaining_requests\":%lld",
-			       (long long)bi->remaining_requests);
+		buf_printf(o, ",\"remaining_requests\":%lld",
+			   (long long)bi->remaining_requests);
 	else
-		ctl_buf_add(o, ",\"remaining_requests\":null", 26);
+		buf_add(o, ",\"remaining_requests\":null", 26);
 	if (bi->remaining_tokens >= 0)
-		ctl_buf_printf(o, ",\"remaining_tokens\":%lld",
-			       (long long)bi->remaining_tokens);
+		buf_printf(o, ",\"remaining_tokens\":%lld",
+			   (long long)bi->remaining_tokens);
 	else
-		ctl_buf_add(o, ",\"remaining_tokens\":null", 24);
-	ctl_buf_printf(o, ",\"headroom_permille\":%u,\"weight_permille\":%u",
-		       bi->headroom_permille, ctl_weight_permille(bi));
-	ctl_buf_add(o, ",\"counters\":{", 13);
+		buf_add(o, ",\"remaining_tokens\":null", 24);
+	buf_printf(o, ",\"headroom_permille\":%u,\"weight_permille\":%u",
+		   bi->headroom_permille, ctl_weight_permille(bi));
+	buf_add(o, ",\"counters\":{", 13);
 	for (k = 0; k < sizeof(vals) / sizeof(vals[0]); k++)
-		ctl_buf_printf(o, "%s\"%s\":%llu", k ? "," : "", names[k],
-			       (unsigned long long)vals[k]);
-	ctl_buf_add(o, "}}", 2);
+		buf_printf(o, "%s\"%s\":%llu", k ? "," : "", names[k],
+			   (unsigned long long)vals[k]);
+	buf_add(o, "}}", 2);
 }
 
 static int cmd_show_backends(struct ctl_req *r)
@@ -741,7 +443,7 @@ static int cmd_show_backends(struct ctl_req *r)
 	struct agent *a = r->a;
 	uint32_t n = route_backend_count(a->route), i;
 	struct route_backend_info bi;
-	struct ctl_table t;
+	struct buf_table t;
 	bool *weights, any_runtime = false, first = true;
 	int only = -1;
 	char left[32], flags[48], head[48];
@@ -754,22 +456,22 @@ static int cmd_show_backends(struct ctl_req *r)
 		return -1;
 	}
 	if (r->json) {
-		ctl_buf_add(r->out, "{\"backends\":[", 13);
+		buf_add(r->out, "{\"backends\":[", 13);
 	} else {
-		ctl_table_init(&t, 13);
-		ctl_table_cell(&t, "BACKEND");
-		ctl_table_cell(&t, "STATE");
-		ctl_table_cell(&t, "UNTIL");
-		ctl_table_cell(&t, "FLAGS");
-		ctl_table_cell(&t, "WEIGHT");
-		ctl_table_cell(&t, "HEADROOM");
-		ctl_table_cell(&t, "DECISIONS");
-		ctl_table_cell(&t, "2XX");
-		ctl_table_cell(&t, "429");
-		ctl_table_cell(&t, "5XX");
-		ctl_table_cell(&t, "FAULTS");
-		ctl_table_cell(&t, "TRIPS");
-		ctl_table_cell(&t, "REASON");
+		buf_table_init(&t, 13, CTL_OUT_MAX);
+		buf_table_cell(&t, "BACKEND");
+		buf_table_cell(&t, "STATE");
+		buf_table_cell(&t, "UNTIL");
+		buf_table_cell(&t, "FLAGS");
+		buf_table_cell(&t, "WEIGHT");
+		buf_table_cell(&t, "HEADROOM");
+		buf_table_cell(&t, "DECISIONS");
+		buf_table_cell(&t, "2XX");
+		buf_table_cell(&t, "429");
+		buf_table_cell(&t, "5XX");
+		buf_table_cell(&t, "FAULTS");
+		buf_table_cell(&t, "TRIPS");
+		buf_table_cell(&t, "REASON");
 	}
 	for (i = 0; i < n; i++) {
 		if (only >= 0 && (int)i != only)
@@ -778,7 +480,7 @@ static int cmd_show_backends(struct ctl_req *r)
 			continue;
 		if (r->json) {
 			if (!first)
-				ctl_buf_add(r->out, ",", 1);
+				buf_add(r->out, ",", 1);
 			ctl_backend_json(r, &bi, weights[i], a->now_ms);
 			first = false;
 			continue;
@@ -791,10 +493,10 @@ static int cmd_show_backends(struct ctl_req *r)
 		if (bi.disabled || ctl_operator_trip(&bi) || weights[i])
 			any_runtime = true;
 		if (bi.state == ROUTE_ST_OPEN || bi.state == ROUTE_ST_COOLING)
-			ctl_fmt_left(left, sizeof(left),
-				     bi.until_ms > a->now_ms
-					     ? bi.until_ms - a->now_ms
-					     : 0);
+			text_fmt_left(left, sizeof(left),
+				      bi.until_ms > a->now_ms
+					      ? bi.until_ms - a->now_ms
+					      : 0);
 		else if (bi.state == ROUTE_ST_HALF_OPEN)
 			snprintf(left, sizeof(left), "probes %u/%u",
 				 bi.probes_inflight, bi.probe_limit);
@@ -808,36 +510,35 @@ static int cmd_show_backends(struct ctl_req *r)
 		else
 			snprintf(head, sizeof(head), "%u%%",
 				 bi.headroom_permille / 10);
-		ctl_table_cell(&t, "%s", bi.name);
-		ctl_table_cell(&t, "%s", route_state_str(bi.state));
-		ctl_table_cell(&t, "%s", left);
-		ctl_table_cell(&t, "%s", flags[0] ? flags + 1 : "-");
-		ctl_table_cell(&t, "%u%%", ctl_weight_permille(&bi) / 10);
-		ctl_table_cell(&t, "%s", head);
-		ctl_table_cell(&t, "%llu",
+		buf_table_cell(&t, "%s", bi.name);
+		buf_table_cell(&t, "%s", route_state_str(bi.state));
+		buf_table_cell(&t, "%s", left);
+		buf_table_cell(&t, "%s", flags[0] ? flags + 1 : "-");
+		buf_table_cell(&t, "%u%%", ctl_weight_permille(&bi) / 10);
+		buf_table_cell(&t, "%s", head);
+		buf_table_cell(&t, "%llu",
 			       (unsigned long long)bi.counters.decisions);
-		ctl_table_cell(&t, "%llu",
+		buf_table_cell(&t, "%llu",
 			       (unsigned long long)bi.counters.results_2xx);
-		ctl_table_cell(&t, "%llu",
+		buf_table_cell(&t, "%llu",
 			       (unsigned long long)bi.counters.throttles);
-		ctl_table_cell(&t, "%llu",
+		buf_table_cell(&t, "%llu",
 			       (unsigned long long)bi.counters.results_5xx);
-		ctl_table_cell(&t, "%llu",
+		buf_table_cell(&t, "%llu",
 			       (unsigned long long)bi.counters.faults);
-		ctl_table_cell(&t, "%llu",
+		buf_table_cell(&t, "%llu",
 			       (unsigned long long)bi.counters.trips);
-		ctl_table_cell(&t, "%s", bi.why[0] ? bi.why : "-");
+		buf_table_cell(&t, "%s", bi.why[0] ? bi.why : "-");
 	}
 	free(weights);
 	if (r->json) {
-		ctl_buf_add(r->out, "]}\n", 3);
+		buf_add(r->out, "]}\n", 3);
 		return 0;
 	}
-	ctl_table_print(&t, r->out, "");
+	buf_table_print(&t, r->out, "");
 	if (any_runtime)
-		ctl_buf_printf(r->out,
-			       "* set at run time: kept across "
-			       "reloads until \"reset backend NAME\"\n");
+		buf_printf(r->out, "* set at run time: kept across "
+				   "reloads until \"reset backend NAME\"\n");
 	return 0;
 }
 
@@ -848,7 +549,7 @@ static int cmd_show_pools(struct ctl_req *r)
 	struct route_pool_info pi;
 	struct route_member_info mi;
 	struct route_backend_info bi;
-	struct ctl_table t;
+	struct buf_table t;
 	bool first = true, any_runtime = false;
 	const char *name;
 	uint32_t eff;
@@ -863,47 +564,46 @@ static int cmd_show_pools(struct ctl_req *r)
 		}
 	}
 	if (r->json)
-		ctl_buf_add(r->out, "{\"pools\":[", 10);
+		buf_add(r->out, "{\"pools\":[", 10);
 	for (p = 0; p < np; p++) {
 		if ((only >= 0 && (int)p != only) ||
 		    route_pool_info(a->route, (int)p, &pi) < 0)
 			continue;
 		if (r->json) {
-			ctl_buf_printf(r->out,
-				       "%s{\"name\":", first ? "" : ",");
-			ctl_buf_json_str(r->out, pi.name);
-			ctl_buf_printf(r->out,
-				       ",\"best_priority\":%u,"
-				       "\"current_priority\":%u,\"counters\":{",
-				       pi.best_priority, pi.cur_priority);
+			buf_printf(r->out, "%s{\"name\":", first ? "" : ",");
+			buf_json_str(r->out, pi.name);
+			buf_printf(r->out,
+				   ",\"best_priority\":%u,"
+				   "\"current_priority\":%u,\"counters\":{",
+				   pi.best_priority, pi.cur_priority);
 #define X(name, help)                                                          \
-	ctl_buf_printf(r->out, "%s\"%s\":%llu",                                \
-		       strcmp(#name, "weighted") == 0 ? "" : ",", #name,       \
-		       (unsigned long long)pi.counters.name);
+	buf_printf(r->out, "%s\"%s\":%llu",                                    \
+		   strcmp(#name, "weighted") == 0 ? "" : ",", #name,           \
+		   (unsigned long long)pi.counters.name);
 			ROUTE_POOL_COUNTERS(X)
 #undef X
-			ctl_buf_add(r->out, "},\"members\":[", 13);
+			buf_add(r->out, "},\"members\":[", 13);
 		} else {
-			ctl_buf_printf(r->out,
-				       "pool %s: %u members, group in use %u "
-				       "(best %u)\n",
-				       pi.name, pi.n_members, pi.cur_priority,
-				       pi.best_priority);
-			ctl_buf_add(r->out, "  decisions:", 12);
+			buf_printf(r->out,
+				   "pool %s: %u members, group in use %u "
+				   "(best %u)\n",
+				   pi.name, pi.n_members, pi.cur_priority,
+				   pi.best_priority);
+			buf_add(r->out, "  decisions:", 12);
 #define X(name, help)                                                          \
-	ctl_buf_printf(r->out, " %s %llu", #name,                              \
-		       (unsigned long long)pi.counters.name);
+	buf_printf(r->out, " %s %llu", #name,                                  \
+		   (unsigned long long)pi.counters.name);
 			ROUTE_POOL_COUNTERS(X)
 #undef X
-			ctl_buf_add(r->out, "\n", 1);
-			ctl_table_init(&t, 7);
-			ctl_table_cell(&t, "BACKEND");
-			ctl_table_cell(&t, "PRIORITY");
-			ctl_table_cell(&t, "WEIGHT");
-			ctl_table_cell(&t, "CONFIGURED");
-			ctl_table_cell(&t, "EFFECTIVE");
-			ctl_table_cell(&t, "STATE");
-			ctl_table_cell(&t, "AVAILABLE");
+			buf_add(r->out, "\n", 1);
+			buf_table_init(&t, 7, CTL_OUT_MAX);
+			buf_table_cell(&t, "BACKEND");
+			buf_table_cell(&t, "PRIORITY");
+			buf_table_cell(&t, "WEIGHT");
+			buf_table_cell(&t, "CONFIGURED");
+			buf_table_cell(&t, "EFFECTIVE");
+			buf_table_cell(&t, "STATE");
+			buf_table_cell(&t, "AVAILABLE");
 		}
 		first = false;
 		for (i = 0; i < pi.n_members; i++) {
@@ -913,10 +613,10 @@ static int cmd_show_pools(struct ctl_req *r)
 					       &bi) < 0)
 				continue;
 			if (r->json) {
-				ctl_buf_printf(r->out,
-					       "%s{\"backend\":", i ? "," : "");
-				ctl_buf_json_str(r->out, bi.name);
-				ctl_buf_printf(
+				buf_printf(r->out,
+					   "%s{\"backend\":", i ? "," : "");
+				buf_json_str(r->out, bi.name);
+				buf_printf(
 					r->out,
 					",\"priority\":%u,\"weight\":%u,"
 					"\"cfg_weight\":%u,"
@@ -931,43 +631,42 @@ static int cmd_show_pools(struct ctl_req *r)
 				continue;
 			}
 			any_runtime |= mi.weight_overridden;
-			ctl_table_cell(&t, "%s", bi.name);
-			ctl_table_cell(&t, "%u", mi.priority);
-			ctl_table_cell(&t, "%u%s", mi.weight,
+			buf_table_cell(&t, "%s", bi.name);
+			buf_table_cell(&t, "%u", mi.priority);
+			buf_table_cell(&t, "%u%s", mi.weight,
 				       mi.weight_overridden ? "*" : "");
-			ctl_table_cell(&t, "%u", mi.cfg_weight);
+			buf_table_cell(&t, "%u", mi.cfg_weight);
 			eff = mi.available ? mi.effective_milli : 0;
-			ctl_table_cell(&t, "%u.%03u", eff / 1000, eff % 1000);
-			ctl_table_cell(&t, "%s%s%s", route_state_str(bi.state),
+			buf_table_cell(&t, "%u.%03u", eff / 1000, eff % 1000);
+			buf_table_cell(&t, "%s%s%s", route_state_str(bi.state),
 				       bi.disabled ? ",disabled*" : "",
 				       bi.down ? ",down" : "");
-			ctl_table_cell(&t, "%s", mi.available ? "yes" : "no");
+			buf_table_cell(&t, "%s", mi.available ? "yes" : "no");
 		}
 		if (r->json)
-			ctl_buf_add(r->out, "]}", 2);
+			buf_add(r->out, "]}", 2);
 		else
-			ctl_table_print(&t, r->out, "  ");
+			buf_table_print(&t, r->out, "  ");
 	}
 	if (r->json) {
-		ctl_buf_add(r->out, "]}\n", 3);
+		buf_add(r->out, "]}\n", 3);
 		return 0;
 	}
 	if (any_runtime)
-		ctl_buf_printf(r->out,
-			       "* set at run time: kept across "
-			       "reloads until \"reset backend NAME\"\n");
+		buf_printf(r->out, "* set at run time: kept across "
+				   "reloads until \"reset backend NAME\"\n");
 	return 0;
 }
 
 /* "[429, 500-599]" of a status set, ranges compressed; JSON uses strings
  * for ranges too ("500-599"), as the configuration file does.
  */
-static void ctl_status_set(struct ctl_buf *o, const struct cfg_status_set *s)
+static void ctl_status_set(struct buf *o, const struct cfg_status_set *s)
 {
 	int code = CFG_STATUS_MIN, end;
 	bool first = true;
 
-	ctl_buf_add(o, "[", 1);
+	buf_add(o, "[", 1);
 	while (code <= CFG_STATUS_MAX) {
 		if (!cfg_status_has(s, code)) {
 			code++;
@@ -978,285 +677,279 @@ static void ctl_status_set(struct ctl_buf *o, const struct cfg_status_set *s)
 		     end++)
 			;
 		if (end == code)
-			ctl_buf_printf(o, "%s%d", first ? "" : ", ", code);
+			buf_printf(o, "%s%d", first ? "" : ", ", code);
 		else
-			ctl_buf_printf(o, "%s\"%d-%d\"", first ? "" : ", ",
-				       code, end);
+			buf_printf(o, "%s\"%d-%d\"", first ? "" : ", ", code,
+				   end);
 		first = false;
 		code = end + 1;
 	}
-	ctl_buf_add(o, "]", 1);
+	buf_add(o, "]", 1);
 }
 
-static void ctl_config_sock_yaml(struct ctl_buf *o,
-				 const struct cfg_listener *l, bool control)
+static void ctl_config_sock_yaml(struct buf *o, const struct cfg_listener *l,
+				 bool control)
 {
 	char addr[CFG_PATH_MAX + 40];
 
 	sock_addr_str(l, addr, sizeof(addr));
-	ctl_buf_printf(o, "  - {address: \"%s\"", addr);
+	buf_printf(o, "  - {address: \"%s\"", addr);
 	if (l->kind == CFG_ADDR_UNIX)
-		ctl_buf_printf(o, ", mode: \"%04o\"", l->mode);
+		buf_printf(o, ", mode: \"%04o\"", l->mode);
 	if (control)
-		ctl_buf_printf(o, ", level: %s", ctl_level_str(l->level));
-	ctl_buf_add(o, "}\n", 2);
+		buf_printf(o, ", level: %s", ctl_level_str(l->level));
+	buf_add(o, "}\n", 2);
 }
 
-static void ctl_config_sock_json(struct ctl_buf *o,
-				 const struct cfg_listener *l, bool control)
+static void ctl_config_sock_json(struct buf *o, const struct cfg_listener *l,
+				 bool control)
 {
 	char addr[CFG_PATH_MAX + 40];
 
 	sock_addr_str(l, addr, sizeof(addr));
-	ctl_buf_add(o, "{\"address\":", 11);
-	ctl_buf_json_str(o, addr);
+	buf_add(o, "{\"address\":", 11);
+	buf_json_str(o, addr);
 	if (l->kind == CFG_ADDR_UNIX)
-		ctl_buf_printf(o, ",\"mode\":\"%04o\"", l->mode);
+		buf_printf(o, ",\"mode\":\"%04o\"", l->mode);
 	if (control)
-		ctl_buf_printf(o, ",\"level\":\"%s\"", ctl_level_str(l->level));
-	ctl_buf_add(o, "}", 1);
+		buf_printf(o, ",\"level\":\"%s\"", ctl_level_str(l->level));
+	buf_add(o, "}", 1);
 }
 
 /* The configuration in force, defaults expanded, as a YAML document the
  * agent itself accepts (aoai-spoa -c -f on it says "configuration OK").
  */
-static void ctl_config_yaml(struct agent *a, struct ctl_buf *o)
+static void ctl_config_yaml(struct agent *a, struct buf *o)
 {
 	const struct cfg *cfg = a->cfg;
 	const struct cfg_agent *ag = &cfg->agent;
 	char d1[24], d2[24], d3[24], when[32];
 	uint32_t i, j;
 
-	ctl_buf_printf(o,
-		       "# running configuration from %s, loaded %s; "
-		       "defaults expanded,\n# run-time changes not included "
-		       "(show backends, show pools)\n",
-		       cfg->file ? cfg->file : "?",
-		       ctl_fmt_time(when, sizeof(when), a->cfg_loaded));
-	ctl_buf_printf(o,
-		       "agent:\n  max_connections: %u\n  max_frame_size: %u\n"
-		       "  max_inflight: %u\n  hello_timeout: %s\n"
-		       "  idle_timeout: %s\n",
-		       ag->max_connections, ag->max_frame_size,
-		       ag->max_inflight,
-		       ctl_fmt_duration(d1, sizeof(d1), ag->hello_timeout_ms),
-		       ctl_fmt_duration(d2, sizeof(d2), ag->idle_timeout_ms));
-	ctl_buf_printf(
-		o, "  shutdown_timeout: %s\n  log_level: %s\n",
-		ctl_fmt_duration(d1, sizeof(d1), ag->shutdown_timeout_ms),
-		log_level_name(ag->log_level));
-	ctl_buf_add(o, "listen:\n", 8);
+	buf_printf(o,
+		   "# running configuration from %s, loaded %s; "
+		   "defaults expanded,\n# run-time changes not included "
+		   "(show backends, show pools)\n",
+		   cfg->file ? cfg->file : "?",
+		   text_fmt_time(when, sizeof(when), a->cfg_loaded));
+	buf_printf(o,
+		   "agent:\n  max_connections: %u\n  max_frame_size: %u\n"
+		   "  max_inflight: %u\n  hello_timeout: %s\n"
+		   "  idle_timeout: %s\n",
+		   ag->max_connections, ag->max_frame_size, ag->max_inflight,
+		   text_fmt_duration(d1, sizeof(d1), ag->hello_timeout_ms),
+		   text_fmt_duration(d2, sizeof(d2), ag->idle_timeout_ms));
+	buf_printf(o, "  shutdown_timeout: %s\n  log_level: %s\n",
+		   text_fmt_duration(d1, sizeof(d1), ag->shutdown_timeout_ms),
+		   log_level_name(ag->log_level));
+	buf_add(o, "listen:\n", 8);
 	for (i = 0; i < cfg->n_listen; i++)
 		ctl_config_sock_yaml(o, &cfg->listen[i], false);
 	if (cfg->n_control) {
-		ctl_buf_add(o, "control:\n", 9);
+		buf_add(o, "control:\n", 9);
 		for (i = 0; i < cfg->n_control; i++)
 			ctl_config_sock_yaml(o, &cfg->control[i], true);
 	}
 	if (cfg->has_metrics)
-		ctl_buf_printf(
-			o, "metrics: \"%s\"\n",
-			sock_addr_str(&cfg->metrics, when, sizeof(when)));
+		buf_printf(o, "metrics: \"%s\"\n",
+			   sock_addr_str(&cfg->metrics, when, sizeof(when)));
 	if (cfg->haproxy.enabled) {
 		char addr[CFG_PATH_MAX + 40];
 
-		ctl_buf_printf(
+		buf_printf(
 			o,
 			"haproxy:\n  stats_socket: \"%s\"\n  backend: \"%s\"\n"
 			"  poll_interval: %s\n  mirror: %s\n",
 			sock_addr_str(&cfg->haproxy.stats_socket, addr,
 				      sizeof(addr)),
 			cfg->haproxy.backend,
-			ctl_fmt_duration(d1, sizeof(d1),
-					 cfg->haproxy.poll_interval_ms),
+			text_fmt_duration(d1, sizeof(d1),
+					  cfg->haproxy.poll_interval_ms),
 			cfg->haproxy.mirror ? "true" : "false");
 	}
-	ctl_buf_add(o, "backends:\n", 10);
+	buf_add(o, "backends:\n", 10);
 	for (i = 0; i < cfg->n_backends; i++) {
 		const struct cfg_backend *b = &cfg->backends[i];
 		const struct cfg_breaker *k = &b->breaker;
 		const struct cfg_headroom *h = &b->headroom;
 
-		ctl_buf_printf(o,
-			       "  - name: \"%s\"\n    circuit_breaker:\n"
-			       "      failure:\n        count: %u\n"
-			       "        interval: %s\n        status_codes: ",
-			       b->name, k->failure_count,
-			       ctl_fmt_duration(d1, sizeof(d1),
-						k->failure_interval_ms));
+		buf_printf(o,
+			   "  - name: \"%s\"\n    circuit_breaker:\n"
+			   "      failure:\n        count: %u\n"
+			   "        interval: %s\n        status_codes: ",
+			   b->name, k->failure_count,
+			   text_fmt_duration(d1, sizeof(d1),
+					     k->failure_interval_ms));
 		ctl_status_set(o, &k->failure_status);
-		ctl_buf_add(o, "\n", 1);
+		buf_add(o, "\n", 1);
 		if (k->failure_percentage)
-			ctl_buf_printf(o,
-				       "        percentage: %u\n"
-				       "        minimum_requests: %u\n",
-				       k->failure_percentage,
-				       k->minimum_requests);
-		ctl_buf_printf(
+			buf_printf(o,
+				   "        percentage: %u\n"
+				   "        minimum_requests: %u\n",
+				   k->failure_percentage, k->minimum_requests);
+		buf_printf(
 			o,
 			"        consecutive: %u\n"
 			"        slow_call: %s\n"
 			"      trip_duration: %s\n"
 			"      max_trip_duration: %s\n",
 			k->consecutive_failures,
-			ctl_fmt_duration(d1, sizeof(d1), k->slow_call_ms),
-			ctl_fmt_duration(d2, sizeof(d2), k->trip_duration_ms),
-			ctl_fmt_duration(d3, sizeof(d3),
-					 k->max_trip_duration_ms));
-		ctl_buf_printf(o,
-			       "      accept_retry_after: %s\n"
-			       "      max_retry_after: %s\n"
-			       "      throttle_status_codes: ",
-			       k->accept_retry_after ? "true" : "false",
-			       ctl_fmt_duration(d1, sizeof(d1),
-						k->max_retry_after_ms));
+			text_fmt_duration(d1, sizeof(d1), k->slow_call_ms),
+			text_fmt_duration(d2, sizeof(d2), k->trip_duration_ms),
+			text_fmt_duration(d3, sizeof(d3),
+					  k->max_trip_duration_ms));
+		buf_printf(o,
+			   "      accept_retry_after: %s\n"
+			   "      max_retry_after: %s\n"
+			   "      throttle_status_codes: ",
+			   k->accept_retry_after ? "true" : "false",
+			   text_fmt_duration(d1, sizeof(d1),
+					     k->max_retry_after_ms));
 		ctl_status_set(o, &k->throttle_status);
-		ctl_buf_printf(
+		buf_printf(
 			o,
 			"\n      probe_requests: %u\n"
 			"      probe_timeout: %s\n",
 			k->probe_requests,
-			ctl_fmt_duration(d1, sizeof(d1), k->probe_timeout_ms));
-		ctl_buf_printf(o,
-			       "    headroom:\n"
-			       "      min_remaining_requests: %llu\n"
-			       "      min_remaining_tokens: %llu\n"
-			       "      min_weight_percent: %u\n"
-			       "      max_age: %s\n",
-			       (unsigned long long)h->min_remaining_requests,
-			       (unsigned long long)h->min_remaining_tokens,
-			       h->min_weight_percent,
-			       ctl_fmt_duration(d1, sizeof(d1), h->max_age_ms));
+			text_fmt_duration(d1, sizeof(d1), k->probe_timeout_ms));
+		buf_printf(o,
+			   "    headroom:\n"
+			   "      min_remaining_requests: %llu\n"
+			   "      min_remaining_tokens: %llu\n"
+			   "      min_weight_percent: %u\n"
+			   "      max_age: %s\n",
+			   (unsigned long long)h->min_remaining_requests,
+			   (unsigned long long)h->min_remaining_tokens,
+			   h->min_weight_percent,
+			   text_fmt_duration(d1, sizeof(d1), h->max_age_ms));
 	}
-	ctl_buf_add(o, "pools:\n", 7);
+	buf_add(o, "pools:\n", 7);
 	for (i = 0; i < cfg->n_pools; i++) {
 		const struct cfg_pool *p = &cfg->pools[i];
 
-		ctl_buf_printf(o, "  - name: \"%s\"\n    members:\n", p->name);
+		buf_printf(o, "  - name: \"%s\"\n    members:\n", p->name);
 		for (j = 0; j < p->n_members; j++) {
 			const struct cfg_member *m = &p->members[j];
 
-			ctl_buf_printf(
-				o,
-				"      - {backend: \"%s\", priority: %u, "
-				"weight: %u}\n",
-				m->backend < cfg->n_backends
-					? cfg->backends[m->backend].name
-					: "?",
-				m->priority, m->weight);
+			buf_printf(o,
+				   "      - {backend: \"%s\", priority: %u, "
+				   "weight: %u}\n",
+				   m->backend < cfg->n_backends
+					   ? cfg->backends[m->backend].name
+					   : "?",
+				   m->priority, m->weight);
 		}
 	}
 }
 
 /* The same in JSON: durations as integer milliseconds ("..._ms"). */
-static void ctl_config_json(struct agent *a, struct ctl_buf *o)
+static void ctl_config_json(struct agent *a, struct buf *o)
 {
 	const struct cfg *cfg = a->cfg;
 	const struct cfg_agent *ag = &cfg->agent;
 	uint32_t i, j;
 
-	ctl_buf_add(o, "{\"file\":", 8);
-	ctl_buf_json_str(o, cfg->file ? cfg->file : "");
-	ctl_buf_printf(o,
-		       ",\"loaded\":%lld,\"agent\":{\"max_connections\":%u,"
-		       "\"max_frame_size\":%u,\"max_inflight\":%u,"
-		       "\"hello_timeout_ms\":%u,\"idle_timeout_ms\":%u,"
-		       "\"shutdown_timeout_ms\":%u,\"log_level\":\"%s\"}",
-		       (long long)a->cfg_loaded, ag->max_connections,
-		       ag->max_frame_size, ag->max_inflight,
-		       ag->hello_timeout_ms, ag->idle_timeout_ms,
-		       ag->shutdown_timeout_ms, log_level_name(ag->log_level));
-	ctl_buf_add(o, ",\"listen\":[", 11);
+	buf_add(o, "{\"file\":", 8);
+	buf_json_str(o, cfg->file ? cfg->file : "");
+	buf_printf(o,
+		   ",\"loaded\":%lld,\"agent\":{\"max_connections\":%u,"
+		   "\"max_frame_size\":%u,\"max_inflight\":%u,"
+		   "\"hello_timeout_ms\":%u,\"idle_timeout_ms\":%u,"
+		   "\"shutdown_timeout_ms\":%u,\"log_level\":\"%s\"}",
+		   (long long)a->cfg_loaded, ag->max_connections,
+		   ag->max_frame_size, ag->max_inflight, ag->hello_timeout_ms,
+		   ag->idle_timeout_ms, ag->shutdown_timeout_ms,
+		   log_level_name(ag->log_level));
+	buf_add(o, ",\"listen\":[", 11);
 	for (i = 0; i < cfg->n_listen; i++) {
 		if (i)
-			ctl_buf_add(o, ",", 1);
+			buf_add(o, ",", 1);
 		ctl_config_sock_json(o, &cfg->listen[i], false);
 	}
-	ctl_buf_add(o, "],\"control\":[", 13);
+	buf_add(o, "],\"control\":[", 13);
 	for (i = 0; i < cfg->n_control; i++) {
 		if (i)
-			ctl_buf_add(o, ",", 1);
+			buf_add(o, ",", 1);
 		ctl_config_sock_json(o, &cfg->control[i], true);
 	}
-	ctl_buf_add(o, "],\"metrics\":", 12);
+	buf_add(o, "],\"metrics\":", 12);
 	if (cfg->has_metrics)
 		ctl_config_sock_json(o, &cfg->metrics, false);
 	else
-		ctl_buf_add(o, "null", 4);
-	ctl_buf_add(o, ",\"haproxy\":", 11);
+		buf_add(o, "null", 4);
+	buf_add(o, ",\"haproxy\":", 11);
 	if (cfg->haproxy.enabled) {
 		char addr[CFG_PATH_MAX + 40];
 
-		ctl_buf_add(o, "{\"stats_socket\":", 16);
-		ctl_buf_json_str(o, sock_addr_str(&cfg->haproxy.stats_socket,
-						  addr, sizeof(addr)));
-		ctl_buf_add(o, ",\"backend\":", 11);
-		ctl_buf_json_str(o, cfg->haproxy.backend);
-		ctl_buf_printf(o, ",\"poll_interval_ms\":%u,\"mirror\":%s}",
-			       cfg->haproxy.poll_interval_ms,
-			       cfg->haproxy.mirror ? "true" : "false");
+		buf_add(o, "{\"stats_socket\":", 16);
+		buf_json_str(o, sock_addr_str(&cfg->haproxy.stats_socket, addr,
+					      sizeof(addr)));
+		buf_add(o, ",\"backend\":", 11);
+		buf_json_str(o, cfg->haproxy.backend);
+		buf_printf(o, ",\"poll_interval_ms\":%u,\"mirror\":%s}",
+			   cfg->haproxy.poll_interval_ms,
+			   cfg->haproxy.mirror ? "true" : "false");
 	} else {
-		ctl_buf_add(o, "null", 4);
+		buf_add(o, "null", 4);
 	}
-	ctl_buf_add(o, ",\"backends\":[", 13);
+	buf_add(o, ",\"backends\":[", 13);
 	for (i = 0; i < cfg->n_backends; i++) {
 		const struct cfg_backend *b = &cfg->backends[i];
 		const struct cfg_breaker *k = &b->breaker;
 		const struct cfg_headroom *h = &b->headroom;
 
-		ctl_buf_printf(o, "%s{\"name\":", i ? "," : "");
-		ctl_buf_json_str(o, b->name);
-		ctl_buf_printf(o,
-			       ",\"circuit_breaker\":{\"failure\":{"
-			       "\"count\":%u,\"interval_ms\":%u,"
-			       "\"status_codes\":",
-			       k->failure_count, k->failure_interval_ms);
+		buf_printf(o, "%s{\"name\":", i ? "," : "");
+		buf_json_str(o, b->name);
+		buf_printf(o,
+			   ",\"circuit_breaker\":{\"failure\":{"
+			   "\"count\":%u,\"interval_ms\":%u,"
+			   "\"status_codes\":",
+			   k->failure_count, k->failure_interval_ms);
 		ctl_status_set(o, &k->failure_status);
-		ctl_buf_printf(o,
-			       ",\"percentage\":%u,\"minimum_requests\":%u,"
-			       "\"consecutive\":%u,\"slow_call_ms\":%u},"
-			       "\"trip_duration_ms\":%u,"
-			       "\"max_trip_duration_ms\":%u,"
-			       "\"accept_retry_after\":%s,"
-			       "\"max_retry_after_ms\":%u,"
-			       "\"throttle_status_codes\":",
-			       k->failure_percentage, k->minimum_requests,
-			       k->consecutive_failures, k->slow_call_ms,
-			       k->trip_duration_ms, k->max_trip_duration_ms,
-			       k->accept_retry_after ? "true" : "false",
-			       k->max_retry_after_ms);
+		buf_printf(o,
+			   ",\"percentage\":%u,\"minimum_requests\":%u,"
+			   "\"consecutive\":%u,\"slow_call_ms\":%u},"
+			   "\"trip_duration_ms\":%u,"
+			   "\"max_trip_duration_ms\":%u,"
+			   "\"accept_retry_after\":%s,"
+			   "\"max_retry_after_ms\":%u,"
+			   "\"throttle_status_codes\":",
+			   k->failure_percentage, k->minimum_requests,
+			   k->consecutive_failures, k->slow_call_ms,
+			   k->trip_duration_ms, k->max_trip_duration_ms,
+			   k->accept_retry_after ? "true" : "false",
+			   k->max_retry_after_ms);
 		ctl_status_set(o, &k->throttle_status);
-		ctl_buf_printf(o,
-			       ",\"probe_requests\":%u,\"probe_timeout_ms\":%u}"
-			       ",\"headroom\":{\"min_remaining_requests\":%llu,"
-			       "\"min_remaining_tokens\":%llu,"
-			       "\"min_weight_percent\":%u,\"max_age_ms\":%u}}",
-			       k->probe_requests, k->probe_timeout_ms,
-			       (unsigned long long)h->min_remaining_requests,
-			       (unsigned long long)h->min_remaining_tokens,
-			       h->min_weight_percent, h->max_age_ms);
+		buf_printf(o,
+			   ",\"probe_requests\":%u,\"probe_timeout_ms\":%u}"
+			   ",\"headroom\":{\"min_remaining_requests\":%llu,"
+			   "\"min_remaining_tokens\":%llu,"
+			   "\"min_weight_percent\":%u,\"max_age_ms\":%u}}",
+			   k->probe_requests, k->probe_timeout_ms,
+			   (unsigned long long)h->min_remaining_requests,
+			   (unsigned long long)h->min_remaining_tokens,
+			   h->min_weight_percent, h->max_age_ms);
 	}
-	ctl_buf_add(o, "],\"pools\":[", 11);
+	buf_add(o, "],\"pools\":[", 11);
 	for (i = 0; i < cfg->n_pools; i++) {
 		const struct cfg_pool *p = &cfg->pools[i];
 
-		ctl_buf_printf(o, "%s{\"name\":", i ? "," : "");
-		ctl_buf_json_str(o, p->name);
-		ctl_buf_add(o, ",\"members\":[", 12);
+		buf_printf(o, "%s{\"name\":", i ? "," : "");
+		buf_json_str(o, p->name);
+		buf_add(o, ",\"members\":[", 12);
 		for (j = 0; j < p->n_members; j++) {
 			const struct cfg_member *m = &p->members[j];
 
-			ctl_buf_printf(o, "%s{\"backend\":", j ? "," : "");
-			ctl_buf_json_str(
-				o, m->backend < cfg->n_backends
-					   ? cfg->backends[m->backend].name
-					   : "?");
-			ctl_buf_printf(o, ",\"priority\":%u,\"weight\":%u}",
-				       m->priority, m->weight);
+			buf_printf(o, "%s{\"backend\":", j ? "," : "");
+			buf_json_str(o, m->backend < cfg->n_backends
+						? cfg->backends[m->backend].name
+						: "?");
+			buf_printf(o, ",\"priority\":%u,\"weight\":%u}",
+				   m->priority, m->weight);
 		}
-		ctl_buf_add(o, "]}", 2);
+		buf_add(o, "]}", 2);
 	}
-	ctl_buf_add(o, "]}\n", 3);
+	buf_add(o, "]}\n", 3);
 }
 
 static int cmd_show_config(struct ctl_req *r)
@@ -1297,7 +990,7 @@ static int cmd_set_weight(struct ctl_req *r)
 	}
 	if ((b = ctl_backend_arg(r, 1)) < 0)
 		return -1;
-	if (ctl_parse_uint(r->argv[2], CFG_WEIGHT_MAX, &w) < 0) {
+	if (text_parse_uint(r->argv[2], CFG_WEIGHT_MAX, &w) < 0) {
 		ctl_err(r, "weight: expected an integer from 0 to %d",
 			CFG_WEIGHT_MAX);
 		return -1;
@@ -1313,10 +1006,10 @@ static int cmd_set_weight(struct ctl_req *r)
 				    0 &&
 			    mi.backend == b)
 				cfg_w = mi.cfg_weight;
-	ctl_buf_printf(r->out,
-		       "weight of %s in pool %s set to %llu (configured %u)\n",
-		       route_backend_name(a->route, b), pool,
-		       (unsigned long long)w, cfg_w);
+	buf_printf(r->out,
+		   "weight of %s in pool %s set to %llu (configured %u)\n",
+		   route_backend_name(a->route, b), pool, (unsigned long long)w,
+		   cfg_w);
 	return 0;
 }
 
@@ -1328,9 +1021,9 @@ static int cmd_able(struct ctl_req *r)
 	if (b < 0)
 		return -1;
 	route_set_disabled(r->a->route, b, disable);
-	ctl_buf_printf(
-		r->out, "backend %s %s\n", route_backend_name(r->a->route, b),
-		disable ? "disabled: no new decisions (drain)" : "enabled");
+	buf_printf(r->out, "backend %s %s\n",
+		   route_backend_name(r->a->route, b),
+		   disable ? "disabled: no new decisions (drain)" : "enabled");
 	return 0;
 }
 
@@ -1344,17 +1037,17 @@ static int cmd_trip(struct ctl_req *r)
 	if (b < 0)
 		return -1;
 	ms = a->cfg->backends[b].breaker.trip_duration_ms;
-	if (r->argc == 2 && (ctl_parse_duration(r->argv[1], false,
-						ROUTE_WAIT_CEIL_MS, &ms) < 0 ||
+	if (r->argc == 2 && (text_parse_duration(r->argv[1], false,
+						 ROUTE_WAIT_CEIL_MS, &ms) < 0 ||
 			     ms == 0)) {
 		ctl_err(r, "duration: expected 500ms, 30s, 5m or 1h, at most "
 			   "24h");
 		return -1;
 	}
 	route_trip(a->route, b, (uint32_t)ms, a->now_ms);
-	ctl_buf_printf(r->out, "backend %s open for %s\n",
-		       route_backend_name(a->route, b),
-		       ctl_fmt_duration(d, sizeof(d), ms));
+	buf_printf(r->out, "backend %s open for %s\n",
+		   route_backend_name(a->route, b),
+		   text_fmt_duration(d, sizeof(d), ms));
 	return 0;
 }
 
@@ -1365,10 +1058,10 @@ static int cmd_reset(struct ctl_req *r)
 	if (b < 0)
 		return -1;
 	route_reset(r->a->route, b, r->a->now_ms);
-	ctl_buf_printf(r->out,
-		       "backend %s reset: closed, enabled, configured "
-		       "weights\n",
-		       route_backend_name(r->a->route, b));
+	buf_printf(r->out,
+		   "backend %s reset: closed, enabled, configured "
+		   "weights\n",
+		   route_backend_name(r->a->route, b));
 	return 0;
 }
 
@@ -1383,12 +1076,12 @@ static int cmd_clear_counters(struct ctl_req *r)
 	/* reload counts say which configuration is in force: kept */
 	a->cnt.reloads = reloads;
 	a->cnt.reload_failed = failed;
-	ctl_buf_printf(r->out, "counters cleared\n");
+	buf_printf(r->out, "counters cleared\n");
 	return 0;
 }
 
 struct ctl_reload_ctx {
-	struct ctl_buf errs;
+	struct buf errs;
 	unsigned n;
 };
 
@@ -1397,7 +1090,7 @@ static void ctl_reload_err(void *arg, const char *msg)
 	struct ctl_reload_ctx *x = arg;
 
 	x->n++;
-	ctl_buf_printf(&x->errs, "  %s\n", msg);
+	buf_printf(&x->errs, "  %s\n", msg);
 }
 
 static int cmd_reload(struct ctl_req *r)
@@ -1405,7 +1098,7 @@ static int cmd_reload(struct ctl_req *r)
 	struct agent *a = r->a;
 	struct ctl_reload_ctx x = {.n = 0};
 
-	ctl_buf_init(&x.errs, 1u << 20);
+	buf_init(&x.errs, 1u << 20);
 	if (agent_reload(a, ctl_reload_err, &x) < 0) {
 		if (x.n)
 			ctl_err(r,
@@ -1416,13 +1109,13 @@ static int cmd_reload(struct ctl_req *r)
 			ctl_err(r, "reload rejected; the running "
 				   "configuration stays (see the log)");
 		if (!r->json && x.errs.len)
-			ctl_buf_add(r->out, x.errs.p, x.errs.len);
-		ctl_buf_free(&x.errs);
+			buf_add(r->out, x.errs.p, x.errs.len);
+		buf_free(&x.errs);
 		return -1;
 	}
-	ctl_buf_free(&x.errs);
-	ctl_buf_printf(r->out, "reloaded %s: %u backends, %u pools\n",
-		       a->cfg_path, a->cfg->n_backends, a->cfg->n_pools);
+	buf_free(&x.errs);
+	buf_printf(r->out, "reloaded %s: %u backends, %u pools\n", a->cfg_path,
+		   a->cfg->n_backends, a->cfg->n_pools);
 	return 0;
 }
 
@@ -1605,16 +1298,16 @@ static int ctl_cmd_words(const struct ctl_cmd *cmd)
 
 static int cmd_help(struct ctl_req *r)
 {
-	struct ctl_table t;
+	struct buf_table t;
 	char usage[96];
 	size_t k;
 	int w;
 
-	ctl_buf_printf(r->out,
-		       "Commands at this session's level (%s); several may "
-		       "share a line, separated by ';':\n",
-		       ctl_level_str(r->c->level));
-	ctl_table_init(&t, 2);
+	buf_printf(r->out,
+		   "Commands at this session's level (%s); several may "
+		   "share a line, separated by ';':\n",
+		   ctl_level_str(r->c->level));
+	buf_table_init(&t, 2, CTL_OUT_MAX);
 	for (k = 0; k < CTL_NCMDS; k++) {
 		const struct ctl_cmd *cmd = &ctl_cmds[k];
 		size_t n = 0;
@@ -1628,10 +1321,10 @@ static int cmd_help(struct ctl_req *r)
 		if (cmd->args[0] && n < sizeof(usage))
 			snprintf(usage + n, sizeof(usage) - n, " %s",
 				 cmd->args);
-		ctl_table_cell(&t, "%s", usage);
-		ctl_table_cell(&t, "%s", cmd->help);
+		buf_table_cell(&t, "%s", usage);
+		buf_table_cell(&t, "%s", cmd->help);
 	}
-	ctl_table_print(&t, r->out, "  ");
+	buf_table_print(&t, r->out, "  ");
 	return 0;
 }
 
@@ -1741,11 +1434,11 @@ static void ctl_run_command(struct ctl_client *c, char *text)
 	}
 end:
 	if (c->out.overflow) {
-		ctl_buf_truncate(&c->out, mark);
+		buf_truncate(&c->out, mark);
 		ctl_err(&r, "output too large (more than %u bytes)",
 			CTL_OUT_MAX);
 	}
-	ctl_buf_add(&c->out, "\n", 1);
+	buf_add(&c->out, "\n", 1);
 }
 
 /* Runs one line: its ';'-separated commands in order, then the prompt in
@@ -1765,7 +1458,7 @@ static void ctl_run_line(struct ctl_client *c, char *line)
 		part = semi + 1;
 	}
 	if (c->state == CTL_CL_OPEN && c->interactive)
-		ctl_buf_add(&c->out, "> ", 2);
+		buf_add(&c->out, "> ", 2);
 	else if (c->state == CTL_CL_OPEN)
 		ctl_client_set_state(c, CTL_CL_CLOSING);
 }
@@ -1805,7 +1498,7 @@ static void ctl_reap(struct ctl *ctl)
 
 	while ((c = ctl->dead) != NULL) {
 		ctl->dead = c->next;
-		ctl_buf_free(&c->out);
+		buf_free(&c->out);
 		free(c);
 	}
 }
@@ -1854,7 +1547,7 @@ static int ctl_client_process_cli(struct ctl_client *c)
 		 * and the move is of less than CTL_OUT_LOW bytes
 		 */
 		if (c->out_off) {
-			ctl_buf_consume(&c->out, c->out_off);
+			buf_consume(&c->out, c->out_off);
 			c->out_off = 0;
 		}
 		nl = memchr(c->in, '\n', c->in_len);
@@ -1862,10 +1555,10 @@ static int ctl_client_process_cli(struct ctl_client *c)
 			if (c->in_len == sizeof(c->in)) {
 				c->ctl->cnt.oversized++;
 				c->ctl->cnt.errors++;
-				ctl_buf_printf(&c->out,
-					       "error: line too long (at most "
-					       "%u bytes)\n\n",
-					       CTL_LINE_MAX - 1);
+				buf_printf(&c->out,
+					   "error: line too long (at most "
+					   "%u bytes)\n\n",
+					   CTL_LINE_MAX - 1);
 				c->in_len = 0;
 				ctl_client_set_state(c, CTL_CL_CLOSING);
 				break;
@@ -1886,8 +1579,8 @@ static int ctl_client_process_cli(struct ctl_client *c)
 		c->in[len] = '\0';
 		if (memchr(c->in, '\0', len)) {
 			c->ctl->cnt.errors++;
-			ctl_buf_printf(&c->out, "error: NUL byte in the "
-						"line\n\n");
+			buf_printf(&c->out, "error: NUL byte in the "
+					    "line\n\n");
 			if (!c->interactive)
 				ctl_client_set_state(c, CTL_CL_CLOSING);
 		} else {
@@ -1930,12 +1623,12 @@ static int ctl_client_process_http(struct ctl_client *c)
 	if (!end) {
 		if (c->in_len == sizeof(c->in))
 			ctl->cnt.oversized++;
-		ctl_buf_printf(&c->out,
-			       "HTTP/1.1 %s\r\nContent-Type: text/plain\r\n"
-			       "Content-Length: 0\r\nConnection: close\r\n\r\n",
-			       c->in_len == sizeof(c->in)
-				       ? "431 Request Header Fields Too Large"
-				       : "400 Bad Request");
+		buf_printf(&c->out,
+			   "HTTP/1.1 %s\r\nContent-Type: text/plain\r\n"
+			   "Content-Length: 0\r\nConnection: close\r\n\r\n",
+			   c->in_len == sizeof(c->in)
+				   ? "431 Request Header Fields Too Large"
+				   : "400 Bad Request");
 	} else {
 		agent_clock(ctl->agent);
 		metrics_http(ctl->agent, c->in, (size_t)(end - c->in), &c->out);
@@ -2029,7 +1722,7 @@ static void ctl_client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->out.len = c->out_off = 0;
 		/* do not keep a large buffer for an idle session */
 		if (c->out.size > CTL_OUT_LOW)
-			ctl_buf_free(&c->out);
+			buf_free(&c->out);
 	}
 	ctl_client_process(c);
 }
@@ -2068,7 +1761,7 @@ static void ctl_client_new(struct ctl_listener *l, int fd, const char *peer)
 	c->timeout = l->proto == CTL_PROTO_HTTP ? CTL_HTTP_TIMEOUT
 						: CTL_IDLE_TIMEOUT;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	ctl_buf_init(&c->out, CTL_OUT_MAX + 4096);
+	buf_init(&c->out, CTL_OUT_MAX + 4096);
 	ev_io_init(&c->rio, ctl_client_read_cb, fd, EV_READ);
 	ev_io_init(&c->wio, ctl_client_write_cb, fd, EV_WRITE);
 	ev_init(&c->timer, ctl_client_timeout_cb);

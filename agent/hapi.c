@@ -11,6 +11,7 @@
 #include "log.h"
 #include "route.h"
 #include "sock.h"
+#include "text.h"
 
 #define HAPI_RESP_MAX	     (8u << 20) /* one answer of HAProxy */
 #define HAPI_TIMEOUT_MIN     1.0	/* seconds, per request ... */
@@ -82,7 +83,7 @@ struct hapi {
 	char cmd[2 * CFG_NAME_MAX + 96];
 	size_t cmd_len;
 	size_t cmd_off;
-	struct ctl_buf resp;
+	struct buf resp;
 	uint32_t fails; /* consecutive failed polls */
 	long long pid;	/* HAProxy's Pid: a change is a restart */
 	struct hapi_status st;
@@ -209,13 +210,12 @@ static int hapi_col(char **hdr, int n, const char *name)
 	return -1;
 }
 
+/* A counter or state field; empty or not a number (never seen) is 0. */
 static uint64_t hapi_u64(const char *s)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (; *s >= '0' && *s <= '9'; s++)
-		v = v * 10 + (uint64_t)(*s - '0');
-	return v;
+	return text_parse_uint(s, UINT64_MAX, &v) == 0 ? v : 0;
 }
 
 /* Next line of <*p> (NUL-terminated in place), or NULL at a section end
@@ -491,7 +491,7 @@ static void hapi_done(struct hapi *h, bool ok)
 		hapi_poll_done(h, ok);
 	else
 		hapi_set_done(h, ok);
-	ctl_buf_free(&h->resp);
+	buf_free(&h->resp);
 	hapi_run(h);
 }
 
@@ -549,7 +549,7 @@ static void hapi_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		hapi_done(h, true);
 		return;
 	}
-	if (ctl_buf_add(&h->resp, buf, (size_t)n) < 0) {
+	if (buf_add(&h->resp, buf, (size_t)n) < 0) {
 		hapi_error(h, "answer larger than %u bytes", HAPI_RESP_MAX);
 		hapi_done(h, false);
 	}
@@ -575,7 +575,7 @@ static void hapi_request(struct hapi *h, enum hapi_kind kind)
 
 	h->kind = kind;
 	h->cmd_off = 0;
-	ctl_buf_init(&h->resp, HAPI_RESP_MAX);
+	buf_init(&h->resp, HAPI_RESP_MAX);
 	h->fd = sock_connect(&h->cfg.stats_socket, err, sizeof(err));
 	if (h->fd < 0) {
 		hapi_set_state(h, HAPI_CONNECTING); /* so hapi_done() ends it */
@@ -772,7 +772,7 @@ void hapi_stop(struct agent *a)
 	hapi_close(h);
 	ev_timer_stop(a->loop, &h->poll_timer);
 	ev_timer_stop(a->loop, &h->kick);
-	ctl_buf_free(&h->resp);
+	buf_free(&h->resp);
 	free(h->srv);
 	free(h);
 	a->hapi = NULL;
@@ -810,7 +810,7 @@ void hapi_reload(struct agent *a)
 	if (moved) {
 		/* another HAProxy or backend: nothing known holds */
 		hapi_close(h);
-		ctl_buf_free(&h->resp);
+		buf_free(&h->resp);
 		hapi_forget(h, "haproxy: link moved");
 		h->pid = -1;
 		h->fails = 0;
@@ -862,7 +862,7 @@ static const char *hapi_applied_str(int v)
 	return v < 0 ? "unknown" : v ? "drain" : "ready";
 }
 
-int hapi_show(struct agent *a, struct ctl_buf *o, bool json)
+int hapi_show(struct agent *a, struct buf *o, bool json)
 {
 	struct hapi *h = a->hapi;
 	char addr[CFG_PATH_MAX + 40];
@@ -872,79 +872,77 @@ int hapi_show(struct agent *a, struct ctl_buf *o, bool json)
 
 	if (!h) {
 		if (json)
-			ctl_buf_printf(o, "{\"enabled\":false}\n");
+			buf_printf(o, "{\"enabled\":false}\n");
 		else
-			ctl_buf_printf(o, "link: off (no haproxy: block in "
-					  "the configuration)\n");
+			buf_printf(o, "link: off (no haproxy: block in "
+				      "the configuration)\n");
 		return o->overflow ? -1 : 0;
 	}
 	agent_clock(a);
 	sock_addr_str(&h->cfg.stats_socket, addr, sizeof(addr));
 	age = h->st.last_poll_ms ? a->now_ms - h->st.last_poll_ms : 0;
 	if (json) {
-		ctl_buf_add(o, "{\"enabled\":true,\"stats_socket\":", 31);
-		ctl_buf_json_str(o, addr);
-		ctl_buf_add(o, ",\"backend\":", 11);
-		ctl_buf_json_str(o, h->cfg.backend);
-		ctl_buf_printf(
-			o,
-			",\"up\":%s,\"mirror\":%s,\"poll_interval_ms\":%u,"
-			"\"polls\":%llu,\"poll_errors\":%llu,"
-			"\"sets\":%llu,\"set_errors\":%llu,"
-			"\"faults\":%llu,\"last_poll_age_ms\":",
-			h->st.up ? "true" : "false",
-			h->cfg.mirror ? "true" : "false",
-			h->cfg.poll_interval_ms,
-			(unsigned long long)h->st.polls,
-			(unsigned long long)h->st.poll_errors,
-			(unsigned long long)h->st.sets,
-			(unsigned long long)h->st.set_errors,
-			(unsigned long long)h->st.faults);
+		buf_add(o, "{\"enabled\":true,\"stats_socket\":", 31);
+		buf_json_str(o, addr);
+		buf_add(o, ",\"backend\":", 11);
+		buf_json_str(o, h->cfg.backend);
+		buf_printf(o,
+			   ",\"up\":%s,\"mirror\":%s,\"poll_interval_ms\":%u,"
+			   "\"polls\":%llu,\"poll_errors\":%llu,"
+			   "\"sets\":%llu,\"set_errors\":%llu,"
+			   "\"faults\":%llu,\"last_poll_age_ms\":",
+			   h->st.up ? "true" : "false",
+			   h->cfg.mirror ? "true" : "false",
+			   h->cfg.poll_interval_ms,
+			   (unsigned long long)h->st.polls,
+			   (unsigned long long)h->st.poll_errors,
+			   (unsigned long long)h->st.sets,
+			   (unsigned long long)h->st.set_errors,
+			   (unsigned long long)h->st.faults);
 		if (h->st.last_poll_ms)
-			ctl_buf_printf(o, "%llu", (unsigned long long)age);
+			buf_printf(o, "%llu", (unsigned long long)age);
 		else
-			ctl_buf_add(o, "null", 4);
-		ctl_buf_add(o, ",\"last_error\":", 14);
-		ctl_buf_json_str(o, h->st.last_error);
-		ctl_buf_add(o, ",\"servers\":[", 12);
+			buf_add(o, "null", 4);
+		buf_add(o, ",\"last_error\":", 14);
+		buf_json_str(o, h->st.last_error);
+		buf_add(o, ",\"servers\":[", 12);
 	} else {
-		ctl_buf_printf(o,
-			       "link: %s (%s, backend %s), mirror %s, poll "
-			       "every %ums\n",
-			       h->st.up ? "up" : "down", addr, h->cfg.backend,
-			       h->cfg.mirror ? "on" : "off",
-			       h->cfg.poll_interval_ms);
-		ctl_buf_printf(o,
-			       "polls: %llu ok, %llu failed; set server: %llu "
-			       "ok, %llu failed; faults fed: %llu\n",
-			       (unsigned long long)h->st.polls,
-			       (unsigned long long)h->st.poll_errors,
-			       (unsigned long long)h->st.sets,
-			       (unsigned long long)h->st.set_errors,
-			       (unsigned long long)h->st.faults);
+		buf_printf(o,
+			   "link: %s (%s, backend %s), mirror %s, poll "
+			   "every %ums\n",
+			   h->st.up ? "up" : "down", addr, h->cfg.backend,
+			   h->cfg.mirror ? "on" : "off",
+			   h->cfg.poll_interval_ms);
+		buf_printf(o,
+			   "polls: %llu ok, %llu failed; set server: %llu "
+			   "ok, %llu failed; faults fed: %llu\n",
+			   (unsigned long long)h->st.polls,
+			   (unsigned long long)h->st.poll_errors,
+			   (unsigned long long)h->st.sets,
+			   (unsigned long long)h->st.set_errors,
+			   (unsigned long long)h->st.faults);
 		if (h->st.last_poll_ms)
-			ctl_buf_printf(o, "last good poll: %llu.%03llus ago\n",
-				       (unsigned long long)(age / 1000),
-				       (unsigned long long)(age % 1000));
+			buf_printf(o, "last good poll: %llu.%03llus ago\n",
+				   (unsigned long long)(age / 1000),
+				   (unsigned long long)(age % 1000));
 		if (h->st.last_error[0])
-			ctl_buf_printf(o, "last error: %s\n", h->st.last_error);
-		ctl_buf_printf(o,
-			       "%-20s %-12s %-5s %-5s %8s %8s %8s %8s %8s "
-			       "%-5s %s\n",
-			       "SERVER", "STATUS", "OP", "ADMIN", "ECON",
-			       "ERESP", "WRETR", "WREDIS", "FAULTS", "DOWN",
-			       "MIRROR");
+			buf_printf(o, "last error: %s\n", h->st.last_error);
+		buf_printf(o,
+			   "%-20s %-12s %-5s %-5s %8s %8s %8s %8s %8s "
+			   "%-5s %s\n",
+			   "SERVER", "STATUS", "OP", "ADMIN", "ECON", "ERESP",
+			   "WRETR", "WREDIS", "FAULTS", "DOWN", "MIRROR");
 	}
 	for (b = 0; b < h->n_srv; b++) {
 		const struct hapi_srv *s = &h->srv[b];
 
 		if (json) {
-			ctl_buf_printf(o, "%s{\"name\":", first ? "" : ",");
-			ctl_buf_json_str(o, s->name);
-			ctl_buf_printf(o, ",\"seen\":%s,\"status\":",
-				       s->seen ? "true" : "false");
-			ctl_buf_json_str(o, s->seen ? s->status : "");
-			ctl_buf_printf(
+			buf_printf(o, "%s{\"name\":", first ? "" : ",");
+			buf_json_str(o, s->name);
+			buf_printf(o, ",\"seen\":%s,\"status\":",
+				   s->seen ? "true" : "false");
+			buf_json_str(o, s->seen ? s->status : "");
+			buf_printf(
 				o,
 				",\"op_state\":%d,\"admin_state\":%d,"
 				"\"econ\":%llu,\"eresp\":%llu,\"wretr\":%llu,"
@@ -962,21 +960,21 @@ int hapi_show(struct agent *a, struct ctl_buf *o, bool json)
 			first = false;
 			continue;
 		}
-		ctl_buf_printf(
-			o,
-			"%-20s %-12s %-5d %-5d %8llu %8llu %8llu %8llu "
-			"%8llu %-5s %s\n",
-			s->name, s->seen ? s->status : "(absent)", s->op_state,
-			s->admin, (unsigned long long)s->econ,
-			(unsigned long long)s->eresp,
-			(unsigned long long)s->wretr,
-			(unsigned long long)s->wredis,
-			(unsigned long long)s->faults, s->down ? "yes" : "no",
-			!h->cfg.mirror	? "-"
-			: s->want_drain ? "want drain"
-					: "want ready");
+		buf_printf(o,
+			   "%-20s %-12s %-5d %-5d %8llu %8llu %8llu %8llu "
+			   "%8llu %-5s %s\n",
+			   s->name, s->seen ? s->status : "(absent)",
+			   s->op_state, s->admin, (unsigned long long)s->econ,
+			   (unsigned long long)s->eresp,
+			   (unsigned long long)s->wretr,
+			   (unsigned long long)s->wredis,
+			   (unsigned long long)s->faults,
+			   s->down ? "yes" : "no",
+			   !h->cfg.mirror  ? "-"
+			   : s->want_drain ? "want drain"
+					   : "want ready");
 	}
 	if (json)
-		ctl_buf_add(o, "]}\n", 3);
+		buf_add(o, "]}\n", 3);
 	return o->overflow ? -1 : 0;
 }

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "agent-t.h"
-#include "ctl.h"
+#include "buf.h"
 #include "route-t.h"
 
 /* What the link looks like now, for "show info", "show haproxy" and the
@@ -61,6 +61,6 @@ bool hapi_status(const struct agent *a, struct hapi_status *out);
  * reported (status, admin flags, error counters, faults fed, mirror).
  * Returns 0, or -1 when <out> overflowed.
  */
-int hapi_show(struct agent *a, struct ctl_buf *out, bool json);
+int hapi_show(struct agent *a, struct buf *out, bool json);
 
 #endif /* AOAI_HAPI_H */

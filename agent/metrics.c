@@ -14,53 +14,53 @@
 #define M_PREFIX "aoai_spoa_"
 
 /* HELP and TYPE of one family; <name> without the prefix. */
-static void m_family(struct ctl_buf *o, const char *name, const char *type,
+static void m_family(struct buf *o, const char *name, const char *type,
 		     const char *help)
 {
 	const char *p;
 
-	ctl_buf_printf(o, "# HELP " M_PREFIX "%s ", name);
+	buf_printf(o, "# HELP " M_PREFIX "%s ", name);
 	/* text format: backslash and newline are escaped in HELP */
 	for (p = help; *p; p++) {
 		if (*p == '\\')
-			ctl_buf_add(o, "\\\\", 2);
+			buf_add(o, "\\\\", 2);
 		else if (*p == '\n')
-			ctl_buf_add(o, "\\n", 2);
+			buf_add(o, "\\n", 2);
 		else
-			ctl_buf_add(o, p, 1);
+			buf_add(o, p, 1);
 	}
-	ctl_buf_printf(o, "\n# TYPE " M_PREFIX "%s %s\n", name, type);
+	buf_printf(o, "\n# TYPE " M_PREFIX "%s %s\n", name, type);
 }
 
 /* A label value, escaped (backslash, double quote, newline). */
-static void m_label(struct ctl_buf *o, const char *v)
+static void m_label(struct buf *o, const char *v)
 {
 	for (; *v; v++) {
 		if (*v == '\\' || *v == '"')
-			ctl_buf_printf(o, "\\%c", *v);
+			buf_printf(o, "\\%c", *v);
 		else if (*v == '\n')
-			ctl_buf_add(o, "\\n", 2);
+			buf_add(o, "\\n", 2);
 		else
-			ctl_buf_add(o, v, 1);
+			buf_add(o, v, 1);
 	}
 }
 
 /* One sample: name{k1="v1",k2="v2"} value. <k2> may be NULL, and <k1>. */
-static void m_sample(struct ctl_buf *o, const char *name, const char *k1,
+static void m_sample(struct buf *o, const char *name, const char *k1,
 		     const char *v1, const char *k2, const char *v2,
 		     const char *value)
 {
-	ctl_buf_printf(o, M_PREFIX "%s", name);
+	buf_printf(o, M_PREFIX "%s", name);
 	if (k1) {
-		ctl_buf_printf(o, "{%s=\"", k1);
+		buf_printf(o, "{%s=\"", k1);
 		m_label(o, v1);
 		if (k2) {
-			ctl_buf_printf(o, "\",%s=\"", k2);
+			buf_printf(o, "\",%s=\"", k2);
 			m_label(o, v2);
 		}
-		ctl_buf_add(o, "\"}", 2);
+		buf_add(o, "\"}", 2);
 	}
-	ctl_buf_printf(o, " %s\n", value);
+	buf_printf(o, " %s\n", value);
 }
 
 static const char *m_u64(char *buf, size_t size, uint64_t v)
@@ -87,7 +87,7 @@ static const char *m_ns(char *buf, size_t size, uint64_t ns)
 }
 
 /* One unlabelled family with one sample. */
-static void m_single(struct ctl_buf *o, const char *name, const char *type,
+static void m_single(struct buf *o, const char *name, const char *type,
 		     const char *help, uint64_t v)
 {
 	char n[24];
@@ -97,7 +97,7 @@ static void m_single(struct ctl_buf *o, const char *name, const char *type,
 }
 
 /* The latency histogram: cumulative buckets, le in seconds. */
-static void m_histogram(struct ctl_buf *o, const struct agent_hist *h)
+static void m_histogram(struct buf *o, const struct agent_hist *h)
 {
 	static const uint64_t bounds[] = AGENT_HIST_BOUNDS_NS;
 	char le[40], n[24], name[64];
@@ -174,7 +174,7 @@ static uint64_t m_counter_at(const struct route_backend_counters *c, size_t off)
 static const char *const m_states[] = {"closed", "open", "cooling",
 				       "half-open"};
 
-static void m_backends(struct agent *a, struct ctl_buf *o)
+static void m_backends(struct agent *a, struct buf *o)
 {
 	uint32_t n = route_backend_count(a->route), i;
 	struct route_backend_info *bi;
@@ -299,7 +299,7 @@ static const struct m_counter m_pool_counters[] = {
 /* Which member figure a pool family shows. */
 enum m_member_field { M_WEIGHT, M_EFFECTIVE, M_AVAILABLE };
 
-static void m_members(struct agent *a, struct ctl_buf *o, enum m_member_field f)
+static void m_members(struct agent *a, struct buf *o, enum m_member_field f)
 {
 	uint32_t np = route_pool_count(a->route), p, i;
 	struct route_pool_info pi;
@@ -336,7 +336,7 @@ static void m_members(struct agent *a, struct ctl_buf *o, enum m_member_field f)
 	}
 }
 
-static void m_pools(struct agent *a, struct ctl_buf *o)
+static void m_pools(struct agent *a, struct buf *o)
 {
 	uint32_t np = route_pool_count(a->route), p;
 	struct route_pool_info pi;
@@ -385,7 +385,7 @@ static void m_route_counter(void *arg, const char *name, const char *help,
 	m_single(arg, fam, "counter", help, value);
 }
 
-int metrics_render(struct agent *a, struct ctl_buf *o)
+int metrics_render(struct agent *a, struct buf *o)
 {
 	const struct ctl_counters *cc = ctl_counters(a);
 	struct hapi_status hs;
@@ -458,21 +458,19 @@ int metrics_render(struct agent *a, struct ctl_buf *o)
 /* ------------------------------------------------------------------ */
 /* HTTP                                                                */
 
-static void m_http_error(struct ctl_buf *out, const char *status,
-			 const char *extra)
+static void m_http_error(struct buf *out, const char *status, const char *extra)
 {
-	ctl_buf_printf(out,
-		       "HTTP/1.1 %s\r\nContent-Type: text/plain\r\n"
-		       "Content-Length: %zu\r\n%sConnection: close\r\n\r\n"
-		       "%s\n",
-		       status, strlen(status) + 1, extra, status);
+	buf_printf(out,
+		   "HTTP/1.1 %s\r\nContent-Type: text/plain\r\n"
+		   "Content-Length: %zu\r\n%sConnection: close\r\n\r\n"
+		   "%s\n",
+		   status, strlen(status) + 1, extra, status);
 }
 
-int metrics_http(struct agent *a, const char *head, size_t len,
-		 struct ctl_buf *out)
+int metrics_http(struct agent *a, const char *head, size_t len, struct buf *out)
 {
 	const char *sp1, *sp2, *eol, *target;
-	struct ctl_buf body;
+	struct buf body;
 	size_t tlen, mlen;
 	bool is_head;
 
@@ -499,19 +497,19 @@ int metrics_http(struct agent *a, const char *head, size_t len,
 		m_http_error(out, "404 Not Found", "");
 		return 404;
 	}
-	ctl_buf_init(&body, out->cap > 8192 ? out->cap - 4096 : out->cap);
+	buf_init(&body, out->cap > 8192 ? out->cap - 4096 : out->cap);
 	if (metrics_render(a, &body) < 0) {
-		ctl_buf_free(&body);
+		buf_free(&body);
 		m_http_error(out, "500 Internal Server Error", "");
 		return 500;
 	}
-	ctl_buf_printf(out,
-		       "HTTP/1.1 200 OK\r\nContent-Type: " METRICS_CONTENT_TYPE
-		       "\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-		       "Connection: close\r\n\r\n",
-		       body.len);
+	buf_printf(out,
+		   "HTTP/1.1 200 OK\r\nContent-Type: " METRICS_CONTENT_TYPE
+		   "\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+		   "Connection: close\r\n\r\n",
+		   body.len);
 	if (!is_head)
-		ctl_buf_add(out, body.p, body.len);
-	ctl_buf_free(&body);
+		buf_add(out, body.p, body.len);
+	buf_free(&body);
 	return 200;
 }

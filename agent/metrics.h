@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "agent-t.h"
-#include "ctl.h"
+#include "buf.h"
 
 /* Longest HTTP request head the metrics listener reads. */
 #define METRICS_HTTP_HEAD_MAX 4096
@@ -18,7 +18,7 @@
  * passed breaker deadlines (route_*_info()), hence the hook. Returns 0, or
  * -1 when <out> overflowed its cap (its content is then incomplete).
  */
-int metrics_render(struct agent *a, struct ctl_buf *out);
+int metrics_render(struct agent *a, struct buf *out);
 
 /* Answers one HTTP/1.x request whose complete head (request line and
  * headers, up to the empty line) is <head, len>: GET or HEAD /metrics is
@@ -27,6 +27,6 @@ int metrics_render(struct agent *a, struct ctl_buf *out);
  * response goes into <out>. Returns the HTTP status sent.
  */
 int metrics_http(struct agent *a, const char *head, size_t len,
-		 struct ctl_buf *out);
+		 struct buf *out);
 
 #endif /* AOAI_METRICS_H */

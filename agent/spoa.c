@@ -12,6 +12,7 @@
 #include "route.h"
 #include "spoa.h"
 #include "spop.h"
+#include "text.h"
 
 #define MSG_ROUTE  "aoai-route"
 #define MSG_RESULT "aoai-result"
@@ -21,18 +22,6 @@
  * an action with no effect.
  */
 #define SPOA_VAR_NOOP "noop"
-
-char *spoa_log_safe(char *buf, size_t size, const char *s, size_t len)
-{
-	size_t i;
-
-	if (!size)
-		return buf;
-	for (i = 0; i < len && i + 1 < size; i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	buf[i] = '\0';
-	return buf;
-}
 
 /* Inline so that strlen() of the literal names folds to a constant. */
 static inline int set_var_str(char **p, char *end, const char *name,
@@ -171,7 +160,7 @@ static int spoa_route(struct agent *a, struct spop_msg_iter *it, char **p,
 
 		log_rl(&a->rl_pool, a->now_ms, LOG_WARNING,
 		       "aoai-route: unknown pool \"%s\"",
-		       spoa_log_safe(name, sizeof(name), pool, pool_len));
+		       text_printable(name, sizeof(name), pool, pool_len));
 	}
 	if (d.backend >= 0 &&
 	    set_var_str(p, end, SPOA_VAR_BACKEND, d.name, d.name_len) < 0)

@@ -18,9 +18,4 @@
 int spoa_notify(struct agent *a, const char *payload, size_t len, char **p,
 		char *end);
 
-/* Copies <s, len> into <buf> for a log line: printable ASCII only, others
- * as '?', cut at <size> - 1 bytes. Returns <buf>.
- */
-char *spoa_log_safe(char *buf, size_t size, const char *s, size_t len);
-
 #endif /* AOAI_SPOA_H */
