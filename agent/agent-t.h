@@ -78,13 +78,15 @@ struct agent {
 	struct conn *dead;	    /* closed, freed at the safe point */
 	uint32_t n_conns;
 	uint64_t next_conn_id; /* for log lines */
-	uint64_t now_ms;       /* monotonic, refreshed per wake-up */
-	int64_t now_wall_s;    /* wall clock, for HTTP-dates */
 	time_t started;	       /* wall clock, for "show info" */
 	time_t cfg_loaded;     /* wall clock of the last (re)load */
 	bool stopping;	       /* SIGTERM seen: draining */
 	struct ctl *ctl;       /* control sockets; owned */
 	struct hapi *hapi;     /* HAProxy runtime API link; owned */
+	/* agent_reload(): the control socket's "reload" calls it through
+	 * here, so that ctl does not depend on the module that starts it
+	 */
+	int (*reload)(struct agent *a, cfg_error_fn err, void *arg);
 	ev_signal sig_term;
 	ev_signal sig_int;
 	ev_signal sig_hup;

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "agent.h"
 #include "cfg.h"
 #include "conn.h"
@@ -24,14 +25,6 @@
 #define AGENT_STATE_EVERY 10.0
 
 /* Wall clock in ms since the Unix epoch: snapshot deadlines. */
-static uint64_t agent_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Writes the state file (state_file) when the breaker state changed since
  * the last write, or always with <force>. A failure is logged
  * (rate-limited) and retried at the next period.
@@ -44,11 +37,11 @@ static void agent_state_save(struct agent *a, bool force)
 	if (!path[0] ||
 	    (!force && route_saved_gen(a->route) == a->state_saved_gen))
 		return;
-	agent_clock(a);
+	clock_update();
 	/* only the exit save (force) waits for the disk: see snapshot.h */
-	if (snapshot_save(a->route, path, a->now_ms, agent_wall_ms(), force,
+	if (snapshot_save(a->route, path, clock_now.ms, clock_wall_ms(), force,
 			  err, sizeof(err)) < 0) {
-		log_rl(&a->rl_state, a->now_ms, LOG_WARNING,
+		log_rl(&a->rl_state, clock_now.ms, LOG_WARNING,
 		       "state file %s not written: %s", path, err);
 		return;
 	}
@@ -65,12 +58,12 @@ static void agent_state_load(struct agent *a)
 	const char *path = a->cfg->state_file;
 	struct snapshot_stats st;
 	char err[SNAPSHOT_ERR_MAX];
-	uint64_t wall = agent_wall_ms(), age_s;
+	uint64_t wall = clock_wall_ms(), age_s;
 	int rc;
 
 	if (!path[0])
 		return;
-	rc = snapshot_load(a->route, path, a->now_ms, wall, &st, err,
+	rc = snapshot_load(a->route, path, clock_now.ms, wall, &st, err,
 			   sizeof(err));
 	age_s = rc == 0 && wall > st.saved_at_ms
 			? (wall - st.saved_at_ms) / 1000
@@ -127,8 +120,8 @@ static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	agent_clock(a);
-	route_tick(a->route, a->now_ms);
+	clock_update();
+	route_tick(a->route, clock_now.ms);
 }
 
 static void agent_reaper_cb(struct ev_loop *loop, ev_check *w, int revents)
@@ -174,7 +167,7 @@ static void agent_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	agent_clock(a);
+	clock_update();
 	if (w->signum == SIGHUP) {
 		log_msg(LOG_NOTICE, "SIGHUP: reloading %s", a->cfg_path);
 		agent_reload(a, NULL, NULL);
@@ -189,14 +182,15 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 		struct cfg *cfg)
 {
 	a->loop = loop;
+	a->reload = agent_reload;
 	a->cfg_path = cfg_path;
 	a->cfg = cfg;
 	a->started = a->cfg_loaded = time(NULL);
-	agent_clock(a);
+	clock_update();
 	signal(SIGPIPE, SIG_IGN);
 
 	a->route = route_new((uint64_t)a->started ^ (uint64_t)getpid());
-	if (!a->route || route_apply(a->route, cfg, a->now_ms) < 0) {
+	if (!a->route || route_apply(a->route, cfg, clock_now.ms) < 0) {
 		log_msg(LOG_ERR, "cannot set up the routing engine");
 		return -1;
 	}
@@ -274,7 +268,7 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	struct reload_ctx ctx = {.err = err, .arg = arg};
 	struct cfg *next;
 
-	agent_clock(a);
+	clock_update();
 	next = cfg_load(a->cfg_path, agent_reload_err, &ctx);
 	if (!next) {
 		a->cnt.reload_failed++;
@@ -284,7 +278,7 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 			a->cfg_path, ctx.n);
 		return -1;
 	}
-	if (route_apply(a->route, next, a->now_ms) < 0) {
+	if (route_apply(a->route, next, clock_now.ms) < 0) {
 		a->cnt.reload_failed++;
 		log_msg(LOG_ERR, "reload: routing engine refused the new "
 				 "configuration; the running one stays");

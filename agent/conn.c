@@ -13,7 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "clock.h"
+#include "agent-t.h"
 #include "conn.h"
 #include "log.h"
 #include "spoa.h"
@@ -194,7 +195,7 @@ void conn_disconnect(struct conn *c, uint32_t status, const char *why)
 		log_msg(LOG_INFO, "conn #%llu %s: AGENT-DISCONNECT 2: %s",
 			(unsigned long long)c->id, c->peer, why);
 	else if (status != SPOP_ERR_NONE)
-		log_rl(&a->rl_proto, a->now_ms, LOG_WARNING,
+		log_rl(&a->rl_proto, clock_now.ms, LOG_WARNING,
 		       "conn #%llu %s: AGENT-DISCONNECT %u (%s): %s",
 		       (unsigned long long)c->id, c->peer, status,
 		       spop_status_str(status), why);
@@ -484,7 +485,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	agent_clock(a);
+	clock_update();
 	/* a full buffer holds whole frames left by the per-wake-up budget
 	 * (a frame always fits): handle them before reading more
 	 */
@@ -518,7 +519,7 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	/* flushing may resume buffered NOTIFYs, which need the time */
-	agent_clock(c->agent);
+	clock_update();
 	conn_flush(c);
 }
 

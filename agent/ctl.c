@@ -8,7 +8,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "clock.h"
+#include "agent-t.h"
 #include "ctl.h"
 #include "hapi.h"
 #include "log.h"
@@ -299,8 +300,8 @@ static int cmd_show_info(struct ctl_req *r)
 	ctl_kv_u64(&kv, "pid", (uint64_t)getpid());
 	ctl_kv_str(&kv, "started", text_fmt_time(buf, sizeof(buf), a->started));
 	ctl_kv_u64(&kv, "uptime_s",
-		   a->now_wall_s > a->started
-			   ? (uint64_t)(a->now_wall_s - a->started)
+		   clock_now.wall_s > a->started
+			   ? (uint64_t)(clock_now.wall_s - a->started)
 			   : 0);
 	ctl_kv_str(&kv, "config_file", a->cfg_path ? a->cfg_path : "");
 	ctl_kv_str(&kv, "config_loaded",
@@ -355,7 +356,7 @@ static bool *ctl_weight_overrides(struct agent *a)
 		if (route_pool_info(a->route, (int)p, &pi) < 0)
 			continue;
 		for (i = 0; i < pi.n_members; i++)
-			if (route_member_info(a->route, (int)p, i, a->now_ms,
+			if (route_member_info(a->route, (int)p, i, clock_now.ms,
 					      &mi) == 0 &&
 			    mi.weight_overridden && mi.backend >= 0 &&
 			    (uint32_t)mi.backend < nb)
@@ -476,12 +477,12 @@ static int cmd_show_backends(struct ctl_req *r)
 	for (i = 0; i < n; i++) {
 		if (only >= 0 && (int)i != only)
 			continue;
-		if (route_backend_info(a->route, (int)i, a->now_ms, &bi) < 0)
+		if (route_backend_info(a->route, (int)i, clock_now.ms, &bi) < 0)
 			continue;
 		if (r->json) {
 			if (!first)
 				buf_add(r->out, ",", 1);
-			ctl_backend_json(r, &bi, weights[i], a->now_ms);
+			ctl_backend_json(r, &bi, weights[i], clock_now.ms);
 			first = false;
 			continue;
 		}
@@ -494,8 +495,8 @@ static int cmd_show_backends(struct ctl_req *r)
 			any_runtime = true;
 		if (bi.state == ROUTE_ST_OPEN || bi.state == ROUTE_ST_COOLING)
 			text_fmt_left(left, sizeof(left),
-				      bi.until_ms > a->now_ms
-					      ? bi.until_ms - a->now_ms
+				      bi.until_ms > clock_now.ms
+					      ? bi.until_ms - clock_now.ms
 					      : 0);
 		else if (bi.state == ROUTE_ST_HALF_OPEN)
 			snprintf(left, sizeof(left), "probes %u/%u",
@@ -607,10 +608,10 @@ static int cmd_show_pools(struct ctl_req *r)
 		}
 		first = false;
 		for (i = 0; i < pi.n_members; i++) {
-			if (route_member_info(a->route, (int)p, i, a->now_ms,
+			if (route_member_info(a->route, (int)p, i, clock_now.ms,
 					      &mi) < 0 ||
-			    route_backend_info(a->route, mi.backend, a->now_ms,
-					       &bi) < 0)
+			    route_backend_info(a->route, mi.backend,
+					       clock_now.ms, &bi) < 0)
 				continue;
 			if (r->json) {
 				buf_printf(r->out,
@@ -1002,8 +1003,8 @@ static int cmd_set_weight(struct ctl_req *r)
 	}
 	if (route_pool_info(a->route, p, &pi) == 0)
 		for (i = 0; i < pi.n_members; i++)
-			if (route_member_info(a->route, p, i, a->now_ms, &mi) ==
-				    0 &&
+			if (route_member_info(a->route, p, i, clock_now.ms,
+					      &mi) == 0 &&
 			    mi.backend == b)
 				cfg_w = mi.cfg_weight;
 	buf_printf(r->out,
@@ -1044,7 +1045,7 @@ static int cmd_trip(struct ctl_req *r)
 			   "24h");
 		return -1;
 	}
-	route_trip(a->route, b, (uint32_t)ms, a->now_ms);
+	route_trip(a->route, b, (uint32_t)ms, clock_now.ms);
 	buf_printf(r->out, "backend %s open for %s\n",
 		   route_backend_name(a->route, b),
 		   text_fmt_duration(d, sizeof(d), ms));
@@ -1057,7 +1058,7 @@ static int cmd_reset(struct ctl_req *r)
 
 	if (b < 0)
 		return -1;
-	route_reset(r->a->route, b, r->a->now_ms);
+	route_reset(r->a->route, b, clock_now.ms);
 	buf_printf(r->out,
 		   "backend %s reset: closed, enabled, configured "
 		   "weights\n",
@@ -1099,7 +1100,7 @@ static int cmd_reload(struct ctl_req *r)
 	struct ctl_reload_ctx x = {.n = 0};
 
 	buf_init(&x.errs, 1u << 20);
-	if (agent_reload(a, ctl_reload_err, &x) < 0) {
+	if (a->reload(a, ctl_reload_err, &x) < 0) {
 		if (x.n)
 			ctl_err(r,
 				"reload rejected (%u error%s); the running "
@@ -1420,7 +1421,7 @@ static void ctl_run_command(struct ctl_client *c, char *text)
 			best->words[2] ? best->words[2] : "", best->args);
 		goto end;
 	}
-	agent_clock(a);
+	clock_update();
 	if (best->fn(&r) == 0 && best->change) {
 		char what[256];
 		size_t n = 0;
@@ -1630,7 +1631,7 @@ static int ctl_client_process_http(struct ctl_client *c)
 				   ? "431 Request Header Fields Too Large"
 				   : "400 Bad Request");
 	} else {
-		agent_clock(ctl->agent);
+		clock_update();
 		metrics_http(ctl->agent, c->in, (size_t)(end - c->in), &c->out);
 	}
 	c->in_len = 0;
@@ -1819,7 +1820,7 @@ static void ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (err == EAGAIN || err == EWOULDBLOCK ||
 			    err == EINTR || err == ECONNABORTED)
 				return;
-			log_rl(&ctl->rl_accept, ctl->agent->now_ms, LOG_ERR,
+			log_rl(&ctl->rl_accept, clock_now.ms, LOG_ERR,
 			       "%s: accept: %s", l->name, strerror(err));
 			if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 			    err == ENOMEM) {
@@ -1832,7 +1833,7 @@ static void ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (ctl->n_clients >= CTL_CLIENTS_MAX) {
 			ctl->cnt.refused++;
-			log_rl(&ctl->rl_accept, ctl->agent->now_ms, LOG_WARNING,
+			log_rl(&ctl->rl_accept, clock_now.ms, LOG_WARNING,
 			       "%s: refused: %u clients", l->name,
 			       ctl->n_clients);
 			if (l->proto == CTL_PROTO_CLI &&

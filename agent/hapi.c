@@ -6,7 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "clock.h"
+#include "agent-t.h"
 #include "hapi.h"
 #include "log.h"
 #include "route.h"
@@ -136,7 +137,7 @@ static void hapi_error(struct hapi *h, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(h->st.last_error, sizeof(h->st.last_error), fmt, ap);
 	va_end(ap);
-	log_rl(&h->rl, h->agent->now_ms, LOG_WARNING, "haproxy: %s",
+	log_rl(&h->rl, clock_now.ms, LOG_WARNING, "haproxy: %s",
 	       h->st.last_error);
 }
 
@@ -392,7 +393,8 @@ static void hapi_apply(struct hapi *h)
 		hapi_set_down(h, b, maint || down, why);
 		if (!h->cfg.mirror)
 			continue;
-		if (route_backend_info(a->route, (int)b, a->now_ms, &bi) == 0)
+		if (route_backend_info(a->route, (int)b, clock_now.ms, &bi) ==
+		    0)
 			s->want_drain = bi.state == ROUTE_ST_OPEN ||
 					bi.state == ROUTE_ST_COOLING;
 		if (maint) {
@@ -412,12 +414,11 @@ static void hapi_apply(struct hapi *h)
 
 static void hapi_poll_done(struct hapi *h, bool ok)
 {
-	struct agent *a = h->agent;
 	char *p = h->resp.p;
 	long long pid;
 	uint32_t b;
 
-	agent_clock(a);
+	clock_update();
 	if (ok) {
 		for (b = 0; b < h->n_srv; b++)
 			h->srv[b].seen = false;
@@ -433,7 +434,7 @@ static void hapi_poll_done(struct hapi *h, bool ok)
 			h->pid = pid;
 		}
 		ok = ok && hapi_parse_state(h, &p) == 0 &&
-		     hapi_parse_stat(h, &p, a->now_ms) == 0;
+		     hapi_parse_stat(h, &p, clock_now.ms) == 0;
 	}
 	if (!ok) {
 		h->st.poll_errors++;
@@ -452,7 +453,7 @@ static void hapi_poll_done(struct hapi *h, bool ok)
 	h->fails = 0;
 	h->st.up = true;
 	h->st.polls++;
-	h->st.last_poll_ms = a->now_ms;
+	h->st.last_poll_ms = clock_now.ms;
 	h->st.last_error[0] = '\0';
 	hapi_apply(h);
 }
@@ -878,9 +879,9 @@ int hapi_show(struct agent *a, struct buf *o, bool json)
 				      "the configuration)\n");
 		return o->overflow ? -1 : 0;
 	}
-	agent_clock(a);
+	clock_update();
 	sock_addr_str(&h->cfg.stats_socket, addr, sizeof(addr));
-	age = h->st.last_poll_ms ? a->now_ms - h->st.last_poll_ms : 0;
+	age = h->st.last_poll_ms ? clock_now.ms - h->st.last_poll_ms : 0;
 	if (json) {
 		buf_add(o, "{\"enabled\":true,\"stats_socket\":", 31);
 		buf_json_str(o, addr);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "ctl.h"
 #include "listener.h"
@@ -45,7 +46,7 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				/* the pending connection stays queued; do not
 				 * spin on it, retry on a timer
 				 */
-				log_rl(&a->rl_accept, a->now_ms, LOG_ERR,
+				log_rl(&a->rl_accept, clock_now.ms, LOG_ERR,
 				       "%s: accept: %s; pausing %.1fs", l->name,
 				       strerror(errno), LISTENER_EMFILE_PAUSE);
 				a->cnt.accept_paused++;
@@ -55,7 +56,7 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				ev_timer_start(a->loop, &a->accept_retry);
 				return;
 			}
-			log_rl(&a->rl_accept, a->now_ms, LOG_ERR,
+			log_rl(&a->rl_accept, clock_now.ms, LOG_ERR,
 			       "%s: accept: %s", l->name, strerror(errno));
 			return;
 		}
@@ -68,7 +69,7 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				   sizeof(int));
 		sock_peer_str(&ss, len, l->name, peer, sizeof(peer));
 		if (a->n_conns >= a->cfg->agent.max_connections) {
-			log_rl(&a->rl_accept, a->now_ms, LOG_WARNING,
+			log_rl(&a->rl_accept, clock_now.ms, LOG_WARNING,
 			       "%s: refused: max_connections (%u) reached",
 			       peer, a->cfg->agent.max_connections);
 			a->cnt.conn_refused++;

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
+#include "clock.h"
+#include "agent-t.h"
 #include "ctl.h"
 #include "hapi.h"
 #include "metrics.h"
@@ -187,7 +188,7 @@ static void m_backends(struct agent *a, struct buf *o)
 		return;
 	}
 	for (i = 0; i < n; i++)
-		route_backend_info(a->route, (int)i, a->now_ms, &bi[i]);
+		route_backend_info(a->route, (int)i, clock_now.ms, &bi[i]);
 
 	m_family(o, "backend_state", "gauge",
 		 "breaker state of the backend: 1 for the state it is in");
@@ -213,8 +214,8 @@ static void m_backends(struct agent *a, struct buf *o)
 
 		if ((bi[i].state == ROUTE_ST_OPEN ||
 		     bi[i].state == ROUTE_ST_COOLING) &&
-		    bi[i].until_ms > a->now_ms)
-			left = bi[i].until_ms - a->now_ms;
+		    bi[i].until_ms > clock_now.ms)
+			left = bi[i].until_ms - clock_now.ms;
 		m_sample(o, "backend_cooldown_remaining_seconds", "backend",
 			 bi[i].name, NULL, NULL, m_milli(v, sizeof(v), left));
 	}
@@ -320,7 +321,7 @@ static void m_members(struct agent *a, struct buf *o, enum m_member_field f)
 		if (route_pool_info(a->route, (int)p, &pi) < 0)
 			continue;
 		for (i = 0; i < pi.n_members; i++) {
-			if (route_member_info(a->route, (int)p, i, a->now_ms,
+			if (route_member_info(a->route, (int)p, i, clock_now.ms,
 					      &mi) < 0)
 				continue;
 			if (f == M_WEIGHT)
@@ -392,7 +393,7 @@ int metrics_render(struct agent *a, struct buf *o)
 	char v[40], code[16];
 	uint32_t i;
 
-	agent_clock(a);
+	clock_update();
 	m_family(o, "build_info", "gauge", "version of the running agent");
 	m_sample(o, "build_info", "version", AOAI_VERSION, NULL, NULL, "1");
 	m_single(o, "start_time_seconds", "gauge",

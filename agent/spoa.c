@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "hdr.h"
 #include "log.h"
 #include "route.h"
@@ -94,7 +95,7 @@ static int arg_retry_after(struct agent *a, const struct spop_kv *kv,
 	if (in_ms)
 		r = hdr_parse_retry_after_ms(s, len, ms);
 	else
-		r = hdr_parse_retry_after(s, len, a->now_wall_s, ms);
+		r = hdr_parse_retry_after(s, len, clock_now.wall_s, ms);
 	if (r == 0)
 		return 1;
 	a->cnt.bad_value++;
@@ -113,7 +114,7 @@ static void spoa_decide_timed(struct agent *a, const char *pool,
 	int i;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	route_decide(a->route, pool, pool_len, key, key_len, a->now_ms, d);
+	route_decide(a->route, pool, pool_len, key, key_len, clock_now.ms, d);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
 	     (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
@@ -153,12 +154,12 @@ static int spoa_route(struct agent *a, struct spop_msg_iter *it, char **p,
 	if (a->cnt.msg_route % AGENT_HIST_SAMPLE == 0)
 		spoa_decide_timed(a, pool, pool_len, key, key_len, &d);
 	else
-		route_decide(a->route, pool, pool_len, key, key_len, a->now_ms,
-			     &d);
+		route_decide(a->route, pool, pool_len, key, key_len,
+			     clock_now.ms, &d);
 	if (d.reason == ROUTE_UNKNOWN_POOL) {
 		char name[CFG_NAME_MAX];
 
-		log_rl(&a->rl_pool, a->now_ms, LOG_WARNING,
+		log_rl(&a->rl_pool, clock_now.ms, LOG_WARNING,
 		       "aoai-route: unknown pool \"%s\"",
 		       text_printable(name, sizeof(name), pool, pool_len));
 	}
@@ -241,7 +242,7 @@ static int spoa_result(struct agent *a, struct spop_msg_iter *it)
 	 */
 	if (!res.backend || !res.backend_len || !has_status)
 		return 0;
-	route_learn(a->route, &res, a->now_ms);
+	route_learn(a->route, &res, clock_now.ms);
 	return 0;
 }
 

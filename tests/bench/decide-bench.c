@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "agent-t.h"
 #include "cfg.h"
 #include "log.h"
@@ -273,12 +274,12 @@ int main(int argc, char **argv)
 
 	log_init(LOG_ERR);
 	memset(&a, 0, sizeof(a));
-	a.now_ms = 1000000;
-	a.now_wall_s = 1700000000;
+	clock_now.ms = 1000000;
+	clock_now.wall_s = 1700000000;
 	if (mode == BENCH_FULL) {
 		a.cfg = bench_cfg((unsigned)n_members);
 		a.route = route_new(1);
-		if (!a.route || route_apply(a.route, a.cfg, a.now_ms) < 0)
+		if (!a.route || route_apply(a.route, a.cfg, clock_now.ms) < 0)
 			die("routing engine set-up failed");
 	}
 	bench_frames(with_key);
