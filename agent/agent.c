@@ -1,5 +1,6 @@
 /* The daemon's lifecycle: start, signals, reload, graceful stop. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,12 +10,13 @@
 #include "agent.h"
 #include "cfg.h"
 #include "conn.h"
-#include "ctl.h"  /* issue #6 */
-#include "hapi.h" /* issue #6 */
+#include "ctl.h"
+#include "hapi.h"
 #include "listener.h"
 #include "log.h"
 #include "route.h"
 #include "snapshot.h"
+#include "sock.h"
 
 /* How often passed deadlines are applied without traffic, so a recovery
  * is logged (and mirrored) when it happens, not at the next request.
@@ -24,7 +26,6 @@
 /* Seconds between two writes of the state file, when the state changed. */
 #define AGENT_STATE_EVERY 10.0
 
-/* Wall clock in ms since the Unix epoch: snapshot deadlines. */
 /* Writes the state file (state_file) when the breaker state changed since
  * the last write, or always with <force>. A failure is logged
  * (rate-limited) and retried at the next period.
@@ -111,7 +112,7 @@ static void agent_route_hook(void *arg, int backend, enum route_state from,
 	log_msg(prio, "backend %s: %s -> %s: %s",
 		route_backend_name(a->route, backend), route_state_str(from),
 		route_state_str(to), why);
-	hapi_mirror(a, backend, from, to); /* issue #6: HAProxy drain/ready */
+	hapi_mirror(a->hapi, backend, from, to); /* HAProxy drain/ready */
 }
 
 static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -130,20 +131,76 @@ static void agent_reaper_cb(struct ev_loop *loop, ev_check *w, int revents)
 
 	(void)revents;
 	(void)loop;
-	conn_reap(a);
-	if (a->stopping && a->n_conns == 0)
+	conn_reap(&a->conns);
+	if (a->stopping && a->conns.n == 0)
 		agent_exit_loop(a);
 }
 
-static void agent_accept_retry_cb(struct ev_loop *loop, ev_timer *w,
-				  int revents)
+static void agent_accept(void *arg, struct listener *l, int fd,
+			 const char *peer)
 {
-	struct agent *a = w->data;
+	struct agent *a = arg;
 
-	(void)loop;
-	(void)revents;
-	if (!a->stopping)
-		listener_resume_all(a);
+	(void)l;
+	conn_new(&a->conns, fd, peer);
+}
+
+static int agent_listen_one(struct agent *a, int fd, const char *name,
+			    const char *path)
+{
+	if (!listener_add(&a->spop, fd, name, path, agent_accept, a))
+		return -1;
+	log_msg(LOG_INFO, "listening on %s", name);
+	return 0;
+}
+
+/* Opens the SPOP listeners of the configuration, or takes the sockets
+ * systemd passed (socket activation): the one named "control" goes to the
+ * control socket, the others are SPOP. Returns 0, or -1 after logging what
+ * failed (nothing left open).
+ */
+static int agent_listen(struct agent *a)
+{
+	char err[SOCK_ERR_MAX], name[CFG_PATH_MAX + 40];
+	char names[CFG_LISTEN_MAX][32];
+	int fds[CFG_LISTEN_MAX], n, i, fd, spop = 0;
+	uint32_t j;
+
+	n = sock_systemd_fds(fds, names, CFG_LISTEN_MAX);
+	for (i = 0; i < n; i++) {
+		if (strcmp(names[i], "control") == 0) {
+			if (ctl_adopt(a, fds[i]) < 0)
+				goto fail;
+			continue;
+		}
+		snprintf(name, sizeof(name), "systemd fd %d%s%.31s", fds[i],
+			 names[i][0] ? " " : "", names[i]);
+		if (agent_listen_one(a, fds[i], name, NULL) < 0)
+			goto fail;
+		spop++;
+	}
+	if (spop)
+		return 0;
+	if (n > 0)
+		log_msg(LOG_INFO, "no SPOP socket from systemd: using listen:");
+	for (j = 0; j < a->cfg->n_listen; j++) {
+		const struct cfg_listener *cl = &a->cfg->listen[j];
+
+		sock_addr_str(cl, name, sizeof(name));
+		fd = sock_listen(cl, err, sizeof(err));
+		if (fd < 0) {
+			log_msg(LOG_ERR, "cannot listen on %s: %s", name, err);
+			goto fail;
+		}
+		if (agent_listen_one(a, fd, name,
+				     cl->kind == CFG_ADDR_UNIX ? cl->path
+							       : NULL) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	listener_close_all(&a->spop);
+	return -1;
 }
 
 static void agent_stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -155,9 +212,9 @@ static void agent_stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	log_msg(LOG_WARNING,
 		"shutdown: %u connections still open after "
 		"%ums, closing them",
-		a->n_conns, a->cfg->agent.shutdown_timeout_ms);
-	while (a->conns)
-		conn_close(a->conns, "shutdown timeout");
+		a->conns.n, a->cfg->agent.shutdown_timeout_ms);
+	while (a->conns.list)
+		conn_close(a->conns.list, "shutdown timeout");
 	agent_exit_loop(a);
 }
 
@@ -189,17 +246,23 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	clock_update();
 	signal(SIGPIPE, SIG_IGN);
 
+	listener_set_init(&a->spop, loop);
+
 	a->route = route_new((uint64_t)a->started ^ (uint64_t)getpid());
 	if (!a->route || route_apply(a->route, cfg, clock_now.ms) < 0) {
 		log_msg(LOG_ERR, "cannot set up the routing engine");
 		return -1;
 	}
 	route_set_hook(a->route, agent_route_hook, a);
+	a->spoa.route = a->route;
+	a->conns.loop = loop;
+	a->conns.cfg = &cfg->agent;
+	a->conns.spoa = &a->spoa;
 	agent_state_load(a);
-	if (listener_open_all(a) < 0)
+	if (agent_listen(a) < 0)
 		return -1;
-	/* issue #6: control socket, metrics listener, HAProxy link */
-	if (ctl_start(a) < 0 || hapi_start(a) < 0)
+	if (ctl_start(a) < 0 ||
+	    hapi_start(&a->hapi, loop, a->route, &cfg->haproxy) < 0)
 		return -1;
 
 	ev_signal_init(&a->sig_term, agent_signal_cb, SIGTERM);
@@ -212,8 +275,6 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	ev_check_init(&a->reaper, agent_reaper_cb);
 	a->reaper.data = a;
 	ev_check_start(loop, &a->reaper);
-	ev_init(&a->accept_retry, agent_accept_retry_cb);
-	a->accept_retry.data = a;
 	ev_init(&a->stop_timer, agent_stop_timer_cb);
 	a->stop_timer.data = a;
 	ev_timer_init(&a->route_timer, agent_tick_cb, AGENT_TICK, AGENT_TICK);
@@ -292,11 +353,12 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 		log_set_level(next->agent.log_level);
 	cfg_free(a->cfg);
 	a->cfg = next;
+	a->conns.cfg = &next->agent;
 	a->cfg_loaded = time(NULL);
 	a->cnt.reloads++;
-	/* issue #6: control sockets and HAProxy link follow the file */
+	/* control sockets and the HAProxy link follow the file */
 	ctl_reload(a);
-	hapi_reload(a);
+	hapi_reload(&a->hapi, a->loop, a->route, &next->haproxy);
 	log_msg(LOG_NOTICE, "reloaded %s: %u backends, %u pools", a->cfg_path,
 		next->n_backends, next->n_pools);
 	return 0;
@@ -309,9 +371,9 @@ void agent_stop(struct agent *a)
 	if (a->stopping)
 		return;
 	a->stopping = true;
-	listener_close_all(a);
-	ev_timer_stop(a->loop, &a->accept_retry);
-	for (c = a->conns; c; c = next) {
+	hapi_quiesce(a->hapi);
+	listener_close_all(&a->spop);
+	for (c = a->conns.list; c; c = next) {
 		next = c->next; /* the call may close and unlink it */
 		if (c->state == CONN_ST_ACTIVE)
 			conn_disconnect(c, SPOP_ERR_NONE, "shutting down");
@@ -325,12 +387,11 @@ void agent_stop(struct agent *a)
 
 void agent_free(struct agent *a)
 {
-	listener_close_all(a);
-	while (a->conns)
-		conn_close(a->conns, "exit");
-	conn_reap(a);
-	/* issue #6 */
-	hapi_stop(a);
+	listener_close_all(&a->spop);
+	while (a->conns.list)
+		conn_close(a->conns.list, "exit");
+	conn_reap(&a->conns);
+	hapi_stop(&a->hapi);
 	ctl_stop(a);
 	route_free(a->route);
 	cfg_free(a->cfg);

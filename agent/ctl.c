@@ -12,10 +12,12 @@
 #include "agent-t.h"
 #include "ctl.h"
 #include "hapi.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
 #include "sock.h"
+#include "stats.h"
 #include "spop.h"
 #include "text.h"
 
@@ -31,8 +33,6 @@
 #define CTL_HTTP_TIMEOUT   10.0	       /* seconds, metrics clients */
 #define CTL_LINGER	   1.0	       /* seconds of input discarded ... */
 #define CTL_LINGER_MAX	   (1u << 20)  /* ... at most, before closing */
-#define CTL_ACCEPT_BATCH   32
-#define CTL_EMFILE_PAUSE   0.5
 #define CTL_LISTENERS_MAX  (CFG_CONTROL_MAX + 2)
 
 enum ctl_proto {
@@ -45,14 +45,12 @@ struct ctl;
 struct ctl_listener {
 	struct ctl_listener *next; /* ctl's list */
 	struct ctl *ctl;
-	int fd;
-	ev_io io;
+	struct listener *lsn; /* the socket; owned */
 	enum ctl_proto proto;
-	enum cfg_level level;	      /* given to each client accepted */
-	struct cfg_listener addr;     /* as configured, to match on reload */
-	bool systemd;		      /* adopted: systemd owns the path */
-	bool stale;		      /* reload: not in the new config */
-	char name[CFG_PATH_MAX + 40]; /* address, for logs */
+	enum cfg_level level;	  /* given to each client accepted */
+	struct cfg_listener addr; /* as configured, to match on reload */
+	bool systemd;		  /* adopted: systemd owns the path */
+	bool stale;		  /* reload: not in the new config */
 };
 
 enum ctl_client_state {
@@ -93,9 +91,9 @@ struct ctl {
 	uint32_t n_clients;
 	uint64_t next_id;
 	ev_check reaper;
-	ev_timer accept_retry; /* EMFILE: accept again later */
+	struct listener_set lset; /* control and metrics listeners */
 	struct ctl_counters cnt;
-	struct log_rl rl_accept;
+	struct log_rl rl_refused; /* refusals at the client limit */
 };
 
 static const char *ctl_client_state_str(enum ctl_client_state st)
@@ -285,6 +283,13 @@ static void ctl_kv_counter(void *arg, const char *name, const char *help,
 	ctl_kv_u64(arg, key, value);
 }
 
+static void ctl_kv_stat(void *arg, const char *name, const char *help,
+			uint64_t value)
+{
+	(void)help;
+	ctl_kv_u64(arg, name, value);
+}
+
 static int cmd_show_info(struct ctl_req *r)
 {
 	struct agent *a = r->a;
@@ -308,30 +313,28 @@ static int cmd_show_info(struct ctl_req *r)
 		   text_fmt_time(buf, sizeof(buf), a->cfg_loaded));
 	ctl_kv_u64(&kv, "backends", route_backend_count(a->route));
 	ctl_kv_u64(&kv, "pools", route_pool_count(a->route));
-	ctl_kv_u64(&kv, "connections", a->n_conns);
+	ctl_kv_u64(&kv, "connections", a->conns.n);
 	ctl_kv_u64(&kv, "control_clients", ctl_client_count(a));
 	ctl_kv_str(&kv, "stopping", a->stopping ? "yes" : "no");
-	if (hapi_status(a, &hs))
+	if (hapi_status(a->hapi, &hs))
 		ctl_kv_str(&kv, "haproxy_link", hs.up ? "up" : "down");
 	else
 		ctl_kv_str(&kv, "haproxy_link", "off");
-#define X(name, help) ctl_kv_u64(&kv, #name, a->cnt.name);
-	AGENT_COUNTERS(X)
-#undef X
+	stats_counters_each(a, ctl_kv_stat, &kv);
 	for (i = 0; i <= SPOP_ERR_RES + 1; i++) {
 		if (i <= SPOP_ERR_RES)
 			snprintf(key, sizeof(key), "disconnect_out_%u", i);
 		else
 			snprintf(key, sizeof(key), "disconnect_out_other");
-		ctl_kv_u64(&kv, key, a->cnt.disconnect_out[i]);
+		ctl_kv_u64(&kv, key, a->conns.cnt.disconnect_out[i]);
 	}
 	route_engine_counters_each(route_engine_counters(a->route),
 				   ctl_kv_counter, &kv);
-	ctl_kv_u64(&kv, "decide_samples", a->decide_hist.count);
+	ctl_kv_u64(&kv, "decide_samples", a->spoa.decide_hist.count);
 	ctl_kv_u64(&kv, "decide_avg_ns",
-		   a->decide_hist.count
-			   ? a->decide_hist.sum_ns / a->decide_hist.count
-			   : 0);
+		   a->spoa.decide_hist.count ? a->spoa.decide_hist.sum_ns /
+						       a->spoa.decide_hist.count
+					     : 0);
 	if (r->json) {
 		buf_add(r->out, "}\n", 2);
 		buf_free(&kv.t.cells);
@@ -970,7 +973,7 @@ static int cmd_show_metrics(struct ctl_req *r)
 
 static int cmd_show_haproxy(struct ctl_req *r)
 {
-	hapi_show(r->a, r->out, r->json);
+	hapi_show(r->a->hapi, r->out, r->json);
 	return 0;
 }
 
@@ -1068,15 +1071,8 @@ static int cmd_reset(struct ctl_req *r)
 
 static int cmd_clear_counters(struct ctl_req *r)
 {
-	struct agent *a = r->a;
-	uint64_t reloads = a->cnt.reloads, failed = a->cnt.reload_failed;
-
-	route_clear_counters(a->route);
-	memset(&a->cnt, 0, sizeof(a->cnt));
-	memset(&a->decide_hist, 0, sizeof(a->decide_hist));
-	/* reload counts say which configuration is in force: kept */
-	a->cnt.reloads = reloads;
-	a->cnt.reload_failed = failed;
+	route_clear_counters(r->a->route);
+	stats_reset(r->a);
 	buf_printf(r->out, "counters cleared\n");
 	return 0;
 }
@@ -1780,72 +1776,26 @@ static void ctl_client_new(struct ctl_listener *l, int fd, const char *peer)
 		(unsigned long long)c->id, c->peer, ctl_level_str(c->level));
 }
 
-static void ctl_pause(struct ctl *ctl, bool pause)
-{
-	struct ctl_listener *l;
-
-	for (l = ctl->listeners; l; l = l->next) {
-		if (pause)
-			ev_io_stop(ctl->agent->loop, &l->io);
-		else
-			ev_io_start(ctl->agent->loop, &l->io);
-	}
-}
-
-static void ctl_accept_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	ctl_pause(w->data, false);
-}
-
-static void ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* A client accepted on <lsn>: served unless the client limit is reached. */
+static void ctl_accept(void *arg, struct listener *lsn, int fd,
+		       const char *peer)
 {
 	static const char busy[] = "error: too many control clients\n\n";
-	struct ctl_listener *l = w->data;
+	struct ctl_listener *l = arg;
 	struct ctl *ctl = l->ctl;
-	struct sockaddr_storage ss;
-	char peer[CFG_PATH_MAX + 40];
-	socklen_t len;
-	int i, fd;
 
-	(void)revents;
-	for (i = 0; i < CTL_ACCEPT_BATCH; i++) {
-		len = sizeof(ss);
-		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			int err = errno; /* logging may change errno */
-
-			if (err == EAGAIN || err == EWOULDBLOCK ||
-			    err == EINTR || err == ECONNABORTED)
-				return;
-			log_rl(&ctl->rl_accept, clock_now.ms, LOG_ERR,
-			       "%s: accept: %s", l->name, strerror(err));
-			if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
-			    err == ENOMEM) {
-				ctl_pause(ctl, true);
-				ev_timer_set(&ctl->accept_retry,
-					     CTL_EMFILE_PAUSE, 0.);
-				ev_timer_start(loop, &ctl->accept_retry);
-			}
-			return;
-		}
-		if (ctl->n_clients >= CTL_CLIENTS_MAX) {
-			ctl->cnt.refused++;
-			log_rl(&ctl->rl_accept, clock_now.ms, LOG_WARNING,
-			       "%s: refused: %u clients", l->name,
-			       ctl->n_clients);
-			if (l->proto == CTL_PROTO_CLI &&
-			    send(fd, busy, sizeof(busy) - 1,
-				 MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-				errno = 0; /* best effort only */
-			close(fd);
-			continue;
-		}
-		sock_peer_str(&ss, len, l->name, peer, sizeof(peer));
-		ctl_client_new(l, fd, peer);
+	if (ctl->n_clients >= CTL_CLIENTS_MAX) {
+		ctl->cnt.refused++;
+		log_rl(&ctl->rl_refused, clock_now.ms, LOG_WARNING,
+		       "%s: refused: %u clients", lsn->name, ctl->n_clients);
+		if (l->proto == CTL_PROTO_CLI &&
+		    send(fd, busy, sizeof(busy) - 1,
+			 MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			errno = 0; /* best effort only */
+		close(fd);
+		return;
 	}
+	ctl_client_new(l, fd, peer);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1857,31 +1807,33 @@ static struct ctl_listener *ctl_listener_add(struct ctl *ctl, int fd,
 					     bool systemd)
 {
 	struct ctl_listener *l = calloc(1, sizeof(*l));
+	char name[CFG_PATH_MAX + 40];
+	bool owned = addr->kind == CFG_ADDR_UNIX && !systemd && addr->path[0];
 
 	if (!l) {
 		close(fd);
 		return NULL;
 	}
+	sock_addr_str(addr, name, sizeof(name));
+	l->lsn = listener_add(&ctl->lset, fd, name, owned ? addr->path : NULL,
+			      ctl_accept, l);
+	if (!l->lsn) {
+		free(l);
+		return NULL;
+	}
 	l->ctl = ctl;
-	l->fd = fd;
 	l->proto = proto;
 	l->systemd = systemd;
 	l->addr = *addr;
 	l->level = addr->level;
-	sock_addr_str(addr, l->name, sizeof(l->name));
-	ev_io_init(&l->io, ctl_accept_cb, fd, EV_READ);
-	l->io.data = l;
 	l->next = ctl->listeners;
 	ctl->listeners = l;
 	return l;
 }
 
-static void ctl_listener_free(struct ctl *ctl, struct ctl_listener *l)
+static void ctl_listener_free(struct ctl_listener *l)
 {
-	ev_io_stop(ctl->agent->loop, &l->io);
-	close(l->fd);
-	if (l->addr.kind == CFG_ADDR_UNIX && !l->systemd && l->addr.path[0])
-		unlink(l->addr.path);
+	listener_close(l->lsn);
 	free(l);
 }
 
@@ -1929,7 +1881,6 @@ static struct ctl_listener *ctl_open(struct ctl *ctl,
 			unlink(addr->path);
 		return NULL;
 	}
-	ev_io_start(ctl->agent->loop, &l->io);
 	if (proto == CTL_PROTO_HTTP)
 		log_msg(LOG_INFO, "metrics on http://%s:%u/metrics", addr->host,
 			addr->port);
@@ -1951,8 +1902,7 @@ static struct ctl *ctl_get(struct agent *a)
 	ctl->agent = a;
 	ev_check_init(&ctl->reaper, ctl_reaper_cb);
 	ctl->reaper.data = ctl;
-	ev_init(&ctl->accept_retry, ctl_accept_retry_cb);
-	ctl->accept_retry.data = ctl;
+	listener_set_init(&ctl->lset, a->loop);
 	a->ctl = ctl;
 	return ctl;
 }
@@ -2012,12 +1962,10 @@ int ctl_start(struct agent *a)
 		return -1;
 	}
 	ctl_systemd_levels(ctl);
-	for (l = ctl->listeners; l; l = l->next) {
-		ev_io_start(a->loop, &l->io);
+	for (l = ctl->listeners; l; l = l->next)
 		log_msg(LOG_INFO,
-			"control socket on %s from systemd (level %s)", l->name,
-			ctl_level_str(l->level));
-	}
+			"control socket on %s from systemd (level %s)",
+			l->lsn->name, ctl_level_str(l->level));
 	for (i = 0; i < cfg->n_control; i++) {
 		if (ctl_find(ctl, &cfg->control[i], CTL_PROTO_CLI))
 			continue; /* adopted from systemd */
@@ -2059,13 +2007,13 @@ void ctl_reload(struct agent *a)
 			log_msg(LOG_NOTICE,
 				"control socket %s: level %s -> %s "
 				"for new clients",
-				l->name, ctl_level_str(l->level),
+				l->lsn->name, ctl_level_str(l->level),
 				ctl_level_str(c->level));
 		l->level = c->level;
 		if (c->kind == CFG_ADDR_UNIX && c->mode != l->addr.mode) {
 			if (chmod(c->path, c->mode) < 0)
 				log_errno(LOG_ERR, "control socket %s: chmod",
-					  l->name);
+					  l->lsn->name);
 		}
 		l->addr = *c;
 	}
@@ -2085,9 +2033,9 @@ void ctl_reload(struct agent *a)
 		log_msg(LOG_NOTICE, "%s %s: closed (not in the configuration)",
 			l->proto == CTL_PROTO_HTTP ? "metrics"
 						   : "control socket",
-			l->name);
+			l->lsn->name);
 		*pl = l->next;
-		ctl_listener_free(ctl, l);
+		ctl_listener_free(l);
 	}
 }
 
@@ -2100,13 +2048,13 @@ void ctl_stop(struct agent *a)
 		return;
 	while ((l = ctl->listeners) != NULL) {
 		ctl->listeners = l->next;
-		ctl_listener_free(ctl, l);
+		ctl_listener_free(l);
 	}
 	while (ctl->clients)
 		ctl_client_close(ctl->clients, "exit");
 	ctl_reap(ctl);
 	ev_check_stop(a->loop, &ctl->reaper);
-	ev_timer_stop(a->loop, &ctl->accept_retry);
+	listener_close_all(&ctl->lset);
 	free(ctl);
 	a->ctl = NULL;
 }

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "agent-t.h"
 #include "hapi.h"
 #include "log.h"
 #include "route.h"
@@ -66,9 +65,11 @@ enum hapi_kind {
 };
 
 struct hapi {
-	struct agent *agent;
-	struct cfg_haproxy cfg; /* copy of the block in force */
-	struct hapi_srv *srv;	/* by engine backend index; owned */
+	struct ev_loop *loop;
+	struct route_engine *route; /* fed and asked; not owned */
+	bool stopping;		    /* the agent drains: no new request */
+	struct cfg_haproxy cfg;	    /* copy of the block in force */
+	struct hapi_srv *srv;	    /* by engine backend index; owned */
 	uint32_t n_srv;
 	enum hapi_state state;
 	enum hapi_kind kind;
@@ -150,7 +151,7 @@ static void hapi_set_down(struct hapi *h, uint32_t b, bool down,
 	if (s->down == down)
 		return;
 	s->down = down;
-	route_set_down(h->agent->route, (int)b, down);
+	route_set_down(h->route, (int)b, down);
 	log_msg(down ? LOG_WARNING : LOG_NOTICE, "haproxy: backend %s %s: %s",
 		s->name, down ? "unavailable" : "available again", why);
 }
@@ -170,7 +171,7 @@ static void hapi_forget(struct hapi *h, const char *why)
 /* Ends the request in flight (if any): closes the socket. */
 static void hapi_close(struct hapi *h)
 {
-	struct ev_loop *loop = h->agent->loop;
+	struct ev_loop *loop = h->loop;
 
 	ev_io_stop(loop, &h->io);
 	ev_timer_stop(loop, &h->timeout);
@@ -265,7 +266,7 @@ static int hapi_parse_info(struct hapi *h, char **p, long long *pid)
 /* "show servers state B": op and admin state per server. */
 static int hapi_parse_state(struct hapi *h, char **p)
 {
-	struct route_engine *e = h->agent->route;
+	struct route_engine *e = h->route;
 	char *line, *hdr[HAPI_COLS_MAX], *f[HAPI_COLS_MAX];
 	int nh, nf, c_name, c_op, c_adm, b;
 
@@ -307,7 +308,7 @@ static int hapi_parse_state(struct hapi *h, char **p)
 /* "show stat B 4 -1": error counters and the status text per server. */
 static int hapi_parse_stat(struct hapi *h, char **p, uint64_t now_ms)
 {
-	struct route_engine *e = h->agent->route;
+	struct route_engine *e = h->route;
 	char *line, *hdr[HAPI_COLS_MAX], *f[HAPI_COLS_MAX];
 	int nh, nf, c_sv, c_econ, c_eresp, c_wretr, c_wredis, c_status, b;
 
@@ -372,7 +373,6 @@ static int hapi_parse_stat(struct hapi *h, char **p, uint64_t now_ms)
 /* Applies one good poll: availability, and what the mirror must fix. */
 static void hapi_apply(struct hapi *h)
 {
-	struct agent *a = h->agent;
 	struct route_backend_info bi;
 	char why[64];
 	uint32_t b;
@@ -393,7 +393,7 @@ static void hapi_apply(struct hapi *h)
 		hapi_set_down(h, b, maint || down, why);
 		if (!h->cfg.mirror)
 			continue;
-		if (route_backend_info(a->route, (int)b, clock_now.ms, &bi) ==
+		if (route_backend_info(h->route, (int)b, clock_now.ms, &bi) ==
 		    0)
 			s->want_drain = bi.state == ROUTE_ST_OPEN ||
 					bi.state == ROUTE_ST_COOLING;
@@ -460,8 +460,7 @@ static void hapi_poll_done(struct hapi *h, bool ok)
 
 static void hapi_set_done(struct hapi *h, bool ok)
 {
-	int b = route_backend_index(h->agent->route, h->set_name,
-				    strlen(h->set_name));
+	int b = route_backend_index(h->route, h->set_name, strlen(h->set_name));
 	const char *p = h->resp.p ? h->resp.p : "";
 
 	/* success is an empty answer */
@@ -571,7 +570,7 @@ static void hapi_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 /* Starts one request: connect, send <h->cmd>, read until closed. */
 static void hapi_request(struct hapi *h, enum hapi_kind kind)
 {
-	struct ev_loop *loop = h->agent->loop;
+	struct ev_loop *loop = h->loop;
 	char err[SOCK_ERR_MAX];
 
 	h->kind = kind;
@@ -617,7 +616,7 @@ static void hapi_run(struct hapi *h)
 {
 	uint32_t i, b;
 
-	if (h->state != HAPI_IDLE || h->agent->stopping)
+	if (h->state != HAPI_IDLE || h->stopping)
 		return;
 	for (i = 0; h->cfg.mirror && i < h->n_srv; i++) {
 		struct hapi_srv *s;
@@ -697,7 +696,7 @@ static void hapi_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
  */
 static int hapi_table(struct hapi *h)
 {
-	struct route_engine *e = h->agent->route;
+	struct route_engine *e = h->route;
 	uint32_t n = route_backend_count(e), b;
 	struct hapi_srv *t = calloc(n ? n : 1, sizeof(*t));
 	int o;
@@ -723,20 +722,21 @@ static int hapi_table(struct hapi *h)
 	return 0;
 }
 
-int hapi_start(struct agent *a)
+int hapi_start(struct hapi **hp, struct ev_loop *loop,
+	       struct route_engine *route, const struct cfg_haproxy *c)
 {
-	const struct cfg_haproxy *c = &a->cfg->haproxy;
 	struct hapi *h;
 	char addr[CFG_PATH_MAX + 40];
 
-	if (!c->enabled || a->hapi)
+	if (!c->enabled || *hp)
 		return 0;
 	h = calloc(1, sizeof(*h));
 	if (!h) {
 		log_msg(LOG_ERR, "haproxy: out of memory");
 		return -1;
 	}
-	h->agent = a;
+	h->loop = loop;
+	h->route = route;
 	h->cfg = *c;
 	h->fd = -1;
 	h->pid = -1;
@@ -752,11 +752,11 @@ int hapi_start(struct agent *a)
 	ev_init(&h->kick, hapi_kick_cb);
 	h->io.data = h->timeout.data = h->poll_timer.data = h->kick.data = h;
 	h->poll_timer.repeat = c->poll_interval_ms / 1000.0;
-	ev_timer_again(a->loop, &h->poll_timer);
+	ev_timer_again(loop, &h->poll_timer);
 	h->poll_due = true;
 	ev_timer_set(&h->kick, 0., 0.);
-	ev_timer_start(a->loop, &h->kick);
-	a->hapi = h;
+	ev_timer_start(loop, &h->kick);
+	*hp = h;
 	log_msg(LOG_INFO, "haproxy: polling %s, backend %s, every %ums%s",
 		sock_addr_str(&c->stats_socket, addr, sizeof(addr)), c->backend,
 		c->poll_interval_ms,
@@ -764,29 +764,35 @@ int hapi_start(struct agent *a)
 	return 0;
 }
 
-void hapi_stop(struct agent *a)
+void hapi_stop(struct hapi **hp)
 {
-	struct hapi *h = a->hapi;
+	struct hapi *h = *hp;
 
 	if (!h)
 		return;
 	hapi_close(h);
-	ev_timer_stop(a->loop, &h->poll_timer);
-	ev_timer_stop(a->loop, &h->kick);
+	ev_timer_stop(h->loop, &h->poll_timer);
+	ev_timer_stop(h->loop, &h->kick);
 	buf_free(&h->resp);
 	free(h->srv);
 	free(h);
-	a->hapi = NULL;
+	*hp = NULL;
 }
 
-void hapi_reload(struct agent *a)
+void hapi_quiesce(struct hapi *h)
 {
-	const struct cfg_haproxy *c = &a->cfg->haproxy;
-	struct hapi *h = a->hapi;
+	if (h)
+		h->stopping = true;
+}
+
+void hapi_reload(struct hapi **hp, struct ev_loop *loop,
+		 struct route_engine *route, const struct cfg_haproxy *c)
+{
+	struct hapi *h = *hp;
 	bool moved;
 
 	if (!h) {
-		hapi_start(a);
+		hapi_start(hp, loop, route, c);
 		return;
 	}
 	if (hapi_table(h) < 0) {
@@ -794,13 +800,13 @@ void hapi_reload(struct agent *a)
 		 * mark the wrong backends
 		 */
 		log_msg(LOG_ERR, "haproxy: out of memory; link stopped");
-		hapi_stop(a);
+		hapi_stop(hp);
 		return;
 	}
 	if (!c->enabled) {
 		hapi_forget(h, "haproxy: link removed from the configuration");
 		log_msg(LOG_NOTICE, "haproxy: link stopped");
-		hapi_stop(a);
+		hapi_stop(hp);
 		return;
 	}
 	moved = strcmp(c->backend, h->cfg.backend) != 0 ||
@@ -819,16 +825,15 @@ void hapi_reload(struct agent *a)
 	}
 	h->cfg = *c;
 	h->poll_timer.repeat = c->poll_interval_ms / 1000.0;
-	ev_timer_again(a->loop, &h->poll_timer);
+	ev_timer_again(h->loop, &h->poll_timer);
 	h->poll_due = true;
 	ev_timer_set(&h->kick, 0., 0.);
-	ev_timer_start(a->loop, &h->kick);
+	ev_timer_start(h->loop, &h->kick);
 }
 
-void hapi_mirror(struct agent *a, int b, enum route_state from,
+void hapi_mirror(struct hapi *h, int b, enum route_state from,
 		 enum route_state to)
 {
-	struct hapi *h = a->hapi;
 	struct hapi_srv *s;
 	bool want = to == ROUTE_ST_OPEN || to == ROUTE_ST_COOLING;
 
@@ -842,14 +847,12 @@ void hapi_mirror(struct agent *a, int b, enum route_state from,
 	s->dirty = true;
 	if (h->state == HAPI_IDLE && !ev_is_active(&h->kick)) {
 		ev_timer_set(&h->kick, 0., 0.);
-		ev_timer_start(a->loop, &h->kick);
+		ev_timer_start(h->loop, &h->kick);
 	}
 }
 
-bool hapi_status(const struct agent *a, struct hapi_status *out)
+bool hapi_status(const struct hapi *h, struct hapi_status *out)
 {
-	const struct hapi *h = a->hapi;
-
 	memset(out, 0, sizeof(*out));
 	if (!h)
 		return false;
@@ -863,9 +866,8 @@ static const char *hapi_applied_str(int v)
 	return v < 0 ? "unknown" : v ? "drain" : "ready";
 }
 
-int hapi_show(struct agent *a, struct buf *o, bool json)
+int hapi_show(const struct hapi *h, struct buf *o, bool json)
 {
-	struct hapi *h = a->hapi;
 	char addr[CFG_PATH_MAX + 40];
 	uint64_t age;
 	uint32_t b;

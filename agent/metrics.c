@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "route.h"
 #include "spop.h"
+#include "stats.h"
 
 #define M_PREFIX "aoai_spoa_"
 
@@ -98,9 +99,9 @@ static void m_single(struct buf *o, const char *name, const char *type,
 }
 
 /* The latency histogram: cumulative buckets, le in seconds. */
-static void m_histogram(struct buf *o, const struct agent_hist *h)
+static void m_histogram(struct buf *o, const struct spoa_hist *h)
 {
-	static const uint64_t bounds[] = AGENT_HIST_BOUNDS_NS;
+	static const uint64_t bounds[] = SPOA_HIST_BOUNDS_NS;
 	char le[40], n[24], name[64];
 	uint64_t cum = 0;
 	int i;
@@ -109,7 +110,7 @@ static void m_histogram(struct buf *o, const struct agent_hist *h)
 		 "time route_decide() took, sampled: one aoai-route in "
 		 "16 is timed");
 	snprintf(name, sizeof(name), "decision_duration_seconds_bucket");
-	for (i = 0; i < AGENT_HIST_BUCKETS; i++) {
+	for (i = 0; i < SPOA_HIST_BUCKETS; i++) {
 		cum += h->bucket[i];
 		if (bounds[i] == UINT64_MAX)
 			snprintf(le, sizeof(le), "+Inf");
@@ -118,7 +119,7 @@ static void m_histogram(struct buf *o, const struct agent_hist *h)
 		m_sample(o, name, "le", le, NULL, NULL,
 			 m_u64(n, sizeof(n), cum));
 	}
-	if (bounds[AGENT_HIST_BUCKETS - 1] != UINT64_MAX)
+	if (bounds[SPOA_HIST_BUCKETS - 1] != UINT64_MAX)
 		m_sample(o, name, "le", "+Inf", NULL, NULL,
 			 m_u64(n, sizeof(n), h->count));
 	m_sample(o, "decision_duration_seconds_sum", NULL, NULL, NULL, NULL,
@@ -386,6 +387,15 @@ static void m_route_counter(void *arg, const char *name, const char *help,
 	m_single(arg, fam, "counter", help, value);
 }
 
+static void m_stat(void *arg, const char *name, const char *help,
+		   uint64_t value)
+{
+	char fam[96];
+
+	snprintf(fam, sizeof(fam), "%s_total", name);
+	m_single(arg, fam, "counter", help, value);
+}
+
 int metrics_render(struct agent *a, struct buf *o)
 {
 	const struct ctl_counters *cc = ctl_counters(a);
@@ -403,10 +413,8 @@ int metrics_render(struct agent *a, struct buf *o)
 		 "time of the last successful configuration load",
 		 (uint64_t)a->cfg_loaded);
 	m_single(o, "connections", "gauge", "SPOP connections open",
-		 a->n_conns);
-#define X(name, help) m_single(o, #name "_total", "counter", help, a->cnt.name);
-	AGENT_COUNTERS(X)
-#undef X
+		 a->conns.n);
+	stats_counters_each(a, m_stat, o);
 	m_family(o, "disconnects_sent_total", "counter",
 		 "AGENT-DISCONNECT frames sent, by SPOP status code "
 		 "(0 is a normal close; others are protocol errors)");
@@ -417,9 +425,9 @@ int metrics_render(struct agent *a, struct buf *o)
 			snprintf(code, sizeof(code), "other");
 		m_sample(o, "disconnects_sent_total", "status", code, "reason",
 			 i <= SPOP_ERR_RES ? spop_status_str(i) : "other",
-			 m_u64(v, sizeof(v), a->cnt.disconnect_out[i]));
+			 m_u64(v, sizeof(v), a->conns.cnt.disconnect_out[i]));
 	}
-	m_histogram(o, &a->decide_hist);
+	m_histogram(o, &a->spoa.decide_hist);
 	route_engine_counters_each(route_engine_counters(a->route),
 				   m_route_counter, o);
 	m_single(o, "control_clients", "gauge",
@@ -430,7 +438,7 @@ int metrics_render(struct agent *a, struct buf *o)
 		CTL_COUNTERS(X)
 #undef X
 	}
-	if (hapi_status(a, &hs)) {
+	if (hapi_status(a->hapi, &hs)) {
 		m_single(o, "haproxy_up", "gauge",
 			 "1 when the last poll of HAProxy's stats socket "
 			 "succeeded",

@@ -273,17 +273,17 @@ static void agent_pass(const char *payload, size_t len, uint8_t pattern)
 	a.cfg = the_cfg;
 	clock_now.ms = 1000000 + (uint64_t)pattern * 997;
 	clock_now.wall_s = 1700000000;
-	a.route = route_new(pattern);
+	a.route = a.spoa.route = route_new(pattern);
 	assert(a.route);
 	assert(route_apply(a.route, the_cfg, clock_now.ms) == 0);
-	if (spoa_notify(&a, payload, len, &p, end) == 0) {
+	if (spoa_notify(&a.spoa, payload, len, &p, end) == 0) {
 		assert(p > out && p <= end);
 		check_actions(out, (size_t)(p - out));
 	}
 	/* a second request after whatever the first one taught the engine */
 	clock_now.ms += 1500;
 	p = out;
-	if (spoa_notify(&a, payload, len, &p, end) == 0)
+	if (spoa_notify(&a.spoa, payload, len, &p, end) == 0)
 		check_actions(out, (size_t)(p - out));
 	route_free(a.route);
 }
