@@ -6,7 +6,8 @@
 #   make test       every test layer; last line "N passed, M failed"
 #   make bench      benchmarks (not tests): throughput, latency, callgrind
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
-#   make lint       clang-format check and banned functions
+#   make lint       clang-format check, banned functions, include graph
+#   make deps-graph the include graph between modules; fails on a cycle
 #   make install    honours DESTDIR and PREFIX
 #
 # User CPPFLAGS/CFLAGS/LDFLAGS/LDLIBS are respected; project flags come
@@ -74,7 +75,7 @@ BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all deps build-deps node-deps build-tests test run bench fuzz fuzz-build lint \
-	format install clean
+	deps-graph format install clean
 
 # A pure build: nothing is installed here (see "make deps").
 all: $(BUILD)/libspop.a $(BUILD)/aoai-spoa
@@ -177,6 +178,10 @@ fuzz: fuzz-build
 lint:
 	@sh tests/lint.sh
 
+# The include graph between modules; fails on a cycle or upward include.
+deps-graph:
+	@python3 tests/deps_graph.py
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -191,7 +196,7 @@ install: all
 	install -m 0644 $(BUILD)/libspop.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 protocol/spop-t.h protocol/spop.h \
 		$(DESTDIR)$(PREFIX)/include/aoai-spoa/
-	install -m 0644 README.md docs/routing.md docs/control.md \
+	install -m 0644 README.md docs/design.md docs/routing.md docs/control.md \
 		haproxy-conf/haproxy.cfg haproxy-conf/aoai-spoe.conf \
 		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa/
 	install -m 0644 haproxy-conf/README.md \

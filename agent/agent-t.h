@@ -12,7 +12,8 @@
 
 #include "cfg-t.h"
 #include "conn-t.h"
-#include "listener.h"
+#include "ctl-t.h"
+#include "listener-t.h"
 #include "log.h"
 #include "spoa-t.h"
 
@@ -46,6 +47,7 @@ struct agent {
 	time_t cfg_loaded;	    /* wall clock of the last (re)load */
 	bool stopping;		    /* SIGTERM seen: draining */
 	struct ctl *ctl;	    /* control sockets; owned */
+	struct ctl_status ctl_st;   /* what ctl shows of itself */
 	struct hapi *hapi;	    /* HAProxy runtime API link; owned */
 	/* agent_reload(): the control socket's "reload" calls it through
 	 * here, so that ctl does not depend on the module that starts it

@@ -6,7 +6,6 @@
 
 #include "clock.h"
 #include "agent-t.h"
-#include "ctl.h"
 #include "hapi.h"
 #include "metrics.h"
 #include "route.h"
@@ -398,7 +397,7 @@ static void m_stat(void *arg, const char *name, const char *help,
 
 int metrics_render(struct agent *a, struct buf *o)
 {
-	const struct ctl_counters *cc = ctl_counters(a);
+	const struct ctl_counters *cc = &a->ctl_st.cnt;
 	struct hapi_status hs;
 	char v[40], code[16];
 	uint32_t i;
@@ -431,7 +430,7 @@ int metrics_render(struct agent *a, struct buf *o)
 	route_engine_counters_each(route_engine_counters(a->route),
 				   m_route_counter, o);
 	m_single(o, "control_clients", "gauge",
-		 "control and metrics clients connected", ctl_client_count(a));
+		 "control and metrics clients connected", a->ctl_st.clients);
 	if (cc) {
 #define X(name, help)                                                          \
 	m_single(o, "control_" #name "_total", "counter", help, cc->name);

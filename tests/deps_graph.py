@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Prints the include graph of agent/ and protocol/ by module and fails on
-a cycle.
+a cycle or an upward include.
 
-A module is a file name without its extension and without a "-t" suffix:
-ctl.c, ctl.h and ctl-t.h are the module ctl. An edge "a -> b" means a
-file of a includes a header of b. A cycle between modules means two of
-them depend on each other, whatever the headers say; the script prints
-each cycle and exits 1.
+A module is a file name without its extension: conn.c and conn.h are the
+module conn. A types header (HAProxy's X-t.h habit) is a node of its own,
+conn-t: it holds types only, so including it costs no call into the
+module. An edge "a -> b" means a file of a includes a header of b. The
+script fails (exit 1) when the graph has a cycle, when a types header
+includes a function header of a module that is not a leaf (a module
+including nothing of the project), or when a module other than main
+includes agent.h (the lifecycle is the top).
 
     python3 tests/deps_graph.py
 """
@@ -20,8 +23,7 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
 def module(path):
-    base = os.path.basename(path).rsplit(".", 1)[0]
-    return base[:-2] if base.endswith("-t") else base
+    return os.path.basename(path).rsplit(".", 1)[0]
 
 
 def graph():
@@ -73,12 +75,19 @@ def main():
     edges = graph()
     for m in sorted(edges):
         print("%-10s -> %s" % (m, " ".join(sorted(edges[m])) or "-"))
-    bad = cycles(edges)
-    for comp in bad:
-        print("cycle: %s" % " <-> ".join(comp))
+    bad = ["cycle: %s" % " <-> ".join(c) for c in cycles(edges)]
+    for m in sorted(edges):
+        if m.endswith("-t"):
+            bad += ["types header %s.h includes %s.h" % (m, n)
+                    for n in sorted(edges[m])
+                    if not n.endswith("-t") and edges.get(n)]
+        elif "agent" in edges[m] and m != "main":
+            bad.append("upward include: %s includes agent.h" % m)
+    for line in bad:
+        print(line)
     if bad:
         return 1
-    print("no cycle (%d modules)" % len(edges))
+    print("no cycle, no upward include (%d nodes)" % len(edges))
     return 0
 
 
