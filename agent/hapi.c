@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "hapi-parse.h"
 #include "hapi.h"
 #include "log.h"
 #include "route.h"
@@ -18,7 +19,6 @@
 #define HAPI_TIMEOUT_MAX     5.0	/* ... poll_interval clamped */
 #define HAPI_FAULTS_PER_POLL 100	/* faults fed per server per poll */
 #define HAPI_FAIL_OPEN	     3		/* failed polls: forget DOWN */
-#define HAPI_COLS_MAX	     512	/* columns of a row we look at */
 
 /* srv_admin_state bits (HAProxy 2.6 include/haproxy/server-t.h). */
 #define HAPI_ADMF_FMAINT 0x01 /* forced (CLI) maintenance */
@@ -184,190 +184,55 @@ static void hapi_close(struct hapi *h)
 /* ------------------------------------------------------------------ */
 /* parsing HAProxy's answers                                          */
 
-/* Splits <line> in place on <sep> into at most <max> fields. */
-static int hapi_fields(char *line, char sep, char **f, int max)
+/* A "show servers state" row: op and admin state of a known server. */
+static void hapi_on_state(void *arg, const struct hapi_row_state *row)
 {
-	int n = 0;
+	struct hapi *h = arg;
+	int b = route_backend_index(h->route, row->name, strlen(row->name));
 
-	while (n < max) {
-		f[n++] = line;
-		line = strchr(line, sep);
-		if (!line)
-			break;
-		*line++ = '\0';
-		if (sep == ' ')
-			while (*line == ' ')
-				line++;
-	}
-	return n;
+	if (b < 0 || (uint32_t)b >= h->n_srv)
+		return;
+	h->srv[b].seen = true;
+	h->srv[b].op_state = row->op_state;
+	h->srv[b].admin = row->admin;
 }
 
-static int hapi_col(char **hdr, int n, const char *name)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(hdr[i], name) == 0)
-			return i;
-	return -1;
-}
-
-/* A counter or state field; empty or not a number (never seen) is 0. */
-static uint64_t hapi_u64(const char *s)
-{
-	uint64_t v;
-
-	return text_parse_uint(s, UINT64_MAX, &v) == 0 ? v : 0;
-}
-
-/* Next line of <*p> (NUL-terminated in place), or NULL at a section end
- * (an empty line) or the end of the text.
+/* A "show stat" row: the new connection and response errors of a known
+ * server are fed to its breaker as faults.
  */
-static char *hapi_line(char **p)
+static void hapi_on_stat(void *arg, const struct hapi_row_stat *row)
 {
-	char *s = *p, *nl;
+	struct hapi *h = arg;
+	int b = route_backend_index(h->route, row->name, strlen(row->name));
+	struct hapi_srv *s;
+	uint64_t n = 0, k;
 
-	if (!s || !*s || *s == '\n') {
-		if (s && *s == '\n')
-			*p = s + 1;
-		else
-			*p = NULL;
-		return NULL;
-	}
-	nl = strchr(s, '\n');
-	if (nl) {
-		*nl = '\0';
-		*p = nl + 1;
-	} else {
-		*p = s + strlen(s);
-	}
-	return s;
-}
-
-/* "show info": only Pid matters (a restart resets the counters). */
-static int hapi_parse_info(struct hapi *h, char **p, long long *pid)
-{
-	char *line;
-	int n = 0;
-
-	*pid = -1;
-	while ((line = hapi_line(p)) != NULL) {
-		n++;
-		if (strncmp(line, "Pid: ", 5) == 0)
-			*pid = (long long)hapi_u64(line + 5);
-	}
-	if (*pid < 0) {
-		hapi_error(h, "show info: unexpected answer (%d lines)", n);
-		return -1;
-	}
-	return 0;
-}
-
-/* "show servers state B": op and admin state per server. */
-static int hapi_parse_state(struct hapi *h, char **p)
-{
-	struct route_engine *e = h->route;
-	char *line, *hdr[HAPI_COLS_MAX], *f[HAPI_COLS_MAX];
-	int nh, nf, c_name, c_op, c_adm, b;
-
-	line = hapi_line(p);
-	if (!line || line[0] < '0' || line[0] > '9') {
-		hapi_error(h, "show servers state %s: %.80s", h->cfg.backend,
-			   line ? line : "no answer");
-		while (hapi_line(p))
-			;
-		return -1;
-	}
-	line = hapi_line(p);
-	if (!line || line[0] != '#') {
-		hapi_error(h, "show servers state: no header");
-		return -1;
-	}
-	nh = hapi_fields(line + 2, ' ', hdr, HAPI_COLS_MAX);
-	c_name = hapi_col(hdr, nh, "srv_name");
-	c_op = hapi_col(hdr, nh, "srv_op_state");
-	c_adm = hapi_col(hdr, nh, "srv_admin_state");
-	if (c_name < 0 || c_op < 0 || c_adm < 0) {
-		hapi_error(h, "show servers state: unknown header");
-		return -1;
-	}
-	while ((line = hapi_line(p)) != NULL) {
-		nf = hapi_fields(line, ' ', f, HAPI_COLS_MAX);
-		if (nf <= c_name || nf <= c_op || nf <= c_adm)
-			continue;
-		b = route_backend_index(e, f[c_name], strlen(f[c_name]));
-		if (b < 0 || (uint32_t)b >= h->n_srv)
-			continue;
-		h->srv[b].seen = true;
-		h->srv[b].op_state = (int)hapi_u64(f[c_op]);
-		h->srv[b].admin = (int)hapi_u64(f[c_adm]);
-	}
-	return 0;
-}
-
-/* "show stat B 4 -1": error counters and the status text per server. */
-static int hapi_parse_stat(struct hapi *h, char **p, uint64_t now_ms)
-{
-	struct route_engine *e = h->route;
-	char *line, *hdr[HAPI_COLS_MAX], *f[HAPI_COLS_MAX];
-	int nh, nf, c_sv, c_econ, c_eresp, c_wretr, c_wredis, c_status, b;
-
-	line = hapi_line(p);
-	if (!line || strncmp(line, "# ", 2) != 0) {
-		hapi_error(h, "show stat %s: %.80s", h->cfg.backend,
-			   line ? line : "no answer");
-		return -1;
-	}
-	nh = hapi_fields(line + 2, ',', hdr, HAPI_COLS_MAX);
-	c_sv = hapi_col(hdr, nh, "svname");
-	c_econ = hapi_col(hdr, nh, "econ");
-	c_eresp = hapi_col(hdr, nh, "eresp");
-	c_wretr = hapi_col(hdr, nh, "wretr");
-	c_wredis = hapi_col(hdr, nh, "wredis");
-	c_status = hapi_col(hdr, nh, "status");
-	if (c_sv < 0 || c_econ < 0 || c_eresp < 0 || c_wretr < 0 ||
-	    c_wredis < 0 || c_status < 0) {
-		hapi_error(h, "show stat: unknown CSV header");
-		return -1;
-	}
-	while ((line = hapi_line(p)) != NULL) {
-		struct hapi_srv *s;
-		uint64_t econ, eresp, n = 0, k;
-
-		nf = hapi_fields(line, ',', f, HAPI_COLS_MAX);
-		if (nf < nh)
-			continue;
-		b = route_backend_index(e, f[c_sv], strlen(f[c_sv]));
-		if (b < 0 || (uint32_t)b >= h->n_srv)
-			continue;
-		s = &h->srv[b];
-		snprintf(s->status, sizeof(s->status), "%s", f[c_status]);
-		econ = hapi_u64(f[c_econ]);
-		eresp = hapi_u64(f[c_eresp]);
-		/* a retry or a redispatch follows a connection error
-		 * already counted in econ, or is a layer-7 retry of a
-		 * throttle: wretr and wredis are shown, not fed
-		 */
-		if (s->base && econ >= s->econ && eresp >= s->eresp)
-			n = econ - s->econ + (eresp - s->eresp);
-		s->econ = econ;
-		s->eresp = eresp;
-		s->wretr = hapi_u64(f[c_wretr]);
-		s->wredis = hapi_u64(f[c_wredis]);
-		s->base = true;
-		if (n > HAPI_FAULTS_PER_POLL)
-			n = HAPI_FAULTS_PER_POLL;
-		if (n)
-			log_msg(LOG_INFO,
-				"haproxy: backend %s: %llu connection or "
-				"response errors",
-				s->name, (unsigned long long)n);
-		for (k = 0; k < n; k++)
-			route_fault(e, b, now_ms);
-		s->faults += n;
-		h->st.faults += n;
-	}
-	return 0;
+	if (b < 0 || (uint32_t)b >= h->n_srv)
+		return;
+	s = &h->srv[b];
+	snprintf(s->status, sizeof(s->status), "%s", row->status);
+	/* a retry or a redispatch follows a connection error already
+	 * counted in econ, or is a layer-7 retry of a throttle: wretr and
+	 * wredis are shown, not fed
+	 */
+	if (s->base && row->econ >= s->econ && row->eresp >= s->eresp)
+		n = row->econ - s->econ + (row->eresp - s->eresp);
+	s->econ = row->econ;
+	s->eresp = row->eresp;
+	s->wretr = row->wretr;
+	s->wredis = row->wredis;
+	s->base = true;
+	if (n > HAPI_FAULTS_PER_POLL)
+		n = HAPI_FAULTS_PER_POLL;
+	if (n)
+		log_msg(LOG_INFO,
+			"haproxy: backend %s: %llu connection or "
+			"response errors",
+			s->name, (unsigned long long)n);
+	for (k = 0; k < n; k++)
+		route_fault(h->route, b, clock_now.ms);
+	s->faults += n;
+	h->st.faults += n;
 }
 
 /* Applies one good poll: availability, and what the mirror must fix. */
@@ -414,7 +279,7 @@ static void hapi_apply(struct hapi *h)
 
 static void hapi_poll_done(struct hapi *h, bool ok)
 {
-	char *p = h->resp.p;
+	char *p = h->resp.p, err[sizeof(h->st.last_error)] = "";
 	long long pid;
 	uint32_t b;
 
@@ -422,7 +287,7 @@ static void hapi_poll_done(struct hapi *h, bool ok)
 	if (ok) {
 		for (b = 0; b < h->n_srv; b++)
 			h->srv[b].seen = false;
-		ok = p && hapi_parse_info(h, &p, &pid) == 0;
+		ok = p && hapi_parse_info(&p, &pid, err, sizeof(err)) == 0;
 		if (ok && pid != h->pid) {
 			if (h->pid >= 0)
 				log_msg(LOG_NOTICE,
@@ -433,8 +298,13 @@ static void hapi_poll_done(struct hapi *h, bool ok)
 				h->srv[b].base = false;
 			h->pid = pid;
 		}
-		ok = ok && hapi_parse_state(h, &p) == 0 &&
-		     hapi_parse_stat(h, &p, clock_now.ms) == 0;
+		ok = ok &&
+		     hapi_parse_state(&p, h->cfg.backend, hapi_on_state, h, err,
+				      sizeof(err)) == 0 &&
+		     hapi_parse_stat(&p, h->cfg.backend, hapi_on_stat, h, err,
+				     sizeof(err)) == 0;
+		if (!ok && err[0])
+			hapi_error(h, "%s", err);
 	}
 	if (!ok) {
 		h->st.poll_errors++;
