@@ -48,8 +48,8 @@ static int cmd_set_timeout(struct ctl_req *r)
 {
 	uint64_t ms;
 
-	if (text_parse_duration(r->argv[0], true, CTL_TIMEOUT_MAX_MS, &ms) <
-		    0 ||
+	if (text_parse_durationz(r->argv[0], TEXT_DUR_BARE_S,
+				 CTL_TIMEOUT_MAX_MS, &ms) < 0 ||
 	    ms < 1000) {
 		ctl_err(r, "expected a duration from 1s to 24h, such as 30 "
 			   "(seconds), 90s or 5m");
@@ -76,7 +76,7 @@ static int cmd_set_weight(struct ctl_req *r)
 	}
 	if ((b = ctl_backend_arg(r, 1)) < 0)
 		return -1;
-	if (text_parse_uint(r->argv[2], CFG_WEIGHT_MAX, &w) < 0) {
+	if (text_parse_u64z(r->argv[2], CFG_WEIGHT_MAX, &w) < 0) {
 		ctl_err(r, "weight: expected an integer from 0 to %d",
 			CFG_WEIGHT_MAX);
 		return -1;
@@ -123,9 +123,9 @@ static int cmd_trip(struct ctl_req *r)
 	if (b < 0)
 		return -1;
 	ms = a->cfg->backends[b].breaker.trip_duration_ms;
-	if (r->argc == 2 && (text_parse_duration(r->argv[1], false,
-						 ROUTE_WAIT_CEIL_MS, &ms) < 0 ||
-			     ms == 0)) {
+	if (r->argc == 2 &&
+	    (text_parse_durationz(r->argv[1], 0, ROUTE_WAIT_CEIL_MS, &ms) < 0 ||
+	     ms == 0)) {
 		ctl_err(r, "duration: expected 500ms, 30s, 5m or 1h, at most "
 			   "24h");
 		return -1;

@@ -40,7 +40,7 @@ static uint64_t hapi_u64(const char *s)
 {
 	uint64_t v;
 
-	return text_parse_uint(s, UINT64_MAX, &v) == 0 ? v : 0;
+	return text_parse_u64z(s, UINT64_MAX, &v) == 0 ? v : 0;
 }
 
 char *hapi_parse_line(char **p)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breaker.h"
 #include "route.h"
 
 /* Fixed hash seeds: every agent node must map a key to the same backend, so
@@ -23,37 +24,21 @@
 #define ROUTE_AFF_MIN	     256
 #define ROUTE_AFF_MAX	     1024
 
-/* One bucket of a backend's sliding fault window. */
-struct route_bucket {
-	uint64_t epoch;	 /* now_ms / width when the bucket was last reset */
-	uint32_t faults; /* faults in the bucket */
-	uint32_t calls;	 /* faults + successes (throttles are neither) */
-};
-
 /* Run-time state of one backend; follows the backend's name on reload. */
 struct route_backend {
 	/* hot: read for each member when a plan is built */
-	enum route_state state;
+	struct breaker br;	       /* embedded: its hot fields first */
 	bool disabled;		       /* operator drain */
 	bool down;		       /* HAProxy DOWN/MAINT */
-	uint32_t n_probes;	       /* half-open: probes in flight */
-	uint64_t until_ms;	       /* open/cooling: when half-open begins */
 	const struct cfg_backend *cfg; /* in the applied cfg */
 	int64_t rem_req;	       /* last remaining requests, -1 none */
 	int64_t rem_tok;	       /* last remaining tokens, -1 none */
 	uint64_t rem_req_at;	       /* when rem_req was learned */
 	uint64_t rem_tok_at;	       /* when rem_tok was learned */
 	/* cold */
-	size_t name_len;     /* strlen(cfg->name) */
-	uint64_t hrw;	     /* rendezvous value derived from the name */
-	uint32_t probe_head; /* ring index of the oldest probe */
-	uint64_t probe_at[ROUTE_PROBES_MAX]; /* probe send times, a ring */
-	uint32_t consecutive_trips;  /* fault trips since the last close */
-	uint32_t consecutive_faults; /* faults since the last success */
-	uint32_t window_width; /* ms per bucket the window was filled at */
-	struct route_bucket window[ROUTE_WINDOW_BUCKETS];
-	char why[ROUTE_WHY_MAX]; /* last transition reason */
-	struct route_backend_counters c;
+	size_t name_len; /* strlen(cfg->name) */
+	uint64_t hrw;	 /* rendezvous value derived from the name */
+	struct route_backend_counters c; /* the breaker's are in br.c */
 };
 
 /* One member of a pool, in priority order. */
@@ -219,16 +204,6 @@ static uint64_t route_hash(const void *p, size_t len, uint64_t seed)
 	return route_mix(h ^ w);
 }
 
-/* splitmix64: the engine's only randomness, seeded by route_new(). */
-static uint64_t route_rand(struct route_engine *e)
-{
-	uint64_t z = (e->rng += ROUTE_GOLDEN);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 static inline uint64_t route_min64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
@@ -238,15 +213,6 @@ static inline uint64_t route_min64(uint64_t a, uint64_t b)
 static inline uint64_t route_after(uint64_t now, uint64_t d)
 {
 	return now > UINT64_MAX - d ? UINT64_MAX : now + d;
-}
-
-/* Writes a duration as "10s" when whole seconds, else "1500ms". */
-static void route_fmt_ms(char *buf, size_t size, uint64_t ms)
-{
-	if (ms >= 1000 && ms % 1000 == 0)
-		snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
-	else
-		snprintf(buf, size, "%llums", (unsigned long long)ms);
 }
 
 /* ---------------------------------------------------------------- */
@@ -343,8 +309,10 @@ void route_clear_counters(struct route_engine *e)
 	route_engine_counters_clear(&e->c);
 	for (i = 0; i < e->n_pools; i++)
 		route_pool_counters_clear(&e->pools[i].c);
-	for (i = 0; i < e->n_backends; i++)
+	for (i = 0; i < e->n_backends; i++) {
 		route_backend_counters_clear(&e->backends[i].c);
+		memset(&e->backends[i].br.c, 0, sizeof(e->backends[i].br.c));
+	}
 }
 
 /* ---------------------------------------------------------------- */
@@ -371,400 +339,45 @@ const char *route_reason_str(enum route_reason r)
 
 const char *route_state_str(enum route_state s)
 {
-	switch (s) {
-	case ROUTE_ST_CLOSED:
-		return "closed";
-	case ROUTE_ST_OPEN:
-		return "open";
-	case ROUTE_ST_COOLING:
-		return "cooling";
-	case ROUTE_ST_HALF_OPEN:
-		return "half-open";
-	}
-	return "?";
+	return breaker_state_str((enum breaker_state)s);
 }
 
 /* ---------------------------------------------------------------- */
-/* breaker: the state machine and its inputs                        */
+/* the breakers: each input's event turned into caches and the hook  */
 
-/* Probes allowed in flight while half-open: cfg clamped to 1..MAX. */
-static inline uint32_t route_probe_limit(const struct route_backend *bk)
-{
-	uint32_t n = bk->cfg->breaker.probe_requests;
-
-	if (n < 1)
-		return 1;
-	return n > ROUTE_PROBES_MAX ? ROUTE_PROBES_MAX : n;
-}
-
-static inline uint64_t route_probe_timeout(const struct route_backend *bk)
-{
-	uint32_t t = bk->cfg->breaker.probe_timeout_ms;
-
-	return t ? t : ROUTE_PROBE_TIMEOUT_DEF;
-}
-
-/* When the oldest probe in flight is released (UINT64_MAX: none). */
-static inline uint64_t route_probe_deadline(const struct route_backend *bk)
-{
-	if (!bk->n_probes)
-		return UINT64_MAX;
-	return route_after(bk->probe_at[bk->probe_head],
-			   route_probe_timeout(bk));
-}
-
-static void route_probe_push(struct route_engine *e, struct route_backend *bk,
-			     uint64_t now_ms)
-{
-	if (bk->n_probes >= ROUTE_PROBES_MAX)
-		return;
-	e->epoch++;
-	bk->probe_at[(bk->probe_head + bk->n_probes) % ROUTE_PROBES_MAX] =
-		now_ms;
-	bk->n_probes++;
-}
-
-static void route_probe_pop(struct route_engine *e, struct route_backend *bk)
-{
-	if (!bk->n_probes)
-		return;
-	e->epoch++;
-	bk->probe_head = (bk->probe_head + 1) % ROUTE_PROBES_MAX;
-	bk->n_probes--;
-}
-
-static void route_window_clear(struct route_backend *bk)
-{
-	memset(bk->window, 0, sizeof(bk->window));
-}
-
-/* Width of one window bucket: failure_interval / ROUTE_WINDOW_BUCKETS. */
-static inline uint32_t route_window_width(const struct route_backend *bk)
-{
-	uint32_t w =
-		bk->cfg->breaker.failure_interval_ms / ROUTE_WINDOW_BUCKETS;
-
-	return w ? w : 1;
-}
-
-/* Records one call (a fault or a success) at <now_ms>. */
-static void route_window_add(struct route_backend *bk, uint64_t now_ms,
-			     bool fault)
-{
-	uint32_t width = route_window_width(bk);
-	uint64_t epoch = now_ms / width;
-	struct route_bucket *b = &bk->window[epoch % ROUTE_WINDOW_BUCKETS];
-
-	if (bk->window_width != width) {
-		route_window_clear(bk);
-		bk->window_width = width;
-	}
-	if (b->epoch != epoch) {
-		b->epoch = epoch;
-		b->faults = 0;
-		b->calls = 0;
-	}
-	b->calls++;
-	if (fault)
-		b->faults++;
-}
-
-/* Sums the buckets of the last ROUTE_WINDOW_BUCKETS widths: a call at t is
- * counted while floor(now/w) - floor(t/w) < ROUTE_WINDOW_BUCKETS.
+/* Accounts for breaker event <ev> of backend <b>: plans and snapshots go
+ * stale, and a real state change is reported to the hook (which runs
+ * inside the engine call that caused it).
  */
-static void route_window_sum(const struct route_backend *bk, uint64_t now_ms,
-			     uint32_t *faults, uint32_t *calls)
+static void route_breaker_done(struct route_engine *e, uint32_t b,
+			       const struct breaker_event *ev)
 {
-	uint64_t epoch = now_ms / route_window_width(bk);
-	uint32_t i;
+	const struct breaker *br = &e->backends[b].br;
 
-	*faults = 0;
-	*calls = 0;
-	if (bk->window_width != route_window_width(bk))
-		return;
-	for (i = 0; i < ROUTE_WINDOW_BUCKETS; i++) {
-		const struct route_bucket *b = &bk->window[i];
-
-		if (b->epoch <= epoch &&
-		    epoch - b->epoch < ROUTE_WINDOW_BUCKETS) {
-			*faults += b->faults;
-			*calls += b->calls;
-		}
-	}
+	if (ev->changes & BREAKER_CH_PLAN)
+		e->epoch++;
+	if (ev->changes & BREAKER_CH_SAVED)
+		e->saved_gen++;
+	if (ev->moved && ev->from != br->state && e->hook)
+		e->hook(e->hook_arg, (int)b, (enum route_state)ev->from,
+			(enum route_state)br->state, br->why);
 }
 
-/* Legal breaker transitions, one bit per destination state. A state may
- * be re-entered (a new deadline); the hook only sees real changes. Closed
- * -> half-open happens only in route_restore_backend() (a snapshot taken
- * while half-open, or whose deadline passed while the agent was down).
- */
-static bool route_transition_ok(enum route_state from, enum route_state to)
-{
-	static const unsigned legal[] = {
-		[ROUTE_ST_CLOSED] =
-			1u << ROUTE_ST_CLOSED | 1u << ROUTE_ST_OPEN |
-			1u << ROUTE_ST_COOLING | 1u << ROUTE_ST_HALF_OPEN,
-		[ROUTE_ST_OPEN] = 1u << ROUTE_ST_OPEN |
-				  1u << ROUTE_ST_HALF_OPEN |
-				  1u << ROUTE_ST_CLOSED,
-		[ROUTE_ST_COOLING] =
-			1u << ROUTE_ST_COOLING | 1u << ROUTE_ST_OPEN |
-			1u << ROUTE_ST_HALF_OPEN | 1u << ROUTE_ST_CLOSED,
-		[ROUTE_ST_HALF_OPEN] =
-			1u << ROUTE_ST_CLOSED | 1u << ROUTE_ST_OPEN |
-			1u << ROUTE_ST_COOLING | 1u << ROUTE_ST_HALF_OPEN,
-	};
-
-	return (unsigned)from < sizeof(legal) / sizeof(legal[0]) &&
-	       (legal[from] >> to & 1u);
-}
-
-/* The breaker's one transition function: moves backend <b> to <to> with
- * deadline <until_ms> (open/cooling only) and reason <why>, clears what the
- * new state must start without, and reports a change to the hook.
- */
-static void route_set_state(struct route_engine *e, uint32_t b,
-			    enum route_state to, uint64_t until_ms,
-			    const char *why)
-{
-	struct route_backend *bk = &e->backends[b];
-	enum route_state from = bk->state;
-
-	assert(route_transition_ok(from, to));
-	e->epoch++;
-	e->saved_gen++;
-	bk->state = to;
-	bk->until_ms =
-		to == ROUTE_ST_OPEN || to == ROUTE_ST_COOLING ? until_ms : 0;
-	/* probes of a previous half-open period no longer hold a slot */
-	bk->n_probes = 0;
-	bk->probe_head = 0;
-	if (to == ROUTE_ST_OPEN || to == ROUTE_ST_CLOSED) {
-		route_window_clear(bk);
-		bk->consecutive_faults = 0;
-	}
-	snprintf(bk->why, sizeof(bk->why), "%s", why);
-	if (from != to && e->hook)
-		e->hook(e->hook_arg, (int)b, from, to, bk->why);
-}
-
-/* Releases the probes of backend <b> older than probe_timeout. */
-static void route_probe_expire(struct route_engine *e, struct route_backend *bk,
-			       uint64_t now_ms)
-{
-	while (bk->n_probes && route_probe_deadline(bk) <= now_ms) {
-		route_probe_pop(e, bk);
-		bk->c.probe_timeouts++;
-	}
-}
-
-/* Applies passed deadlines of backend <b>: open/cooling end -> half-open,
- * probe timeouts. Cheap when closed.
- */
 static void route_advance_slow(struct route_engine *e, uint32_t b,
 			       uint64_t now_ms)
 {
-	struct route_backend *bk = &e->backends[b];
+	struct breaker_event ev = {0};
 
-	if ((bk->state == ROUTE_ST_OPEN || bk->state == ROUTE_ST_COOLING) &&
-	    now_ms >= bk->until_ms)
-		route_set_state(e, b, ROUTE_ST_HALF_OPEN, 0,
-				bk->state == ROUTE_ST_OPEN ? "trip over"
-							   : "cooldown over");
-	if (bk->state == ROUTE_ST_HALF_OPEN)
-		route_probe_expire(e, bk, now_ms);
+	breaker_advance_slow(&e->backends[b].br, now_ms, &ev);
+	route_breaker_done(e, b, &ev);
 }
 
+/* Applies passed deadlines of backend <b>. Cheap when closed. */
 static inline void route_advance(struct route_engine *e, uint32_t b,
 				 uint64_t now_ms)
 {
-	if (e->backends[b].state != ROUTE_ST_CLOSED)
+	if (e->backends[b].br.state != BREAKER_ST_CLOSED)
 		route_advance_slow(e, b, now_ms);
-}
-
-/* Duration of the next fault trip: trip_duration doubled per consecutive
- * trip, capped at max(max_trip_duration, trip_duration) and the ceiling.
- */
-static uint64_t route_trip_ms(const struct route_backend *bk)
-{
-	const struct cfg_breaker *c = &bk->cfg->breaker;
-	uint64_t d = c->trip_duration_ms, max = c->max_trip_duration_ms;
-	uint32_t n;
-
-	if (max < d)
-		max = d;
-	for (n = bk->consecutive_trips; n && d < max; n--)
-		d *= 2;
-	return route_min64(route_min64(d, max), ROUTE_WAIT_CEIL_MS);
-}
-
-/* A server-requested wait capped at max_retry_after (0: no cap but the
- * ceiling). Sets *capped.
- */
-static uint64_t route_cap_wait(const struct cfg_breaker *c, int64_t wait,
-			       bool *capped)
-{
-	uint64_t cap = c->max_retry_after_ms ? c->max_retry_after_ms
-					     : ROUTE_WAIT_CEIL_MS;
-
-	cap = route_min64(cap, ROUTE_WAIT_CEIL_MS);
-	*capped = (uint64_t)wait > cap;
-	return *capped ? cap : (uint64_t)wait;
-}
-
-/* Opens the circuit of backend <b> after a fault. The duration is the
- * server's capped wait when accept_retry_after and <retry_after_ms> >= 0
- * (APIM's acceptRetryAfter), else route_trip_ms(). <why> is the cause.
- */
-static void route_trip_fault(struct route_engine *e, uint32_t b,
-			     uint64_t now_ms, int64_t retry_after_ms,
-			     const char *why)
-{
-	struct route_backend *bk = &e->backends[b];
-	const struct cfg_breaker *c = &bk->cfg->breaker;
-	char text[ROUTE_WHY_MAX], d[24];
-	uint64_t dur;
-	bool capped;
-
-	if (c->accept_retry_after && retry_after_ms >= 0)
-		dur = route_cap_wait(c, retry_after_ms, &capped);
-	else
-		dur = route_trip_ms(bk);
-	route_fmt_ms(d, sizeof(d), dur);
-	snprintf(text, sizeof(text), "%s, open %s", why, d);
-	if (bk->consecutive_trips < UINT32_MAX)
-		bk->consecutive_trips++;
-	bk->c.trips++;
-	route_set_state(e, b, ROUTE_ST_OPEN, route_after(now_ms, dur), text);
-}
-
-/* A throttle (status in throttle_status): cools the backend down for the
- * server's wait (or trip_duration), capped, plus jitter in
- * [0, min(wait / 10, 1000)] ms. A longer wait extends a running cooldown
- * or trip; a throttle is never a fault.
- */
-static void route_on_throttle(struct route_engine *e, uint32_t b,
-			      const struct route_result *r, uint64_t now_ms)
-{
-	struct route_backend *bk = &e->backends[b];
-	const struct cfg_breaker *c = &bk->cfg->breaker;
-	uint64_t wait, jmax, until;
-	char why[ROUTE_WHY_MAX];
-	bool capped = false;
-
-	if (c->accept_retry_after && r->retry_after_ms >= 0) {
-		wait = route_cap_wait(c, r->retry_after_ms, &capped);
-		if (capped)
-			snprintf(why, sizeof(why),
-				 "%d retry-after %lldms capped %llums",
-				 r->status, (long long)r->retry_after_ms,
-				 (unsigned long long)wait);
-		else
-			snprintf(why, sizeof(why), "%d retry-after %llums",
-				 r->status, (unsigned long long)wait);
-	} else {
-		wait = route_min64(c->trip_duration_ms, ROUTE_WAIT_CEIL_MS);
-		snprintf(why, sizeof(why), "%d %s, %llums", r->status,
-			 c->accept_retry_after ? "no retry-after"
-					       : "retry-after ignored",
-			 (unsigned long long)wait);
-	}
-	jmax = route_min64(wait / 10, 1000);
-	until = route_after(now_ms,
-			    wait + (jmax ? route_rand(e) % (jmax + 1) : 0));
-	switch (bk->state) {
-	case ROUTE_ST_CLOSED:
-	case ROUTE_ST_HALF_OPEN:
-		bk->c.cooldowns++;
-		route_set_state(e, b, ROUTE_ST_COOLING, until, why);
-		break;
-	case ROUTE_ST_COOLING:
-		if (until > bk->until_ms)
-			route_set_state(e, b, ROUTE_ST_COOLING, until, why);
-		break;
-	case ROUTE_ST_OPEN:
-		if (until > bk->until_ms) {
-			bk->until_ms = until;
-			e->epoch++;
-			e->saved_gen++;
-		}
-		break;
-	}
-}
-
-/* A fault (status 0, failure status, slow call, external event) described
- * by <desc>. Closed: window and streak, trip on any configured condition
- * (count, percentage, consecutive). Half-open: re-open, longer. Open or
- * cooling: a straggler, ignored.
- */
-static void route_on_fault(struct route_engine *e, uint32_t b, uint64_t now_ms,
-			   int64_t retry_after_ms, const char *desc)
-{
-	struct route_backend *bk = &e->backends[b];
-	const struct cfg_breaker *c = &bk->cfg->breaker;
-	char why[ROUTE_WHY_MAX], iv[24];
-	uint32_t faults, calls;
-
-	bk->c.faults++;
-	if (bk->state == ROUTE_ST_HALF_OPEN) {
-		snprintf(why, sizeof(why), "probe failed: %s", desc);
-		route_trip_fault(e, b, now_ms, retry_after_ms, why);
-		return;
-	}
-	if (bk->state != ROUTE_ST_CLOSED)
-		return;
-	route_window_add(bk, now_ms, true);
-	if (bk->consecutive_faults < UINT32_MAX)
-		bk->consecutive_faults++;
-	route_window_sum(bk, now_ms, &faults, &calls);
-	route_fmt_ms(iv, sizeof(iv), c->failure_interval_ms);
-	if (c->failure_count && faults >= c->failure_count) {
-		snprintf(why, sizeof(why), "%u fault%s in %s", faults,
-			 faults == 1 ? "" : "s", iv);
-	} else if (c->failure_percentage &&
-		   calls >= (c->minimum_requests ? c->minimum_requests : 1) &&
-		   (uint64_t)faults * 100 >=
-			   (uint64_t)c->failure_percentage * calls) {
-		snprintf(why, sizeof(why), "%u%% faults (%u of %u) in %s",
-			 (unsigned)((uint64_t)faults * 100 / calls), faults,
-			 calls, iv);
-	} else if (c->consecutive_failures &&
-		   bk->consecutive_faults >= c->consecutive_failures) {
-		snprintf(why, sizeof(why), "%u consecutive faults",
-			 bk->consecutive_faults);
-	} else {
-		return;
-	}
-	route_trip_fault(e, b, now_ms, retry_after_ms, why);
-}
-
-/* A success (the backend answered, including 4xx not listed). Half-open:
- * closes the circuit and resets the trip growth.
- */
-static void route_on_success(struct route_engine *e, uint32_t b, int status,
-			     uint64_t now_ms)
-{
-	struct route_backend *bk = &e->backends[b];
-	char why[ROUTE_WHY_MAX];
-
-	if (bk->state == ROUTE_ST_HALF_OPEN) {
-		/* a 4xx is the client's (e.g. an unauthenticated caller's
-		 * 401): it says nothing of the backend's health, so it only
-		 * frees the probe slot (done by the caller) and the circuit
-		 * waits for a 2xx/3xx
-		 */
-		if (status >= 400 && status < 500)
-			return;
-		snprintf(why, sizeof(why), "probe succeeded: %d", status);
-		bk->consecutive_trips = 0;
-		bk->c.recoveries++;
-		route_set_state(e, b, ROUTE_ST_CLOSED, 0, why);
-		return;
-	}
-	if (bk->state != ROUTE_ST_CLOSED)
-		return;
-	route_window_add(bk, now_ms, false);
-	bk->consecutive_faults = 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -928,8 +541,8 @@ static void route_plan(struct route_engine *e, struct route_pool *rp,
 			if (bk->down)
 				continue;
 			route_advance(e, m->backend, now_ms);
-			switch (bk->state) {
-			case ROUTE_ST_CLOSED:
+			switch (bk->br.state) {
+			case BREAKER_ST_CLOSED:
 				f = route_headroom(bk, now_ms, &until);
 				full = full && f == ROUTE_HEADROOM_SCALE;
 				h->cand = rp->n_cand;
@@ -939,18 +552,18 @@ static void route_plan(struct route_engine *e, struct route_pool *rp,
 				sig = (sig ^ ((uint64_t)k << 32 | m->weight)) *
 				      ROUTE_GOLDEN;
 				break;
-			case ROUTE_ST_HALF_OPEN:
-				if (bk->n_probes < route_probe_limit(bk)) {
+			case BREAKER_ST_HALF_OPEN:
+				if (breaker_can_probe(&bk->br)) {
 					if (rp->plan_probe == ROUTE_NONE)
 						rp->plan_probe = k;
 				} else {
 					until = route_min64(
-						until,
-						route_probe_deadline(bk));
+						until, breaker_probe_deadline(
+							       &bk->br));
 				}
 				break;
 			default:
-				until = route_min64(until, bk->until_ms);
+				until = route_min64(until, bk->br.until_ms);
 				break;
 			}
 		}
@@ -1092,11 +705,15 @@ static void route_pick(struct route_engine *e, struct route_pool *rp,
 
 	bk->c.decisions++;
 	switch (reason) {
-	case ROUTE_PROBE:
-		route_probe_push(e, bk, now_ms);
+	case ROUTE_PROBE: {
+		struct breaker_event ev = {0};
+
+		breaker_probe_sent(&bk->br, now_ms, &ev);
+		route_breaker_done(e, m->backend, &ev);
 		bk->c.probes++;
 		rp->c.probe++;
 		break;
+	}
 	case ROUTE_AFFINITY:
 		rp->c.affinity++;
 		break;
@@ -1195,6 +812,7 @@ static void route_count_status(struct route_backend *bk, int status,
 void route_learn(struct route_engine *e, const struct route_result *r,
 		 uint64_t now_ms)
 {
+	struct breaker_event ev = {0};
 	const struct cfg_breaker *c;
 	struct route_backend *bk;
 	char desc[32];
@@ -1240,10 +858,12 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 	/* results carry no probe id: any result in half-open answers the
 	 * oldest probe
 	 */
-	if (bk->state == ROUTE_ST_HALF_OPEN)
-		route_probe_pop(e, bk);
+	if (bk->br.state == BREAKER_ST_HALF_OPEN)
+		breaker_probe_answered(&bk->br, &ev);
 	if (throttle) {
-		route_on_throttle(e, (uint32_t)b, r, now_ms);
+		breaker_on_throttle(&bk->br, r->status, r->retry_after_ms,
+				    now_ms, &e->rng, &ev);
+		route_breaker_done(e, (uint32_t)b, &ev);
 		return;
 	}
 	slow = c->slow_call_ms && r->duration_ms > (int64_t)c->slow_call_ms;
@@ -1257,10 +877,12 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 		snprintf(desc, sizeof(desc), "slow %lldms",
 			 (long long)r->duration_ms);
 	else {
-		route_on_success(e, (uint32_t)b, r->status, now_ms);
+		breaker_on_success(&bk->br, r->status, now_ms, &ev);
+		route_breaker_done(e, (uint32_t)b, &ev);
 		return;
 	}
-	route_on_fault(e, (uint32_t)b, now_ms, r->retry_after_ms, desc);
+	breaker_on_fault(&bk->br, now_ms, r->retry_after_ms, desc, &ev);
+	route_breaker_done(e, (uint32_t)b, &ev);
 }
 
 uint64_t route_tick(struct route_engine *e, uint64_t now_ms)
@@ -1272,10 +894,7 @@ uint64_t route_tick(struct route_engine *e, uint64_t now_ms)
 		struct route_backend *bk = &e->backends[b];
 
 		route_advance(e, b, now_ms);
-		if (bk->state == ROUTE_ST_OPEN || bk->state == ROUTE_ST_COOLING)
-			next = route_min64(next, bk->until_ms);
-		else if (bk->state == ROUTE_ST_HALF_OPEN)
-			next = route_min64(next, route_probe_deadline(bk));
+		next = route_min64(next, breaker_deadline(&bk->br));
 	}
 	return next;
 }
@@ -1452,8 +1071,7 @@ static void route_backend_carry(struct route_backend *n,
 	n->cfg = cfg;
 	n->name_len = name_len;
 	n->hrw = hrw;
-	if (n->window_width != route_window_width(n))
-		route_window_clear(n);
+	breaker_bind(&n->br, &cfg->breaker);
 }
 
 /* Carries counters and weight overrides of old pool <op> into <rp>. */
@@ -1526,10 +1144,9 @@ int route_apply(struct route_engine *e, const struct cfg *cfg, uint64_t now_ms)
 			route_backend_carry(bk, &e->backends[o]);
 			continue;
 		}
-		bk->state = ROUTE_ST_CLOSED;
+		breaker_init(&bk->br, &bk->cfg->breaker);
 		bk->rem_req = -1;
 		bk->rem_tok = -1;
-		bk->window_width = route_window_width(bk);
 	}
 	for (i = 0; i < cfg->n_pools; i++) {
 		struct route_pool *rp = &a.pools[i];
@@ -1661,31 +1278,26 @@ int route_set_down(struct route_engine *e, int b, bool down)
 int route_trip(struct route_engine *e, int b, uint32_t duration_ms,
 	       uint64_t now_ms)
 {
-	char why[ROUTE_WHY_MAX], d[24];
-	uint64_t dur;
+	struct breaker_event ev = {0};
 
 	if (!route_backend_ok(e, b))
 		return -1;
-	dur = route_min64(duration_ms, ROUTE_WAIT_CEIL_MS);
-	route_fmt_ms(d, sizeof(d), dur);
-	snprintf(why, sizeof(why), "operator trip %s", d);
-	route_set_state(e, (uint32_t)b, ROUTE_ST_OPEN, route_after(now_ms, dur),
-			why);
+	breaker_trip(&e->backends[b].br, duration_ms, now_ms, &ev);
+	route_breaker_done(e, (uint32_t)b, &ev);
 	return 0;
 }
 
 int route_reset(struct route_engine *e, int b, uint64_t now_ms)
 {
-	struct route_backend *bk;
+	struct breaker_event ev = {0};
 	uint32_t p, i;
 
 	(void)now_ms;
 	if (!route_backend_ok(e, b))
 		return -1;
-	bk = &e->backends[b];
-	bk->consecutive_trips = 0;
-	bk->disabled = false;
-	route_set_state(e, (uint32_t)b, ROUTE_ST_CLOSED, 0, "operator reset");
+	e->backends[b].disabled = false;
+	breaker_reset(&e->backends[b].br, &ev);
+	route_breaker_done(e, (uint32_t)b, &ev);
 	for (p = 0; p < e->n_pools; p++) {
 		struct route_pool *rp = &e->pools[p];
 
@@ -1703,13 +1315,18 @@ int route_reset(struct route_engine *e, int b, uint64_t now_ms)
 
 int route_fault(struct route_engine *e, int b, uint64_t now_ms)
 {
+	struct breaker_event ev = {0};
+	struct breaker *br;
+
 	if (!route_backend_ok(e, b))
 		return -1;
 	route_advance(e, (uint32_t)b, now_ms);
+	br = &e->backends[b].br;
 	e->backends[b].c.external_faults++;
-	if (e->backends[b].state == ROUTE_ST_HALF_OPEN)
-		route_probe_pop(e, &e->backends[b]);
-	route_on_fault(e, (uint32_t)b, now_ms, -1, "connection error");
+	if (br->state == BREAKER_ST_HALF_OPEN)
+		breaker_probe_answered(br, &ev);
+	breaker_on_fault(br, now_ms, -1, "connection error", &ev);
+	route_breaker_done(e, (uint32_t)b, &ev);
 	return 0;
 }
 
@@ -1727,17 +1344,21 @@ int route_backend_info(struct route_engine *e, int b, uint64_t now_ms,
 	bk = &e->backends[b];
 	memset(out, 0, sizeof(*out));
 	out->name = bk->cfg->name;
-	out->state = bk->state;
+	out->state = (enum route_state)bk->br.state;
+	out->cause = (enum route_cause)bk->br.cause;
+	out->operator_trip = bk->br.state == BREAKER_ST_OPEN &&
+			     bk->br.cause == BREAKER_BY_OPERATOR;
 	out->disabled = bk->disabled;
 	out->down = bk->down;
-	out->why = bk->why;
-	out->until_ms = bk->until_ms;
-	out->trip_duration_ms = (uint32_t)route_trip_ms(bk);
-	out->consecutive_trips = bk->consecutive_trips;
-	out->probes_inflight = bk->n_probes;
-	out->probe_limit = route_probe_limit(bk);
-	route_window_sum(bk, now_ms, &out->window_faults, &out->window_calls);
-	out->consecutive_faults = bk->consecutive_faults;
+	out->why = bk->br.why;
+	out->until_ms = bk->br.until_ms;
+	out->trip_duration_ms = (uint32_t)breaker_trip_ms(&bk->br);
+	out->consecutive_trips = bk->br.consecutive_trips;
+	out->probes_inflight = bk->br.n_probes;
+	out->probe_limit = breaker_probe_limit(&bk->br);
+	breaker_window_sum(&bk->br, now_ms, &out->window_faults,
+			   &out->window_calls);
+	out->consecutive_faults = bk->br.consecutive_faults;
 	out->remaining_requests = bk->rem_req;
 	out->remaining_tokens = bk->rem_tok;
 	out->remaining_requests_age_ms =
@@ -1746,6 +1367,11 @@ int route_backend_info(struct route_engine *e, int b, uint64_t now_ms,
 		bk->rem_tok >= 0 ? (int64_t)(now_ms - bk->rem_tok_at) : -1;
 	out->headroom_permille = route_headroom(bk, now_ms, NULL);
 	out->counters = bk->c;
+	out->counters.probe_timeouts = bk->br.c.probe_timeouts;
+	out->counters.faults = bk->br.c.faults;
+	out->counters.trips = bk->br.c.trips;
+	out->counters.cooldowns = bk->br.c.cooldowns;
+	out->counters.recoveries = bk->br.c.recoveries;
 	return 0;
 }
 
@@ -1786,10 +1412,9 @@ int route_member_info(struct route_engine *e, int p, uint32_t i,
 	if (route_eligible(m, bk))
 		out->effective_milli =
 			m->weight * route_headroom(bk, now_ms, NULL);
-	out->available = route_eligible(m, bk) &&
-			 (bk->state == ROUTE_ST_CLOSED ||
-			  (bk->state == ROUTE_ST_HALF_OPEN &&
-			   bk->n_probes < route_probe_limit(bk)));
+	out->available =
+		route_eligible(m, bk) && (bk->br.state == BREAKER_ST_CLOSED ||
+					  breaker_can_probe(&bk->br));
 	return 0;
 }
 
@@ -1810,20 +1435,23 @@ void route_snapshot_backends(struct route_engine *e, uint64_t now_ms,
 
 	for (b = 0; b < e->n_backends; b++) {
 		const struct route_backend *bk = &e->backends[b];
+		const struct breaker *br = &bk->br;
 
 		route_advance(e, b, now_ms);
 		memset(&s, 0, sizeof(s));
-		s.state = bk->state;
+		s.state = (enum route_state)br->state;
+		s.cause = (enum route_cause)br->cause;
 		s.disabled = bk->disabled;
 		/* after route_advance() an open or cooling deadline is ahead */
-		if (bk->state == ROUTE_ST_OPEN || bk->state == ROUTE_ST_COOLING)
+		if (br->state == BREAKER_ST_OPEN ||
+		    br->state == BREAKER_ST_COOLING)
 			s.until_wall_ms = route_after(
-				now_wall_ms, bk->until_ms > now_ms
-						     ? bk->until_ms - now_ms
+				now_wall_ms, br->until_ms > now_ms
+						     ? br->until_ms - now_ms
 						     : 0);
-		s.consecutive_trips = bk->consecutive_trips;
-		s.trip_duration_ms = (uint32_t)route_trip_ms(bk);
-		memcpy(s.why, bk->why, sizeof(s.why));
+		s.consecutive_trips = br->consecutive_trips;
+		s.trip_duration_ms = (uint32_t)breaker_trip_ms(br);
+		memcpy(s.why, br->why, sizeof(s.why));
 		s.why[sizeof(s.why) - 1] = '\0';
 		fn(arg, bk->cfg->name, bk->name_len, &s);
 	}
@@ -1858,22 +1486,25 @@ int route_restore_backend(struct route_engine *e, const char *name, size_t len,
 			  const struct route_saved *s, uint64_t now_ms,
 			  uint64_t now_wall_ms)
 {
+	struct breaker_event ev = {0};
 	struct route_backend *bk;
-	enum route_state to = s->state;
+	enum breaker_state to = (enum breaker_state)s->state;
+	enum breaker_cause cause = (enum breaker_cause)s->cause;
 	uint64_t until = 0;
 	char why[ROUTE_WHY_MAX];
 	int b;
 
 	b = route_table_find(&e->backend_tab, name, len);
-	if (b < 0 || (unsigned)s->state > ROUTE_ST_HALF_OPEN)
+	if (b < 0 || (unsigned)s->state > ROUTE_ST_HALF_OPEN ||
+	    (unsigned)s->cause > ROUTE_BY_OPERATOR)
 		return -1;
 	bk = &e->backends[b];
-	if (bk->state != ROUTE_ST_CLOSED)
+	if (bk->br.state != BREAKER_ST_CLOSED)
 		return -1;
 	/* why is a fixed array that may come from a file: bound it */
 	snprintf(why, sizeof(why), "%.*s", (int)strnlen(s->why, sizeof(why)),
 		 s->why);
-	if (to == ROUTE_ST_OPEN || to == ROUTE_ST_COOLING) {
+	if (to == BREAKER_ST_OPEN || to == BREAKER_ST_COOLING) {
 		if (s->until_wall_ms > now_wall_ms) {
 			until = route_after(
 				now_ms,
@@ -1881,17 +1512,18 @@ int route_restore_backend(struct route_engine *e, const char *name, size_t len,
 					    ROUTE_WAIT_CEIL_MS));
 		} else {
 			snprintf(why, sizeof(why), "%s",
-				 to == ROUTE_ST_OPEN ? "trip over"
-						     : "cooldown over");
-			to = ROUTE_ST_HALF_OPEN;
+				 to == BREAKER_ST_OPEN ? "trip over"
+						       : "cooldown over");
+			to = BREAKER_ST_HALF_OPEN;
+			cause = BREAKER_BY_BREAKER;
 		}
 	}
 	bk->disabled = s->disabled;
-	bk->consecutive_trips = (uint32_t)route_min64(s->consecutive_trips,
-						      ROUTE_TRIPS_RESTORE_MAX);
-	e->epoch++;
-	e->saved_gen++;
-	route_set_state(e, (uint32_t)b, to, until, why);
+	breaker_restore(&bk->br, to, until,
+			(uint32_t)route_min64(s->consecutive_trips,
+					      ROUTE_TRIPS_RESTORE_MAX),
+			why, cause, &ev);
+	route_breaker_done(e, (uint32_t)b, &ev);
 	return 0;
 }
 
