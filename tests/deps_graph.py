@@ -3,7 +3,9 @@
 a cycle or an upward include.
 
 A module is a file name without its extension: conn.c and conn.h are the
-module conn. A types header (HAProxy's X-t.h habit) is a node of its own,
+module conn. A .c file that defines a function declared in the header it
+includes implements that header (cfg-schema.c implements part of cfg.h):
+that include is not a dependency and is listed apart. A types header (HAProxy's X-t.h habit) is a node of its own,
 conn-t: it holds types only, so including it costs no call into the
 module. An edge "a -> b" means a file of a includes a header of b. The
 script fails (exit 1) when the graph has a cycle, when a types header
@@ -20,6 +22,25 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+# a prototype's or a definition's name: "type name(" at the start of a line
+FUNC = re.compile(r'^[A-Za-z_][\w \*]*?\b(\w+)\(', re.M)
+
+
+def declared(header):
+    """Names of the functions whose prototypes <header> holds."""
+    try:
+        with open(header, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return set()
+    return {m for m in FUNC.findall(text)
+            if not m.startswith(("static", "struct", "enum"))}
+
+
+def defined(path):
+    """Names of the functions <path> (a .c) defines, static or not."""
+    with open(path, encoding="utf-8") as f:
+        return set(FUNC.findall(f.read())) if path.endswith(".c") else set()
 
 
 def module(path):
@@ -27,17 +48,25 @@ def module(path):
 
 
 def graph():
-    edges = {}
+    """Returns ({module: modules it uses}, [(module, header it implements)])."""
+    edges, impl = {}, []
     for d in ("protocol", "agent"):
         for path in sorted(glob.glob(os.path.join(ROOT, d, "*.[ch]"))):
             m = module(path)
             edges.setdefault(m, set())
             with open(path, encoding="utf-8") as f:
-                for inc in INCLUDE.findall(f.read()):
-                    n = module(inc)
-                    if n != m:
-                        edges[m].add(n)
-    return edges
+                incs = INCLUDE.findall(f.read())
+            mine = defined(path)
+            for inc in incs:
+                n = module(inc)
+                if n == m:
+                    continue
+                hdr = os.path.join(os.path.dirname(path), inc)
+                if mine & declared(hdr):
+                    impl.append((m, inc))
+                else:
+                    edges[m].add(n)
+    return edges, impl
 
 
 def cycles(edges):
@@ -72,9 +101,11 @@ def cycles(edges):
 
 
 def main():
-    edges = graph()
+    edges, impl = graph()
     for m in sorted(edges):
         print("%-10s -> %s" % (m, " ".join(sorted(edges[m])) or "-"))
+    for m, inc in impl:
+        print("%-10s implements %s" % (m, inc))
     bad = ["cycle: %s" % " <-> ".join(c) for c in cycles(edges)]
     for m in sorted(edges):
         if m.endswith("-t"):
