@@ -264,7 +264,7 @@ static void conn_hello(struct conn *c, const struct spop_frame *f)
 	p = c->wbuf + c->wlen;
 	end = c->wbuf + c->wsize;
 	/* pipelining only: async and fragmentation are gone from HAProxy
-	 * 3.1, and HAProxy never accepts fragmented ACKs (DESIGN.md)
+	 * 3.1, and HAProxy never accepts fragmented ACKs (docs/design.md)
 	 */
 	if (spop_encode_agent_hello(&p, end, size, "pipelining") < 0) {
 		conn_close(c, "no room for AGENT-HELLO");

@@ -147,7 +147,7 @@ static int spoa_route(struct spoa *sp, struct spop_msg_iter *it, char **p,
 			key = kv.val.u.str.ptr;
 			key_len = kv.val.u.str.len;
 		}
-		/* unknown arguments are ignored (DESIGN.md) */
+		/* unknown arguments are ignored (docs/design.md) */
 	}
 	if (r < 0)
 		return -1;
