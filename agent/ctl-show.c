@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cfg.h"
 #include "clock.h"
 #include "ctl-req.h"
 #include "ctl-show.h"
@@ -438,306 +439,159 @@ int ctl_show_pools(struct ctl_req *r)
 	return 0;
 }
 
-/* "[429, 500-599]" of a status set, ranges compressed; JSON uses strings
- * for ranges too ("500-599"), as the configuration file does.
+/* "show config": cfg_schema_walk() rendered as block YAML or as JSON. */
+struct ctl_cfg_out {
+	struct buf *o;
+	bool json;
+	bool dash;	/* YAML: the next key opens a list item */
+	bool no_pct;	/* YAML: this failure block's percentage is 0 */
+	bool comma[16]; /* JSON: per depth, an element was written */
+	unsigned depth; /* JSON: nesting below the root object */
+};
+
+/* Scalars written as strings: everything but numbers, durations,
+ * booleans and the two level words.
  */
-static void ctl_status_set(struct buf *o, const struct cfg_status_set *s)
+static bool ctl_cfg_quoted(enum cfg_type t)
 {
-	int code = CFG_STATUS_MIN, end;
+	return t != CFG_T_U32 && t != CFG_T_U64 && t != CFG_T_DURATION &&
+	       t != CFG_T_BOOL && t != CFG_T_LOG_LEVEL && t != CFG_T_LEVEL;
+}
+
+/* Calls <fn> for each item of a status list "408, 500-599". */
+static void ctl_cfg_status_items(struct ctl_cfg_out *x, const char *v)
+{
+	const char *q;
 	bool first = true;
 
-	buf_add(o, "[", 1);
-	while (code <= CFG_STATUS_MAX) {
-		if (!cfg_status_has(s, code)) {
-			code++;
-			continue;
-		}
-		for (end = code;
-		     end + 1 <= CFG_STATUS_MAX && cfg_status_has(s, end + 1);
-		     end++)
-			;
-		if (end == code)
-			buf_printf(o, "%s%d", first ? "" : ", ", code);
+	buf_add(x->o, "[", 1);
+	for (; *v; v = *q ? q + 2 : q, first = false) {
+		q = strstr(v, ", ");
+		if (!q)
+			q = v + strlen(v);
+		if (!first)
+			buf_add(x->o, ", ", x->json ? 1 : 2);
+		/* JSON: a code is a number, a range a string */
+		if (x->json && !memchr(v, '-', (size_t)(q - v)))
+			buf_add(x->o, v, (size_t)(q - v));
 		else
-			buf_printf(o, "%s\"%d-%d\"", first ? "" : ", ", code,
-				   end);
-		first = false;
-		code = end + 1;
+			buf_printf(x->o, "\"%.*s\"", (int)(q - v), v);
 	}
-	buf_add(o, "]", 1);
+	buf_add(x->o, "]", 1);
 }
 
-static void ctl_config_sock_yaml(struct buf *o, const struct cfg_listener *l,
-				 bool control)
+static void ctl_cfg_yaml(void *arg, const struct cfg_walk_item *it)
 {
-	char addr[CFG_PATH_MAX + 40];
+	struct ctl_cfg_out *x = arg;
+	unsigned indent = 2 * it->depth;
 
-	sock_addr_str(l, addr, sizeof(addr));
-	buf_printf(o, "  - {address: \"%s\"", addr);
-	if (l->kind == CFG_ADDR_UNIX)
-		buf_printf(o, ", mode: \"%04o\"", l->mode);
-	if (control)
-		buf_printf(o, ", level: %s", ctl_level_str(l->level));
-	buf_add(o, "}\n", 2);
-}
-
-static void ctl_config_sock_json(struct buf *o, const struct cfg_listener *l,
-				 bool control)
-{
-	char addr[CFG_PATH_MAX + 40];
-
-	sock_addr_str(l, addr, sizeof(addr));
-	buf_add(o, "{\"address\":", 11);
-	buf_json_str(o, addr);
-	if (l->kind == CFG_ADDR_UNIX)
-		buf_printf(o, ",\"mode\":\"%04o\"", l->mode);
-	if (control)
-		buf_printf(o, ",\"level\":\"%s\"", ctl_level_str(l->level));
-	buf_add(o, "}", 1);
-}
-
-/* The configuration in force, defaults expanded, as a YAML document the
- * agent itself accepts (aoai-spoa -c -f on it says "configuration OK").
- */
-static void ctl_config_yaml(struct agent *a, struct buf *o)
-{
-	const struct cfg *cfg = a->cfg;
-	const struct cfg_agent *ag = &cfg->agent;
-	char d1[24], d2[24], d3[24], when[32];
-	uint32_t i, j;
-
-	buf_printf(o,
-		   "# running configuration from %s, loaded %s; "
-		   "defaults expanded,\n# run-time changes not included "
-		   "(show backends, show pools)\n",
-		   cfg->file ? cfg->file : "?",
-		   text_fmt_time(when, sizeof(when), a->cfg_loaded));
-	buf_printf(o,
-		   "agent:\n  max_connections: %u\n  max_frame_size: %u\n"
-		   "  max_inflight: %u\n  hello_timeout: %s\n"
-		   "  idle_timeout: %s\n",
-		   ag->max_connections, ag->max_frame_size, ag->max_inflight,
-		   text_fmt_duration(d1, sizeof(d1), ag->hello_timeout_ms),
-		   text_fmt_duration(d2, sizeof(d2), ag->idle_timeout_ms));
-	buf_printf(o, "  shutdown_timeout: %s\n  log_level: %s\n",
-		   text_fmt_duration(d1, sizeof(d1), ag->shutdown_timeout_ms),
-		   log_level_name(ag->log_level));
-	buf_add(o, "listen:\n", 8);
-	for (i = 0; i < cfg->n_listen; i++)
-		ctl_config_sock_yaml(o, &cfg->listen[i], false);
-	if (cfg->n_control) {
-		buf_add(o, "control:\n", 9);
-		for (i = 0; i < cfg->n_control; i++)
-			ctl_config_sock_yaml(o, &cfg->control[i], true);
+	if (it->event == CFG_WALK_MAP_END || it->event == CFG_WALK_SEQ_END)
+		return;
+	if (it->event == CFG_WALK_MAP_BEGIN && !it->key) {
+		x->dash = true; /* its first key goes on the "- " line */
+		return;
 	}
-	if (cfg->has_metrics)
-		buf_printf(o, "metrics: \"%s\"\n",
-			   sock_addr_str(&cfg->metrics, when, sizeof(when)));
-	if (cfg->haproxy.enabled) {
-		char addr[CFG_PATH_MAX + 40];
-
-		buf_printf(
-			o,
-			"haproxy:\n  stats_socket: \"%s\"\n  backend: \"%s\"\n"
-			"  poll_interval: %s\n  mirror: %s\n",
-			sock_addr_str(&cfg->haproxy.stats_socket, addr,
-				      sizeof(addr)),
-			cfg->haproxy.backend,
-			text_fmt_duration(d1, sizeof(d1),
-					  cfg->haproxy.poll_interval_ms),
-			cfg->haproxy.mirror ? "true" : "false");
-	}
-	buf_add(o, "backends:\n", 10);
-	for (i = 0; i < cfg->n_backends; i++) {
-		const struct cfg_backend *b = &cfg->backends[i];
-		const struct cfg_breaker *k = &b->breaker;
-		const struct cfg_headroom *h = &b->headroom;
-
-		buf_printf(o,
-			   "  - name: \"%s\"\n    circuit_breaker:\n"
-			   "      failure:\n        count: %u\n"
-			   "        interval: %s\n        status_codes: ",
-			   b->name, k->failure_count,
-			   text_fmt_duration(d1, sizeof(d1),
-					     k->failure_interval_ms));
-		ctl_status_set(o, &k->failure_status);
-		buf_add(o, "\n", 1);
-		if (k->failure_percentage)
-			buf_printf(o,
-				   "        percentage: %u\n"
-				   "        minimum_requests: %u\n",
-				   k->failure_percentage, k->minimum_requests);
-		buf_printf(
-			o,
-			"        consecutive: %u\n"
-			"        slow_call: %s\n"
-			"      trip_duration: %s\n"
-			"      max_trip_duration: %s\n",
-			k->consecutive_failures,
-			text_fmt_duration(d1, sizeof(d1), k->slow_call_ms),
-			text_fmt_duration(d2, sizeof(d2), k->trip_duration_ms),
-			text_fmt_duration(d3, sizeof(d3),
-					  k->max_trip_duration_ms));
-		buf_printf(o,
-			   "      accept_retry_after: %s\n"
-			   "      max_retry_after: %s\n"
-			   "      throttle_status_codes: ",
-			   k->accept_retry_after ? "true" : "false",
-			   text_fmt_duration(d1, sizeof(d1),
-					     k->max_retry_after_ms));
-		ctl_status_set(o, &k->throttle_status);
-		buf_printf(
-			o,
-			"\n      probe_requests: %u\n"
-			"      probe_timeout: %s\n",
-			k->probe_requests,
-			text_fmt_duration(d1, sizeof(d1), k->probe_timeout_ms));
-		buf_printf(o,
-			   "    headroom:\n"
-			   "      min_remaining_requests: %llu\n"
-			   "      min_remaining_tokens: %llu\n"
-			   "      min_weight_percent: %u\n"
-			   "      max_age: %s\n",
-			   (unsigned long long)h->min_remaining_requests,
-			   (unsigned long long)h->min_remaining_tokens,
-			   h->min_weight_percent,
-			   text_fmt_duration(d1, sizeof(d1), h->max_age_ms));
-	}
-	buf_add(o, "pools:\n", 7);
-	for (i = 0; i < cfg->n_pools; i++) {
-		const struct cfg_pool *p = &cfg->pools[i];
-
-		buf_printf(o, "  - name: \"%s\"\n    members:\n", p->name);
-		for (j = 0; j < p->n_members; j++) {
-			const struct cfg_member *m = &p->members[j];
-
-			buf_printf(o,
-				   "      - {backend: \"%s\", priority: %u, "
-				   "weight: %u}\n",
-				   m->backend < cfg->n_backends
-					   ? cfg->backends[m->backend].name
-					   : "?",
-				   m->priority, m->weight);
-		}
-	}
-}
-
-/* The same in JSON: durations as integer milliseconds ("..._ms"). */
-static void ctl_config_json(struct agent *a, struct buf *o)
-{
-	const struct cfg *cfg = a->cfg;
-	const struct cfg_agent *ag = &cfg->agent;
-	uint32_t i, j;
-
-	buf_add(o, "{\"file\":", 8);
-	buf_json_str(o, cfg->file ? cfg->file : "");
-	buf_printf(o,
-		   ",\"loaded\":%lld,\"agent\":{\"max_connections\":%u,"
-		   "\"max_frame_size\":%u,\"max_inflight\":%u,"
-		   "\"hello_timeout_ms\":%u,\"idle_timeout_ms\":%u,"
-		   "\"shutdown_timeout_ms\":%u,\"log_level\":\"%s\"}",
-		   (long long)a->cfg_loaded, ag->max_connections,
-		   ag->max_frame_size, ag->max_inflight, ag->hello_timeout_ms,
-		   ag->idle_timeout_ms, ag->shutdown_timeout_ms,
-		   log_level_name(ag->log_level));
-	buf_add(o, ",\"listen\":[", 11);
-	for (i = 0; i < cfg->n_listen; i++) {
-		if (i)
-			buf_add(o, ",", 1);
-		ctl_config_sock_json(o, &cfg->listen[i], false);
-	}
-	buf_add(o, "],\"control\":[", 13);
-	for (i = 0; i < cfg->n_control; i++) {
-		if (i)
-			buf_add(o, ",", 1);
-		ctl_config_sock_json(o, &cfg->control[i], true);
-	}
-	buf_add(o, "],\"metrics\":", 12);
-	if (cfg->has_metrics)
-		ctl_config_sock_json(o, &cfg->metrics, false);
-	else
-		buf_add(o, "null", 4);
-	buf_add(o, ",\"haproxy\":", 11);
-	if (cfg->haproxy.enabled) {
-		char addr[CFG_PATH_MAX + 40];
-
-		buf_add(o, "{\"stats_socket\":", 16);
-		buf_json_str(o, sock_addr_str(&cfg->haproxy.stats_socket, addr,
-					      sizeof(addr)));
-		buf_add(o, ",\"backend\":", 11);
-		buf_json_str(o, cfg->haproxy.backend);
-		buf_printf(o, ",\"poll_interval_ms\":%u,\"mirror\":%s}",
-			   cfg->haproxy.poll_interval_ms,
-			   cfg->haproxy.mirror ? "true" : "false");
+	/* the file refuses minimum_requests without a percentage, so the
+	 * default one is left out where the percentage is off
+	 */
+	if (it->event == CFG_WALK_VALUE && it->key &&
+	    strcmp(it->key, "percentage") == 0)
+		x->no_pct = strcmp(it->value, "0") == 0;
+	if (it->event == CFG_WALK_VALUE && it->key && it->is_default &&
+	    x->no_pct && strcmp(it->key, "minimum_requests") == 0)
+		return;
+	if (x->dash || !it->key) {
+		buf_printf(x->o, "%*s- ", (int)(indent - 2), "");
+		x->dash = false;
 	} else {
-		buf_add(o, "null", 4);
+		buf_printf(x->o, "%*s", (int)indent, "");
 	}
-	buf_add(o, ",\"backends\":[", 13);
-	for (i = 0; i < cfg->n_backends; i++) {
-		const struct cfg_backend *b = &cfg->backends[i];
-		const struct cfg_breaker *k = &b->breaker;
-		const struct cfg_headroom *h = &b->headroom;
-
-		buf_printf(o, "%s{\"name\":", i ? "," : "");
-		buf_json_str(o, b->name);
-		buf_printf(o,
-			   ",\"circuit_breaker\":{\"failure\":{"
-			   "\"count\":%u,\"interval_ms\":%u,"
-			   "\"status_codes\":",
-			   k->failure_count, k->failure_interval_ms);
-		ctl_status_set(o, &k->failure_status);
-		buf_printf(o,
-			   ",\"percentage\":%u,\"minimum_requests\":%u,"
-			   "\"consecutive\":%u,\"slow_call_ms\":%u},"
-			   "\"trip_duration_ms\":%u,"
-			   "\"max_trip_duration_ms\":%u,"
-			   "\"accept_retry_after\":%s,"
-			   "\"max_retry_after_ms\":%u,"
-			   "\"throttle_status_codes\":",
-			   k->failure_percentage, k->minimum_requests,
-			   k->consecutive_failures, k->slow_call_ms,
-			   k->trip_duration_ms, k->max_trip_duration_ms,
-			   k->accept_retry_after ? "true" : "false",
-			   k->max_retry_after_ms);
-		ctl_status_set(o, &k->throttle_status);
-		buf_printf(o,
-			   ",\"probe_requests\":%u,\"probe_timeout_ms\":%u}"
-			   ",\"headroom\":{\"min_remaining_requests\":%llu,"
-			   "\"min_remaining_tokens\":%llu,"
-			   "\"min_weight_percent\":%u,\"max_age_ms\":%u}}",
-			   k->probe_requests, k->probe_timeout_ms,
-			   (unsigned long long)h->min_remaining_requests,
-			   (unsigned long long)h->min_remaining_tokens,
-			   h->min_weight_percent, h->max_age_ms);
+	if (it->key)
+		buf_printf(x->o, "%s:", it->key);
+	if (it->event != CFG_WALK_VALUE) {
+		buf_add(x->o, "\n", 1);
+		return;
 	}
-	buf_add(o, "],\"pools\":[", 11);
-	for (i = 0; i < cfg->n_pools; i++) {
-		const struct cfg_pool *p = &cfg->pools[i];
-
-		buf_printf(o, "%s{\"name\":", i ? "," : "");
-		buf_json_str(o, p->name);
-		buf_add(o, ",\"members\":[", 12);
-		for (j = 0; j < p->n_members; j++) {
-			const struct cfg_member *m = &p->members[j];
-
-			buf_printf(o, "%s{\"backend\":", j ? "," : "");
-			buf_json_str(o, m->backend < cfg->n_backends
-						? cfg->backends[m->backend].name
-						: "?");
-			buf_printf(o, ",\"priority\":%u,\"weight\":%u}",
-				   m->priority, m->weight);
-		}
-		buf_add(o, "]}", 2);
-	}
-	buf_add(o, "]}\n", 3);
+	buf_add(x->o, " ", it->key ? 1 : 0);
+	if (it->type == CFG_T_STATUS)
+		ctl_cfg_status_items(x, it->value);
+	else if (ctl_cfg_quoted(it->type))
+		buf_json_str(x->o, it->value);
+	else
+		buf_printf(x->o, "%s", it->value);
+	buf_add(x->o, "\n", 1);
 }
 
+static void ctl_cfg_json(void *arg, const struct cfg_walk_item *it)
+{
+	struct ctl_cfg_out *x = arg;
+	uint64_t ms;
+
+	if (it->event == CFG_WALK_MAP_END || it->event == CFG_WALK_SEQ_END) {
+		x->depth--;
+		buf_add(x->o, it->event == CFG_WALK_MAP_END ? "}" : "]", 1);
+		return;
+	}
+	if (x->comma[x->depth])
+		buf_add(x->o, ",", 1);
+	x->comma[x->depth] = true;
+	if (it->key && it->type == CFG_T_DURATION)
+		buf_printf(x->o, "\"%s_ms\":", it->key);
+	else if (it->key)
+		buf_printf(x->o, "\"%s\":", it->key);
+	if (it->event == CFG_WALK_MAP_BEGIN ||
+	    it->event == CFG_WALK_SEQ_BEGIN) {
+		buf_add(x->o, it->event == CFG_WALK_MAP_BEGIN ? "{" : "[", 1);
+		if (x->depth + 1 < sizeof(x->comma) / sizeof(x->comma[0]))
+			x->depth++;
+		x->comma[x->depth] = false;
+		return;
+	}
+	if (it->type == CFG_T_STATUS)
+		ctl_cfg_status_items(x, it->value);
+	else if (it->type == CFG_T_DURATION &&
+		 text_parse_durationz(it->value, 0, UINT64_MAX, &ms) == 0)
+		buf_printf(x->o, "%llu", (unsigned long long)ms);
+	else if (ctl_cfg_quoted(it->type) || it->type == CFG_T_LOG_LEVEL ||
+		 it->type == CFG_T_LEVEL)
+		buf_json_str(x->o, it->value);
+	else
+		buf_printf(x->o, "%s", it->value);
+}
+
+/* The configuration in force, defaults expanded: a YAML document the
+ * agent itself accepts (aoai-spoa -c -f on it says "configuration OK"),
+ * or JSON with durations as integer "_ms" keys.
+ */
 int ctl_show_config(struct ctl_req *r)
 {
-	if (r->json)
-		ctl_config_json(r->a, r->out);
-	else
-		ctl_config_yaml(r->a, r->out);
+	const struct cfg *cfg = r->a->cfg;
+	struct ctl_cfg_out x = {.o = r->out, .json = r->json};
+	char when[32];
+
+	if (!r->json) {
+		buf_printf(r->out,
+			   "# running configuration from %s, loaded %s; "
+			   "defaults expanded,\n# run-time changes not "
+			   "included (show backends, show pools)\n",
+			   cfg->file ? cfg->file : "?",
+			   text_fmt_time(when, sizeof(when), r->a->cfg_loaded));
+		cfg_schema_walk(cfg, ctl_cfg_yaml, &x);
+		return 0;
+	}
+	buf_add(r->out, "{\"file\":", 8);
+	buf_json_str(r->out, cfg->file ? cfg->file : "");
+	buf_printf(r->out, ",\"loaded\":%lld", (long long)r->a->cfg_loaded);
+	x.comma[0] = true;
+	cfg_schema_walk(cfg, ctl_cfg_json, &x);
+	/* documented keys, present when not configured */
+	if (!cfg->n_control)
+		buf_add(r->out, ",\"control\":[]", 13);
+	if (!cfg->has_metrics)
+		buf_add(r->out, ",\"metrics\":null", 15);
+	if (!cfg->haproxy.enabled)
+		buf_add(r->out, ",\"haproxy\":null", 15);
+	buf_add(r->out, "}\n", 2);
 	return 0;
 }
 

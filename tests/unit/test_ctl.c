@@ -230,9 +230,29 @@ static void test_show(void)
 	o = run("show config");
 	tap_ok(has(o, "backends:") && has(o, "eastus") && has(o, "pools:"),
 	       "show config: YAML");
+	{
+		struct cfg *back =
+			cfg_parse("shown", o, strlen(o), cfg_err, NULL);
+
+		tap_ok(back && back->n_backends == 2 && back->n_pools == 1 &&
+			       back->pools[0].members[0].weight == 3 &&
+			       back->backends[0].breaker.trip_duration_ms ==
+				       a.cfg->backends[0]
+					       .breaker.trip_duration_ms,
+		       "show config: the YAML loads back to the same values");
+		cfg_free(back);
+	}
 	o = run("show config json");
-	tap_ok(o[0] == '{' && has(o, "\"backends\"") && has(o, "}\n\n"),
-	       "show config json: one object");
+	tap_ok(o[0] == '{' && has(o, "\"backends\":[{\"name\":\"eastus\"") &&
+		       has(o, "\"trip_duration_ms\":30000") &&
+		       has(o, "\"status_codes\":[408,\"500-599\"]") &&
+		       has(o, "\"weight\":3") && has(o, "\"control\":[]") &&
+		       has(o, "\"metrics\":null") &&
+		       has(o, "\"haproxy\":null") && has(o, "}\n\n"),
+	       "show config json: one object, durations in ms, documented "
+	       "keys");
+	if (getenv("SHOW"))
+		printf("%s", o);
 
 	o = run("show metrics");
 	tap_ok(has(o, "# TYPE ") && has(o, "_total") && has(o, "build_info"),
