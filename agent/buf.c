@@ -50,7 +50,7 @@ int buf_add(struct buf *b, const void *data, size_t n)
 	return 0;
 }
 
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+static int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list aq;
 	int n;

@@ -31,8 +31,6 @@ int buf_add(struct buf *b, const void *data, size_t n);
 /* Appends formatted text, all or nothing. Returns 0 or -1 as above. */
 int buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
 
 /* Appends <s> as a JSON string literal, quotes included. */
 int buf_json_str(struct buf *b, const char *s);

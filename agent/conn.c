@@ -32,7 +32,7 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_flush(struct conn *c);
 
-const char *conn_state_str(enum conn_state st)
+static const char *conn_state_str(enum conn_state st)
 {
 	switch (st) {
 	case CONN_ST_HELLO:

@@ -26,6 +26,4 @@ void conn_reap(struct conn_set *cs);
 /* Zeroes the counters ("clear counters"). */
 void conn_reset_counters(struct conn_set *cs);
 
-const char *conn_state_str(enum conn_state st);
-
 #endif /* AOAI_CONN_H */
