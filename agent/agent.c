@@ -18,8 +18,10 @@
 #include "snapshot.h"
 #include "sock.h"
 
-/* How often passed deadlines are applied without traffic, so a recovery
- * is logged (and mirrored) when it happens, not at the next request.
+/* The longest wait before passed deadlines are applied without traffic,
+ * so a recovery is logged (and mirrored) when it happens, not at the next
+ * request. The timer wakes earlier for a deadline route_tick() announces;
+ * the bound covers deadlines set by traffic in between (a probe sent).
  */
 #define AGENT_TICK 0.25
 
@@ -118,11 +120,19 @@ static void agent_route_hook(void *arg, int backend, enum route_state from,
 static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct agent *a = w->data;
+	uint64_t next;
+	double wait = AGENT_TICK;
 
-	(void)loop;
 	(void)revents;
 	clock_update();
-	route_tick(a->route, clock_now.ms);
+	next = route_tick(a->route, clock_now.ms);
+	if (next != UINT64_MAX && next > clock_now.ms &&
+	    (double)(next - clock_now.ms) / 1000.0 < wait)
+		wait = (double)(next - clock_now.ms) / 1000.0;
+	else if (next != UINT64_MAX && next <= clock_now.ms)
+		wait = 0.001; /* due within this millisecond */
+	ev_timer_set(w, wait, 0.);
+	ev_timer_start(loop, w);
 }
 
 static void agent_reaper_cb(struct ev_loop *loop, ev_check *w, int revents)
@@ -277,7 +287,7 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	ev_check_start(loop, &a->reaper);
 	ev_init(&a->stop_timer, agent_stop_timer_cb);
 	a->stop_timer.data = a;
-	ev_timer_init(&a->route_timer, agent_tick_cb, AGENT_TICK, AGENT_TICK);
+	ev_timer_init(&a->route_timer, agent_tick_cb, AGENT_TICK, 0.);
 	a->route_timer.data = a;
 	ev_timer_start(loop, &a->route_timer);
 	/* runs without a state_file too: a reload may set one */
