@@ -511,16 +511,6 @@ static void ctl_listener_free(struct ctl_listener *l)
 	free(l);
 }
 
-static bool ctl_same_addr(const struct cfg_listener *x,
-			  const struct cfg_listener *y)
-{
-	if (x->kind != y->kind)
-		return false;
-	if (x->kind == CFG_ADDR_UNIX)
-		return strcmp(x->path, y->path) == 0;
-	return x->port == y->port && strcmp(x->host, y->host) == 0;
-}
-
 static struct ctl_listener *ctl_find(struct ctl *ctl,
 				     const struct cfg_listener *addr,
 				     enum ctl_proto proto)
@@ -528,7 +518,7 @@ static struct ctl_listener *ctl_find(struct ctl *ctl,
 	struct ctl_listener *l;
 
 	for (l = ctl->listeners; l; l = l->next)
-		if (l->proto == proto && ctl_same_addr(&l->addr, addr))
+		if (l->proto == proto && sock_same_addr(&l->addr, addr))
 			return l;
 	return NULL;
 }
@@ -620,7 +610,7 @@ static void ctl_systemd_levels(struct ctl *ctl)
 			continue;
 		l->level = CFG_LEVEL_ADMIN;
 		for (i = 0; i < cfg->n_control; i++)
-			if (ctl_same_addr(&l->addr, &cfg->control[i]))
+			if (sock_same_addr(&l->addr, &cfg->control[i]))
 				l->level = cfg->control[i].level;
 	}
 }
