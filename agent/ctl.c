@@ -29,7 +29,6 @@
 #define CTL_HTTP_TIMEOUT   10.0	       /* seconds, metrics clients */
 #define CTL_LINGER	   1.0	       /* seconds of input discarded ... */
 #define CTL_LINGER_MAX	   (1u << 20)  /* ... at most, before closing */
-#define CTL_LISTENERS_MAX  (CFG_CONTROL_MAX + 2)
 
 enum ctl_proto {
 	CTL_PROTO_CLI,	/* line-oriented commands */
