@@ -547,9 +547,8 @@ static void cfg_walk_plain(struct cfg_walker *w, const struct cfg_field *f,
 	cfg_walk_value(w, f, v, is_def);
 }
 
-/* Writes listener <l>'s address as the file would say it. */
-static const char *cfg_addr_fmt(const struct cfg_listener *l, char *buf,
-				size_t size)
+const char *cfg_listener_str(const struct cfg_listener *l, char *buf,
+			     size_t size)
 {
 	if (l->kind == CFG_ADDR_UNIX)
 		snprintf(buf, size, "unix://%s", l->path);
@@ -622,7 +621,8 @@ static void cfg_walk_special(struct cfg_walker *w, const struct cfg_field *f,
 			w->control = false;
 		} else if (!strcmp(f->key, "metrics") && cfg->has_metrics)
 			cfg_walk_value(
-				w, f, cfg_addr_fmt(&cfg->metrics, v, sizeof(v)),
+				w, f,
+				cfg_listener_str(&cfg->metrics, v, sizeof(v)),
 				false);
 		else if (!strcmp(f->key, "haproxy") && cfg->haproxy.enabled)
 			cfg_walk_map(w, f, 0, f->child, &cfg->haproxy);
@@ -638,7 +638,7 @@ static void cfg_walk_special(struct cfg_walker *w, const struct cfg_field *f,
 		break;
 	case CFG_BLK_SOCKET:
 		if (!strcmp(f->key, "address"))
-			cfg_walk_value(w, f, cfg_addr_fmt(l, v, sizeof(v)),
+			cfg_walk_value(w, f, cfg_listener_str(l, v, sizeof(v)),
 				       false);
 		else if (!strcmp(f->key, "mode") && l->kind == CFG_ADDR_UNIX) {
 			snprintf(v, sizeof(v), "0%o", (unsigned)l->mode);
@@ -651,10 +651,11 @@ static void cfg_walk_special(struct cfg_walker *w, const struct cfg_field *f,
 		break;
 	case CFG_BLK_HAPROXY:
 		if (!strcmp(f->key, "stats_socket"))
-			cfg_walk_value(w, f,
-				       cfg_addr_fmt(&cfg->haproxy.stats_socket,
-						    v, sizeof(v)),
-				       false);
+			cfg_walk_value(
+				w, f,
+				cfg_listener_str(&cfg->haproxy.stats_socket, v,
+						 sizeof(v)),
+				false);
 		else if (!strcmp(f->key, "backend"))
 			cfg_walk_value(w, f, cfg->haproxy.backend, false);
 		break;

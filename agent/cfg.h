@@ -30,6 +30,12 @@ int cfg_backend_index(const struct cfg *cfg, const char *name);
 
 void cfg_free(struct cfg *cfg);
 
+/* Writes listener <l>'s address as the file says it: "tcp://HOST:PORT",
+ * "tcp://[V6]:PORT" or "unix:///PATH". Returns <buf>.
+ */
+const char *cfg_listener_str(const struct cfg_listener *l, char *buf,
+			     size_t size);
+
 /* The schema: every key of the file, in file order, block by block. Sets
  * *<n> to the count. The table is static and never changes.
  */

@@ -1,4 +1,7 @@
-/* Routing engine: pools, priority groups, weights, affinity, breakers. */
+/* Routing engine: pools, priority groups, weights, affinity; the results
+ * fed to the breakers (breaker.c). Configuration is route-apply.c,
+ * overrides, inspection and snapshots route-admin.c.
+ */
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
@@ -6,149 +9,11 @@
 #include <string.h>
 
 #include "breaker.h"
+#include "route-priv.h"
 #include "route.h"
 
-/* Fixed hash seeds: every agent node must map a key to the same backend, so
- * these never come from the PRNG.
- */
-#define ROUTE_SEED_KEY	0x6a09e667f3bcc908ULL /* affinity key hash */
-#define ROUTE_SEED_HRW	0xbb67ae8584caa73bULL /* per-backend HRW value */
-#define ROUTE_SEED_NAME 0x3c6ef372fe94f82bULL /* name lookup tables */
-#define ROUTE_GOLDEN	0x9e3779b97f4a7c15ULL
-#define ROUTE_NONE	UINT32_MAX
-#define ROUTE_SCHED_MAX 1024 /* longest recorded round-robin period */
-/* affinity cache slots per pool: ROUTE_AFF_PER_MEMBER per member, rounded
- * up to a power of two, within [ROUTE_AFF_MIN, ROUTE_AFF_MAX]
- */
-#define ROUTE_AFF_PER_MEMBER 32
-#define ROUTE_AFF_MIN	     256
-#define ROUTE_AFF_MAX	     1024
-
-/* Run-time state of one backend; follows the backend's name on reload. */
-struct route_backend {
-	/* hot: read for each member when a plan is built */
-	struct breaker br;	       /* embedded: its hot fields first */
-	bool disabled;		       /* operator drain */
-	bool down;		       /* HAProxy DOWN/MAINT */
-	const struct cfg_backend *cfg; /* in the applied cfg */
-	int64_t rem_req;	       /* last remaining requests, -1 none */
-	int64_t rem_tok;	       /* last remaining tokens, -1 none */
-	uint64_t rem_req_at;	       /* when rem_req was learned */
-	uint64_t rem_tok_at;	       /* when rem_tok was learned */
-	/* cold */
-	size_t name_len; /* strlen(cfg->name) */
-	uint64_t hrw;	 /* rendezvous value derived from the name */
-	struct route_backend_counters c; /* the breaker's are in br.c */
-};
-
-/* One member of a pool, in priority order. */
-struct route_member {
-	uint32_t backend;    /* engine backend index */
-	uint32_t priority;   /* group: lower is used first */
-	uint32_t group_end;  /* index past the last member of this group */
-	uint32_t cfg_weight; /* as configured */
-	uint32_t weight;     /* in force: cfg_weight or the override */
-	bool overridden;     /* weight set by route_set_weight() */
-};
-
-/* A closed, available member of the plan's group: the round-robin set. */
-struct route_cand {
-	int64_t ew;  /* effective weight: weight x headroom (per mille) */
-	int64_t cur; /* smooth weighted round-robin current weight */
-	uint32_t k;  /* member index */
-};
-
-/* A member of the plan's group taking part in rendezvous hashing. */
-struct route_hrw {
-	uint64_t hrw;  /* the backend's rendezvous value */
-	uint32_t w;    /* weight in force */
-	uint32_t k;    /* member index */
-	uint32_t cand; /* index in the round-robin set, ROUTE_NONE if out */
-};
-
-/* One slot of a pool's affinity cache: a key hash and the rendezvous
- * winner it had in the affinity set of generation <gen>.
- */
-struct route_aff_slot {
-	uint64_t kh;  /* the key's full 64-bit hash */
-	uint32_t gen; /* route_pool.aff_gen when filled; 0: empty */
-	uint32_t i;   /* the winner: an index into route_pool.hrw */
-};
-
-/* Run-time state of one pool; counters and overrides follow its name. */
-struct route_pool {
-	const struct cfg_pool *cfg;
-	size_t name_len;
-	uint32_t n;		/* members */
-	struct route_member *m; /* slice of route_engine.members */
-	uint32_t best_priority; /* lowest configured priority */
-	uint32_t cur_priority;	/* group of the last decision, 0 none */
-	/* decision plan (route_plan()), reused while valid */
-	uint64_t plan_epoch; /* e->epoch when built, 0 never */
-	/* first time at which time alone may change the plan; when
-	 * exhausted, the earliest time a member may be available */
-	uint64_t plan_until;
-	uint32_t plan_probe; /* member to probe, ROUTE_NONE */
-	uint32_t plan_prio;  /* priority of the group, 0 exhausted */
-	uint32_t n_cand;
-	struct route_cand *cand; /* n slots */
-	uint32_t n_hrw;
-	struct route_hrw *hrw; /* n slots */
-	bool hrw_equal;	       /* every rendezvous weight is the same */
-	uint64_t rr_sig;       /* set and weights cand[].cur belong to */
-	uint32_t sched_len;    /* replayable period, 0 none */
-	uint32_t sched_rec;    /* picks recorded of that period */
-	uint32_t sched_pos;    /* replay position */
-	uint8_t *sched;	       /* ROUTE_SCHED_MAX candidate indexes */
-	/* affinity cache: valid while the rendezvous set (members and
-	 * weights, in order) stays the one of generation aff_gen */
-	uint32_t aff_gen;	    /* generation of aff_set, never 0 */
-	bool aff_stale;		    /* plan rebuilt since aff_set was checked */
-	uint32_t n_aff_set;	    /* entries in aff_set */
-	uint64_t *aff_set;	    /* n slots: member << 32 | weight */
-	uint32_t aff_mask;	    /* slots - 1; 0 when no cache */
-	struct route_aff_slot *aff; /* aff_mask + 1 slots, NULL: none */
-	struct route_pool_counters c;
-};
-
-/* Open-addressing name table (linear probing), built on apply. */
-struct route_slot {
-	const char *name; /* NULL: empty */
-	uint32_t len;
-	uint32_t idx;
-};
-
-struct route_table {
-	uint32_t mask;
-	struct route_slot *slot;
-};
-
-/* The engine: arrays built by route_apply(), the PRNG, the hook. */
-struct route_engine {
-	const struct cfg *cfg; /* in force, NULL before the first */
-	uint32_t n_backends;
-	uint32_t n_pools;
-	struct route_backend *backends;
-	struct route_pool *pools;
-	struct route_member *members; /* every pool's members */
-	struct route_cand *cands;     /* every pool's plan slots */
-	struct route_hrw *hrws;
-	uint8_t *scheds;		  /* ROUTE_SCHED_MAX per pool */
-	uint64_t *aff_sets;		  /* every pool's aff_set */
-	struct route_aff_slot *aff_slots; /* every pool's affinity cache */
-	bool aff_off;			  /* route_set_affinity_cache(false) */
-	uint64_t epoch;	    /* moves on anything a plan depends on */
-	uint64_t saved_gen; /* moves on anything a snapshot keeps */
-	struct route_table backend_tab;
-	struct route_table pool_tab;
-	uint64_t rng; /* splitmix64 state: jitter only */
-	route_hook_fn hook;
-	void *hook_arg;
-	struct route_engine_counters c;
-};
-
 /* ---------------------------------------------------------------- */
-/* hashing, PRNG, small helpers                                      */
+/* hashing                                                           */
 
 /* Murmur3's 64-bit finalizer. */
 static inline uint64_t route_mix(uint64_t x)
@@ -204,48 +69,8 @@ static uint64_t route_hash(const void *p, size_t len, uint64_t seed)
 	return route_mix(h ^ w);
 }
 
-static inline uint64_t route_min64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
-
-/* now + d, saturated. */
-static inline uint64_t route_after(uint64_t now, uint64_t d)
-{
-	return now > UINT64_MAX - d ? UINT64_MAX : now + d;
-}
-
 /* ---------------------------------------------------------------- */
 /* name tables                                                       */
-
-/* Allocates a table for <n> names. Returns 0 or -1. */
-static int route_table_init(struct route_table *t, uint32_t n)
-{
-	uint32_t size = 2;
-
-	while (size < 2 * (uint64_t)n)
-		size *= 2;
-	t->slot = calloc(size, sizeof(*t->slot));
-	if (!t->slot)
-		return -1;
-	t->mask = size - 1;
-	return 0;
-}
-
-/* Adds <name> as <idx>; a duplicate keeps the first. */
-static void route_table_add(struct route_table *t, const char *name, size_t len,
-			    uint32_t idx)
-{
-	uint32_t i = (uint32_t)route_hash(name, len, ROUTE_SEED_NAME) & t->mask;
-
-	for (; t->slot[i].name; i = (i + 1) & t->mask)
-		if (t->slot[i].len == len &&
-		    memcmp(t->slot[i].name, name, len) == 0)
-			return;
-	t->slot[i].name = name;
-	t->slot[i].len = (uint32_t)len;
-	t->slot[i].idx = idx;
-}
 
 /* Returns the index of <name> of <len> bytes, or -1. O(1) expected. */
 static int route_table_find(const struct route_table *t, const char *name,
@@ -349,8 +174,8 @@ const char *route_state_str(enum route_state s)
  * stale, and a real state change is reported to the hook (which runs
  * inside the engine call that caused it).
  */
-static void route_breaker_done(struct route_engine *e, uint32_t b,
-			       const struct breaker_event *ev)
+void route_breaker_done(struct route_engine *e, uint32_t b,
+			const struct breaker_event *ev)
 {
 	const struct breaker *br = &e->backends[b].br;
 
@@ -363,21 +188,12 @@ static void route_breaker_done(struct route_engine *e, uint32_t b,
 			(enum route_state)br->state, br->why);
 }
 
-static void route_advance_slow(struct route_engine *e, uint32_t b,
-			       uint64_t now_ms)
+void route_advance_slow(struct route_engine *e, uint32_t b, uint64_t now_ms)
 {
 	struct breaker_event ev = {0};
 
 	breaker_advance_slow(&e->backends[b].br, now_ms, &ev);
 	route_breaker_done(e, b, &ev);
-}
-
-/* Applies passed deadlines of backend <b>. Cheap when closed. */
-static inline void route_advance(struct route_engine *e, uint32_t b,
-				 uint64_t now_ms)
-{
-	if (e->backends[b].br.state != BREAKER_ST_CLOSED)
-		route_advance_slow(e, b, now_ms);
 }
 
 /* ---------------------------------------------------------------- */
@@ -425,13 +241,6 @@ static uint32_t route_headroom(const struct route_backend *bk, uint64_t now_ms,
 	if (floor > ROUTE_HEADROOM_SCALE)
 		floor = ROUTE_HEADROOM_SCALE;
 	return f < floor ? floor : f;
-}
-
-/* Member is administratively eligible: weight > 0, not disabled, not down. */
-static inline bool route_eligible(const struct route_member *m,
-				  const struct route_backend *bk)
-{
-	return m->weight && !bk->disabled && !bk->down;
 }
 
 static uint32_t route_gcd(uint32_t a, uint32_t b)
@@ -900,303 +709,7 @@ uint64_t route_tick(struct route_engine *e, uint64_t now_ms)
 }
 
 /* ---------------------------------------------------------------- */
-/* configuration                                                     */
-
-struct route_engine *route_new(uint64_t seed)
-{
-	struct route_engine *e = calloc(1, sizeof(*e));
-
-	if (!e)
-		return NULL;
-	e->rng = seed;
-	return e;
-}
-
-/* Everything route_apply() allocates, swapped in at once. */
-struct route_arrays {
-	struct route_backend *backends;
-	struct route_pool *pools;
-	struct route_member *members;
-	struct route_cand *cands;
-	struct route_hrw *hrws;
-	uint8_t *scheds;
-	uint64_t *aff_sets;
-	struct route_aff_slot *aff_slots;
-	struct route_table backend_tab;
-	struct route_table pool_tab;
-};
-
-static void route_release(struct route_arrays *a)
-{
-	free(a->backends);
-	free(a->pools);
-	free(a->members);
-	free(a->cands);
-	free(a->hrws);
-	free(a->scheds);
-	free(a->aff_sets);
-	free(a->aff_slots);
-	free(a->backend_tab.slot);
-	free(a->pool_tab.slot);
-}
-
-/* The arrays in force in <e>. */
-static struct route_arrays route_arrays_of(const struct route_engine *e)
-{
-	struct route_arrays a = {
-		.backends = e->backends,
-		.pools = e->pools,
-		.members = e->members,
-		.cands = e->cands,
-		.hrws = e->hrws,
-		.scheds = e->scheds,
-		.aff_sets = e->aff_sets,
-		.aff_slots = e->aff_slots,
-		.backend_tab = e->backend_tab,
-		.pool_tab = e->pool_tab,
-	};
-
-	return a;
-}
-
-void route_free(struct route_engine *e)
-{
-	struct route_arrays a;
-
-	if (!e)
-		return;
-	a = route_arrays_of(e);
-	route_release(&a);
-	free(e);
-}
-
-void route_set_hook(struct route_engine *e, route_hook_fn fn, void *arg)
-{
-	e->hook = fn;
-	e->hook_arg = arg;
-}
-
-void route_set_affinity_cache(struct route_engine *e, bool enabled)
-{
-	e->aff_off = !enabled;
-}
-
-/* Affinity cache slots of a pool of <n> members: none below 2 members
- * (the only member always wins), else ROUTE_AFF_PER_MEMBER per member,
- * rounded up to a power of two, within [ROUTE_AFF_MIN, ROUTE_AFF_MAX].
- */
-static uint32_t route_aff_slots(uint32_t n)
-{
-	uint32_t size = ROUTE_AFF_MIN;
-
-	if (n < 2)
-		return 0;
-	while (size < ROUTE_AFF_MAX &&
-	       size < (uint64_t)n * ROUTE_AFF_PER_MEMBER)
-		size *= 2;
-	return size;
-}
-
-/* Checks what route_apply() relies on: member counts and indexes. Sets
- * *n_members and *n_aff (affinity cache slots of every pool).
- */
-static bool route_cfg_ok(const struct cfg *cfg, uint64_t *n_members,
-			 uint64_t *n_aff)
-{
-	uint32_t p, i;
-
-	*n_members = 0;
-	*n_aff = 0;
-	if (cfg->n_backends && !cfg->backends)
-		return false;
-	if (cfg->n_pools && !cfg->pools)
-		return false;
-	for (p = 0; p < cfg->n_pools; p++) {
-		const struct cfg_pool *cp = &cfg->pools[p];
-
-		if (cp->n_members > CFG_MEMBERS_MAX ||
-		    (cp->n_members && !cp->members))
-			return false;
-		for (i = 0; i < cp->n_members; i++)
-			if (cp->members[i].backend >= cfg->n_backends)
-				return false;
-		*n_members += cp->n_members;
-		*n_aff += route_aff_slots(cp->n_members);
-	}
-	return true;
-}
-
-/* Fills pool <rp> from <cp>: members stably sorted by priority, groups. */
-static void route_pool_build(struct route_pool *rp, const struct cfg_pool *cp,
-			     struct route_member *m)
-{
-	uint32_t i, j, end;
-
-	rp->cfg = cp;
-	rp->name_len = strnlen(cp->name, CFG_NAME_MAX - 1);
-	rp->n = cp->n_members;
-	rp->m = m;
-	for (i = 0; i < rp->n; i++) {
-		struct route_member tmp = {
-			.backend = cp->members[i].backend,
-			.priority = cp->members[i].priority,
-			.cfg_weight = cp->members[i].weight,
-			.weight = cp->members[i].weight,
-		};
-
-		/* insertion sort: stable, n <= CFG_MEMBERS_MAX, apply only */
-		for (j = i; j > 0 && m[j - 1].priority > tmp.priority; j--)
-			m[j] = m[j - 1];
-		m[j] = tmp;
-	}
-	for (i = 0; i < rp->n; i = end) {
-		for (end = i; end < rp->n && m[end].priority == m[i].priority;
-		     end++)
-			;
-		for (j = i; j < end; j++)
-			m[j].group_end = end;
-	}
-	rp->best_priority = rp->n ? m[0].priority : 0;
-}
-
-/* Carries the state of old backend <o> into new backend <n>. */
-static void route_backend_carry(struct route_backend *n,
-				const struct route_backend *o)
-{
-	const struct cfg_backend *cfg = n->cfg;
-	size_t name_len = n->name_len;
-	uint64_t hrw = n->hrw;
-
-	*n = *o;
-	n->cfg = cfg;
-	n->name_len = name_len;
-	n->hrw = hrw;
-	breaker_bind(&n->br, &cfg->breaker);
-}
-
-/* Carries counters and weight overrides of old pool <op> into <rp>. */
-static void route_pool_carry(struct route_engine *e, struct route_pool *rp,
-			     const struct route_pool *op,
-			     const struct route_table *bt)
-{
-	uint32_t i, j;
-	int nb;
-
-	rp->c = op->c;
-	for (i = 0; i < op->n; i++) {
-		const struct route_member *om = &op->m[i];
-		const char *name;
-
-		if (!om->overridden)
-			continue;
-		name = e->cfg->backends[om->backend].name;
-		nb = route_table_find(bt, name,
-				      e->backends[om->backend].name_len);
-		for (j = 0; nb >= 0 && j < rp->n; j++) {
-			if (rp->m[j].backend == (uint32_t)nb) {
-				rp->m[j].weight = om->weight;
-				rp->m[j].overridden = true;
-			}
-		}
-	}
-}
-
-int route_apply(struct route_engine *e, const struct cfg *cfg, uint64_t now_ms)
-{
-	struct route_arrays a = {0}, old;
-	struct route_backend *backends;
-	struct route_table *bt = &a.backend_tab, *pt = &a.pool_tab;
-	uint64_t n_members, n_aff, off = 0, aff_off = 0;
-	size_t nb, np, nm;
-	uint32_t i, n;
-	int o;
-
-	(void)now_ms;
-	if (!route_cfg_ok(cfg, &n_members, &n_aff))
-		return -1;
-	nb = cfg->n_backends ? cfg->n_backends : 1;
-	np = cfg->n_pools ? cfg->n_pools : 1;
-	nm = n_members ? n_members : 1;
-	a.backends = backends = calloc(nb, sizeof(*a.backends));
-	a.pools = calloc(np, sizeof(*a.pools));
-	a.members = calloc(nm, sizeof(*a.members));
-	a.cands = calloc(nm, sizeof(*a.cands));
-	a.hrws = calloc(nm, sizeof(*a.hrws));
-	a.scheds = calloc(np, ROUTE_SCHED_MAX);
-	a.aff_sets = calloc(nm, sizeof(*a.aff_sets));
-	a.aff_slots = calloc(n_aff ? n_aff : 1, sizeof(*a.aff_slots));
-	if (!a.backends || !a.pools || !a.members || !a.cands || !a.hrws ||
-	    !a.scheds || !a.aff_sets || !a.aff_slots ||
-	    route_table_init(bt, cfg->n_backends) < 0 ||
-	    route_table_init(pt, cfg->n_pools) < 0)
-		goto fail_alloc;
-	for (i = 0; i < cfg->n_backends; i++) {
-		struct route_backend *bk = &backends[i];
-
-		bk->cfg = &cfg->backends[i];
-		bk->name_len = strnlen(bk->cfg->name, CFG_NAME_MAX - 1);
-		bk->hrw =
-			route_hash(bk->cfg->name, bk->name_len, ROUTE_SEED_HRW);
-		route_table_add(bt, bk->cfg->name, bk->name_len, i);
-		o = route_table_find(&e->backend_tab, bk->cfg->name,
-				     bk->name_len);
-		if (o >= 0) {
-			route_backend_carry(bk, &e->backends[o]);
-			continue;
-		}
-		breaker_init(&bk->br, &bk->cfg->breaker);
-		bk->rem_req = -1;
-		bk->rem_tok = -1;
-	}
-	for (i = 0; i < cfg->n_pools; i++) {
-		struct route_pool *rp = &a.pools[i];
-
-		route_pool_build(rp, &cfg->pools[i], a.members + off);
-		rp->cand = a.cands + off;
-		rp->hrw = a.hrws + off;
-		rp->sched = a.scheds + (size_t)i * ROUTE_SCHED_MAX;
-		rp->aff_set = a.aff_sets + off;
-		rp->aff_gen = 1;
-		n = route_aff_slots(rp->n);
-		if (n) {
-			rp->aff = a.aff_slots + aff_off;
-			rp->aff_mask = n - 1;
-			aff_off += n;
-		}
-		off += rp->n;
-		route_table_add(pt, rp->cfg->name, rp->name_len, i);
-		o = route_table_find(&e->pool_tab, rp->cfg->name, rp->name_len);
-		if (o >= 0)
-			route_pool_carry(e, rp, &e->pools[o], bt);
-	}
-
-	old = route_arrays_of(e);
-	route_release(&old);
-	e->cfg = cfg;
-	e->backends = a.backends;
-	e->pools = a.pools;
-	e->members = a.members;
-	e->cands = a.cands;
-	e->hrws = a.hrws;
-	e->scheds = a.scheds;
-	e->aff_sets = a.aff_sets;
-	e->aff_slots = a.aff_slots;
-	e->backend_tab = a.backend_tab;
-	e->pool_tab = a.pool_tab;
-	e->n_backends = cfg->n_backends;
-	e->n_pools = cfg->n_pools;
-	e->epoch++;
-	e->saved_gen++;
-	e->c.reloads++;
-	return 0;
-
-fail_alloc:
-	route_release(&a);
-	return -1;
-}
-
-/* ---------------------------------------------------------------- */
-/* lookups, overrides, external signals                             */
+/* lookups                                                           */
 
 int route_backend_index(const struct route_engine *e, const char *name,
 			size_t len)
@@ -1219,315 +732,26 @@ uint32_t route_pool_count(const struct route_engine *e)
 	return e->n_pools;
 }
 
-static inline bool route_backend_ok(const struct route_engine *e, int b)
-{
-	return b >= 0 && (uint32_t)b < e->n_backends;
-}
-
-static inline bool route_pool_ok(const struct route_engine *e, int p)
-{
-	return p >= 0 && (uint32_t)p < e->n_pools;
-}
-
 const char *route_backend_name(const struct route_engine *e, int b)
 {
 	return route_backend_ok(e, b) ? e->backends[b].cfg->name : NULL;
 }
 
-int route_set_weight(struct route_engine *e, int p, int b, uint32_t weight)
-{
-	struct route_pool *rp;
-	uint32_t i;
-	int found = -1;
-
-	if (!route_pool_ok(e, p) || !route_backend_ok(e, b) ||
-	    weight > CFG_WEIGHT_MAX)
-		return -1;
-	rp = &e->pools[p];
-	for (i = 0; i < rp->n; i++) {
-		if (rp->m[i].backend == (uint32_t)b) {
-			rp->m[i].weight = weight;
-			rp->m[i].overridden = true;
-			found = 0;
-			e->epoch++;
-			e->saved_gen++;
-		}
-	}
-	return found;
-}
-
-int route_set_disabled(struct route_engine *e, int b, bool disabled)
-{
-	if (!route_backend_ok(e, b))
-		return -1;
-	e->backends[b].disabled = disabled;
-	e->epoch++;
-	e->saved_gen++;
-	return 0;
-}
-
-int route_set_down(struct route_engine *e, int b, bool down)
-{
-	if (!route_backend_ok(e, b))
-		return -1;
-	e->backends[b].down = down;
-	e->epoch++;
-	return 0;
-}
-
-int route_trip(struct route_engine *e, int b, uint32_t duration_ms,
-	       uint64_t now_ms)
-{
-	struct breaker_event ev = {0};
-
-	if (!route_backend_ok(e, b))
-		return -1;
-	breaker_trip(&e->backends[b].br, duration_ms, now_ms, &ev);
-	route_breaker_done(e, (uint32_t)b, &ev);
-	return 0;
-}
-
-int route_reset(struct route_engine *e, int b, uint64_t now_ms)
-{
-	struct breaker_event ev = {0};
-	uint32_t p, i;
-
-	(void)now_ms;
-	if (!route_backend_ok(e, b))
-		return -1;
-	e->backends[b].disabled = false;
-	breaker_reset(&e->backends[b].br, &ev);
-	route_breaker_done(e, (uint32_t)b, &ev);
-	for (p = 0; p < e->n_pools; p++) {
-		struct route_pool *rp = &e->pools[p];
-
-		for (i = 0; i < rp->n; i++) {
-			if (rp->m[i].backend != (uint32_t)b)
-				continue;
-			rp->m[i].weight = rp->m[i].cfg_weight;
-			rp->m[i].overridden = false;
-		}
-	}
-	e->epoch++;
-	e->saved_gen++;
-	return 0;
-}
-
-int route_fault(struct route_engine *e, int b, uint64_t now_ms)
-{
-	struct breaker_event ev = {0};
-	struct breaker *br;
-
-	if (!route_backend_ok(e, b))
-		return -1;
-	route_advance(e, (uint32_t)b, now_ms);
-	br = &e->backends[b].br;
-	e->backends[b].c.external_faults++;
-	if (br->state == BREAKER_ST_HALF_OPEN)
-		breaker_probe_answered(br, &ev);
-	breaker_on_fault(br, now_ms, -1, "connection error", &ev);
-	route_breaker_done(e, (uint32_t)b, &ev);
-	return 0;
-}
-
 /* ---------------------------------------------------------------- */
-/* inspection                                                        */
+/* for the engine's other files (route-priv.h)                       */
 
-int route_backend_info(struct route_engine *e, int b, uint64_t now_ms,
-		       struct route_backend_info *out)
+uint64_t route_name_hash(const char *name, size_t len, uint64_t seed)
 {
-	struct route_backend *bk;
-
-	if (!route_backend_ok(e, b))
-		return -1;
-	route_advance(e, (uint32_t)b, now_ms);
-	bk = &e->backends[b];
-	memset(out, 0, sizeof(*out));
-	out->name = bk->cfg->name;
-	out->state = (enum route_state)bk->br.state;
-	out->cause = (enum route_cause)bk->br.cause;
-	out->operator_trip = bk->br.state == BREAKER_ST_OPEN &&
-			     bk->br.cause == BREAKER_BY_OPERATOR;
-	out->disabled = bk->disabled;
-	out->down = bk->down;
-	out->why = bk->br.why;
-	out->until_ms = bk->br.until_ms;
-	out->trip_duration_ms = (uint32_t)breaker_trip_ms(&bk->br);
-	out->consecutive_trips = bk->br.consecutive_trips;
-	out->probes_inflight = bk->br.n_probes;
-	out->probe_limit = breaker_probe_limit(&bk->br);
-	breaker_window_sum(&bk->br, now_ms, &out->window_faults,
-			   &out->window_calls);
-	out->consecutive_faults = bk->br.consecutive_faults;
-	out->remaining_requests = bk->rem_req;
-	out->remaining_tokens = bk->rem_tok;
-	out->remaining_requests_age_ms =
-		bk->rem_req >= 0 ? (int64_t)(now_ms - bk->rem_req_at) : -1;
-	out->remaining_tokens_age_ms =
-		bk->rem_tok >= 0 ? (int64_t)(now_ms - bk->rem_tok_at) : -1;
-	out->headroom_permille = route_headroom(bk, now_ms, NULL);
-	out->counters = bk->c;
-	out->counters.probe_timeouts = bk->br.c.probe_timeouts;
-	out->counters.faults = bk->br.c.faults;
-	out->counters.trips = bk->br.c.trips;
-	out->counters.cooldowns = bk->br.c.cooldowns;
-	out->counters.recoveries = bk->br.c.recoveries;
-	return 0;
+	return route_hash(name, len, seed);
 }
 
-int route_pool_info(const struct route_engine *e, int p,
-		    struct route_pool_info *out)
+int route_table_lookup(const struct route_table *t, const char *name,
+		       size_t len)
 {
-	const struct route_pool *rp;
-
-	if (!route_pool_ok(e, p))
-		return -1;
-	rp = &e->pools[p];
-	memset(out, 0, sizeof(*out));
-	out->name = rp->cfg->name;
-	out->n_members = rp->n;
-	out->best_priority = rp->best_priority;
-	out->cur_priority = rp->cur_priority;
-	out->counters = rp->c;
-	return 0;
+	return route_table_find(t, name, len);
 }
 
-int route_member_info(struct route_engine *e, int p, uint32_t i,
-		      uint64_t now_ms, struct route_member_info *out)
+uint32_t route_headroom_now(const struct route_backend *bk, uint64_t now_ms)
 {
-	const struct route_member *m;
-	const struct route_backend *bk;
-
-	if (!route_pool_ok(e, p) || i >= e->pools[p].n)
-		return -1;
-	m = &e->pools[p].m[i];
-	route_advance(e, m->backend, now_ms);
-	bk = &e->backends[m->backend];
-	memset(out, 0, sizeof(*out));
-	out->backend = (int)m->backend;
-	out->priority = m->priority;
-	out->cfg_weight = m->cfg_weight;
-	out->weight = m->weight;
-	out->weight_overridden = m->overridden;
-	if (route_eligible(m, bk))
-		out->effective_milli =
-			m->weight * route_headroom(bk, now_ms, NULL);
-	out->available =
-		route_eligible(m, bk) && (bk->br.state == BREAKER_ST_CLOSED ||
-					  breaker_can_probe(&bk->br));
-	return 0;
-}
-
-const struct route_engine_counters *route_engine_counters(
-	const struct route_engine *e)
-{
-	return &e->c;
-}
-
-/* ---------------------------------------------------------------- */
-/* snapshots                                                         */
-
-void route_snapshot_backends(struct route_engine *e, uint64_t now_ms,
-			     uint64_t now_wall_ms, route_saved_fn fn, void *arg)
-{
-	struct route_saved s;
-	uint32_t b;
-
-	for (b = 0; b < e->n_backends; b++) {
-		const struct route_backend *bk = &e->backends[b];
-		const struct breaker *br = &bk->br;
-
-		route_advance(e, b, now_ms);
-		memset(&s, 0, sizeof(s));
-		s.state = (enum route_state)br->state;
-		s.cause = (enum route_cause)br->cause;
-		s.disabled = bk->disabled;
-		/* after route_advance() an open or cooling deadline is ahead */
-		if (br->state == BREAKER_ST_OPEN ||
-		    br->state == BREAKER_ST_COOLING)
-			s.until_wall_ms = route_after(
-				now_wall_ms, br->until_ms > now_ms
-						     ? br->until_ms - now_ms
-						     : 0);
-		s.consecutive_trips = br->consecutive_trips;
-		s.trip_duration_ms = (uint32_t)breaker_trip_ms(br);
-		memcpy(s.why, br->why, sizeof(s.why));
-		s.why[sizeof(s.why) - 1] = '\0';
-		fn(arg, bk->cfg->name, bk->name_len, &s);
-	}
-}
-
-void route_snapshot_weights(const struct route_engine *e,
-			    route_saved_weight_fn fn, void *arg)
-{
-	struct route_saved_weight w;
-	uint32_t p, i;
-
-	for (p = 0; p < e->n_pools; p++) {
-		const struct route_pool *rp = &e->pools[p];
-
-		for (i = 0; i < rp->n; i++) {
-			const struct route_backend *bk =
-				&e->backends[rp->m[i].backend];
-
-			if (!rp->m[i].overridden)
-				continue;
-			w.pool = rp->cfg->name;
-			w.pool_len = rp->name_len;
-			w.backend = bk->cfg->name;
-			w.backend_len = bk->name_len;
-			w.weight = rp->m[i].weight;
-			fn(arg, &w);
-		}
-	}
-}
-
-int route_restore_backend(struct route_engine *e, const char *name, size_t len,
-			  const struct route_saved *s, uint64_t now_ms,
-			  uint64_t now_wall_ms)
-{
-	struct breaker_event ev = {0};
-	struct route_backend *bk;
-	enum breaker_state to = (enum breaker_state)s->state;
-	enum breaker_cause cause = (enum breaker_cause)s->cause;
-	uint64_t until = 0;
-	char why[ROUTE_WHY_MAX];
-	int b;
-
-	b = route_table_find(&e->backend_tab, name, len);
-	if (b < 0 || (unsigned)s->state > ROUTE_ST_HALF_OPEN ||
-	    (unsigned)s->cause > ROUTE_BY_OPERATOR)
-		return -1;
-	bk = &e->backends[b];
-	if (bk->br.state != BREAKER_ST_CLOSED)
-		return -1;
-	/* why is a fixed array that may come from a file: bound it */
-	snprintf(why, sizeof(why), "%.*s", (int)strnlen(s->why, sizeof(why)),
-		 s->why);
-	if (to == BREAKER_ST_OPEN || to == BREAKER_ST_COOLING) {
-		if (s->until_wall_ms > now_wall_ms) {
-			until = route_after(
-				now_ms,
-				route_min64(s->until_wall_ms - now_wall_ms,
-					    ROUTE_WAIT_CEIL_MS));
-		} else {
-			snprintf(why, sizeof(why), "%s",
-				 to == BREAKER_ST_OPEN ? "trip over"
-						       : "cooldown over");
-			to = BREAKER_ST_HALF_OPEN;
-			cause = BREAKER_BY_BREAKER;
-		}
-	}
-	bk->disabled = s->disabled;
-	breaker_restore(&bk->br, to, until,
-			(uint32_t)route_min64(s->consecutive_trips,
-					      ROUTE_TRIPS_RESTORE_MAX),
-			why, cause, &ev);
-	route_breaker_done(e, (uint32_t)b, &ev);
-	return 0;
-}
-
-uint64_t route_saved_gen(const struct route_engine *e)
-{
-	return e->saved_gen;
+	return route_headroom(bk, now_ms, NULL);
 }
