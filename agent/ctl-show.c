@@ -145,12 +145,6 @@ static bool *ctl_weight_overrides(struct agent *a)
 	return o;
 }
 
-static bool ctl_operator_trip(const struct route_backend_info *bi)
-{
-	return bi->state == ROUTE_ST_OPEN &&
-	       strncmp(bi->why, "operator trip", 13) == 0;
-}
-
 /* Share of its configured weight a backend gets now, per mille: 0 while
  * it cannot take ordinary traffic, its headroom factor otherwise.
  */
@@ -188,7 +182,7 @@ static void ctl_backend_json(struct ctl_req *r,
 		   ",\"runtime\":{\"disabled\":%s,\"trip\":%s,"
 		   "\"weight\":%s}",
 		   bi->disabled ? "true" : "false",
-		   ctl_operator_trip(bi) ? "true" : "false",
+		   bi->operator_trip ? "true" : "false",
 		   weights ? "true" : "false");
 	buf_add(o, ",\"reason\":", 10);
 	buf_json_str(o, bi->why);
@@ -269,9 +263,9 @@ int ctl_show_backends(struct ctl_req *r)
 		flags[0] = '\0';
 		snprintf(flags, sizeof(flags), "%s%s%s%s",
 			 bi.disabled ? ",disabled*" : "",
-			 ctl_operator_trip(&bi) ? ",trip*" : "",
+			 bi.operator_trip ? ",trip*" : "",
 			 weights[i] ? ",weight*" : "", bi.down ? ",down" : "");
-		if (bi.disabled || ctl_operator_trip(&bi) || weights[i])
+		if (bi.disabled || bi.operator_trip || weights[i])
 			any_runtime = true;
 		if (bi.state == ROUTE_ST_OPEN || bi.state == ROUTE_ST_COOLING)
 			text_fmt_left(left, sizeof(left),
