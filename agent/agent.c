@@ -196,7 +196,7 @@ static int agent_listen(struct agent *a)
 	for (j = 0; j < a->cfg->n_listen; j++) {
 		const struct cfg_listener *cl = &a->cfg->listen[j];
 
-		sock_addr_str(cl, name, sizeof(name));
+		cfg_listener_str(cl, name, sizeof(name));
 		fd = sock_listen(cl, err, sizeof(err));
 		if (fd < 0) {
 			log_msg(LOG_ERR, "cannot listen on %s: %s", name, err);

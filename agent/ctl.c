@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cfg.h"
 #include "clock.h"
 #include "agent-t.h"
 #include "ctl-cmd.h"
@@ -487,7 +488,7 @@ static struct ctl_listener *ctl_listener_add(struct ctl *ctl, int fd,
 		close(fd);
 		return NULL;
 	}
-	sock_addr_str(addr, name, sizeof(name));
+	cfg_listener_str(addr, name, sizeof(name));
 	l->lsn = listener_add(&ctl->lset, fd, name, owned ? addr->path : NULL,
 			      ctl_accept, l);
 	if (!l->lsn) {
@@ -531,7 +532,7 @@ static struct ctl_listener *ctl_open(struct ctl *ctl,
 	struct ctl_listener *l;
 	int fd;
 
-	sock_addr_str(addr, name, sizeof(name));
+	cfg_listener_str(addr, name, sizeof(name));
 	fd = sock_listen(addr, err, sizeof(err));
 	if (fd < 0) {
 		log_msg(LOG_ERR, "cannot listen on %s (%s): %s", name,

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cfg.h"
 #include "clock.h"
 #include "hapi-parse.h"
 #include "hapi.h"
@@ -628,8 +629,8 @@ int hapi_start(struct hapi **hp, struct ev_loop *loop,
 	ev_timer_start(loop, &h->kick);
 	*hp = h;
 	log_msg(LOG_INFO, "haproxy: polling %s, backend %s, every %ums%s",
-		sock_addr_str(&c->stats_socket, addr, sizeof(addr)), c->backend,
-		c->poll_interval_ms,
+		cfg_listener_str(&c->stats_socket, addr, sizeof(addr)),
+		c->backend, c->poll_interval_ms,
 		c->mirror ? ", mirroring open circuits as drain" : "");
 	return 0;
 }
@@ -752,7 +753,7 @@ int hapi_show(const struct hapi *h, struct buf *o, bool json)
 		return o->overflow ? -1 : 0;
 	}
 	clock_update();
-	sock_addr_str(&h->cfg.stats_socket, addr, sizeof(addr));
+	cfg_listener_str(&h->cfg.stats_socket, addr, sizeof(addr));
 	age = h->st.last_poll_ms ? clock_now.ms - h->st.last_poll_ms : 0;
 	if (json) {
 		buf_add(o, "{\"enabled\":true,\"stats_socket\":", 31);

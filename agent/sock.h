@@ -27,9 +27,6 @@ int sock_connect(const struct cfg_listener *l, char *err, size_t errlen);
 /* True when listeners <a> and <b> would bind the same socket. */
 bool sock_same_addr(const struct cfg_listener *a, const struct cfg_listener *b);
 
-/* "tcp://HOST:PORT" or "unix://PATH". */
-const char *sock_addr_str(const struct cfg_listener *l, char *buf, size_t size);
-
 /* Numeric "HOST:PORT" of an accepted peer, or <fallback> (unix peers). */
 void sock_peer_str(const struct sockaddr_storage *ss, socklen_t len,
 		   const char *fallback, char *buf, size_t size);
