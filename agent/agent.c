@@ -6,9 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "agent.h"
 #include "cfg.h"
+#include "clock.h"
 #include "conn.h"
 #include "ctl.h"
 #include "hapi.h"

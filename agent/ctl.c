@@ -10,9 +10,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "agent-t.h"
 #include "cfg.h"
 #include "clock.h"
-#include "agent-t.h"
 #include "ctl-cmd.h"
 #include "ctl-req.h"
 #include "ctl.h"

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "agent-t.h"
+#include "clock.h"
 #include "hapi.h"
 #include "metrics.h"
 #include "route.h"
