@@ -1,5 +1,6 @@
-/* Control socket: HAProxy-style text commands (and the HTTP /metrics
- * listener) on the agent's event loop; capped output buffers.
+/* Control socket: its listeners (command lines, and the HTTP /metrics
+ * listener) and its lifecycle across reloads. The commands are in
+ * ctl-cmd.h.
  */
 #ifndef AOAI_CTL_H
 #define AOAI_CTL_H
@@ -7,7 +8,7 @@
 #include "agent-t.h"
 
 /* Takes over <fd>, a listening socket systemd passed under the name
- * "control" (socket activation; listener_open_all() hands it over). It is
+ * "control" (socket activation; agent_start() hands it over). It is
  * served once ctl_start() runs, with the level of the configured control
  * socket at the same path, or admin when none matches (the socket unit's
  * mode and owner guard it). Returns 0, or -1 (fd closed) out of memory.
