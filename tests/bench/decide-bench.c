@@ -29,9 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "agent-t.h"
 #include "cfg.h"
+#include "clock.h"
 #include "log.h"
 #include "route.h"
 #include "spoa.h"
