@@ -14,11 +14,11 @@
 #include "cfg.h"
 #include "clock.h"
 #include "ctl-cmd.h"
+#include "ctl-http.h"
 #include "ctl-req.h"
 #include "ctl.h"
 #include "listener.h"
 #include "log.h"
-#include "metrics.h"
 #include "sock.h"
 
 /* Limits: what one client can make the agent hold or do. */
@@ -300,7 +300,8 @@ static int ctl_client_process_http(struct ctl_client *c)
 				   : "400 Bad Request");
 	} else {
 		clock_update();
-		metrics_http(ctl->agent, c->in, (size_t)(end - c->in), &c->out);
+		ctl_http_answer(ctl->agent, c->in, (size_t)(end - c->in),
+				&c->out);
 	}
 	c->in_len = 0;
 	ctl_client_set_state(c, CTL_CL_CLOSING);
