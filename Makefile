@@ -3,7 +3,9 @@
 #   make            build build/aoai-spoa and build/libspop.a
 #   make run        the local lab: HAProxy + agent + mock regions, analysis
 #   make run AZURE_CONFIG=azure.env   the same against real Azure OpenAI
+#   make lab        the lab kept up (make lab-stop; make lab-scenario S=...)
 #   make test       every test layer; last line "N passed, M failed"
+#   make test HAPROXY_VERSIONS=2.6   the e2e layer against one HAProxy only
 #   make bench      benchmarks (not tests): throughput, latency, callgrind
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
 #   make lint       clang-format check, banned functions, include graph
@@ -26,7 +28,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 # benchmarks need besides.
 BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
-	valgrind ca-certificates systemd strace
+	valgrind ca-certificates systemd strace prometheus
 
 PKG_CONFIG ?= pkg-config
 PKGS       := yaml-0.1 msgpack
@@ -155,6 +157,20 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC) $(AGENT_SRC)
 
 build-tests: all $(UNIT_BIN) $(BUILD)/mock-aoai $(BENCH_BIN)
 
+# The e2e layer runs once per HAProxy version (default: 2.6 3.0 3.2; see
+# MATRIX in tests/run.py). 2.6 is the host's; the others run from Debian
+# root filesystems that tests/lib/rootfs.py builds with debootstrap and
+# caches in $AOAI_ROOTFS_CACHE (default /var/cache/aoai-spoa/rootfs).
+# tests/run.py builds missing ones in the background; "make rootfs" builds
+# them ahead (as root).
+HAPROXY_VERSIONS ?=
+ROOTFS_SUITES    ?= trixie sid
+TEST_PKGS        += debootstrap
+.PHONY: rootfs
+rootfs:
+	@for s in $(ROOTFS_SUITES); do \
+		python3 tests/lib/rootfs.py ensure $$s || exit 1; done
+
 fuzz-build: deps $(FUZZ_BIN)
 
 # Two builds (warnings as errors; ASan+UBSan), then every layer.
@@ -163,10 +179,29 @@ test: deps node-deps
 	@$(MAKE) --no-print-directory WERROR=1 BUILD=build/asan \
 		SANITIZE=address,undefined build-tests
 	@$(MAKE) --no-print-directory fuzz-build
-	@python3 tests/run.py
+	@python3 tests/run.py \
+		$(if $(HAPROXY_VERSIONS),--versions "$(HAPROXY_VERSIONS)")
 
-run: deps all $(BUILD)/mock-aoai
+# The lab's build is quiet (warnings and errors still show); V=1 shows the
+# compiler command lines.
+LAB_BUILD = @$(MAKE) --no-print-directory $(if $(V),,-s) all $(BUILD)/mock-aoai
+
+run: deps
+	$(LAB_BUILD)
 	@python3 tests/lab/lab.py
+
+# The lab kept up (tests/lab/README.md): make lab [PROMETHEUS=1],
+# make lab-scenario S='throttle eastus', make lab-stop.
+.PHONY: lab lab-stop lab-scenario
+lab: deps
+	$(LAB_BUILD)
+	@python3 tests/lab/labctl.py up $(if $(PROMETHEUS),--prometheus)
+
+lab-stop:
+	@python3 tests/lab/labctl.py stop
+
+lab-scenario:
+	@python3 tests/lab/labctl.py $(S)
 
 bench: deps all $(BENCH_BIN) $(BUILD)/mock-aoai
 	@python3 tests/bench/bench.py
