@@ -11,7 +11,7 @@ from harness import ROOT, Tap
 
 UNIT = os.path.join(ROOT, "systemd/aoai-spoa.service")
 SOCKET = os.path.join(ROOT, "systemd/aoai-spoa.socket")
-MAX_EXPOSURE = 2.0  # systemd's scale: 0 safest .. 10 unsafe; "OK" < 3
+MAX_EXPOSURE = 1.0  # systemd's scale: 0 safest .. 10 unsafe; "OK" < 3
 
 
 def main():
