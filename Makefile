@@ -18,7 +18,12 @@ DESTDIR  ?=
 BUILD    ?= build
 SANITIZE ?=
 WERROR   ?=
-VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+# The release is the VERSION file; a build from a git checkout of this tree
+# (not of an enclosing repository) adds the commit: 0.1.0+g1a2b3c4[.dirty].
+VERSION  := $(shell cat VERSION)$(shell \
+	[ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+	git describe --always --dirty=.dirty --abbrev=7 --exclude='*' \
+	2>/dev/null | sed 's/^/+g/')
 
 # Debian 12 packages: what the build needs, and what tests, lab and
 # benchmarks need besides.
