@@ -9,7 +9,7 @@
 #   make lint       clang-format check and banned functions
 #   make install    honours DESTDIR and PREFIX
 #
-# User CFLAGS/LDFLAGS are respected; project flags are appended.
+# User CPPFLAGS/CFLAGS/LDFLAGS are respected; project flags are appended.
 
 CC       ?= cc
 CLANG    ?= clang
@@ -54,7 +54,7 @@ PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lev -lm
 
 ALL_CFLAGS  = -std=c17 -D_GNU_SOURCE -DAOAI_VERSION='"$(VERSION)"' \
-	-Iprotocol -Iagent $(OPT) $(WARN) $(PKG_CFLAGS) $(CFLAGS)
+	-Iprotocol -Iagent $(OPT) $(WARN) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 
 PROTO_SRC  := $(wildcard protocol/*.c)
