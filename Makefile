@@ -178,15 +178,25 @@ format:
 # Units name the binary under $(PREFIX); the configuration holds no secret
 # (keys live in HAProxy's map) and the agent's dynamic user must read it.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
-		$(DESTDIR)$(PREFIX)/include/aoai-spoa \
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/aoai-spoa \
+		$(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa \
 		$(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/aoai-spoa
 	install -m 0755 $(BUILD)/aoai-spoa $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 agent/tools/import-apim.py \
+		$(DESTDIR)$(PREFIX)/bin/aoai-spoa-import-apim
+	install -m 0644 docs/man/aoai-spoa-import-apim.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/man/aoai-spoa.yaml.5 \
+		$(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 docs/man/aoai-spoa.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 $(BUILD)/libspop.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 protocol/spop-t.h protocol/spop.h \
 		$(DESTDIR)$(PREFIX)/include/aoai-spoa/
-	install -m 0644 README.md docs/routing.md docs/control.md \
+	install -m 0644 README.md LICENSE docs/routing.md docs/control.md \
 		haproxy-conf/haproxy.cfg haproxy-conf/aoai-spoe.conf \
 		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa/
 	install -m 0644 haproxy-conf/README.md \

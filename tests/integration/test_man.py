@@ -14,12 +14,13 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 
 import harness as H
 
 MAN = os.path.join(H.ROOT, "docs/man")
-PAGES = ("aoai-spoa.8", "aoai-spoa.yaml.5")
+PAGES = ("aoai-spoa.8", "aoai-spoa.yaml.5", "aoai-spoa-import-apim.1")
 PROBE = "zz_probe"
 
 # A file that passes -c with every optional mapping present (JSON is YAML).
@@ -121,6 +122,18 @@ def main():
          % " ".join(sorted(help_opts)),
          "only in --help: %s; only in the man page: %s"
          % (sorted(help_opts - man_opts), sorted(man_opts - help_opts)))
+    rc, usage2, err = run([sys.executable, os.path.join(
+        H.ROOT, "agent/tools/import-apim.py"), "--help"])
+    help2 = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", usage2))
+    sect = texts["aoai-spoa-import-apim.1"].split(".SH OPTIONS", 1)[
+        -1].split("\n.SH ", 1)[0]
+    man2 = set(o.replace("\\-", "-") for o in re.findall(
+        r"(\\-\\-[a-z][\w-]*|\\-[A-Za-z])\b", sect))
+    t.ok(rc == 0 and help2 and help2 == man2,
+         "aoai-spoa-import-apim(1) OPTIONS and --help list the same "
+         "options (%s)" % " ".join(sorted(help2)),
+         "only in --help: %s; only in the man page: %s"
+         % (sorted(help2 - man2), sorted(man2 - help2)))
     syn = re.findall(r"^usage: (.*)$|^       (aoai-spoa .*)$", usage, re.M)
     t.ok(len(syn) == 3, "--help gives the three synopsis lines of "
          "aoai-spoa(8)", syn)
