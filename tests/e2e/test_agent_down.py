@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""A dead agent costs nothing once HAProxy marked it down, on every version.
+
+The lab under steady load (3 clients): the median request time with the
+agent up is the baseline; then the agent is killed (SIGKILL) under that
+load and, once option spop-check marked it DOWN, the median request time
+is measured twice: under the same load, and after a pause without
+traffic.
+Each is compared with the baseline of the same run, as a ratio: a request
+that waits for the agent waits the 150 ms route processing timeout (and
+100 ms more for the result), tens of times a normal request through the
+mocks, so a ratio below 2 cannot hide a wait while tolerating a loaded
+machine. The added median is printed in milliseconds.
+"""
+import signal
+import time
+
+from harness import Tap
+import labenv
+
+MAX_RATIO = 2.0
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else None
+
+
+def window(load, t_from, t_to):
+    return [r for t0, r in list(load.results)
+            if t_from <= t0 < t_to and not isinstance(r, Exception)]
+
+
+def measure(lab, seconds, load=None):
+    """Median elapsed time (s) and the responses of <seconds> of load
+    (<load> when given, left running; else a new one, stopped after)."""
+    own = load is None
+    if own:
+        load = labenv.Load(lab, threads=3).start()
+    try:
+        t0 = time.monotonic()
+        time.sleep(seconds + 0.3)
+        got = window(load, t0 + 0.3, t0 + 0.3 + seconds)
+    finally:
+        res = load.stop() if own else []
+    return median([r.elapsed for r in got]), got, res
+
+
+def check_down(t, label, base, med, down, res):
+    t.ok(not labenv.failures(res) and not labenv.failures(down) and
+         len(down) >= 20, "agent down, %s: %d requests, none failed"
+         % (label, len(down)), labenv.status_counts(down))
+    t.ok(all("x-aoai-backend" not in r.headers for r in down),
+         "agent down, %s: no decision from the agent" % label)
+    ratio = med / base if med and base else None
+    t.ok(ratio is not None and ratio < MAX_RATIO,
+         "agent down, %s: median %.1f ms = %.2f x the agent-up baseline "
+         "(added %+.1f ms; < %.1f x)"
+         % (label, (med or 0) * 1000, ratio or -1,
+            ((med or 0) - (base or 0)) * 1000, MAX_RATIO))
+
+
+def main():
+    t = Tap()
+    with labenv.Lab() as lab:
+        lab.run_load(30, threads=3)
+        # the agent dies under load: exchanges in flight when it dies are
+        # what kept HAProxy 3.0 waiting afterwards
+        load = labenv.Load(lab, threads=3).start()
+        try:
+            base, up, _ = measure(lab, 2.0, load)
+            t.ok(base is not None and len(up) >= 20 and
+                 all("x-aoai-backend" in r.headers for r in up),
+                 "agent up: %d requests decided by the agent (baseline "
+                 "median %.1f ms)" % (len(up), (base or 0) * 1000))
+            lab.kill_agent(signal.SIGKILL)
+            t.ok(lab.wait_server("aoai-spoa", "agent", "DOWN", 10),
+                 "killed under load: spop-check marks the agent DOWN")
+            med, down, _ = measure(lab, 2.0, load)
+        finally:
+            res = load.stop()
+        check_down(t, "under load", base, med, down, res)
+        time.sleep(5)
+        med, down, res = measure(lab, 2.0)
+        check_down(t, "after 5 s idle", base, med, down, res)
+        lab.stop_processes()
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
