@@ -32,6 +32,8 @@ BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
 	libssl-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 	valgrind ca-certificates systemd strace
+# tests/package: build the .deb, lint it, read the man pages
+TEST_PKGS  += dpkg-dev debhelper lintian man-db groff-base
 
 PKG_CONFIG ?= pkg-config
 PKGS       := yaml-0.1 msgpack libssl libcrypto
