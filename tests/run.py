@@ -95,7 +95,8 @@ def programs(args):
                                                   "test_*"))):
             yield ("unit", os.path.relpath(path, ROOT), [path], 300)
     for layer, pattern in (("mock", "tests/mock/test_*.py"),
-                           ("integration", "tests/integration/test_*.py")):
+                           ("integration", "tests/integration/test_*.py"),
+                           ("package", "tests/package/test_*.py")):
         for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
             yield (layer, os.path.relpath(path, ROOT),
                    [sys.executable, path], 600)
@@ -292,7 +293,7 @@ def run_e2e(rep, versions, label, base, keep):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", help="run one layer (unit, mock, "
-                    "integration, e2e, lint, fuzz)")
+                    "integration, package, e2e, lint, fuzz)")
     ap.add_argument("--fuzz-seconds", type=int,
                     default=int(os.environ.get("FUZZ_SECONDS_TEST", "15")))
     ap.add_argument("-k", help="only programs whose name contains this")
