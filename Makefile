@@ -36,7 +36,10 @@ TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 TEST_PKGS  += dpkg-dev debhelper lintian man-db groff-base
 
 PKG_CONFIG ?= pkg-config
-PKGS       := yaml-0.1 msgpack libssl libcrypto
+# msgpack-c 6 (Debian 13) renamed its pkg-config module msgpack-c.
+MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && \
+	echo msgpack-c || echo msgpack)
+PKGS       := yaml-0.1 $(MSGPACK_PC) libssl libcrypto
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-missing-field-initializers
