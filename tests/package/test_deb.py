@@ -153,9 +153,6 @@ def run(t, work, procs, suite, host):
     rc, listing, err = sh(["dpkg-deb", "-c", deb])
     files = set(re.findall(r" \.(/\S+)$", listing, re.M))
     want = ["/usr/sbin/aoai-spoa", "/usr/bin/aoai-spoa-import-apim",
-            "/lib/systemd/system/aoai-spoa.service",
-            "/lib/systemd/system/aoai-spoa.socket",
-            "/lib/systemd/system/aoai-spoa-control.socket",
             "/etc/aoai-spoa/aoai-spoa.yaml",
             "/usr/share/man/man8/aoai-spoa.8.gz",
             "/usr/share/man/man5/aoai-spoa.yaml.5.gz",
@@ -165,6 +162,12 @@ def run(t, work, procs, suite, host):
             "/usr/share/doc/aoai-spoa/examples/aoai-spoe.conf",
             "/usr/share/doc/aoai-spoa/examples/aoai-spoa.yaml",
             "/usr/share/doc/aoai-spoa/examples/README.md"]
+    # units where the release's debhelper puts them (/usr/lib on newer)
+    for u in ("aoai-spoa.service", "aoai-spoa.socket",
+              "aoai-spoa-control.socket"):
+        want.append(next((d + u for d in ("/lib/systemd/system/",
+                                          "/usr/lib/systemd/system/")
+                          if d + u in files), "/lib/systemd/system/" + u))
     t.ok(not [w for w in want if w not in files],
          "the package holds the agent, the tool, three units, the "
          "configuration, three man pages and the HAProxy examples",
@@ -300,7 +303,7 @@ def run(t, work, procs, suite, host):
                       env=dict(os.environ,
                                PATH="/usr/sbin:/usr/bin:/sbin:/bin"))
     left = [x for x in ("usr/sbin/aoai-spoa", "etc/aoai-spoa/aoai-spoa.yaml",
-                        "lib/systemd/system/aoai-spoa.service",
+                        "usr/lib/systemd/system/aoai-spoa.service",
                         "etc/systemd/system/sockets.target.wants/"
                         "aoai-spoa.socket")
             if os.path.lexists(os.path.join(target, x))]
