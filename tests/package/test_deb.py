@@ -29,14 +29,14 @@ import itest as I  # noqa: E402
 # python3), which are all its clean root filesystem gets (dpkg -i fails if
 # one is missing, so a list too short cannot pass), and, for a release
 # other than the host's, the build tools of a root filesystem in which
-# dpkg-buildpackage and lintian run.
+# dpkg-buildpackage runs.
 SUITES = {
     "bookworm": ("libev4", "libyaml-0-2", "libmsgpackc2", "python3"),
     "trixie": ("libev4t64", "libyaml-0-2", "libmsgpack-c2", "python3"),
 }
 BUILD_TOOLS = ("gcc", "libc6-dev", "make", "pkg-config", "libev-dev",
                "libyaml-dev", "libmsgpack-c-dev", "libssl-dev", "debhelper",
-               "dpkg-dev", "lintian", "python3")
+               "dpkg-dev", "python3")
 # Releases tested, the host's first; AOAI_PACKAGE_SUITES overrides.
 WANTED = os.environ.get("AOAI_PACKAGE_SUITES", "bookworm").split()
 # lintian tags accepted, each with the reason; none today.
@@ -214,8 +214,11 @@ def run(t, work, procs, suite, host):
          "(_FORTIFY_SOURCE, stack protector); PIE, bind now", cc[:1])
 
     changes = glob.glob(os.path.join(top, "tmp", "src", "*.changes"))
-    rc, out, err = sh(inside(["lintian", "--no-tag-display-limit"] + [
-        "/tmp/src/" + os.path.basename(c) for c in changes]), timeout=600)
+    # the host's lintian for every release: debootstrap cannot install
+    # trixie's lintian with --include (its perl dependencies fail to
+    # configure in that order)
+    rc, out, err = sh(["lintian", "--no-tag-display-limit"] + changes,
+                      timeout=600)
     tags = re.findall(r"^([EW]): \S+: (\S+)(.*)$", out, re.M)
     bad = ["%s: %s%s" % (s, tag, rest) for s, tag, rest in tags
            if tag not in LINTIAN_OK]
