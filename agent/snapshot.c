@@ -113,10 +113,13 @@ static void snap_put_backend(void *arg, const char *name, size_t len,
 	struct snap_enc *en = arg;
 	const char *state = route_state_str(s->state);
 
-	if (msgpack_pack_map(&en->pk, 7) < 0)
+	const char *by = s->cause == ROUTE_BY_OPERATOR ? "operator" : "breaker";
+
+	if (msgpack_pack_map(&en->pk, 8) < 0)
 		en->failed = true;
 	snap_pack_kv_str(en, "name", name, len);
 	snap_pack_kv_str(en, "state", state, strlen(state));
+	snap_pack_kv_str(en, "by", by, strlen(by));
 	snap_pack_kv_u64(en, "until_ms", s->until_wall_ms);
 	snap_pack_kv_u64(en, "trips", s->consecutive_trips);
 	snap_pack_kv_u64(en, "trip_duration_ms", s->trip_duration_ms);
@@ -462,8 +465,8 @@ static int snap_backend(struct snap_rd *rd, uint64_t i, const char **name,
 		ROUTE_ST_CLOSED, ROUTE_ST_OPEN, ROUTE_ST_COOLING,
 		ROUTE_ST_HALF_OPEN};
 	const msgpack_object *m = &rd->u.data;
-	const char *st = NULL, *why = NULL;
-	size_t st_len = 0, why_len = 0, j;
+	const char *st = NULL, *why = NULL, *by = NULL;
+	size_t st_len = 0, why_len = 0, by_len = 0, j;
 	uint64_t until = 0, trips = 0, dur = 0;
 	char what[40];
 
@@ -479,7 +482,8 @@ static int snap_backend(struct snap_rd *rd, uint64_t i, const char **name,
 	    snap_u64(rd, m, what, "trip_duration_ms", false, UINT32_MAX, &dur) <
 		    0 ||
 	    snap_bool(rd, m, what, "disabled", &s->disabled) < 0 ||
-	    snap_str(rd, m, what, "why", false, 1024, &why, &why_len) < 0)
+	    snap_str(rd, m, what, "why", false, 1024, &why, &why_len) < 0 ||
+	    snap_str(rd, m, what, "by", false, 16, &by, &by_len) < 0)
 		return -1;
 	for (j = 0; j < sizeof(states) / sizeof(states[0]); j++) {
 		const char *sn = route_state_str(states[j]);
@@ -493,6 +497,17 @@ static int snap_backend(struct snap_rd *rd, uint64_t i, const char **name,
 		return -1;
 	}
 	s->state = states[j];
+	/* "by" came after version 1's first files: without it, the reason
+	 * text is the only record of an operator's trip or reset
+	 */
+	if (by)
+		s->cause = by_len == 8 && memcmp(by, "operator", 8) == 0
+				   ? ROUTE_BY_OPERATOR
+				   : ROUTE_BY_BREAKER;
+	else
+		s->cause = why_len >= 9 && memcmp(why, "operator ", 9) == 0
+				   ? ROUTE_BY_OPERATOR
+				   : ROUTE_BY_BREAKER;
 	s->until_wall_ms = until;
 	s->consecutive_trips = (uint32_t)trips;
 	s->trip_duration_ms = (uint32_t)dur;
