@@ -34,7 +34,7 @@ SUITES = {
     "bookworm": ("libev4", "libyaml-0-2", "libmsgpackc2", "python3"),
     "trixie": ("libev4t64", "libyaml-0-2", "libmsgpack-c2", "python3"),
 }
-BUILD_TOOLS = ("gcc", "libc6-dev", "make", "pkg-config", "libev-dev",
+BUILD_TOOLS = ("build-essential", "pkg-config", "libev-dev",
                "libyaml-dev", "libmsgpack-c-dev", "libssl-dev", "debhelper",
                "dpkg-dev", "python3")
 # Releases tested, the host's first; AOAI_PACKAGE_SUITES overrides.
