@@ -299,7 +299,7 @@ def map_backend(where, name, props, report):
     return b
 
 
-def map_pool(where, name, props, report, known):
+def map_pool(where, name, props, report):
     """A pool backend: members from pool.services[]."""
     members = []
     services = props.get("pool", {}).get("services", [])
@@ -389,7 +389,7 @@ def convert(docs, listen):
             continue
         names[name] = is_pool
         if is_pool:
-            pools.append(map_pool(where, name, props, report, names))
+            pools.append(map_pool(where, name, props, report))
         else:
             backends.append(map_backend(where, name, props, report))
     known = {b["name"] for b in backends}
