@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The Debian package: dpkg-buildpackage -us -uc -b on a copy of the tree
+"""The Debian package, on Debian 12 (the host) and 13 (in a root filesystem
+of build tools): dpkg-buildpackage -us -uc -b on a copy of the tree
 builds aoai-spoa and aoai-spoa-dbgsym; lintian has no error and no warning;
-the package installs with dpkg into a clean Debian 12 root filesystem
-(debootstrap minbase with only the package's runtime dependencies, a copy
-of the cached one from tests/lib/rootfs.py), where "aoai-spoa -c" accepts
+the package installs with dpkg into a clean root filesystem of the same
+release (debootstrap minbase with only the package's runtime dependencies,
+a copy of the cached one from tests/lib/rootfs.py), where "aoai-spoa -c" accepts
 the installed configuration, the agent starts once from it (its loopback
 ports moved to free ones) and serves SPOP, aoai-spoa-import-apim runs with
 the root filesystem's python3, and dpkg --purge removes it all.
@@ -18,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 import harness as H
 import rootfs
@@ -37,8 +39,10 @@ SUITES = {
 BUILD_TOOLS = ("build-essential", "pkg-config", "libev-dev",
                "libyaml-dev", "libmsgpack-c-dev", "libssl-dev", "debhelper",
                "dpkg-dev", "python3")
-# Releases tested, the host's first; AOAI_PACKAGE_SUITES overrides.
-WANTED = os.environ.get("AOAI_PACKAGE_SUITES", "bookworm").split()
+# Releases tested; AOAI_PACKAGE_SUITES overrides (e.g. "bookworm" alone).
+# Their root filesystems are built (first run only, then cached) in the
+# background at once, while the first release's checks run.
+WANTED = os.environ.get("AOAI_PACKAGE_SUITES", "bookworm trixie").split()
 # lintian tags accepted, each with the reason; none today.
 LINTIAN_OK = {}
 
@@ -76,11 +80,21 @@ def main():
     host = re.search(r"^VERSION_CODENAME=(\S+)", open(
         "/etc/os-release").read(), re.M)
     host = host.group(1) if host else "?"
+    pool = ThreadPoolExecutor(4)
+    roots = {}
     for suite in WANTED:
+        if suite not in SUITES:
+            t.ok(False, "%s: a known release (%s)" % (suite, " ".join(
+                SUITES)))
+            continue
+        roots[suite] = (pool.submit(rootfs.ensure, suite, SUITES[suite]),
+                        pool.submit(rootfs.ensure, suite, BUILD_TOOLS)
+                        if suite != host else None)
+    for suite, (run_root, build_root) in roots.items():
         work = tempfile.mkdtemp(prefix="aoai-deb-", dir="/var/tmp")
         try:
             with H.Procs() as procs:
-                run(t, work, procs, suite, host)
+                run(t, work, procs, suite, host, run_root, build_root)
         except Exception as exc:
             t.ok(False, "%s: package tests ran to the end" % suite,
                  repr(exc))
@@ -88,6 +102,7 @@ def main():
             for root in ("root", "build-root"):
                 sh(["umount", "-l", os.path.join(work, root, "proc")])
             shutil.rmtree(work, ignore_errors=True)
+    pool.shutdown()
     t.done()
 
 
@@ -104,16 +119,17 @@ class Prefixed:
         return self.tap.eq(got, want, self.prefix + name)
 
 
-def run(t, work, procs, suite, host):
-    """Builds on <suite> (the host, or a root filesystem of build tools),
-    checks, installs into a clean <suite> and runs."""
+def run(t, work, procs, suite, host, run_root, build_root):
+    """Builds on <suite> (the host, or a copy of the root filesystem that
+    the future <build_root> gives), checks, installs into a copy of the
+    clean one of <run_root>, and runs."""
     t = Prefixed(t, "%s: " % suite)
     if suite == host:
         top, inside = work, lambda argv: argv
     else:
         top = os.path.join(work, "build-root")
-        cached = rootfs.ensure(suite, include=BUILD_TOOLS)
-        rc, out, err = sh(["cp", "-a", "--reflink=auto", cached, top])
+        rc, out, err = sh(["cp", "-a", "--reflink=auto",
+                           build_root.result(), top])
         t.ok(rc == 0, "a copy of the root filesystem with the build "
              "tools", err)
         sh(["mount", "-t", "proc", "proc", os.path.join(top, "proc")])
@@ -232,7 +248,7 @@ def run(t, work, procs, suite, host):
     # a clean root filesystem: a copy of the cached debootstrap
     if suite != host:
         sh(["umount", "-l", os.path.join(top, "proc")])
-    cached = rootfs.ensure(suite, include=SUITES[suite])
+    cached = run_root.result()
     target = os.path.join(work, "root")
     rc, out, err = sh(["cp", "-a", "--reflink=auto", cached, target])
     t.ok(rc == 0, "a fresh copy of the %s root filesystem" % suite, err)
