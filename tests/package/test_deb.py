@@ -233,7 +233,7 @@ def run(t, work, procs, suite, host, run_root, build_root):
     # the host's lintian for every release: debootstrap cannot install
     # trixie's lintian with --include (its perl dependencies fail to
     # configure in that order)
-    rc, out, err = sh(["lintian", "--no-tag-display-limit"] + changes,
+    rc, out, err = sh(["lintian", "--tag-display-limit", "0"] + changes,
                       timeout=600)
     tags = re.findall(r"^([EW]): \S+: (\S+)(.*)$", out, re.M)
     bad = ["%s: %s%s" % (s, tag, rest) for s, tag, rest in tags
