@@ -36,7 +36,7 @@ FUZZ_DONE = re.compile(r"Done (\d+) runs in (\d+) second")
 # the newest HAProxy in Debian's archive: its label is checked against the
 # binary, so a sid that moved on fails loudly instead of testing silently
 # something else.
-MATRIX = (("2.6", None, "Debian 12 (bookworm), the host's /usr/sbin/haproxy"),
+MATRIX = (("2.6", None, "the host, Debian 12 (bookworm)"),
           ("3.0", "trixie", "Debian 13 (trixie)"),
           ("3.2", "sid", "Debian unstable (sid)"))
 
@@ -77,6 +77,18 @@ class Versions:
         if t:
             t.join()
         return self.result[label]
+
+    def describe(self, label, haproxy):
+        """"HAProxy 3.0.11-1+deb13u4 from Debian 13 (trixie): PATH"."""
+        where = [r[2] for r in MATRIX if r[0] == label][0]
+        try:
+            out = subprocess.run([haproxy, "-v"], capture_output=True,
+                                 text=True, timeout=30).stdout
+            m = re.search(r"version (\S+)", out)
+            vers = m.group(1) if m else "(unknown version)"
+        except (OSError, subprocess.SubprocessError) as exc:
+            vers = "(%s)" % exc
+        return "HAProxy %s from %s: %s" % (vers, where, haproxy)
 
 
 def base_env():
@@ -235,10 +247,20 @@ class Report:
             lay[2] += 1
             lay[3] += res.secs
             for f in res.failures:
+                # the whole detail is in the log
+                if len(f) > 240:
+                    f = f[:240] + " ..."
                 self.failures.append("%s %s: %s" % (label, res.name, f))
             mark = "FAIL" if res.failed else "ok  "
             text = "%s [%s] %-44s %4d passed %3d failed %6.1f s" % (
                 mark, label, res.name, res.passed, res.failed, res.secs)
+            if self.tty:
+                sys.stdout.write("\r\033[K")
+            print(text, flush=True)
+
+    def note(self, text):
+        with self.lock:
+            self.log.write("# " + text + "\n")
             if self.tty:
                 sys.stdout.write("\r\033[K")
             print(text, flush=True)
@@ -259,9 +281,11 @@ class Report:
         if self.failures:
             tail.append("failed checks (%d):" % len(self.failures))
             tail.extend("  " + f for f in self.failures)
+        shown = os.path.abspath(self.log_path)
+        if shown.startswith(ROOT + os.sep):
+            shown = os.path.relpath(shown, ROOT)
         tail.append("check lines: %s; total %.0f s"
-                    % (os.path.relpath(self.log_path, ROOT),
-                       time.monotonic() - self.start))
+                    % (shown, time.monotonic() - self.start))
         for line in tail:
             print(line)
             self.log.write(line + "\n")
@@ -281,6 +305,7 @@ def run_e2e(rep, versions, label, base, keep):
         rep.add(res, tag)
         rep.layer_done(tag)
         return
+    rep.note("== %s: %s" % (tag, versions.describe(label, haproxy)))
     env = dict(base, HAPROXY=haproxy, AOAI_HAPROXY_VERSION=label)
     for name, argv, timeout in e2e_programs():
         if not keep(name):

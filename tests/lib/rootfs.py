@@ -33,6 +33,10 @@ Python API (stdlib only):
     argv(path, binary) -> list             loader command running <binary>
     wrapper(path, binary="/usr/sbin/haproxy") -> path of an executable script
 
+The cached tree is shared by every run: treat it as read-only. A test that
+installs into it (dpkg -i in a chroot) works on a copy (cp -a PATH TMP).
+Apt inside a tree ignores Release's Valid-Until (sid's can be expired).
+
 A Debian archive mirror other than deb.debian.org: $AOAI_DEBIAN_MIRROR.
 """
 import argparse
@@ -58,12 +62,16 @@ class RootfsError(RuntimeError):
     pass
 
 
-def cache_dir():
-    """The cache folder, created if missing."""
+def _candidates():
     env = os.environ.get("AOAI_ROOTFS_CACHE")
-    candidates = [env] if env else [
+    return [env] if env else [
         "/var/cache/aoai-spoa/rootfs",
         os.path.join(os.path.expanduser("~"), ".cache/aoai-spoa/rootfs")]
+
+
+def cache_dir():
+    """The cache folder new builds go to, created if missing."""
+    candidates = _candidates()
     for d in candidates:
         try:
             os.makedirs(d, exist_ok=True)
@@ -147,6 +155,7 @@ def _build(suite, pkgs, final, log):
                  "haproxy_version": _haproxy_version(tmp)}
         with open(os.path.join(tmp, STAMP), "w") as f:
             json.dump(stamp, f, indent=1)
+        os.chmod(tmp, 0o755)  # mkdtemp made it 0700: others use it too
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -158,10 +167,12 @@ def ensure(suite, include=()):
     <include> installed, building it first if the cache has none.
     Safe to call from parallel processes: one builds, the others wait."""
     name, pkgs = _name(suite, include)
+    # a build root made in the shared cache serves other users too
+    for d in _candidates():
+        if info(os.path.join(d, name)):
+            return os.path.join(d, name)
     cache = cache_dir()
     final = os.path.join(cache, name)
-    if info(final):
-        return final
     with open(os.path.join(cache, name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if info(final):
@@ -176,9 +187,11 @@ def ensure(suite, include=()):
 
 
 def wrapper(path, binary="/usr/sbin/haproxy"):
-    """Writes (once) an executable script next to the root filesystem that
-    runs <binary> from it with the caller's arguments; returns its path."""
-    name = "%s.%s" % (path, os.path.basename(binary))
+    """Writes (once) an executable script in the cache (next to the root
+    filesystem when the cache is the caller's) that runs <binary> from it
+    with the caller's arguments; returns its path."""
+    name = os.path.join(cache_dir(), "%s.%s" % (os.path.basename(path),
+                                                os.path.basename(binary)))
     cmd = " ".join("'%s'" % a for a in argv(path, binary))
     text = "#!/bin/sh\nexec %s \"$@\"\n" % cmd
     try:
