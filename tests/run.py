@@ -110,8 +110,9 @@ def programs(args):
                            ("integration", "tests/integration/test_*.py"),
                            ("package", "tests/package/test_*.py")):
         for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
+            # a first package run debootstraps its root filesystems
             yield (layer, os.path.relpath(path, ROOT),
-                   [sys.executable, path], 600)
+                   [sys.executable, path], 1200 if layer == "package" else 600)
     # make lint as a layer, so CI enforces it: one check
     yield ("lint", "tests/lint.sh",
            ["sh", os.path.join(ROOT, "tests/lint.sh")], 300)
