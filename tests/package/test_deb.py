@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """The Debian package, on Debian 12 (the host) and 13 (in a root filesystem
-of build tools): dpkg-buildpackage -us -uc -b on a copy of the tree
-builds aoai-spoa and aoai-spoa-dbgsym; lintian has no error and no warning;
-the package installs with dpkg into a clean root filesystem of the same
+of build tools): dpkg-buildpackage -us -uc -b on a copy of the tree builds
+aoai-spoa and aoai-spoa-dbgsym; lintian has no error and no warning; the
+package installs with dpkg into a clean root filesystem of the same
 release (debootstrap minbase with only the package's runtime dependencies,
-a copy of the cached one from tests/lib/rootfs.py), where "aoai-spoa -c" accepts
-the installed configuration, the agent starts once from it (its loopback
-ports moved to free ones) and serves SPOP, aoai-spoa-import-apim runs with
-the root filesystem's python3, and dpkg --purge removes it all.
+a copy of the cached one from tests/lib/rootfs.py), where "aoai-spoa -c"
+accepts the installed configuration, the agent starts once from it (its
+loopback ports moved to free ones) and serves SPOP, aoai-spoa-import-apim
+runs with the root filesystem's python3, and dpkg --purge removes it all.
 
-Needs root (debootstrap, chroot) and dpkg-dev, debhelper, lintian,
-fakeroot: "make deps" installs them.
+Needs root (debootstrap, chroot) and dpkg-dev, debhelper, lintian:
+"make deps" installs them.
 """
 import glob
 import os
