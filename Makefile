@@ -3,6 +3,7 @@
 #   make            build build/aoai-spoa and build/libspop.a
 #   make run        the local lab: HAProxy + agent + mock regions, analysis
 #   make run AZURE_CONFIG=azure.env   the same against real Azure OpenAI
+#   make lab        the lab kept up (make lab-stop; make lab-scenario S=...)
 #   make test       every test layer; last line "N passed, M failed"
 #   make test HAPROXY_VERSIONS=2.6   the e2e layer against one HAProxy only
 #   make bench      benchmarks (not tests): throughput, latency, callgrind
@@ -31,7 +32,7 @@ VERSION  := $(shell cat VERSION)$(shell \
 BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
 	libssl-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
-	valgrind ca-certificates systemd strace
+	valgrind ca-certificates systemd strace prometheus
 # tests/package: build the .deb, lint it, read the man pages
 TEST_PKGS  += dpkg-dev debhelper lintian man-db groff-base
 
@@ -180,8 +181,26 @@ test: deps node-deps
 	@python3 tests/run.py \
 		$(if $(HAPROXY_VERSIONS),--versions "$(HAPROXY_VERSIONS)")
 
-run: deps all $(BUILD)/mock-aoai
+# The lab's build is quiet (warnings and errors still show); V=1 shows the
+# compiler command lines.
+LAB_BUILD = @$(MAKE) --no-print-directory $(if $(V),,-s) all $(BUILD)/mock-aoai
+
+run: deps
+	$(LAB_BUILD)
 	@python3 tests/lab/lab.py
+
+# The lab kept up (tests/lab/README.md): make lab [PROMETHEUS=1],
+# make lab-scenario S='throttle eastus', make lab-stop.
+.PHONY: lab lab-stop lab-scenario
+lab: deps
+	$(LAB_BUILD)
+	@python3 tests/lab/labctl.py up $(if $(PROMETHEUS),--prometheus)
+
+lab-stop:
+	@python3 tests/lab/labctl.py stop
+
+lab-scenario:
+	@python3 tests/lab/labctl.py $(S)
 
 bench: deps all $(BENCH_BIN) $(BUILD)/mock-aoai
 	@python3 tests/bench/bench.py

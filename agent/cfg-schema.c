@@ -267,16 +267,67 @@ static int cfg_status_text(const char *s, size_t len,
 	return 0;
 }
 
+/* A duration of field <f> into *<out>. Returns 0 or -1 (<err>). */
+static int cfg_value_duration(const struct cfg_field *f, const char *s,
+			      uint32_t *out, char *err, size_t len)
+{
+	char lo[TEXT_DURATION_LEN], hi[TEXT_DURATION_LEN];
+	uint64_t v = 0;
+	int rc = text_parse_durationz(s, 0, f->max, &v);
+
+	if (rc == TEXT_ENOUNIT) {
+		snprintf(err, len, "duration needs a unit: ms, s, m or h");
+		return -1;
+	}
+	if (rc == TEXT_EINVAL) {
+		snprintf(err, len,
+			 "expected a duration: an integer and a unit ms, s, m "
+			 "or h (500ms, 10s, 1m, 1h)");
+		return -1;
+	}
+	if (rc < 0 || v < f->min) {
+		snprintf(err, len, "expected a duration %s..%s",
+			 text_fmt_duration(lo, sizeof(lo), f->min),
+			 text_fmt_duration(hi, sizeof(hi), f->max));
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* A status list "408, 500-599" replacing *<out>. Returns 0 or -1. */
+static int cfg_value_status(const char *s, struct cfg_status_set *out,
+			    char *err, size_t len)
+{
+	struct cfg_status_set set;
+	const char *q;
+
+	memset(&set, 0, sizeof(set));
+	while (*s) {
+		while (*s == ' ')
+			s++;
+		q = strchr(s, ',');
+		if (!q)
+			q = s + strlen(s);
+		if (cfg_status_text(s, (size_t)(q - s), &set) < 0) {
+			snprintf(err, len,
+				 "expected status codes %d..%d and ranges "
+				 "such as 500-599",
+				 CFG_STATUS_MIN, CFG_STATUS_MAX);
+			return -1;
+		}
+		s = *q ? q + 1 : q;
+	}
+	*out = set;
+	return 0;
+}
+
 int cfg_value_set(const struct cfg_field *f, const char *s, void *base,
 		  char *err, size_t len)
 {
-	char lo[TEXT_DURATION_LEN], hi[TEXT_DURATION_LEN];
 	char *p = (char *)base + f->off;
-	struct cfg_status_set set;
-	const char *q;
 	uint64_t v = 0;
 	size_t i;
-	int rc;
 
 	if (f->off == CFG_OFF_NONE) {
 		snprintf(err, len, "not a plain value");
@@ -297,26 +348,8 @@ int cfg_value_set(const struct cfg_field *f, const char *s, void *base,
 			*(uint64_t *)(void *)p = v;
 		return 0;
 	case CFG_T_DURATION:
-		rc = text_parse_durationz(s, 0, f->max, &v);
-		if (rc == TEXT_ENOUNIT) {
-			snprintf(err, len,
-				 "duration needs a unit: ms, s, m or h");
-			return -1;
-		}
-		if (rc == TEXT_EINVAL) {
-			snprintf(err, len,
-				 "expected a duration: an integer and a unit "
-				 "ms, s, m or h (500ms, 10s, 1m, 1h)");
-			return -1;
-		}
-		if (rc < 0 || v < f->min) {
-			snprintf(err, len, "expected a duration %s..%s",
-				 text_fmt_duration(lo, sizeof(lo), f->min),
-				 text_fmt_duration(hi, sizeof(hi), f->max));
-			return -1;
-		}
-		*(uint32_t *)(void *)p = (uint32_t)v;
-		return 0;
+		return cfg_value_duration(f, s, (uint32_t *)(void *)p, err,
+					  len);
 	case CFG_T_BOOL:
 		if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0) {
 			snprintf(err, len, "expected true or false");
@@ -337,24 +370,8 @@ int cfg_value_set(const struct cfg_field *f, const char *s, void *base,
 			 "expected err, warning, notice, info or debug");
 		return -1;
 	case CFG_T_STATUS:
-		memset(&set, 0, sizeof(set));
-		while (*s) {
-			while (*s == ' ')
-				s++;
-			q = strchr(s, ',');
-			if (!q)
-				q = s + strlen(s);
-			if (cfg_status_text(s, (size_t)(q - s), &set) < 0) {
-				snprintf(err, len,
-					 "expected status codes %d..%d and "
-					 "ranges such as 500-599",
-					 CFG_STATUS_MIN, CFG_STATUS_MAX);
-				return -1;
-			}
-			s = *q ? q + 1 : q;
-		}
-		memcpy(p, &set, sizeof(set));
-		return 0;
+		return cfg_value_status(s, (struct cfg_status_set *)(void *)p,
+					err, len);
 	default:
 		snprintf(err, len, "not a plain value");
 		return -1;
@@ -598,102 +615,99 @@ static void cfg_walk_seq(struct cfg_walker *w, const struct cfg_field *f,
 	cfg_walk_pop(w, old);
 }
 
-/* The keys the schema cannot set alone: where they live in struct cfg. */
+/* The top-level keys: where each lives in struct cfg. */
+static void cfg_walk_root(struct cfg_walker *w, const struct cfg_field *f)
+{
+	const struct cfg *cfg = w->cfg;
+	char v[CFG_WALK_VALUE_MAX];
+
+	if (!strcmp(f->key, "agent")) {
+		cfg_walk_map(w, f, 0, f->child, &cfg->agent);
+	} else if (!strcmp(f->key, "listen")) {
+		cfg_walk_seq(w, f, cfg->listen, cfg->n_listen,
+			     sizeof(cfg->listen[0]));
+	} else if (!strcmp(f->key, "control") && cfg->n_control) {
+		w->control = true;
+		cfg_walk_seq(w, f, cfg->control, cfg->n_control,
+			     sizeof(cfg->control[0]));
+		w->control = false;
+	} else if (!strcmp(f->key, "metrics") && cfg->has_metrics) {
+		cfg_walk_value(w, f,
+			       cfg_listener_str(&cfg->metrics, v, sizeof(v)),
+			       false);
+	} else if (!strcmp(f->key, "haproxy") && cfg->haproxy.enabled) {
+		cfg_walk_map(w, f, 0, f->child, &cfg->haproxy);
+	} else if (!strcmp(f->key, "backends")) {
+		cfg_walk_seq(w, f, cfg->backends, cfg->n_backends,
+			     sizeof(cfg->backends[0]));
+	} else if (!strcmp(f->key, "pools")) {
+		cfg_walk_seq(w, f, cfg->pools, cfg->n_pools,
+			     sizeof(cfg->pools[0]));
+	} else if (!strcmp(f->key, "state_file") && cfg->state_file[0]) {
+		cfg_walk_value(w, f, cfg->state_file, false);
+	}
+	/* defaults: merged into every backend at load */
+}
+
+/* A listen or control socket <l>: mode for unix ones, level for control. */
+static void cfg_walk_socket(struct cfg_walker *w, const struct cfg_field *f,
+			    const struct cfg_listener *l)
+{
+	static const char *const levels[] = {"user", "operator", "admin"};
+	char v[CFG_WALK_VALUE_MAX];
+
+	if (!strcmp(f->key, "address")) {
+		cfg_walk_value(w, f, cfg_listener_str(l, v, sizeof(v)), false);
+	} else if (!strcmp(f->key, "mode") && l->kind == CFG_ADDR_UNIX) {
+		snprintf(v, sizeof(v), "0%o", (unsigned)l->mode);
+		cfg_walk_value(w, f, v,
+			       l->mode == (w->control ? 0600u : 0660u));
+	} else if (!strcmp(f->key, "level") && w->control &&
+		   (unsigned)l->level < 3) {
+		cfg_walk_value(w, f, levels[l->level],
+			       l->level == CFG_LEVEL_ADMIN);
+	}
+}
+
+/* The keys the schema cannot set alone, below the top level: names,
+ * addresses, nested blocks.
+ */
 static void cfg_walk_special(struct cfg_walker *w, const struct cfg_field *f,
 			     const void *base)
 {
-	static const char *const levels[] = {"user", "operator", "admin"};
+	const struct cfg_backend *bk = base;
+	const struct cfg_member *m = base;
+	const struct cfg_pool *p = base;
 	const struct cfg *cfg = w->cfg;
 	char v[CFG_WALK_VALUE_MAX];
-	const struct cfg_listener *l = base;
 
-	switch (f->block) {
-	case CFG_BLK_ROOT:
-		if (!strcmp(f->key, "agent"))
-			cfg_walk_map(w, f, 0, f->child, &cfg->agent);
-		else if (!strcmp(f->key, "listen"))
-			cfg_walk_seq(w, f, cfg->listen, cfg->n_listen,
-				     sizeof(cfg->listen[0]));
-		else if (!strcmp(f->key, "control") && cfg->n_control) {
-			w->control = true;
-			cfg_walk_seq(w, f, cfg->control, cfg->n_control,
-				     sizeof(cfg->control[0]));
-			w->control = false;
-		} else if (!strcmp(f->key, "metrics") && cfg->has_metrics)
-			cfg_walk_value(
-				w, f,
-				cfg_listener_str(&cfg->metrics, v, sizeof(v)),
-				false);
-		else if (!strcmp(f->key, "haproxy") && cfg->haproxy.enabled)
-			cfg_walk_map(w, f, 0, f->child, &cfg->haproxy);
-		else if (!strcmp(f->key, "backends"))
-			cfg_walk_seq(w, f, cfg->backends, cfg->n_backends,
-				     sizeof(cfg->backends[0]));
-		else if (!strcmp(f->key, "pools"))
-			cfg_walk_seq(w, f, cfg->pools, cfg->n_pools,
-				     sizeof(cfg->pools[0]));
-		else if (!strcmp(f->key, "state_file") && cfg->state_file[0])
-			cfg_walk_value(w, f, cfg->state_file, false);
-		/* defaults: merged into every backend at load */
-		break;
-	case CFG_BLK_SOCKET:
-		if (!strcmp(f->key, "address"))
-			cfg_walk_value(w, f, cfg_listener_str(l, v, sizeof(v)),
-				       false);
-		else if (!strcmp(f->key, "mode") && l->kind == CFG_ADDR_UNIX) {
-			snprintf(v, sizeof(v), "0%o", (unsigned)l->mode);
-			cfg_walk_value(w, f, v,
-				       l->mode == (w->control ? 0600u : 0660u));
-		} else if (!strcmp(f->key, "level") && w->control &&
-			   (unsigned)l->level < 3)
-			cfg_walk_value(w, f, levels[l->level],
-				       l->level == CFG_LEVEL_ADMIN);
-		break;
-	case CFG_BLK_HAPROXY:
-		if (!strcmp(f->key, "stats_socket"))
-			cfg_walk_value(
-				w, f,
-				cfg_listener_str(&cfg->haproxy.stats_socket, v,
-						 sizeof(v)),
-				false);
-		else if (!strcmp(f->key, "backend"))
-			cfg_walk_value(w, f, cfg->haproxy.backend, false);
-		break;
-	case CFG_BLK_BREAKER: /* failure: the same struct cfg_breaker */
+	if (f->block == CFG_BLK_ROOT)
+		cfg_walk_root(w, f);
+	else if (f->block == CFG_BLK_SOCKET)
+		cfg_walk_socket(w, f, base);
+	else if (f->block == CFG_BLK_HAPROXY && !strcmp(f->key, "backend"))
+		cfg_walk_value(w, f, cfg->haproxy.backend, false);
+	else if (f->block == CFG_BLK_HAPROXY)
+		cfg_walk_value(w, f,
+			       cfg_listener_str(&cfg->haproxy.stats_socket, v,
+						sizeof(v)),
+			       false);
+	else if (f->block == CFG_BLK_BREAKER) /* failure: same struct */
 		cfg_walk_map(w, f, 0, f->child, base);
-		break;
-	case CFG_BLK_BACKEND: {
-		const struct cfg_backend *bk = base;
-
-		if (!strcmp(f->key, "name"))
-			cfg_walk_value(w, f, bk->name, false);
-		else if (!strcmp(f->key, "circuit_breaker"))
-			cfg_walk_map(w, f, 0, f->child, &bk->breaker);
-		else if (!strcmp(f->key, "headroom"))
-			cfg_walk_map(w, f, 0, f->child, &bk->headroom);
-		break;
-	}
-	case CFG_BLK_POOL: {
-		const struct cfg_pool *p = base;
-
-		if (!strcmp(f->key, "name"))
-			cfg_walk_value(w, f, p->name, false);
-		else if (!strcmp(f->key, "members"))
-			cfg_walk_seq(w, f, p->members, p->n_members,
-				     sizeof(p->members[0]));
-		break;
-	}
-	case CFG_BLK_MEMBER: {
-		const struct cfg_member *m = base;
-
-		if (!strcmp(f->key, "backend") && m->backend < cfg->n_backends)
-			cfg_walk_value(w, f, cfg->backends[m->backend].name,
-				       false);
-		break;
-	}
-	default:
-		break;
-	}
+	else if (f->block == CFG_BLK_BACKEND && !strcmp(f->key, "name"))
+		cfg_walk_value(w, f, bk->name, false);
+	else if (f->block == CFG_BLK_BACKEND)
+		cfg_walk_map(w, f, 0, f->child,
+			     f->child == CFG_BLK_BREAKER
+				     ? (const void *)&bk->breaker
+				     : (const void *)&bk->headroom);
+	else if (f->block == CFG_BLK_POOL && !strcmp(f->key, "name"))
+		cfg_walk_value(w, f, p->name, false);
+	else if (f->block == CFG_BLK_POOL)
+		cfg_walk_seq(w, f, p->members, p->n_members,
+			     sizeof(p->members[0]));
+	else if (f->block == CFG_BLK_MEMBER && m->backend < cfg->n_backends)
+		cfg_walk_value(w, f, cfg->backends[m->backend].name, false);
 }
 
 static void cfg_walk_block(struct cfg_walker *w, enum cfg_block b,

@@ -240,6 +240,72 @@ static bool cfg_is_loopback(const struct cfg_listener *l)
 	return false;
 }
 
+/* The unix:// part of cfg_addr(): <path> after the scheme. */
+static int cfg_addr_unix(struct cfg_ctx *ctx, const yaml_node_t *n,
+			 const char *what, const char *path,
+			 struct cfg_listener *l)
+{
+	size_t len = strlen(path);
+
+	if (path[0] != '/') {
+		yconf_bad(&ctx->y, n,
+			  "%s: expected an absolute path: unix:///PATH", what);
+		return -1;
+	}
+	if (len >= CFG_PATH_MAX) {
+		yconf_err(&ctx->y, n,
+			  "%s: unix socket path too long: %zu bytes, at most "
+			  "%d",
+			  what, len, CFG_PATH_MAX - 1);
+		return -1;
+	}
+	l->kind = CFG_ADDR_UNIX;
+	memcpy(l->path, path, len + 1);
+	return 0;
+}
+
+/* Splits "HOST:PORT" or "[V6]:PORT" at <h>: the host at *<host> of
+ * *<hlen> bytes, the port text at *<port>, the family. Returns 0 or -1
+ * (reported).
+ */
+static int cfg_addr_split(struct cfg_ctx *ctx, const yaml_node_t *n,
+			  const char *what, const char *h, const char **host,
+			  size_t *hlen, const char **port, int *family)
+{
+	const char *end;
+
+	if (h[0] == '[') {
+		end = strchr(h, ']');
+		if (!end || end[1] != ':') {
+			yconf_bad(&ctx->y, n, "%s: expected tcp://[IPV6]:PORT",
+				  what);
+			return -1;
+		}
+		*host = h + 1;
+		*hlen = (size_t)(end - h - 1);
+		*port = end + 2;
+		*family = AF_INET6;
+		return 0;
+	}
+	end = strrchr(h, ':');
+	if (!end) {
+		yconf_bad(&ctx->y, n, "%s: expected tcp://HOST:PORT", what);
+		return -1;
+	}
+	if (memchr(h, ':', (size_t)(end - h))) {
+		yconf_bad(&ctx->y, n,
+			  "%s: an IPv6 address needs brackets: "
+			  "tcp://[ADDR]:PORT",
+			  what);
+		return -1;
+	}
+	*host = h;
+	*hlen = (size_t)(end - h);
+	*port = end + 1;
+	*family = AF_INET;
+	return 0;
+}
+
 /* Parses address <n>, "tcp://HOST:PORT" (HOST a numeric IPv4 address or a
  * bracketed IPv6 one) or "unix:///PATH", into the kind, host, port, path and
  * mark of <l>. Returns 0 or -1 (reported).
@@ -247,7 +313,7 @@ static bool cfg_is_loopback(const struct cfg_listener *l)
 static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		    struct cfg_listener *l)
 {
-	const char *s = yconf_scalar(&ctx->y, n, what), *h, *port, *end;
+	const char *s = yconf_scalar(&ctx->y, n, what), *h, *port;
 	char host[CFG_HOST_MAX];
 	unsigned char bin[sizeof(struct in6_addr)];
 	size_t hlen;
@@ -257,63 +323,15 @@ static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 	if (!s)
 		return -1;
 	l->mark = cfg_mark_node(n);
-	if (strncmp(s, "unix://", 7) == 0) {
-		h = s + 7;
-		hlen = strlen(h);
-		if (h[0] != '/') {
-			yconf_bad(&ctx->y, n,
-				  "%s: expected an absolute path: "
-				  "unix:///PATH",
-				  what);
-			return -1;
-		}
-		if (hlen >= CFG_PATH_MAX) {
-			yconf_err(
-				&ctx->y, n,
-				"%s: unix socket path too long: %zu bytes, at "
-				"most %d",
-				what, hlen, CFG_PATH_MAX - 1);
-			return -1;
-		}
-		l->kind = CFG_ADDR_UNIX;
-		memcpy(l->path, h, hlen + 1);
-		return 0;
-	}
+	if (strncmp(s, "unix://", 7) == 0)
+		return cfg_addr_unix(ctx, n, what, s + 7, l);
 	if (strncmp(s, "tcp://", 6) != 0) {
 		yconf_bad(&ctx->y, n,
 			  "%s: expected tcp://HOST:PORT or unix:///PATH", what);
 		return -1;
 	}
-	h = s + 6;
-	if (h[0] == '[') {
-		end = strchr(h, ']');
-		if (!end || end[1] != ':') {
-			yconf_bad(&ctx->y, n, "%s: expected tcp://[IPV6]:PORT",
-				  what);
-			return -1;
-		}
-		h++;
-		hlen = (size_t)(end - h);
-		port = end + 2;
-		family = AF_INET6;
-	} else {
-		end = strrchr(h, ':');
-		if (!end) {
-			yconf_bad(&ctx->y, n, "%s: expected tcp://HOST:PORT",
-				  what);
-			return -1;
-		}
-		hlen = (size_t)(end - h);
-		if (memchr(h, ':', hlen)) {
-			yconf_bad(&ctx->y, n,
-				  "%s: an IPv6 address needs brackets: "
-				  "tcp://[ADDR]:PORT",
-				  what);
-			return -1;
-		}
-		port = end + 1;
-		family = AF_INET;
-	}
+	if (cfg_addr_split(ctx, n, what, s + 6, &h, &hlen, &port, &family) < 0)
+		return -1;
 	if (hlen >= sizeof(host)) {
 		yconf_bad(&ctx->y, n, "%s: host too long", what);
 		return -1;

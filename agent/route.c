@@ -618,37 +618,17 @@ static void route_count_status(struct route_backend *bk, int status,
 		bk->c.results_5xx++;
 }
 
-void route_learn(struct route_engine *e, const struct route_result *r,
-		 uint64_t now_ms)
+/* Records the remaining requests and tokens of result <r> (not of a
+ * throttle: its "remaining: 0" describes the window its cooldown already
+ * waits out; kept, it would hold the weight down after the cooldown ends).
+ */
+static void route_learn_headroom(struct route_engine *e,
+				 struct route_backend *bk,
+				 const struct route_result *r, bool throttle,
+				 uint64_t now_ms)
 {
-	struct breaker_event ev = {0};
-	const struct cfg_breaker *c;
-	struct route_backend *bk;
-	char desc[32];
-	bool throttle, slow;
-	uint32_t hr;
-	int b;
+	uint32_t hr = route_headroom(bk, now_ms, NULL);
 
-	e->c.results++;
-	b = route_table_find(&e->backend_tab, r->backend, r->backend_len);
-	if (b < 0) {
-		e->c.unknown_backend++;
-		return;
-	}
-	if (r->status != 0 &&
-	    (r->status < CFG_STATUS_MIN || r->status > CFG_STATUS_MAX)) {
-		e->c.invalid_status++;
-		return;
-	}
-	bk = &e->backends[b];
-	c = &bk->cfg->breaker;
-	route_advance(e, (uint32_t)b, now_ms);
-	throttle = cfg_status_has(&c->throttle_status, r->status);
-	hr = route_headroom(bk, now_ms, NULL);
-	/* a throttle's "remaining: 0" describes the window its cooldown
-	 * already waits out; kept, it would hold the weight down after the
-	 * cooldown ends
-	 */
 	if (r->remaining_requests >= 0 && !throttle) {
 		bk->rem_req = r->remaining_requests;
 		bk->rem_req_at = now_ms;
@@ -663,7 +643,21 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 	 */
 	if (route_headroom(bk, now_ms, NULL) != hr)
 		e->epoch++;
-	route_count_status(bk, r->status, throttle);
+}
+
+/* Feeds result <r> to backend <b>'s breaker as a throttle, a fault (no
+ * response, a failure status, a slow call) or a success.
+ */
+static void route_learn_breaker(struct route_engine *e, uint32_t b,
+				const struct route_result *r, bool throttle,
+				uint64_t now_ms)
+{
+	struct route_backend *bk = &e->backends[b];
+	const struct cfg_breaker *c = &bk->cfg->breaker;
+	struct breaker_event ev = {0};
+	char desc[32];
+	bool slow;
+
 	/* results carry no probe id: any result in half-open answers the
 	 * oldest probe
 	 */
@@ -672,12 +666,13 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 	if (throttle) {
 		breaker_on_throttle(&bk->br, r->status, r->retry_after_ms,
 				    now_ms, &e->rng, &ev);
-		route_breaker_done(e, (uint32_t)b, &ev);
+		route_breaker_done(e, b, &ev);
 		return;
 	}
 	slow = c->slow_call_ms && r->duration_ms > (int64_t)c->slow_call_ms;
 	if (slow)
 		bk->c.slow_calls++;
+	desc[0] = '\0';
 	if (r->status == 0)
 		snprintf(desc, sizeof(desc), "no response");
 	else if (cfg_status_has(&c->failure_status, r->status))
@@ -685,13 +680,37 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 	else if (slow)
 		snprintf(desc, sizeof(desc), "slow %lldms",
 			 (long long)r->duration_ms);
-	else {
+	if (desc[0])
+		breaker_on_fault(&bk->br, now_ms, r->retry_after_ms, desc, &ev);
+	else
 		breaker_on_success(&bk->br, r->status, now_ms, &ev);
-		route_breaker_done(e, (uint32_t)b, &ev);
+	route_breaker_done(e, b, &ev);
+}
+
+void route_learn(struct route_engine *e, const struct route_result *r,
+		 uint64_t now_ms)
+{
+	struct route_backend *bk;
+	bool throttle;
+	int b;
+
+	e->c.results++;
+	b = route_table_find(&e->backend_tab, r->backend, r->backend_len);
+	if (b < 0) {
+		e->c.unknown_backend++;
 		return;
 	}
-	breaker_on_fault(&bk->br, now_ms, r->retry_after_ms, desc, &ev);
-	route_breaker_done(e, (uint32_t)b, &ev);
+	if (r->status != 0 &&
+	    (r->status < CFG_STATUS_MIN || r->status > CFG_STATUS_MAX)) {
+		e->c.invalid_status++;
+		return;
+	}
+	bk = &e->backends[b];
+	route_advance(e, (uint32_t)b, now_ms);
+	throttle = cfg_status_has(&bk->cfg->breaker.throttle_status, r->status);
+	route_learn_headroom(e, bk, r, throttle, now_ms);
+	route_count_status(bk, r->status, throttle);
+	route_learn_breaker(e, (uint32_t)b, r, throttle, now_ms);
 }
 
 uint64_t route_tick(struct route_engine *e, uint64_t now_ms)
