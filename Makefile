@@ -22,16 +22,26 @@ DESTDIR  ?=
 BUILD    ?= build
 SANITIZE ?=
 WERROR   ?=
-VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+# The release is the VERSION file; a build from a git checkout of this tree
+# (not of an enclosing repository) adds the commit: 0.1.0+g1a2b3c4[.dirty].
+VERSION  := $(shell cat VERSION)$(shell \
+	[ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+	git describe --always --dirty=.dirty --abbrev=7 --exclude='*' \
+	2>/dev/null | sed 's/^/+g/')
 
 # Debian 12 packages: what the build needs, and what tests, lab and
 # benchmarks need besides.
 BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 	valgrind ca-certificates systemd strace prometheus
+# tests/package: build the .deb, lint it, read the man pages
+TEST_PKGS  += dpkg-dev debhelper lintian man-db groff-base
 
 PKG_CONFIG ?= pkg-config
-PKGS       := yaml-0.1 msgpack
+# msgpack-c 6 (Debian 13) renamed its pkg-config module msgpack-c.
+MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && \
+	echo msgpack-c || echo msgpack)
+PKGS       := yaml-0.1 $(MSGPACK_PC)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-missing-field-initializers
@@ -223,15 +233,26 @@ format:
 # Units name the binary under $(PREFIX); the configuration holds no secret
 # (keys live in HAProxy's map) and the agent's dynamic user must read it.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
-		$(DESTDIR)$(PREFIX)/include/aoai-spoa \
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/aoai-spoa \
+		$(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa \
 		$(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/aoai-spoa
 	install -m 0755 $(BUILD)/aoai-spoa $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 agent/tools/import-apim.py \
+		$(DESTDIR)$(PREFIX)/bin/aoai-spoa-import-apim
+	install -m 0644 docs/man/aoai-spoa-import-apim.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/man/aoai-spoa.yaml.5 \
+		$(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 docs/man/aoai-spoa.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 $(BUILD)/libspop.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 protocol/spop-t.h protocol/spop.h \
 		$(DESTDIR)$(PREFIX)/include/aoai-spoa/
-	install -m 0644 README.md docs/design.md docs/routing.md docs/control.md \
+	install -m 0644 README.md LICENSE docs/design.md docs/routing.md \
+		docs/control.md \
 		haproxy-conf/haproxy.cfg haproxy-conf/aoai-spoe.conf \
 		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa/
 	install -m 0644 haproxy-conf/README.md \
