@@ -10,10 +10,12 @@
 #   make bench-haproxy  the shipped HAProxy topology next to plain HAProxy,
 #                   Lua, SPOE ACK-only and Portkey (tests/bench/bench_haproxy.py)
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
-#   make lint       clang-format check and banned functions
+#   make lint       clang-format check, banned functions, include graph
+#   make deps-graph the include graph between modules; fails on a cycle
 #   make install    honours DESTDIR and PREFIX
 #
-# User CFLAGS/LDFLAGS are respected; project flags are appended.
+# User CPPFLAGS/CFLAGS/LDFLAGS/LDLIBS are respected; project flags come
+# first so the user's win.
 
 CC       ?= cc
 CLANG    ?= clang
@@ -22,17 +24,26 @@ DESTDIR  ?=
 BUILD    ?= build
 SANITIZE ?=
 WERROR   ?=
-VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+# The release is the VERSION file; a build from a git checkout of this tree
+# (not of an enclosing repository) adds the commit: 0.1.0+g1a2b3c4[.dirty].
+VERSION  := $(shell cat VERSION)$(shell \
+	[ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+	git describe --always --dirty=.dirty --abbrev=7 --exclude='*' \
+	2>/dev/null | sed 's/^/+g/')
 
 # Debian 12 packages: what the build needs, and what tests, lab and
 # benchmarks need besides.
-BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
-	libssl-dev
+BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 	valgrind ca-certificates systemd strace prometheus
+# tests/package: build the .deb, lint it, read the man pages
+TEST_PKGS  += dpkg-dev debhelper lintian man-db groff-base
 
 PKG_CONFIG ?= pkg-config
-PKGS       := yaml-0.1 msgpack libssl libcrypto
+# msgpack-c 6 (Debian 13) renamed its pkg-config module msgpack-c.
+MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && \
+	echo msgpack-c || echo msgpack)
+PKGS       := yaml-0.1 $(MSGPACK_PC)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-missing-field-initializers
@@ -49,11 +60,19 @@ OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) \
 	-fno-sanitize-recover=all
 endif
 
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lev -lm
+# Asked once, when a recipe first needs them (after "make deps" may have
+# installed the libraries); pkg-config's own message is shown on failure.
+pkg_or_fail = $(if $(filter PKG_CONFIG_FAILED,$(1)),$(error $(PKG_CONFIG) \
+	found no $(PKGS): install $(BUILD_PKGS) or run "make deps"),$(1))
+pkg_query = $(call pkg_or_fail,$(shell $(PKG_CONFIG) $(1) $(PKGS) || \
+	echo PKG_CONFIG_FAILED))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_query,--cflags))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_query,--libs) -lev -lm \
+	$(LDLIBS))$(PKG_LIBS)
 
-ALL_CFLAGS  = -std=c17 -D_GNU_SOURCE -DAOAI_VERSION='"$(VERSION)"' \
-	-Iprotocol -Iagent $(OPT) $(WARN) $(PKG_CFLAGS) $(CFLAGS)
+ALL_CPPFLAGS = -D_GNU_SOURCE -DAOAI_VERSION='"$(VERSION)"' -Iprotocol -Iagent \
+	$(PKG_CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS  = -std=c17 $(ALL_CPPFLAGS) $(OPT) $(WARN) $(CFLAGS)
 ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 
 PROTO_SRC  := $(wildcard protocol/*.c)
@@ -70,11 +89,13 @@ BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all deps build-deps node-deps build-tests test run bench fuzz fuzz-build lint \
-	format install clean bench-haproxy bench-haproxy-deps
+	deps-graph format install clean bench-haproxy bench-haproxy-deps
 
-all: build-deps $(BUILD)/libspop.a $(BUILD)/aoai-spoa
+# A pure build: nothing is installed here (see "make deps").
+all: $(BUILD)/libspop.a $(BUILD)/aoai-spoa
 
 # Installs what is missing when root; otherwise prints the one line needed.
+# Only run, test, bench and fuzz depend on it.
 build-deps: PKGS_WANTED = $(BUILD_PKGS)
 deps: PKGS_WANTED = $(BUILD_PKGS) $(TEST_PKGS)
 build-deps deps:
@@ -215,21 +236,36 @@ fuzz: fuzz-build
 lint:
 	@sh tests/lint.sh
 
+# The include graph between modules; fails on a cycle or upward include.
+deps-graph:
+	@python3 tests/deps_graph.py
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 # Units name the binary under $(PREFIX); the configuration holds no secret
 # (keys live in HAProxy's map) and the agent's dynamic user must read it.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
-		$(DESTDIR)$(PREFIX)/include/aoai-spoa \
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/aoai-spoa \
+		$(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa \
 		$(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/aoai-spoa
 	install -m 0755 $(BUILD)/aoai-spoa $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 agent/tools/import-apim.py \
+		$(DESTDIR)$(PREFIX)/bin/aoai-spoa-import-apim
+	install -m 0644 docs/man/aoai-spoa-import-apim.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/man/aoai-spoa.yaml.5 \
+		$(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 docs/man/aoai-spoa.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 $(BUILD)/libspop.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 protocol/spop-t.h protocol/spop.h \
 		$(DESTDIR)$(PREFIX)/include/aoai-spoa/
-	install -m 0644 README.md docs/routing.md docs/control.md \
+	install -m 0644 README.md LICENSE docs/design.md docs/routing.md \
+		docs/control.md \
 		haproxy-conf/haproxy.cfg haproxy-conf/aoai-spoe.conf \
 		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa/
 	install -m 0644 haproxy-conf/README.md \
