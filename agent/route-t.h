@@ -132,11 +132,11 @@ struct route_engine_counters {
  * completion is the time to the first token. Buckets in milliseconds, the
  * last one +Inf; per backend, so cardinality follows the configuration.
  */
-#define ROUTE_LAT_BUCKETS 12
+#define ROUTE_LAT_BUCKETS 14
 #define ROUTE_LAT_BOUNDS_MS                                                    \
 	{                                                                      \
-		50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,      \
-			120000, UINT64_MAX                                     \
+		10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,     \
+			60000, 120000, UINT64_MAX                              \
 	}
 
 struct route_latency {

@@ -335,10 +335,10 @@ def main():
         lat = {le: value(fams,
                          "aoai_spoa_backend_response_time_seconds_bucket",
                          backend="swedencentral", le=le)
-               for le in ("0.050", "0.100", "0.250", "1.000", "5.000",
-                          "+Inf")}
-        t.eq(lat, {"0.050": 1.0, "0.100": 1.0, "0.250": 3.0, "1.000": 4.0,
-                   "5.000": 5.0, "+Inf": 5.0},
+               for le in ("0.010", "0.025", "0.050", "0.100", "0.250",
+                          "1.000", "5.000", "+Inf")}
+        t.eq(lat, {"0.010": 0.0, "0.025": 1.0, "0.050": 1.0, "0.100": 1.0,
+                   "0.250": 3.0, "1.000": 4.0, "5.000": 5.0, "+Inf": 5.0},
              "latency buckets per backend, cumulative, le in seconds")
         t.eq(value(fams, "aoai_spoa_backend_response_time_seconds_sum",
                    backend="swedencentral"), 4.06,
