@@ -44,6 +44,10 @@ static const struct cfg_field cfg_fields[] = {
 	  "control sockets: one, or a list of up to 4"),
 	F(ROOT, "metrics", ADDR, ROOT, false, NONE, 0, 0, NULL, "none", NULL,
 	  "Prometheus /metrics over HTTP, TCP on loopback"),
+	F(ROOT, "metrics_allow_remote", BOOL, ROOT, false,
+	  offsetof(struct cfg, metrics_allow_remote), 0, 0, "false", NULL, NULL,
+	  "true lets metrics listen off loopback, for a scraper on another "
+	  "host"),
 	F(ROOT, "haproxy", MAP, HAPROXY, false, NONE, 0, 0, NULL, "none", NULL,
 	  "link to HAProxy's runtime API"),
 	F(ROOT, "defaults", MAP, DEFAULTS, false, NONE, 0, 0, NULL, NULL, NULL,

@@ -129,7 +129,8 @@ struct cfg {
 	uint32_t n_control;
 	struct cfg_listener control[CFG_CONTROL_MAX];
 	bool has_metrics;
-	struct cfg_listener metrics; /* optional HTTP /metrics, tcp loopback */
+	struct cfg_listener metrics; /* optional HTTP /metrics, tcp */
+	bool metrics_allow_remote;   /* metrics may listen off loopback */
 	struct cfg_haproxy haproxy;
 	uint32_t n_backends;
 	struct cfg_backend *backends; /* owned */

@@ -522,7 +522,9 @@ static void cfg_parse_control(struct cfg_ctx *ctx, yaml_node_t *n)
 	}
 }
 
-/* Parses "metrics": a TCP address on loopback; null means none. */
+/* Parses "metrics": a TCP address, on loopback unless
+ * metrics_allow_remote (already read) says otherwise; null means none.
+ */
 static void cfg_parse_metrics(struct cfg_ctx *ctx, yaml_node_t *n)
 {
 	struct cfg *cfg = ctx->cfg;
@@ -531,10 +533,12 @@ static void cfg_parse_metrics(struct cfg_ctx *ctx, yaml_node_t *n)
 		return;
 	if (cfg_addr(ctx, n, "metrics", &cfg->metrics) < 0)
 		return;
-	if (!cfg_is_loopback(&cfg->metrics)) {
+	if (cfg->metrics.kind != CFG_ADDR_TCP ||
+	    (!cfg->metrics_allow_remote && !cfg_is_loopback(&cfg->metrics))) {
 		yconf_bad(&ctx->y, n,
 			  "metrics: expected tcp://HOST:PORT on a loopback "
-			  "address (127.0.0.0/8 or [::1])");
+			  "address (127.0.0.0/8 or [::1]); another address "
+			  "needs metrics_allow_remote: true");
 		return;
 	}
 	cfg->has_metrics = true;
@@ -973,6 +977,7 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 		cfg_parse_listen(ctx, cfg_key(keys, nk, "listen")->val);
 	if (cfg_key(keys, nk, "control")->val)
 		cfg_parse_control(ctx, cfg_key(keys, nk, "control")->val);
+	cfg_get_plain(ctx, keys, f, nk, ctx->cfg); /* metrics_allow_remote */
 	if (cfg_key(keys, nk, "metrics")->val)
 		cfg_parse_metrics(ctx, cfg_key(keys, nk, "metrics")->val);
 	cfg_check_addrs(ctx);

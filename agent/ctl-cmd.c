@@ -427,6 +427,22 @@ static int ctl_split(char *s, char **argv, int max)
 	}
 }
 
+/* True when the last word of <text> asks for JSON ("json" or "-json"),
+ * whatever the command: the dispatcher's own errors then answer in JSON.
+ */
+static bool ctl_ends_json(const char *text)
+{
+	size_t n = strlen(text), e;
+
+	while (n && (text[n - 1] == ' ' || text[n - 1] == '\t'))
+		n--;
+	e = n;
+	while (n && text[n - 1] != ' ' && text[n - 1] != '\t')
+		n--;
+	return (e - n == 4 && memcmp(text + n, "json", 4) == 0) ||
+	       (e - n == 5 && memcmp(text + n, "-json", 5) == 0);
+}
+
 /* Runs one command (a ';'-separated part of a line) and appends its
  * output and the empty line that ends every answer (HAProxy's habit).
  */
@@ -437,12 +453,17 @@ static void ctl_run_command(struct agent *a, struct ctl_counters *cnt,
 	char *argv[CTL_ARGS_MAX];
 	struct ctl_req r = {.s = s, .a = a, .cnt = cnt, .out = out};
 	size_t mark = out->len;
+	bool want_json = ctl_ends_json(text);
 	int argc, k, w, nw, best_w = 0;
 
 	argc = ctl_split(text, argv, CTL_ARGS_MAX);
 	if (argc == 0)
 		return;
 	cnt->commands++;
+	/* the dispatcher's errors follow the line's json word, also for a
+	 * command that has no JSON form (its own output stays text)
+	 */
+	r.json = want_json;
 	if (argc < 0) {
 		ctl_err(&r, "too many words (at most %d)", CTL_ARGS_MAX);
 		goto end;
@@ -462,10 +483,8 @@ static void ctl_run_command(struct agent *a, struct ctl_counters *cnt,
 	if (argc > 0 &&
 	    (strcmp(argv[argc - 1], "json") == 0 ||
 	     strcmp(argv[argc - 1], "-json") == 0) &&
-	    best && best->json && argc > best_w) {
-		r.json = true;
+	    best && best->json && argc > best_w)
 		argc--;
-	}
 	if (!best) {
 		ctl_err(&r,
 			"unknown command '%.64s%s%.64s'; 'help' lists "
@@ -495,6 +514,7 @@ static void ctl_run_command(struct agent *a, struct ctl_counters *cnt,
 			best->words[2] ? best->words[2] : "", best->args);
 		goto end;
 	}
+	r.json = want_json && best->json;
 	clock_update();
 	if (best->fn(&r) == 0 && best->change) {
 		char what[256];

@@ -67,13 +67,58 @@ static void ctl_kv_stat(void *arg, const char *name, const char *help,
 	ctl_kv_u64(arg, name, value);
 }
 
+/* AGENT-DISCONNECT frames sent: their total, then in JSON one key per
+ * status (a stable format), in text the non-zero statuses on the same
+ * line, since fifteen lines of zeros bury the rest of "show info".
+ */
+static void ctl_kv_disconnects(struct ctl_kv *kv, const uint64_t *out)
+{
+	char key[40], line[400];
+	uint64_t total = 0;
+	bool first = true;
+	size_t n = 0;
+	uint32_t i;
+
+	for (i = 0; i <= SPOP_ERR_RES + 1; i++)
+		total += out[i];
+	if (kv->r->json) {
+		ctl_kv_u64(kv, "disconnect_out", total);
+		for (i = 0; i <= SPOP_ERR_RES + 1; i++) {
+			if (i <= SPOP_ERR_RES)
+				snprintf(key, sizeof(key), "disconnect_out_%u",
+					 i);
+			else
+				snprintf(key, sizeof(key),
+					 "disconnect_out_other");
+			ctl_kv_u64(kv, key, out[i]);
+		}
+		return;
+	}
+	n = (size_t)snprintf(line, sizeof(line), "%llu",
+			     (unsigned long long)total);
+	for (i = 0; i <= SPOP_ERR_RES + 1 && n < sizeof(line); i++) {
+		if (!out[i])
+			continue;
+		if (i <= SPOP_ERR_RES)
+			snprintf(key, sizeof(key), "%u", i);
+		else
+			snprintf(key, sizeof(key), "other");
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s: %llu",
+				      first ? " (" : ", ", key,
+				      (unsigned long long)out[i]);
+		first = false;
+	}
+	if (total && n < sizeof(line) - 1)
+		snprintf(line + n, sizeof(line) - n, ")");
+	ctl_kv_str(kv, "disconnect_out", line);
+}
+
 int ctl_show_info(struct ctl_req *r)
 {
 	struct agent *a = r->a;
 	struct ctl_kv kv = {.r = r, .first = true};
 	struct hapi_status hs;
-	char buf[64], key[40];
-	uint32_t i;
+	char buf[64];
 
 	buf_table_init(&kv.t, 2, CTL_OUT_MAX);
 	if (r->json)
@@ -98,13 +143,7 @@ int ctl_show_info(struct ctl_req *r)
 	else
 		ctl_kv_str(&kv, "haproxy_link", "off");
 	stats_counters_each(a, ctl_kv_stat, &kv);
-	for (i = 0; i <= SPOP_ERR_RES + 1; i++) {
-		if (i <= SPOP_ERR_RES)
-			snprintf(key, sizeof(key), "disconnect_out_%u", i);
-		else
-			snprintf(key, sizeof(key), "disconnect_out_other");
-		ctl_kv_u64(&kv, key, a->conns.cnt.disconnect_out[i]);
-	}
+	ctl_kv_disconnects(&kv, a->conns.cnt.disconnect_out);
 	route_engine_counters_each(route_engine_counters(a->route),
 				   ctl_kv_counter, &kv);
 	ctl_kv_u64(&kv, "decide_samples", a->spoa.decide_hist.count);
@@ -204,6 +243,16 @@ static void ctl_backend_json(struct ctl_req *r,
 			   (long long)bi->remaining_tokens);
 	else
 		buf_add(o, ",\"remaining_tokens\":null", 24);
+	if (bi->remaining_requests_age_ms >= 0)
+		buf_printf(o, ",\"remaining_requests_age_ms\":%lld",
+			   (long long)bi->remaining_requests_age_ms);
+	else
+		buf_add(o, ",\"remaining_requests_age_ms\":null", 33);
+	if (bi->remaining_tokens_age_ms >= 0)
+		buf_printf(o, ",\"remaining_tokens_age_ms\":%lld",
+			   (long long)bi->remaining_tokens_age_ms);
+	else
+		buf_add(o, ",\"remaining_tokens_age_ms\":null", 31);
 	buf_printf(o, ",\"headroom_permille\":%u,\"weight_permille\":%u",
 		   bi->headroom_permille, ctl_weight_permille(bi));
 	buf_add(o, ",\"counters\":{", 13);
@@ -233,7 +282,7 @@ int ctl_show_backends(struct ctl_req *r)
 	if (r->json) {
 		buf_add(r->out, "{\"backends\":[", 13);
 	} else {
-		buf_table_init(&t, 13, CTL_OUT_MAX);
+		buf_table_init(&t, 14, CTL_OUT_MAX);
 		buf_table_cell(&t, "BACKEND");
 		buf_table_cell(&t, "STATE");
 		buf_table_cell(&t, "UNTIL");
@@ -242,6 +291,7 @@ int ctl_show_backends(struct ctl_req *r)
 		buf_table_cell(&t, "HEADROOM");
 		buf_table_cell(&t, "DECISIONS");
 		buf_table_cell(&t, "2XX");
+		buf_table_cell(&t, "4XX");
 		buf_table_cell(&t, "429");
 		buf_table_cell(&t, "5XX");
 		buf_table_cell(&t, "FAULTS");
@@ -295,6 +345,8 @@ int ctl_show_backends(struct ctl_req *r)
 			       (unsigned long long)bi.counters.decisions);
 		buf_table_cell(&t, "%llu",
 			       (unsigned long long)bi.counters.results_2xx);
+		buf_table_cell(&t, "%llu",
+			       (unsigned long long)bi.counters.results_4xx);
 		buf_table_cell(&t, "%llu",
 			       (unsigned long long)bi.counters.throttles);
 		buf_table_cell(&t, "%llu",

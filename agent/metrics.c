@@ -172,6 +172,45 @@ static uint64_t m_counter_at(const struct route_backend_counters *c, size_t off)
 	return v;
 }
 
+/* Attempts' time to the response headers, one histogram per backend:
+ * cumulative buckets, le in seconds.
+ */
+static void m_latency(struct buf *o, const struct route_backend_info *bi,
+		      uint32_t n)
+{
+	static const uint64_t bounds[] = ROUTE_LAT_BOUNDS_MS;
+	const char *name = "backend_response_time_seconds";
+	char le[40], v[40], b[96], c[96], sum[96];
+	uint32_t i;
+	uint64_t cum;
+	int k;
+
+	snprintf(b, sizeof(b), "%s_bucket", name);
+	snprintf(c, sizeof(c), "%s_count", name);
+	snprintf(sum, sizeof(sum), "%s_sum", name);
+	m_family(o, name, "histogram",
+		 "attempts' time to the response headers (time to first "
+		 "token of a stream), from aoai-result duration_ms");
+	for (i = 0; i < n; i++) {
+		const struct route_latency *l = &bi[i].latency;
+
+		cum = 0;
+		for (k = 0; k < ROUTE_LAT_BUCKETS; k++) {
+			cum += l->bucket[k];
+			if (bounds[k] == UINT64_MAX)
+				snprintf(le, sizeof(le), "+Inf");
+			else
+				m_milli(le, sizeof(le), bounds[k]);
+			m_sample(o, b, "backend", bi[i].name, "le", le,
+				 m_u64(v, sizeof(v), cum));
+		}
+		m_sample(o, sum, "backend", bi[i].name, NULL, NULL,
+			 m_milli(v, sizeof(v), l->sum_ms));
+		m_sample(o, c, "backend", bi[i].name, NULL, NULL,
+			 m_u64(v, sizeof(v), l->count));
+	}
+}
+
 static const char *const m_states[] = {"closed", "open", "cooling",
 				       "half-open"};
 
@@ -253,6 +292,26 @@ static void m_backends(struct agent *a, struct buf *o)
 				 bi[i].name, NULL, NULL,
 				 m_u64(v, sizeof(v),
 				       (uint64_t)bi[i].remaining_tokens));
+
+	m_family(o, "backend_remaining_requests_age_seconds", "gauge",
+		 "time since x-ratelimit-remaining-requests was last seen");
+	for (i = 0; i < n; i++)
+		if (bi[i].remaining_requests_age_ms >= 0)
+			m_sample(o, "backend_remaining_requests_age_seconds",
+				 "backend", bi[i].name, NULL, NULL,
+				 m_milli(v, sizeof(v),
+					 (uint64_t)bi[i]
+						 .remaining_requests_age_ms));
+	m_family(o, "backend_remaining_tokens_age_seconds", "gauge",
+		 "time since x-ratelimit-remaining-tokens was last seen");
+	for (i = 0; i < n; i++)
+		if (bi[i].remaining_tokens_age_ms >= 0)
+			m_sample(o, "backend_remaining_tokens_age_seconds",
+				 "backend", bi[i].name, NULL, NULL,
+				 m_milli(v, sizeof(v),
+					 (uint64_t)bi[i]
+						 .remaining_tokens_age_ms));
+	m_latency(o, bi, n);
 
 	m_family(o, "backend_results_total", "counter",
 		 "results learned from aoai-result, by status class "

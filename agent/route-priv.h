@@ -45,6 +45,7 @@ struct route_backend {
 	size_t name_len; /* strlen(cfg->name) */
 	uint64_t hrw;	 /* rendezvous value derived from the name */
 	struct route_backend_counters c; /* the breaker's are in br.c */
+	struct route_latency lat;	 /* attempts' time to headers */
 };
 
 /* One member of a pool, in priority order. */

@@ -127,6 +127,24 @@ struct route_engine_counters {
 	ROUTE_ENGINE_COUNTERS(ROUTE_COUNTER_FIELD)
 };
 
+/* Attempt latency of a backend: time to the response headers as the
+ * aoai-result message reports it (duration_ms), which for a streamed
+ * completion is the time to the first token. Buckets in milliseconds, the
+ * last one +Inf; per backend, so cardinality follows the configuration.
+ */
+#define ROUTE_LAT_BUCKETS 14
+#define ROUTE_LAT_BOUNDS_MS                                                    \
+	{                                                                      \
+		10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,     \
+			60000, 120000, UINT64_MAX                              \
+	}
+
+struct route_latency {
+	uint64_t bucket[ROUTE_LAT_BUCKETS]; /* not cumulative */
+	uint64_t count;			    /* attempts timed */
+	uint64_t sum_ms;		    /* sum of their durations */
+};
+
 /* A backend as seen by "show backends" and metrics (a copy). */
 struct route_backend_info {
 	const char *name; /* valid until the next route_apply() */
@@ -151,6 +169,7 @@ struct route_backend_info {
 	int64_t remaining_tokens_age_ms;   /* -1 never seen */
 	uint32_t headroom_permille;	   /* weight factor now, 1..1000 */
 	struct route_backend_counters counters;
+	struct route_latency latency; /* attempts' time to headers */
 };
 
 /* A pool as seen by "show pools" (a copy). */

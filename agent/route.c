@@ -136,6 +136,7 @@ void route_clear_counters(struct route_engine *e)
 		route_pool_counters_clear(&e->pools[i].c);
 	for (i = 0; i < e->n_backends; i++) {
 		route_backend_counters_clear(&e->backends[i].c);
+		memset(&e->backends[i].lat, 0, sizeof(e->backends[i].lat));
 		memset(&e->backends[i].br.c, 0, sizeof(e->backends[i].br.c));
 	}
 }
@@ -645,6 +646,26 @@ static void route_learn_headroom(struct route_engine *e,
 		e->epoch++;
 }
 
+/* Adds the duration of result <r>, when it has one, to the latency
+ * histogram of <bk>. A status-0 result has no response, so no duration.
+ */
+static void route_learn_latency(struct route_backend *bk,
+				const struct route_result *r)
+{
+	static const uint64_t bounds[] = ROUTE_LAT_BOUNDS_MS;
+	uint64_t ms;
+	int i;
+
+	if (r->duration_ms < 0 || r->status == 0)
+		return;
+	ms = (uint64_t)r->duration_ms;
+	for (i = 0; ms > bounds[i]; i++)
+		;
+	bk->lat.bucket[i]++;
+	bk->lat.count++;
+	bk->lat.sum_ms += ms;
+}
+
 /* Feeds result <r> to backend <b>'s breaker as a throttle, a fault (no
  * response, a failure status, a slow call) or a success.
  */
@@ -710,6 +731,7 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 	throttle = cfg_status_has(&bk->cfg->breaker.throttle_status, r->status);
 	route_learn_headroom(e, bk, r, throttle, now_ms);
 	route_count_status(bk, r->status, throttle);
+	route_learn_latency(bk, r);
 	route_learn_breaker(e, (uint32_t)b, r, throttle, now_ms);
 }
 

@@ -88,6 +88,24 @@ def main():
                    "run mode with an invalid file: the 3 errors on stderr",
                    err)
 
+            # metrics off loopback: refused unless the file says so
+            remote = H.agent_yaml(port) + "metrics: tcp://0.0.0.0:9101\n"
+            path = procs.write("remote.yaml", remote)
+            rc, out, err = run(["-c", "-f", path])
+            outputs.append(out + err)
+            line, col = pos(remote, "tcp://0.0.0.0:9101")
+            tap.ok(rc == 1 and "%s:%d:%d: metrics: " % (path, line, col)
+                   in err and "metrics_allow_remote: true" in err,
+                   "-c: metrics off loopback refused at FILE:LINE:COL, "
+                   "naming the key that allows it", err)
+            path = procs.write("remote-ok.yaml", remote
+                               + "metrics_allow_remote: true\n")
+            rc, out, err = run(["-c", "-f", path])
+            outputs.append(out + err)
+            tap.ok(rc == 0 and "configuration OK" in out,
+                   "-c: metrics off loopback with metrics_allow_remote: "
+                   "true", out + err)
+
             missing = procs.path("no-such-file.yaml")
             rc, out, err = run(["-c", "-f", missing])
             outputs.append(out + err)

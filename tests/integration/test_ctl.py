@@ -50,8 +50,9 @@ BACKEND_KEYS = {"name", "state", "disabled", "down", "runtime", "reason",
                 "remaining_ms", "trip_duration_ms", "consecutive_trips",
                 "probes_inflight", "probe_limit", "window_faults",
                 "window_calls", "consecutive_faults", "remaining_requests",
-                "remaining_tokens", "headroom_permille", "weight_permille",
-                "counters"}
+                "remaining_tokens", "remaining_requests_age_ms",
+                "remaining_tokens_age_ms", "headroom_permille",
+                "weight_permille", "counters"}
 MEMBER_KEYS = {"backend", "priority", "weight", "cfg_weight",
                "runtime_weight", "effective_weight_milli", "state",
                "available"}
@@ -204,10 +205,17 @@ def main():
                 if ln.strip()}
         t.eq(len(cols), 1, "show info: values aligned in one column")
         j = ask_json(admin, "show info json")
-        t.ok(set(kv) == set(j) and j.get("pid") == p.pid
+        per_status = {"disconnect_out_%d" % i for i in range(14)} \
+            | {"disconnect_out_other"}
+        t.ok(set(kv) | per_status == set(j) and j.get("pid") == p.pid
              and isinstance(j.get("uptime_s"), int)
              and j.get("config_file") == cfg_path,
-             "show info json: the same keys as the text, typed", j)
+             "show info json: the same keys as the text, typed, plus one "
+             "disconnect_out_N per status", j)
+        t.ok(kv.get("disconnect_out") == "0" and not per_status & set(kv)
+             and j.get("disconnect_out") == 0,
+             "show info: disconnects sent on one line, their total in JSON",
+             info)
         t.eq(ask_json(admin, "show info -json").get("pid"), p.pid,
              "'-json' works like 'json'")
 
@@ -321,6 +329,12 @@ def main():
         e = ask_json(admin, "show backends nobackend json")
         t.ok(set(e) == {"error"} and "nobackend" in e["error"],
              "errors in json mode are {\"error\": ...}", e)
+        for cmd, want in (("frobnicate json", "unknown command"),
+                          ("show info extra json", "too many arguments"),
+                          ("reload -json", "too many arguments")):
+            e = ask_json(admin, cmd)
+            t.ok(set(e) == {"error"} and want in e["error"],
+                 "'%s': the error in JSON as asked" % cmd, e)
         out = ask(admin, "show info;frobnicate;show pools")
         t.ok("version:" in out and "unknown command" in out
              and "pool chat" in out,

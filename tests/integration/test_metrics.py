@@ -255,6 +255,11 @@ def main():
             "aoai_spoa_frames_out_total": "counter",
             "aoai_spoa_disconnects_sent_total": "counter",
             "aoai_spoa_decision_duration_seconds": "histogram",
+            "aoai_spoa_backend_response_time_seconds": "histogram",
+            "aoai_spoa_backend_remaining_requests": "gauge",
+            "aoai_spoa_backend_remaining_tokens": "gauge",
+            "aoai_spoa_backend_remaining_requests_age_seconds": "gauge",
+            "aoai_spoa_backend_remaining_tokens_age_seconds": "gauge",
         }
         missing = {k: v for k, v in want.items()
                    if fams.get(k, {}).get("type") != v}
@@ -270,8 +275,18 @@ def main():
         c = itest.active(port)
         for i in range(40):
             itest.route(c, 1, i + 1)
+        t.eq(value(fams, "aoai_spoa_backend_response_time_seconds_count",
+                 backend="eastus"), 0.0,
+             "latency histogram: one series set per backend, empty")
+        t.eq(value(fams, "aoai_spoa_backend_remaining_requests_age_seconds",
+                   backend="eastus"), None,
+             "no quota seen yet: no age sample")
+        durs = ["20", "120", ("INT64", 120), "800", "3000"]
         for i in range(5):
-            itest.send_result(c, 2, i + 1, "swedencentral", 200)
+            itest.send_result(c, 2, i + 1, "swedencentral", 200,
+                              duration_ms=durs[i],
+                              remaining_requests="4990",
+                              remaining_tokens="812345")
         itest.send_result(c, 3, 1, "swedencentral", 429,
                           retry_after_ms="30000")
         for i in range(3):
@@ -317,6 +332,31 @@ def main():
         t.eq(value(fams, "aoai_spoa_pool_member_effective_weight",
                    pool="chat", backend="eastus"), 0.0,
              "effective weight 0 while open")
+        lat = {le: value(fams,
+                         "aoai_spoa_backend_response_time_seconds_bucket",
+                         backend="swedencentral", le=le)
+               for le in ("0.010", "0.025", "0.050", "0.100", "0.250",
+                          "1.000", "5.000", "+Inf")}
+        t.eq(lat, {"0.010": 0.0, "0.025": 1.0, "0.050": 1.0, "0.100": 1.0,
+                   "0.250": 3.0, "1.000": 4.0, "5.000": 5.0, "+Inf": 5.0},
+             "latency buckets per backend, cumulative, le in seconds")
+        t.eq(value(fams, "aoai_spoa_backend_response_time_seconds_sum",
+                   backend="swedencentral"), 4.06,
+             "latency sum in seconds (20+120+120+800+3000 ms)")
+        t.eq(value(fams, "aoai_spoa_backend_response_time_seconds_count",
+                   backend="eastus"), 0.0,
+             "503 results without duration_ms are not timed")
+        t.eq(value(fams, "aoai_spoa_backend_remaining_requests",
+                   backend="swedencentral"), 4990.0,
+             "remaining requests gauge: the last value Azure sent")
+        t.eq(value(fams, "aoai_spoa_backend_remaining_tokens",
+                   backend="swedencentral"), 812345.0,
+             "remaining tokens gauge: the last value Azure sent")
+        for h in ("requests", "tokens"):
+            age = value(fams, "aoai_spoa_backend_remaining_%s_age_seconds"
+                        % h, backend="swedencentral")
+            t.ok(age is not None and 0 <= age < 60,
+                 "age of the remaining %s in seconds" % h, age)
         hist = value(fams, "aoai_spoa_decision_duration_seconds_count")
         t.ok(hist is not None and hist >= 2, "decision latency histogram "
              "counts sampled decisions", hist)

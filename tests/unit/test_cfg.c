@@ -445,8 +445,8 @@ static const struct err_case err_cases[] = {
 	 "shutdown_timeout, log_level)"},
 	{"unknown top-level key", LISTEN TAIL "listne: []\n",
 	 "t.yaml:4:1: configuration: unknown key 'listne' (valid: agent, "
-	 "listen, control, metrics, haproxy, defaults, backends, pools, "
-	 "state_file)"},
+	 "listen, control, metrics, metrics_allow_remote, haproxy, defaults, "
+	 "backends, pools, state_file)"},
 	{"expected a mapping", "agent: [1]\n" LISTEN TAIL,
 	 "t.yaml:1:8: agent: expected a mapping"},
 	{"top level not a mapping", "- a\n- b\n",
@@ -523,10 +523,27 @@ static const struct err_case err_cases[] = {
 	 "t.yaml:1:31: listen: unknown key 'level' (valid: address, mode)"},
 	{"metrics not loopback", LISTEN "metrics: tcp://0.0.0.0:9101\n" TAIL,
 	 "t.yaml:2:10: metrics: expected tcp://HOST:PORT on a loopback "
-	 "address (127.0.0.0/8 or [::1]), got 'tcp://0.0.0.0:9101'"},
+	 "address (127.0.0.0/8 or [::1]); another address needs "
+	 "metrics_allow_remote: true, got 'tcp://0.0.0.0:9101'"},
+	{"metrics remote, allow_remote false",
+	 LISTEN
+	 "metrics_allow_remote: false\nmetrics: tcp://10.1.2.3:9101\n" TAIL,
+	 "t.yaml:3:10: metrics: expected tcp://HOST:PORT on a loopback "
+	 "address (127.0.0.0/8 or [::1]); another address needs "
+	 "metrics_allow_remote: true, got 'tcp://10.1.2.3:9101'"},
 	{"metrics unix", LISTEN "metrics: unix:///m\n" TAIL,
 	 "t.yaml:2:10: metrics: expected tcp://HOST:PORT on a loopback "
-	 "address (127.0.0.0/8 or [::1]), got 'unix:///m'"},
+	 "address (127.0.0.0/8 or [::1]); another address needs "
+	 "metrics_allow_remote: true, got 'unix:///m'"},
+	{"metrics unix, allow_remote",
+	 LISTEN "metrics: unix:///m\nmetrics_allow_remote: true\n" TAIL,
+	 "t.yaml:2:10: metrics: expected tcp://HOST:PORT on a loopback "
+	 "address (127.0.0.0/8 or [::1]); another address needs "
+	 "metrics_allow_remote: true, got 'unix:///m'"},
+	{"metrics_allow_remote not a boolean",
+	 LISTEN "metrics_allow_remote: yes\n" TAIL,
+	 "t.yaml:2:23: metrics_allow_remote: expected true or false, got "
+	 "'yes'"},
 	{"mode on tcp",
 	 "listen: [{address: 'tcp://127.0.0.1:1', mode: '0600'}]\n" TAIL,
 	 "t.yaml:1:41: listen: mode applies to unix sockets only"},
@@ -1086,6 +1103,15 @@ static void test_control(void)
 			       cfg->control[1].level == CFG_LEVEL_USER &&
 			       cfg->control[2].port == 9,
 		       "control: list of 3, loopback TCP accepted");
+	cfg_free(cfg);
+	cfg = expect_ok("metrics: remote, allowed",
+			LISTEN "metrics: tcp://0.0.0.0:9101\n"
+			       "metrics_allow_remote: true\n" TAIL);
+	if (cfg)
+		tap_ok(cfg->has_metrics && cfg->metrics_allow_remote &&
+			       strcmp(cfg->metrics.host, "0.0.0.0") == 0,
+		       "metrics: off loopback with metrics_allow_remote: true "
+		       "(the key's place in the file does not matter)");
 	cfg_free(cfg);
 	cfg = expect_ok("control: null", LISTEN "control:\n" TAIL);
 	if (cfg)

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "ctl-cmd.h"
 #include "route.h"
+#include "spop.h"
 #include "tap.h"
 
 static const char yaml[] = "listen: [tcp://127.0.0.1:12345]\n"
@@ -105,17 +106,26 @@ static void test_dispatch(void)
 			 "lists the commands\n\n") == 0,
 	       "unknown command: one error line and the empty line");
 	o = run("nosuch json");
-	tap_ok(has(o, "error: unknown command"),
-	       "unknown command with json: still a text error");
+	tap_ok(strcmp(o, "{\"error\":\"unknown command 'nosuch json'; 'help' "
+			 "lists the commands\"}\n\n") == 0,
+	       "unknown command asked in JSON: a JSON error");
 	o = run("a b c d e f g h i j k l m n o p q");
 	tap_ok(has(o, "error: too many words (at most 16)"),
 	       "seventeen words: too many");
+	o = run("a b c d e f g h i j k l m n o p q -json");
+	tap_ok(strcmp(o, "{\"error\":\"too many words (at most 16)\"}\n\n") ==
+		       0,
+	       "too many words asked in JSON: a JSON error");
+	o = run("show info extra json");
+	tap_ok(has(o, "{\"error\":\"too many arguments; usage: show info "
+		      "[json]\"}\n\n"),
+	       "usage error asked in JSON: a JSON error");
 	o = run("show info; show nosuch");
 	tap_ok(has(o, "pid:") && has(o, "\n\nerror: unknown command"),
 	       "';' runs both commands, each answer closed by an empty line");
-	tap_is_int((long long)(a.ctl_st.cnt.commands - before.commands), 5,
+	tap_is_int((long long)(a.ctl_st.cnt.commands - before.commands), 7,
 		   "commands counted (the empty line is not a command)");
-	tap_is_int((long long)(a.ctl_st.cnt.errors - before.errors), 4,
+	tap_is_int((long long)(a.ctl_st.cnt.errors - before.errors), 6,
 		   "errors counted");
 }
 
@@ -142,8 +152,11 @@ static void test_levels(void)
 	tap_ok(has(o, "permission denied: 'reload' needs level admin"),
 	       "operator cannot reload");
 	o = run_as(CFG_LEVEL_USER, "disable backend eastus json");
-	tap_ok(has(o, "permission denied"),
-	       "json on a command without json is an argument, not a mode");
+	tap_ok(has(o, "{\"error\":\"permission denied"),
+	       "denied and asked in JSON: a JSON error");
+	o = run_as(CFG_LEVEL_USER, "show backends nosuch json");
+	tap_ok(has(o, "{\"error\":\"no backend 'nosuch'\"}"),
+	       "a handler's error in JSON mode is JSON");
 	tap_is_int((long long)(a.ctl_st.cnt.denied - denied), 3,
 		   "denials counted");
 
@@ -202,13 +215,55 @@ static void test_show(void)
 	       "show info json: one object");
 	o = run("show info -json");
 	tap_ok(o[0] == '{', "show info -json: HAProxy's spelling");
+	a.conns.cnt.disconnect_out[0] = 7;
+	a.conns.cnt.disconnect_out[3] = 2;
+	a.conns.cnt.disconnect_out[SPOP_ERR_RES + 1] = 1;
+	o = run("show info");
+	tap_ok(has(o, "\ndisconnect_out: ") &&
+		       has(o, " 10 (0: 7, 3: 2, other: 1)\n") &&
+		       !has(o, "disconnect_out_"),
+	       "show info: disconnects on one line, non-zero statuses only");
+	o = run("show info json");
+	tap_ok(has(o, "\"disconnect_out\":10,\"disconnect_out_0\":7,") &&
+		       has(o, "\"disconnect_out_3\":2,") &&
+		       has(o, "\"disconnect_out_13\":0,") &&
+		       has(o, "\"disconnect_out_other\":1,"),
+	       "show info json: the total and one key per status");
+	memset(a.conns.cnt.disconnect_out, 0,
+	       sizeof(a.conns.cnt.disconnect_out));
+	o = run("show info");
+	tap_ok(has(o, "\ndisconnect_out: ") && has(o, " 0\n"),
+	       "show info: no disconnect, a bare 0");
 	o = run("show info extra");
 	tap_ok(has(o, "error: too many arguments; usage: show info [json]"),
 	       "show info extra: usage");
 
+	{
+		struct route_result rr = {.backend = "westus",
+					  .backend_len = 6,
+					  .status = 401,
+					  .retry_after_ms = -1,
+					  .remaining_requests = -1,
+					  .remaining_tokens = -1,
+					  .duration_ms = -1};
+
+		route_learn(a.route, &rr, clock_now.ms);
+		route_learn(a.route, &rr, clock_now.ms);
+	}
 	o = run("show backends");
 	tap_ok(has(o, "eastus") && has(o, "westus") && has(o, "closed"),
 	       "show backends: both, closed");
+	tap_ok(has(o, " 2XX  4XX  429  5XX "),
+	       "show backends: a 4XX column between 2XX and 429");
+	{
+		const char *h = strstr(o, "4XX"), *w = strstr(o, "\nwestus");
+		const char *e = strstr(o, "\neastus");
+		size_t col = h ? (size_t)(h - o) : 0;
+
+		tap_ok(h && w && e && w[1 + col] == '2' && e[1 + col] == '0',
+		       "show backends: two 401s in westus' 4XX, none in "
+		       "eastus'");
+	}
 	o = run("show backends eastus json");
 	tap_ok(o[0] == '[' || o[0] == '{', "show backends NAME json");
 	tap_ok(has(o, "\"eastus\"") && !has(o, "\"westus\""),
@@ -348,8 +403,8 @@ static void test_clear_and_reload(void)
 		       has(o, "  t.yaml:9:1: second problem\n"),
 	       "reload rejected: every error listed");
 	o = run("reload json");
-	tap_ok(has(o, "error: too many arguments; usage: reload"),
-	       "reload takes no json");
+	tap_ok(has(o, "{\"error\":\"too many arguments; usage: reload"),
+	       "reload takes no json: the usage error, in JSON as asked");
 	reload_result = 0;
 	o = run("reload");
 	tap_ok(strcmp(o, "reloaded t.yaml: 2 backends, 1 pools\n\n") == 0,

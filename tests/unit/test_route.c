@@ -946,6 +946,57 @@ static void test_status_classes(void)
 	free(t);
 }
 
+/* Attempts' durations land in the bucket whose bound is the first at or
+ * above them; results without a duration or a response are not timed; the
+ * histogram follows the backend across a reload and clears with counters.
+ */
+static void test_latency(void)
+{
+	static const uint64_t bounds[] = ROUTE_LAT_BOUNDS_MS;
+	struct tcfg *t = tcfg_new();
+	int a = add_backend(t, "a"), p = add_pool(t, "p");
+	struct route_engine *e;
+	struct route_backend_info bi;
+	uint64_t total = 0;
+	int k;
+
+	add_member(t, p, a, 1, 1);
+	e = engine(t, 0);
+	learn_full(e, "a", 200, -1, -1, -1, 0, 1);	/* first bucket */
+	learn_full(e, "a", 200, -1, -1, -1, 50, 1);	/* on a bound */
+	learn_full(e, "a", 200, -1, -1, -1, 51, 1);	/* just above */
+	learn_full(e, "a", 429, -1, -1, -1, 1200, 1);	/* a throttle too */
+	learn_full(e, "a", 503, -1, -1, -1, 999999, 1); /* +Inf */
+	learn_full(e, "a", 200, -1, -1, -1, -1, 1);	/* no duration */
+	learn_full(e, "a", 0, -1, -1, -1, 30, 1);	/* no response */
+	bi = binfo(e, "a", 1);
+	tap_is_int((long long)bi.latency.count, 5, "five attempts timed");
+	tap_is_int((long long)bi.latency.sum_ms, 0 + 50 + 51 + 1200 + 999999,
+		   "sum of their durations");
+	tap_is_int((long long)bi.latency.bucket[0], 1, "0 ms: le 10ms");
+	tap_is_int((long long)bi.latency.bucket[2], 1, "50 ms: le 50ms");
+	tap_is_int((long long)bi.latency.bucket[3], 1, "51 ms: le 100ms");
+	for (k = 0; bounds[k] < 1200; k++)
+		;
+	tap_ok(bi.latency.bucket[k] == 1, "1200 ms: le %llu ms",
+	       (unsigned long long)bounds[k]);
+	tap_is_int((long long)bi.latency.bucket[ROUTE_LAT_BUCKETS - 1], 1,
+		   "999999 ms: +Inf");
+	for (k = 0; k < ROUTE_LAT_BUCKETS; k++)
+		total += bi.latency.bucket[k];
+	tap_is_int((long long)total, 5, "buckets add up to the count");
+	tap_is_int(route_apply(e, &t->cfg, 2), 0, "reload");
+	tap_is_int((long long)binfo(e, "a", 2).latency.count, 5,
+		   "histogram kept across a reload");
+	route_clear_counters(e);
+	bi = binfo(e, "a", 2);
+	tap_ok(bi.latency.count == 0 && bi.latency.sum_ms == 0 &&
+		       bi.latency.bucket[0] == 0,
+	       "clear counters empties the histogram");
+	route_free(e);
+	free(t);
+}
+
 static void test_reload(void)
 {
 	struct tcfg *t1 = tcfg_new(), *t2 = tcfg_new();
@@ -1838,6 +1889,7 @@ int main(void)
 	test_exhausted();
 	test_unknown();
 	test_status_classes();
+	test_latency();
 	test_reload();
 	test_overrides();
 	test_external();
