@@ -23,12 +23,12 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 # Debian 12 packages: what the build needs, and what tests, lab and
 # benchmarks need besides.
 BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
-	libssl-dev
+	libssl-dev libjansson-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 	valgrind ca-certificates systemd strace
 
 PKG_CONFIG ?= pkg-config
-PKGS       := yaml-0.1 msgpack libssl libcrypto
+PKGS       := yaml-0.1 msgpack libssl libcrypto jansson
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-missing-field-initializers
