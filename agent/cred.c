@@ -401,7 +401,7 @@ static int cred_entra_body(struct cred *c, char *err, size_t errlen)
 			return -1;
 		if (!token_chars_ok(c->assertion.p,
 				    cred_trimmed(&c->assertion))) {
-			snprintf(err, errlen, "%s: not a JWT",
+			snprintf(err, errlen, "%.200s: not a JWT",
 				 c->conf.token_file);
 			return -1;
 		}

@@ -9,7 +9,6 @@
 
 void http_resp_init(struct http_resp *r, struct sec_buf *body)
 {
-	sec_wipe(r->line, r->line_len);
 	memset(r, 0, sizeof(*r));
 	r->state = HTTP_R_STATUS;
 	r->body = body;

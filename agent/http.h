@@ -14,7 +14,8 @@
  */
 int http_url_parse(const char *s, struct http_url *u, char *err, size_t errlen);
 
-/* Response parser (I/O-free): http_resp_init() then http_resp_feed() with
+/* Response parser (I/O-free): http_resp_init() (any prior content of <r>
+ * is overwritten) then http_resp_feed() with
  * each piece read. feed returns 1 when the response is complete (the
  * remaining bytes are ignored), 0 when it needs more, -1 on error
  * (r->err). http_resp_eof() reports the connection's end: 1 when that

@@ -113,6 +113,7 @@ int sec_file_read(const char *path, enum sec_file_policy policy,
 	struct stat st;
 	int fd;
 
+	sec_buf_clear(b);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -135,7 +136,6 @@ int sec_file_read(const char *path, enum sec_file_policy policy,
 			 b->cap);
 		goto close_fd;
 	}
-	sec_buf_clear(b);
 	for (;;) {
 		char *dst = b->p + b->len;
 		ssize_t n = read(fd, dst, b->cap - b->len);

@@ -29,7 +29,7 @@ int sec_buf_copy(struct sec_buf *dst, const struct sec_buf *src);
 /* Reads the whole of <path> into <b> after checking it is a regular file
  * whose owner and mode fit <policy>. Symbolic links are followed (Kubernetes
  * projects files through them); what is checked is the final file. Returns
- * 0, or -1 with the reason in <err> ("path: reason").
+ * 0, or -1 with the reason in <err> ("path: reason") and <b> empty.
  */
 int sec_file_read(const char *path, enum sec_file_policy policy,
 		  struct sec_buf *b, char *err, size_t errlen);
