@@ -58,12 +58,14 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 MOCK_SRC   := $(wildcard tests/mock/*.c)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
 
 PROTO_OBJ  := $(PROTO_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJ  := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps build-deps node-deps build-tests test run bench fuzz fuzz-build lint \
 	format install clean
@@ -133,6 +135,12 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a
 	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libagent.a $(BUILD)/libspop.a \
 		$(ALL_LDFLAGS) $(PKG_LIBS) -o $@
 
+# Drivers the integration tests run (not tests themselves).
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libagent.a $(BUILD)/libspop.a \
+		$(ALL_LDFLAGS) $(PKG_LIBS) -o $@
+
 # libFuzzer targets: clang, ASan + UBSan, sources compiled in directly.
 FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -DAOAI_VERSION='"fuzz"' -g -O1 \
 	-Iprotocol -Iagent -fsanitize=fuzzer,address,undefined \
@@ -142,7 +150,7 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC) $(AGENT_SRC)
 	$(CLANG) $(FUZZ_FLAGS) $(PKG_CFLAGS) $< $(PROTO_SRC) $(AGENT_SRC) \
 		$(PKG_LIBS) -o $@
 
-build-tests: all $(UNIT_BIN) $(BUILD)/mock-aoai $(BENCH_BIN)
+build-tests: all $(UNIT_BIN) $(BUILD)/mock-aoai $(BENCH_BIN) $(TOOL_BIN)
 
 fuzz-build: deps $(FUZZ_BIN)
 
