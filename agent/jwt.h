@@ -19,7 +19,7 @@ struct jwt_cert {
 };
 
 /* Loads the first certificate and the private key of <path> (mode checked
- * like any secret file). Returns 0, or -1 with the reason in <err>.
+ * like any secret file) into <jc>, which holds no key yet. Returns 0, or -1 with the reason in <err>.
  */
 int jwt_cert_load(struct jwt_cert *jc, const char *path, char *err,
 		  size_t errlen);

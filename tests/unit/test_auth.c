@@ -333,6 +333,7 @@ static void test_jwt(void)
 	json_decref(h);
 	json_decref(c);
 out:
+	jwt_cert_free(&jc);
 	put("cert644.pem", "", 0600);
 	{
 		char cmd[600];
