@@ -1,15 +1,20 @@
 /* Test driver of one Entra ID credential (agent/cred.c) on a real event
- * loop, for tests/integration/test_auth.py: on every token change it
- * rewrites the token map (agent/tokmap.c) and prints one "event" line;
- * SIGUSR1 prints the credential's description and failure counters;
- * SIGTERM stops it. It prints a token only as a SHA-256 prefix.
+ * loop, for tests/integration/test_auth*.py: on every token change it
+ * rewrites the token map (agent/tokmap.c), with --hapi sends the "set map"
+ * line to a HAProxy runtime API socket (blocking: a test tool, not the
+ * agent's delivery), and prints one "event" line; SIGUSR1 prints the
+ * credential's description and failure counters; SIGTERM stops it. It
+ * prints a token only as a SHA-256 prefix.
  */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -20,6 +25,47 @@
 
 static struct cred cred;
 static const char *map_path;
+static const char *hapi_path;
+static const char *hapi_map;
+
+/* Sends "set map" for <t> and prints HAProxy's answer ("" on success). */
+static void hapi_send(const char *key, const struct sec_buf *t)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct sec_buf cmd = {0};
+	char err[256], ans[256];
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	if (sec_buf_init(&cmd, 20000) == -1 ||
+	    tokmap_set_cmd(&cmd, hapi_map, key, t, err, sizeof(err)) == -1) {
+		printf("hapi-error %s\n", err);
+		goto out;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", hapi_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) ||
+	    write(fd, cmd.p, cmd.len) != (ssize_t)cmd.len) {
+		printf("hapi-error cannot reach %s\n", hapi_path);
+		if (fd != -1)
+			close(fd);
+		goto out;
+	}
+	while (n < sizeof(ans) - 1 &&
+	       (r = read(fd, ans + n, sizeof(ans) - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	while (n && (ans[n - 1] == '\n' || ans[n - 1] == ' '))
+		n--;
+	ans[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (ans[i] == '\n')
+			ans[i] = ' ';
+	printf("hapi-answer \"%s\"\n", ans);
+out:
+	sec_buf_free(&cmd);
+}
 
 static int64_t wall_ms(void *arg)
 {
@@ -40,6 +86,8 @@ static void on_change(struct cred *c, void *arg)
 	(void)arg;
 	if (tokmap_write(map_path, &e, 1, err, sizeof(err)) == -1)
 		printf("map-error %s\n", err);
+	if (hapi_path)
+		hapi_send(c->conf.name, t);
 	if (!t) {
 		printf("event expired\n");
 		return;
@@ -96,6 +144,8 @@ int main(int argc, char **argv)
 		{"backoff-min", required_argument, NULL, 'b'},
 		{"backoff-max", required_argument, NULL, 'B'},
 		{"map", required_argument, NULL, 'm'},
+		{"hapi", required_argument, NULL, 'H'},
+		{"hapi-map", required_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0},
 	};
 	struct ev_loop *loop = ev_default_loop(0);
@@ -160,10 +210,18 @@ int main(int argc, char **argv)
 		case 'm':
 			map_path = optarg;
 			break;
+		case 'H':
+			hapi_path = optarg;
+			break;
+		case 'M':
+			hapi_map = optarg;
+			break;
 		default:
 			return 2;
 		}
 	}
+	if (!hapi_map)
+		hapi_map = map_path;
 	if (!map_path) {
 		fprintf(stderr, "auth-drive: --map is required\n");
 		return 2;

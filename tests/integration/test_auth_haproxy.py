@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Token delivery to a real HAProxy (2.6, and 3.0 / 3.2 when their Debian
+root filesystems are present): the token map written by agent/tokmap.c is
+loaded at start, `set map` on the runtime API (the line agent/tokmap.c
+formats) replaces a token in the running process, a new process started
+for a reload reads the current token from the map before its first
+request, and a key without a token ("-") sends no Authorization header.
+Driven by tests/tools/auth-drive against the mock IMDS.
+"""
+import http.server
+import os
+import signal
+import sys
+import threading
+
+import harness as H
+
+sys.path.insert(0, os.path.join(H.ROOT, "tests/mock"))
+import mock_token as M  # noqa: E402
+
+DRIVE = os.path.join(H.ROOT, "build/asan/tools/auth-drive")
+if not os.path.exists(DRIVE):
+    DRIVE = os.path.join(H.ROOT, "build/tools/auth-drive")
+PROBE = "/var/tmp/aoai-probe"
+
+t = H.Tap()
+
+CFG = """\
+global
+    stats socket {sock} mode 600 level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    # the agent picks the backend; its name is the map's key
+    http-request set-var(txn.bearer) str(eastus),map({map})
+    http-request del-header Authorization
+    http-request del-header api-key
+    http-request set-header Authorization "Bearer %[var(txn.bearer)]" \
+if {{ var(txn.bearer) -m found }} !{{ var(txn.bearer) -m str -- - }}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{echo}
+"""
+
+
+def haproxies():
+    """(label, argv prefix) of every HAProxy version available here."""
+    out = [("2.6", ["/usr/sbin/haproxy"])]
+    for rel, label in (("trixie", "3.0"), ("sid", "3.2")):
+        r = os.path.join(PROBE, rel)
+        if os.path.exists(os.path.join(r, "usr/sbin/haproxy")):
+            out.append((label, [
+                os.path.join(r, "lib64/ld-linux-x86-64.so.2"),
+                "--library-path", "%s/lib/x86_64-linux-gnu:"
+                "%s/usr/lib/x86_64-linux-gnu" % (r, r),
+                os.path.join(r, "usr/sbin/haproxy")]))
+        else:
+            print("ok - haproxy %s: not present # SKIP" % label)
+    return out
+
+
+class Echo:
+    """Backend recording the Authorization header of each request."""
+
+    def __init__(self):
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                seen.append(self.headers.get("Authorization"))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # HAProxy closing idle connections at reload
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever,
+                         daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def get(port):
+    """Authorization seen by the backend for one request through HAProxy."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request("GET", "/openai/deployments/x/chat/completions",
+              headers={"Authorization": "Bearer client-token",
+                       "api-key": "client-key"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status
+
+
+def run(procs, label, argv, logs):
+    imds = M.TokenServer(lifetime=6)
+    echo = Echo()
+    d = None
+    try:
+        name = label.replace(".", "")
+        mp = procs.path("tokens%s.map" % name)
+        sock = procs.path("hapi%s.sock" % name)
+        port = H.free_port()
+        cfg = procs.write("h%s.cfg" % name, CFG.format(
+            sock=sock, port=port, map=mp, echo=echo.port))
+        d = procs.start([DRIVE, "--kind", "managed-identity", "--imds",
+                         imds.url, "--name", "eastus", "--map", mp,
+                         "--hapi", sock, "--backoff-min", "100",
+                         "--backoff-max", "300"], log_name="d%s.log" % name)
+
+        def log():
+            return H.read_log(d)
+
+        # the map exists, with a token, before HAProxy starts
+        t.ok(H.wait_until(lambda: "event token" in log(), 15),
+             "%s: token in the map before HAProxy starts" % label)
+        before = len([ln for ln in log().splitlines() if "hapi" in ln])
+        h1 = procs.start(argv + ["-db", "-f", cfg],
+                         log_name="h%s-1.log" % name)
+        t.ok(H.wait_port(port, 10, h1), "%s: HAProxy up" % label)
+        get(port)
+        t.ok(echo.seen[-1] == "Bearer " + imds.issued[0],
+             "%s: first request carries the token from the map; the "
+             "client's own credentials are dropped" % label)
+        # refresh at half-life: set map on the running process
+        t.ok(H.wait_until(lambda: len(imds.issued) >= 2 and
+                          log().count("hapi-answer") >= 2, 15),
+             "%s: refreshed token sent with set map" % label)
+        # the first token came before HAProxy listened
+        answers = [ln for ln in log().splitlines() if "hapi" in ln][before:]
+        t.ok(answers and all(ln == 'hapi-answer ""' for ln in answers),
+             "%s: HAProxy accepted every set map" % label, answers)
+        get(port)
+        got = (echo.seen[-1] or "")[len("Bearer "):]
+        t.ok(got in imds.issued[1:],
+             "%s: the running process uses a refreshed token" % label)
+        # reload: a new process reads the map file, already current
+        h2 = procs.start(argv + ["-db", "-f", cfg, "-sf", str(h1.pid)],
+                         log_name="h%s-2.log" % name)
+        t.ok(H.wait_until(lambda: h1.poll() is not None, 10),
+             "%s: the old process left after the reload" % label)
+        t.ok(H.wait_port(port, 10, h2), "%s: new process up" % label)
+        with open(mp) as f:
+            current = f.read().split()[1]
+        get(port)
+        got = (echo.seen[-1] or "")[len("Bearer "):]
+        t.ok(current in imds.issued and
+             got in imds.issued[imds.issued.index(current):],
+             "%s: the new process's first request has the current token"
+             % label)
+        # the token expires without replacement: no Authorization at all
+        imds.fail = 503
+        t.ok(H.wait_until(lambda: "event expired" in log(), 20),
+             "%s: token expired" % label)
+        lines = log().splitlines()
+        i = lines.index("event expired")
+        t.eq(lines[i - 1], 'hapi-answer ""',
+             "%s: expiry sent with set map" % label)
+        get(port)
+        t.eq(echo.seen[-1], None,
+             "%s: no token, no Authorization header (and no api-key)" %
+             label)
+        for p in (h2, d):
+            procs.stop(p)
+        logs.append(log())
+        logs.append(H.read_log(h1) + H.read_log(h2))
+    finally:
+        imds.close()
+        echo.close()
+
+
+def main():
+    logs = []
+    with H.Procs() as procs:
+        for label, argv in haproxies():
+            run(procs, label, argv, logs)
+    text = "\n".join(logs)
+    t.ok(len(M.TokenServer.all_issued) >= 3, "tokens were issued")
+    t.ok(M.CANARY not in text, "no token in the driver's or HAProxy's "
+         "output")
+    t.done()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    main()
