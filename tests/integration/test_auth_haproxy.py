@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 import harness as H
 
@@ -141,10 +142,35 @@ def run(procs, label, argv, logs):
         t.ok(echo.seen[-1] == "Bearer " + imds.issued[0],
              "%s: first request carries the token from the map; the "
              "client's own credentials are dropped" % label)
-        # refresh at half-life: set map on the running process
+        # refresh at half-life: set map on the running process, while
+        # two clients keep sending requests
+        stop = threading.Event()
+        statuses = []
+
+        def load():
+            while not stop.is_set():
+                statuses.append(get(port))
+                time.sleep(0.002)  # load, not a benchmark: share the CPU
+
+        load_threads = [threading.Thread(target=load) for _ in range(2)]
+        for th in load_threads:
+            th.start()
+        n0 = len(echo.seen)
         t.ok(H.wait_until(lambda: len(imds.issued) >= 2 and
                           log().count("hapi-answer") >= 2, 15),
              "%s: refreshed token sent with set map" % label)
+        H.wait_until(lambda: len(echo.seen) > n0 + 50, 10)
+        stop.set()
+        for th in load_threads:
+            th.join()
+        during = echo.seen[n0:]
+        valid = ["Bearer " + tok for tok in imds.issued]
+        t.ok(len(during) > 50 and all(a in valid for a in during) and
+             all(st == 200 for st in statuses),
+             "%s: %d requests across the rotation, each with a valid "
+             "token, none failed" % (label, len(during)))
+        t.ok(valid[0] in during and any(a in valid[1:] for a in during),
+             "%s: the rotation happened under that load" % label)
         # the first token came before HAProxy listened
         answers = [ln for ln in log().splitlines() if "hapi" in ln][before:]
         t.ok(answers and all(ln == 'hapi-answer ""' for ln in answers),
