@@ -439,6 +439,10 @@ static void cred_fetch(struct cred *c)
 	char err[HTTP_ERR_MAX];
 	int rc;
 
+	/* building the request is part of the fetch: its failures (a token
+	 * file gone, a key that cannot sign) back off like the others
+	 */
+	cred_set_state(c, CRED_S_FETCH);
 	if (c->conf.kind == CRED_MANAGED_IDENTITY) {
 		rc = http_request_build(&c->http, "GET", &c->url, c->path,
 					"Metadata: true\r\n", NULL, NULL, 0);
@@ -459,13 +463,10 @@ static void cred_fetch(struct cred *c)
 		return;
 	}
 	if (http_start(&c->http, &c->url, c->ssl_ctx, c->conf.timeout,
-		       cred_http_done, c) == -1) {
+		       cred_http_done, c) == -1)
 		cred_fail(c, CRED_F_LOCAL,
 			  "previous name resolution still "
 			  "running");
-		return;
-	}
-	cred_set_state(c, CRED_S_FETCH);
 }
 
 static void cred_refresh_cb(struct ev_loop *loop, ev_timer *w, int revents)

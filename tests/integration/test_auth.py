@@ -265,6 +265,17 @@ def test_workload_identity(procs, logs):
         t.eq(entra.requests[-1]["form"].get("client_assertion"),
              "eyJhbGciOiJSUzI1NiJ9.c2Vjb25k.c2ln",
              "wi: the file is re-read on each refresh")
+        # the file disappears: a local failure, retried, token kept
+        n = entra.count()
+        os.rename(tf, tf + ".away")
+        t.ok(d.wait(lambda: "failed (local)" in d.log() and
+                    "No such file" in d.log()),
+             "wi: a missing token file is a local failure, retried")
+        t.eq(entra.count(), n, "wi: nothing sent without the file")
+        os.rename(tf + ".away", tf)
+        k = len(d.tokens())
+        t.ok(d.wait(lambda: len(d.tokens()) > k),
+             "wi: a token again once the file is back")
         logs.append(d.stop())
     finally:
         entra.close()
