@@ -16,8 +16,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 
 import harness as H
 import itest
@@ -281,6 +283,69 @@ def test_workload_identity(procs, logs):
         entra.close()
 
 
+class RawServer:
+    """Answers every connection with <reply> bytes (None: never answers),
+    on 127.0.0.1 in a thread."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.reply is None:
+                self.held.append(c)
+                continue
+            try:
+                c.recv(65536)
+                c.sendall(self.reply)
+            except OSError:
+                pass
+            c.close()
+
+    def close(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def test_transport_failures(procs, logs):
+    big = (b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n" +
+           b"x" * 1000)
+    cases = [
+        ("refused", None, "connect"),
+        ("silent", RawServer(None), "timeout"),
+        ("oversized", RawServer(big), "protocol"),
+        ("not JSON", RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 5"
+                               b"\r\n\r\nhello"), "response"),
+        ("no token", RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2"
+                               b"\r\n\r\n{}"), "response"),
+        ("truncated", RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 9"
+                                b"\r\n\r\n{}"), "io"),
+    ]
+    for name, srv, cause in cases:
+        port = srv.port if srv else H.free_port()
+        d = Drive(procs, "tr-" + name.replace(" ", ""), "--kind",
+                  "managed-identity", "--imds", "http://127.0.0.1:%d" % port,
+                  "--timeout", "0.5")
+        t.ok(d.wait(lambda: "failed (%s)" % cause in d.log(), 10),
+             "transport: %s counted as %s" % (name, cause),
+             d.lines("20")[-1:] if d.lines("20") else "")
+        t.ok(not d.tokens(), "transport: %s gives no token" % name)
+        logs.append(d.stop())
+        if srv:
+            srv.close()
+
+
 def openssl(*args, data=None):
     return subprocess.run(("openssl",) + args, input=data,
                           capture_output=True)
@@ -361,7 +426,7 @@ def main():
     with H.Procs() as procs:
         for test in (test_managed_identity, test_backoff, test_tls_refused,
                      test_client_secret, test_workload_identity,
-                     test_client_certificate):
+                     test_client_certificate, test_transport_failures):
             before = len(M.TokenServer.all_issued)
             test(procs, logs)
             issued += M.TokenServer.all_issued[before:]
