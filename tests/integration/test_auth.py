@@ -43,9 +43,10 @@ class Drive:
     def __init__(self, procs, name, *args):
         self.procs = procs
         self.map = procs.path(name + ".map")
-        self.p = procs.start([DRIVE, "--map", self.map, "--name", name,
-                              "--backoff-min", "100", "--backoff-max",
-                              "400"] + list(args), log_name=name + ".log")
+        self.p = procs.start([DRIVE, "--map", self.map, "--name", name] +
+                             list(args) + ["--backoff-min", "100",
+                                           "--backoff-max", "400"],
+                             log_name=name + ".log")
 
     def log(self):
         with open(self.p.log_path, errors="replace") as f:
@@ -132,7 +133,7 @@ def test_managed_identity(procs, logs):
         desc, failed = d.describe()
         t.ok("token=expired" in desc and "HTTP 503" in desc and
              "usable=0" in desc, "mi: describe: expired, last error", desc)
-        counts = dict(kv.split("=") for kv in failed.split()[1:])
+        counts = dict(kv.split("=") for kv in failed.split()[2:])
         t.ok(int(counts["http_5xx"]) >= 2 and
              sum(map(int, counts.values())) == int(counts["http_5xx"]),
              "mi: failures counted, all as http_5xx", failed)
@@ -140,6 +141,32 @@ def test_managed_identity(procs, logs):
         imds.fail = None
         t.ok(d.wait(lambda: "token=valid" in d.describe()[0]),
              "mi: a new token after the endpoint recovers")
+        t.eq(d.lines("avail"), ["avail mi 1", "avail mi 0", "avail mi 1"],
+             "mi: availability reported on each change only")
+        logs.append(d.stop())
+    finally:
+        imds.close()
+
+
+def test_map_at_start(procs, logs):
+    imds = M.TokenServer()
+    imds.fail = 503
+    try:
+        d = Drive(procs, "fresh", "--kind", "managed-identity", "--imds",
+                  imds.url)
+        t.ok(d.wait(lambda: "failed (http_5xx)" in d.log()),
+             "start: endpoint failing")
+        t.eq(open(d.map).read(), "fresh -\n",
+             "start: a missing map is written with '-' so HAProxy can load "
+             "it")
+        logs.append(d.stop())
+        keep = procs.write("kept.map", "kept eyJ.still.valid\n")
+        d = Drive(procs, "kept", "--kind", "managed-identity", "--imds",
+                  imds.url)
+        t.ok(d.wait(lambda: "failed (http_5xx)" in d.log()),
+             "start: endpoint failing again")
+        t.eq(open(keep).read(), "kept eyJ.still.valid\n",
+             "start: an existing map is left for HAProxy's next reload")
         logs.append(d.stop())
     finally:
         imds.close()
@@ -198,7 +225,8 @@ def test_client_secret(procs, logs):
     try:
         sf = procs.write("world.secret", SECRET)
         os.chmod(sf, 0o644)
-        p = procs.start([DRIVE, "--map", procs.path("x.map"), "--kind",
+        p = procs.start([DRIVE, "--map", procs.path("x.map"), "--name",
+                         "x", "--kind",
                          "client-secret", "--authority", entra.url,
                          "--tenant", TENANT, "--client-id", CLIENT,
                          "--secret-file", sf, "--ca-file", ca],
@@ -404,7 +432,8 @@ def test_client_certificate(procs, logs):
         # a key readable by others is refused before any request
         os.chmod(pem, 0o644)
         n = entra.count()
-        p = procs.start([DRIVE, "--map", procs.path("y.map"), "--kind",
+        p = procs.start([DRIVE, "--map", procs.path("y.map"), "--name",
+                         "y", "--kind",
                          "client-certificate", "--authority", entra.url,
                          "--tenant", TENANT, "--client-id", CLIENT,
                          "--cert-file", pem, "--ca-file", ca],
@@ -424,7 +453,7 @@ def main():
     logs = []
     issued = []
     with H.Procs() as procs:
-        for test in (test_managed_identity, test_backoff, test_tls_refused,
+        for test in (test_managed_identity, test_map_at_start, test_backoff, test_tls_refused,
                      test_client_secret, test_workload_identity,
                      test_client_certificate, test_transport_failures):
             before = len(M.TokenServer.all_issued)

@@ -1,10 +1,11 @@
-/* Test driver of one Entra ID credential (agent/cred.c) on a real event
- * loop, for tests/integration/test_auth*.py: on every token change it
- * rewrites the token map (agent/tokmap.c), with --hapi sends the "set map"
- * line to a HAProxy runtime API socket (blocking: a test tool, not the
- * agent's delivery), and prints one "event" line; SIGUSR1 prints the
- * credential's description and failure counters; SIGTERM stops it. It
- * prints a token only as a SHA-256 prefix.
+/* Test driver of Entra ID credentials (agent/authset.c, agent/cred.c) on a
+ * real event loop, for tests/integration/test_auth*.py. Each "--name N"
+ * starts a credential, configured by the options after it ("--kind" first).
+ * On every token change the set rewrites the token map; this driver prints
+ * one "event" line and, with --hapi, sends the "set map" line to a HAProxy
+ * runtime API socket (blocking: a test tool, not the agent's delivery).
+ * SIGUSR1 prints each credential's description and failure counters;
+ * SIGTERM stops it. A token is printed only as a SHA-256 prefix.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -18,39 +19,42 @@
 
 #include <openssl/evp.h>
 
+#include "authset.h"
 #include "cred.h"
 #include "log.h"
 #include "secret.h"
-#include "tokmap.h"
 
-static struct cred cred;
-static const char *map_path;
+#define DRIVE_MAX 8
+
+static struct authset set;
 static const char *hapi_path;
-static const char *hapi_map;
 
-/* Sends "set map" for <t> and prints HAProxy's answer ("" on success). */
-static void hapi_send(const char *key, const struct sec_buf *t)
+static int64_t wall_ms(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sends <line> to the runtime API and prints HAProxy's answer. */
+static int hapi_send(const struct sec_buf *line)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct sec_buf cmd = {0};
-	char err[256], ans[256];
+	char ans[256];
 	size_t n = 0;
 	ssize_t r;
 	int fd;
 
-	if (sec_buf_init(&cmd, 20000) == -1 ||
-	    tokmap_set_cmd(&cmd, hapi_map, key, t, err, sizeof(err)) == -1) {
-		printf("hapi-error %s\n", err);
-		goto out;
-	}
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", hapi_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) ||
-	    write(fd, cmd.p, cmd.len) != (ssize_t)cmd.len) {
+	    write(fd, line->p, line->len) != (ssize_t)line->len) {
 		printf("hapi-error cannot reach %s\n", hapi_path);
 		if (fd != -1)
 			close(fd);
-		goto out;
+		return -1;
 	}
 	while (n < sizeof(ans) - 1 &&
 	       (r = read(fd, ans + n, sizeof(ans) - 1 - n)) > 0)
@@ -63,40 +67,38 @@ static void hapi_send(const char *key, const struct sec_buf *t)
 		if (ans[i] == '\n')
 			ans[i] = ' ';
 	printf("hapi-answer \"%s\"\n", ans);
-out:
-	sec_buf_free(&cmd);
+	return 0;
 }
 
-static int64_t wall_ms(void *arg)
+static int on_send(struct authset *s, const char *name,
+		   const struct sec_buf *line, void *arg)
 {
-	struct timespec ts;
-
-	(void)arg;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void on_change(struct cred *c, void *arg)
-{
-	const struct sec_buf *t = cred_token(c);
-	struct tokmap_entry e = {c->conf.name, t};
+	const struct cred *c = authset_find(s, name);
+	const struct sec_buf *t = c ? cred_token(c) : NULL;
 	unsigned char h[32];
-	char err[256];
+	int rc = 0;
 
 	(void)arg;
-	if (tokmap_write(map_path, &e, 1, err, sizeof(err)) == -1)
-		printf("map-error %s\n", err);
 	if (hapi_path)
-		hapi_send(c->conf.name, t);
+		rc = hapi_send(line);
 	if (!t) {
-		printf("event expired\n");
-		return;
+		printf("event expired %s\n", name);
+		return rc;
 	}
 	EVP_Digest(t->p, t->len, h, NULL, EVP_sha256(), NULL);
-	printf("event token refreshes=%llu sha256=%02x%02x%02x%02x%02x%02x%02x"
-	       "%02x\n",
-	       (unsigned long long)c->refreshes, h[0], h[1], h[2], h[3], h[4],
-	       h[5], h[6], h[7]);
+	printf("event token %s refreshes=%llu sha256=%02x%02x%02x%02x%02x%02x"
+	       "%02x%02x\n",
+	       name, (unsigned long long)c->refreshes, h[0], h[1], h[2], h[3],
+	       h[4], h[5], h[6], h[7]);
+	return rc;
+}
+
+static void on_avail(struct authset *s, const char *name, bool usable,
+		     void *arg)
+{
+	(void)s;
+	(void)arg;
+	printf("avail %s %d\n", name, usable);
 }
 
 static void on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
@@ -106,13 +108,18 @@ static void on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)loop;
 	(void)w;
 	(void)revents;
-	cred_describe(&cred, line, sizeof(line));
-	printf("describe %s usable=%d\n", line, cred_usable(&cred));
-	printf("failed");
-	for (int i = 0; i < CRED_F_COUNT; i++)
-		printf(" %s=%llu", cred_cause_name(i),
-		       (unsigned long long)cred.failed[i]);
-	printf("\n");
+	for (size_t k = 0; k < set.n; k++) {
+		const struct cred *c = &set.v[k].cred;
+
+		cred_describe(c, line, sizeof(line));
+		printf("describe %s %s usable=%d\n", c->conf.name, line,
+		       cred_usable(c));
+		printf("failed %s", c->conf.name);
+		for (int i = 0; i < CRED_F_COUNT; i++)
+			printf(" %s=%llu", cred_cause_name(i),
+			       (unsigned long long)c->failed[i]);
+		printf("\n");
+	}
 }
 
 static void on_term(struct ev_loop *loop, ev_signal *w, int revents)
@@ -122,7 +129,7 @@ static void on_term(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-static void set(char *dst, size_t size, const char *v)
+static void set_str(char *dst, size_t size, const char *v)
 {
 	snprintf(dst, size, "%s", v);
 }
@@ -148,64 +155,75 @@ int main(int argc, char **argv)
 		{"hapi-map", required_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0},
 	};
+	static struct cred_conf cc[DRIVE_MAX];
 	struct ev_loop *loop = ev_default_loop(0);
+	const char *map_path = NULL, *hapi_map = NULL;
 	ev_signal usr1, term, intr;
-	struct cred_conf cc;
-	char err[256];
-	int kind = -1, o;
+	struct cred_conf *cur = NULL;
+	char err[512], name[CRED_NAME_MAX];
+	size_t n = 0;
+	int o, kind;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	log_init(LOG_DEBUG);
-	for (int i = 1; i + 1 < argc; i++)
-		if (strcmp(argv[i], "--kind") == 0)
-			kind = cred_kind_parse(argv[i + 1]);
-	if (kind < 0) {
-		fprintf(stderr,
-			"usage: auth-drive --kind KIND --map PATH ...\n");
-		return 2;
-	}
-	cred_conf_defaults(&cc, kind);
-	set(cc.name, sizeof(cc.name), "backend");
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (!cur && o != 'n' && o != 'm' && o != 'H' && o != 'M') {
+			fprintf(stderr, "auth-drive: --name first\n");
+			return 2;
+		}
 		switch (o) {
-		case 'k':
-			break;
 		case 'n':
-			set(cc.name, sizeof(cc.name), optarg);
+			if (n == DRIVE_MAX)
+				return 2;
+			cur = &cc[n++];
+			cred_conf_defaults(cur, CRED_MANAGED_IDENTITY);
+			set_str(cur->name, sizeof(cur->name), optarg);
+			break;
+		case 'k':
+			kind = cred_kind_parse(optarg);
+			if (kind < 0)
+				return 2;
+			set_str(name, sizeof(name), cur->name);
+			cred_conf_defaults(cur, kind);
+			set_str(cur->name, sizeof(cur->name), name);
 			break;
 		case 'i':
-			set(cc.imds_url, sizeof(cc.imds_url), optarg);
+			set_str(cur->imds_url, sizeof(cur->imds_url), optarg);
 			break;
 		case 'a':
-			set(cc.authority, sizeof(cc.authority), optarg);
+			set_str(cur->authority, sizeof(cur->authority), optarg);
 			break;
 		case 't':
-			set(cc.tenant_id, sizeof(cc.tenant_id), optarg);
+			set_str(cur->tenant_id, sizeof(cur->tenant_id), optarg);
 			break;
 		case 'c':
-			set(cc.client_id, sizeof(cc.client_id), optarg);
+			set_str(cur->client_id, sizeof(cur->client_id), optarg);
 			break;
 		case 's':
-			set(cc.secret_file, sizeof(cc.secret_file), optarg);
+			set_str(cur->secret_file, sizeof(cur->secret_file),
+				optarg);
 			break;
 		case 'C':
-			set(cc.cert_file, sizeof(cc.cert_file), optarg);
+			set_str(cur->cert_file, sizeof(cur->cert_file), optarg);
 			break;
 		case 'f':
-			set(cc.token_file, sizeof(cc.token_file), optarg);
+			set_str(cur->token_file, sizeof(cur->token_file),
+				optarg);
 			break;
 		case 'A':
-			set(cc.ca_file, sizeof(cc.ca_file), optarg);
+			set_str(cur->ca_file, sizeof(cur->ca_file), optarg);
 			break;
 		case 'T':
-			cc.timeout = strtod(optarg, NULL);
+			cur->timeout = strtod(optarg, NULL);
 			break;
 		case 'b':
-			cc.backoff_min_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			cur->backoff_min_ms =
+				(uint32_t)strtoul(optarg, NULL, 10);
 			break;
 		case 'B':
-			cc.backoff_max_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			cur->backoff_max_ms =
+				(uint32_t)strtoul(optarg, NULL, 10);
 			break;
 		case 'm':
 			map_path = optarg;
@@ -220,15 +238,27 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!hapi_map)
-		hapi_map = map_path;
-	if (!map_path) {
-		fprintf(stderr, "auth-drive: --map is required\n");
+	if (!map_path || !n) {
+		fprintf(stderr, "usage: auth-drive --map PATH [--hapi SOCKET] "
+				"--name NAME --kind KIND [options]...\n");
 		return 2;
 	}
-	if (cred_init(&cred, &cc, loop, wall_ms, NULL, on_change, NULL,
-		      (uint64_t)getpid(), err, sizeof(err)) == -1) {
+	if (authset_init(&set, loop, n, map_path, hapi_map, wall_ms, NULL, err,
+			 sizeof(err)) == -1) {
 		printf("init-error %s\n", err);
+		return 1;
+	}
+	authset_hooks(&set, on_send, NULL, on_avail, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (authset_add(&set, &cc[i], (uint64_t)getpid() + i, err,
+				sizeof(err)) == -1) {
+			printf("init-error %s\n", err);
+			authset_free(&set);
+			return 1;
+		}
+	if (authset_start(&set, err, sizeof(err)) == -1) {
+		printf("init-error %s\n", err);
+		authset_free(&set);
 		return 1;
 	}
 	ev_signal_init(&usr1, on_usr1, SIGUSR1);
@@ -237,10 +267,9 @@ int main(int argc, char **argv)
 	ev_signal_start(loop, &usr1);
 	ev_signal_start(loop, &term);
 	ev_signal_start(loop, &intr);
-	printf("started %s\n", cred_kind_name(cc.kind));
-	cred_start(&cred);
+	printf("started %zu\n", n);
 	ev_run(loop, 0);
-	cred_free(&cred);
+	authset_free(&set);
 	printf("stopped\n");
 	return 0;
 }
