@@ -600,6 +600,13 @@ bool cred_usable(const struct cred *c)
 	return c->have_token && cred_now(c) < c->usable_ms;
 }
 
+int64_t cred_seconds_left(const struct cred *c)
+{
+	int64_t left = c->expires_ms - cred_now(c);
+
+	return c->have_token && left > 0 ? left / 1000 : 0;
+}
+
 const struct sec_buf *cred_token(const struct cred *c)
 {
 	return cred_usable(c) ? &c->token : NULL;
@@ -607,7 +614,6 @@ const struct sec_buf *cred_token(const struct cred *c)
 
 void cred_describe(const struct cred *c, char *buf, size_t size)
 {
-	int64_t now = cred_now(c);
 	const char *tok = c->have_token ? "valid"
 			  : c->expired	? "expired"
 					: "pending";
@@ -616,6 +622,6 @@ void cred_describe(const struct cred *c, char *buf, size_t size)
 		 "kind=%s token=%s expires_in=%lld refreshes=%llu "
 		 "failures=%u last_error=\"%s\"",
 		 cred_kind_name(c->conf.kind), tok,
-		 c->have_token ? (long long)((c->expires_ms - now) / 1000) : 0,
+		 (long long)cred_seconds_left(c),
 		 (unsigned long long)c->refreshes, c->failures, c->last_error);
 }

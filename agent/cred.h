@@ -58,6 +58,11 @@ void cred_free(struct cred *c);
 /* True while the current token may be sent. */
 bool cred_usable(const struct cred *c);
 
+/* Seconds until the current token's expires_on (0 when none): the gauge
+ * of the metrics.
+ */
+int64_t cred_seconds_left(const struct cred *c);
+
 /* The current token (valid while cred_usable()); NULL when none. */
 const struct sec_buf *cred_token(const struct cred *c);
 

@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "authset.h"
 #include "cred.h"
 #include "jwt.h"
 #include "secret.h"
@@ -503,6 +504,57 @@ static void test_conf(void)
 	       "kind names");
 }
 
+static int64_t fixed_clock(void *arg)
+{
+	return *(int64_t *)arg;
+}
+
+static void test_authset(void)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	int64_t now = (int64_t)NOW * 1000;
+	struct authset s;
+	struct cred_conf cc;
+	char err[256], buf[128];
+	FILE *f;
+	size_t n;
+
+	tap_ok(authset_init(&s, loop, 2, "/etc/haproxy/a b.map", NULL,
+			    fixed_clock, &now, err, sizeof(err)) == -1,
+	       "a map path with a space is refused");
+	tap_ok(authset_init(&s, loop, 2, tpath("set.map"), NULL, fixed_clock,
+			    &now, err, sizeof(err)) == 0,
+	       "set made");
+	cred_conf_defaults(&cc, CRED_MANAGED_IDENTITY);
+	snprintf(cc.imds_url, sizeof(cc.imds_url), "http://127.0.0.1:9");
+	snprintf(cc.name, sizeof(cc.name), "eastus");
+	tap_ok(authset_add(&s, &cc, 1, err, sizeof(err)) == 0, "eastus added");
+	tap_ok(authset_add(&s, &cc, 1, err, sizeof(err)) == -1 &&
+		       strstr(err, "two credentials"),
+	       "a second credential for a backend is refused");
+	snprintf(cc.name, sizeof(cc.name), "bad;name");
+	tap_ok(authset_add(&s, &cc, 1, err, sizeof(err)) == -1,
+	       "a backend name unusable as a map key is refused");
+	snprintf(cc.name, sizeof(cc.name), "westus");
+	tap_ok(authset_add(&s, &cc, 1, err, sizeof(err)) == 0, "westus added");
+	snprintf(cc.name, sizeof(cc.name), "third");
+	tap_ok(authset_add(&s, &cc, 1, err, sizeof(err)) == -1,
+	       "more credentials than the capacity are refused");
+	tap_ok(authset_start(&s, err, sizeof(err)) == 0, "set started");
+	f = fopen(tpath("set.map"), "r");
+	n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+	if (f)
+		fclose(f);
+	tap_is_mem(buf, n, "eastus -\nwestus -\n", 18,
+		   "a missing map is written with every key and '-'");
+	tap_ok(authset_find(&s, "westus") && !authset_find(&s, "nope") &&
+		       cred_seconds_left(authset_find(&s, "westus")) == 0 &&
+		       !cred_usable(authset_find(&s, "westus")),
+	       "find; no token yet, not usable, 0 s left");
+	authset_free(&s);
+	ev_loop_destroy(loop);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -517,6 +569,7 @@ int main(void)
 	test_tokmap();
 	test_schedule();
 	test_conf();
+	test_authset();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
 		perror("rm");
