@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "cred.h"
+#include "hdr.h"
 #include "http.h"
 #include "log.h"
 #include "secret.h"
@@ -19,7 +20,8 @@
 #define CRED_ASSERTION_MAX 12288
 #define CRED_BODY_MAX	   (HTTP_REQUEST_MAX - 2048)
 #define CRED_EARLY_MS	   (5 * 60 * 1000) /* refresh 5 min before expiry */
-#define CRED_MARGIN_MS	   60000 /* stop using a token this early at most */
+#define CRED_MARGIN_MS	   60000  /* stop using a token this early at most */
+#define CRED_RETRY_MAX_MS  300000 /* longest Retry-After honoured */
 
 static const char *const cred_kind_names[] = {
 	[CRED_MANAGED_IDENTITY] = "managed-identity",
@@ -218,26 +220,51 @@ static void cred_schedule(struct cred *c, int64_t at)
 	ev_timer_start(c->loop, &c->refresh);
 }
 
-__attribute__((format(printf, 3, 4))) static void cred_fail(
-	struct cred *c, enum cred_cause cause, const char *fmt, ...)
+/* Backs off after a failure whose reason is in c->last_error: the
+ * jittered delay, or longer when the server asked for it (Retry-After:
+ * <at_least_ms>), up to CRED_RETRY_MAX_MS.
+ */
+static void cred_backoff(struct cred *c, enum cred_cause cause,
+			 uint64_t at_least_ms)
 {
 	uint32_t d;
+
+	c->failures++;
+	c->failed[cause]++;
+	d = cred_backoff_ms(c->failures, c->conf.backoff_min_ms,
+			    c->conf.backoff_max_ms, &c->rng);
+	if (at_least_ms > d)
+		d = at_least_ms > CRED_RETRY_MAX_MS ? CRED_RETRY_MAX_MS
+						    : (uint32_t)at_least_ms;
+	log_msg(LOG_WARNING,
+		"auth %s: token fetch failed (%s): %s; retry in %u ms%s",
+		c->conf.name, cred_cause_name(cause), c->last_error, d,
+		c->have_token ? ", current token kept" : "");
+	cred_set_state(c, CRED_S_WAIT);
+	cred_schedule(c, cred_now(c) + d);
+}
+
+__attribute__((format(printf, 4, 5))) static void cred_fail_after(
+	struct cred *c, enum cred_cause cause, uint64_t at_least_ms,
+	const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
 	va_end(ap);
-	c->failures++;
-	c->failed[cause]++;
-	d = cred_backoff_ms(c->failures, c->conf.backoff_min_ms,
-			    c->conf.backoff_max_ms, &c->rng);
-	log_msg(LOG_WARNING,
-		"auth %s: token fetch failed (%s): %s; retry in "
-		"%u ms%s",
-		c->conf.name, cred_cause_name(cause), c->last_error, d,
-		c->have_token ? ", current token kept" : "");
-	cred_set_state(c, CRED_S_WAIT);
-	cred_schedule(c, cred_now(c) + d);
+	cred_backoff(c, cause, at_least_ms);
+}
+
+__attribute__((format(printf, 3, 4))) static void cred_fail(
+	struct cred *c, enum cred_cause cause, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
+	va_end(ap);
+	cred_backoff(c, cause, 0);
 }
 
 static void cred_succeed(struct cred *c, int64_t expires_s)
@@ -298,6 +325,7 @@ static void cred_http_done(struct http_client *h, enum http_err err, void *arg)
 	};
 	struct cred *c = arg;
 	char why[HTTP_ERR_MAX];
+	uint64_t ra = 0;
 	int64_t exp;
 	int st;
 
@@ -323,10 +351,15 @@ static void cred_http_done(struct http_client *h, enum http_err err, void *arg)
 	 * exponential back-off; Entra ID: 429 and 5xx are transient, other
 	 * 4xx are configuration errors, retried at the same pace
 	 */
+	if (h->resp.retry_after[0] &&
+	    hdr_parse_retry_after(h->resp.retry_after,
+				  strlen(h->resp.retry_after),
+				  cred_now(c) / 1000, &ra) == -1)
+		ra = 0;
 	if (st == 429)
-		cred_fail(c, CRED_F_THROTTLED, "HTTP 429 %s", why);
+		cred_fail_after(c, CRED_F_THROTTLED, ra, "HTTP 429 %s", why);
 	else if (st >= 500 && st <= 599)
-		cred_fail(c, CRED_F_HTTP_5XX, "HTTP %d %s", st, why);
+		cred_fail_after(c, CRED_F_HTTP_5XX, ra, "HTTP %d %s", st, why);
 	else if (st >= 400 && st <= 499)
 		cred_fail(c, CRED_F_HTTP_4XX, "HTTP %d %s", st, why);
 	else

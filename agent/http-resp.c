@@ -97,6 +97,10 @@ static int http_resp_header(struct http_resp *r, const char *l, size_t n)
 			return http_resp_fail(r,
 					      "unsupported Transfer-Encoding");
 		r->chunked = true;
+	} else if (nlen == 11 && strncasecmp(l, "retry-after", 11) == 0 &&
+		   (size_t)(end - v) < sizeof(r->retry_after)) {
+		memcpy(r->retry_after, v, (size_t)(end - v));
+		r->retry_after[end - v] = '\0';
 	}
 	return 0;
 }

@@ -49,6 +49,7 @@ struct http_resp {
 	uint64_t left;		    /* body or chunk bytes still expected */
 	size_t head_bytes;	    /* status and header bytes so far */
 	size_t line_len;	    /* bytes in <line> */
+	char retry_after[64];	    /* Retry-After value, "" if none */
 	char line[HTTP_LINE_MAX];   /* the line being assembled */
 	struct sec_buf *body;	    /* where the body goes (capped) */
 	const char *err;	    /* static reason after an error */

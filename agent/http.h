@@ -18,7 +18,8 @@ int http_url_parse(const char *s, struct http_url *u, char *err, size_t errlen);
  * is overwritten) then http_resp_feed() with
  * each piece read. feed returns 1 when the response is complete (the
  * remaining bytes are ignored), 0 when it needs more, -1 on error
- * (r->err). http_resp_eof() reports the connection's end: 1 when that
+ * (r->err). A Retry-After value (up to 63 bytes) is kept in
+ * r->retry_after. http_resp_eof() reports the connection's end: 1 when that
  * completes the response, -1 when it came too early.
  */
 void http_resp_init(struct http_resp *r, struct sec_buf *body);

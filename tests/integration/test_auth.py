@@ -195,6 +195,17 @@ def test_backoff(procs, logs):
         t.ok(sched and 1790 <= sched[0] <= 1800,
              "backoff: 1 h token scheduled for refresh at half-life", sched)
         logs.append(d.stop())
+        # a Retry-After longer than the back-off is honoured
+        imds.retry_after = "1"
+        imds.script = [429]
+        d = Drive(procs, "mira", "--kind", "managed-identity", "--imds",
+                  imds.url)
+        t.ok(d.wait(lambda: len(d.tokens()) >= 1),
+             "retry-after: token after the 429")
+        t.ok("retry in 1000 ms" in d.log(),
+             "retry-after: the 1 s asked for replaces the 100 ms back-off",
+             [ln for ln in d.log().splitlines() if "retry in" in ln])
+        logs.append(d.stop())
     finally:
         imds.close()
 

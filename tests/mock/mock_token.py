@@ -13,7 +13,8 @@ process on 127.0.0.1 ports chosen at run time:
 
 Behaviour is set on the object: `lifetime` (s) of the tokens issued,
 `script` (statuses to answer before succeeding, one per request),
-`fail` (a status answered to every request while set), `secret` (the
+`fail` (a status answered to every request while set), `retry_after`
+(a Retry-After value sent with failures when set), `secret` (the
 client secret expected), `chunked` (answer with chunked bodies). Every
 request is recorded in `requests`; every token issued in `issued`.
 make_ca() writes a test CA and a server certificate for 127.0.0.1 with the
@@ -75,6 +76,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Connection", "close")
+        if status != 200 and srv.retry_after is not None:
+            self.send_header("Retry-After", srv.retry_after)
         if srv.chunked:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
@@ -177,6 +180,7 @@ class TokenServer:
         self.fail = None
         self.secret = None
         self.chunked = False
+        self.retry_after = None
         self.requests = []
         self.issued = []
         self.lock = threading.Lock()

@@ -185,6 +185,26 @@ static void test_resp_caps(void)
 	sec_buf_free(&body);
 }
 
+static void test_retry_after(void)
+{
+	static const char in[] =
+		"HTTP/1.1 429 Too Many Requests\r\n"
+		"retry-after:  7 \r\nContent-Length: 0\r\n\r\n";
+	struct sec_buf body;
+	struct http_resp r;
+
+	sec_buf_init(&body, BODY_CAP);
+	http_resp_init(&r, &body);
+	tap_ok(http_resp_feed(&r, in, strlen(in)) == 1 &&
+		       strcmp(r.retry_after, "7") == 0,
+	       "Retry-After kept, trimmed");
+	http_resp_init(&r, &body);
+	tap_ok(http_resp_feed(&r, "HTTP/1.1 200 OK\r\n\r\n", 19) == 0 &&
+		       r.retry_after[0] == '\0',
+	       "no Retry-After: empty");
+	sec_buf_free(&body);
+}
+
 static void test_urls(void)
 {
 	char err[HTTP_ERR_MAX];
@@ -250,6 +270,7 @@ int main(void)
 	test_urls();
 	test_resp();
 	test_resp_caps();
+	test_retry_after();
 	test_request();
 	return tap_done();
 }
