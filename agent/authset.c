@@ -173,3 +173,55 @@ const struct cred *authset_find(const struct authset *s, const char *name)
 			return &s->v[i].cred;
 	return NULL;
 }
+
+void authset_metrics(const struct authset *s, const char *prefix,
+		     authset_out_fn out, void *arg)
+{
+	const struct cred *c;
+	size_t i;
+
+	if (!s->n)
+		return;
+	out(arg,
+	    "# HELP %sauth_token_refreshes_total Access tokens received.\n"
+	    "# TYPE %sauth_token_refreshes_total counter\n",
+	    prefix, prefix);
+	for (i = 0; i < s->n; i++) {
+		c = &s->v[i].cred;
+		out(arg,
+		    "%sauth_token_refreshes_total{backend=\"%s\",kind=\"%s\"} %llu\n",
+		    prefix, c->conf.name, cred_kind_name(c->conf.kind),
+		    (unsigned long long)c->refreshes);
+	}
+	out(arg,
+	    "# HELP %sauth_token_failures_total Failed token fetches by "
+	    "cause.\n# TYPE %sauth_token_failures_total counter\n",
+	    prefix, prefix);
+	for (i = 0; i < s->n; i++) {
+		c = &s->v[i].cred;
+		for (int f = 0; f < CRED_F_COUNT; f++)
+			out(arg,
+			    "%sauth_token_failures_total{backend=\"%s\",cause=\"%s\"} %llu\n",
+			    prefix, c->conf.name, cred_cause_name(f),
+			    (unsigned long long)c->failed[f]);
+	}
+	out(arg,
+	    "# HELP %sauth_token_expiry_seconds Seconds until the current "
+	    "token expires (0: none).\n"
+	    "# TYPE %sauth_token_expiry_seconds gauge\n",
+	    prefix, prefix);
+	for (i = 0; i < s->n; i++) {
+		c = &s->v[i].cred;
+		out(arg, "%sauth_token_expiry_seconds{backend=\"%s\"} %lld\n",
+		    prefix, c->conf.name, (long long)cred_seconds_left(c));
+	}
+	out(arg,
+	    "# HELP %sauth_token_usable 1 while the backend has a token it "
+	    "may send.\n# TYPE %sauth_token_usable gauge\n",
+	    prefix, prefix);
+	for (i = 0; i < s->n; i++) {
+		c = &s->v[i].cred;
+		out(arg, "%sauth_token_usable{backend=\"%s\"} %d\n", prefix,
+		    c->conf.name, cred_usable(c) ? 1 : 0);
+	}
+}

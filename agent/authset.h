@@ -39,6 +39,22 @@ int authset_start(struct authset *s, char *err, size_t errlen);
 /* Stops every credential; wipes and frees everything. */
 void authset_free(struct authset *s);
 
+/* Output sink of authset_metrics(): printf-like, e.g. around the metrics
+ * module's buffer.
+ */
+typedef void (*authset_out_fn)(void *arg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Renders the credentials' metric families (Prometheus text format,
+ * <prefix> before each name, HELP and TYPE once per family, samples
+ * grouped): auth_token_refreshes_total{backend,kind},
+ * auth_token_failures_total{backend,cause}, auth_token_expiry_seconds and
+ * auth_token_usable{backend}. Backend names are map keys: nothing in them
+ * needs escaping. Nothing rendered is secret.
+ */
+void authset_metrics(const struct authset *s, const char *prefix,
+		     authset_out_fn out, void *arg);
+
 /* The credential of backend <name>, or NULL. */
 const struct cred *authset_find(const struct authset *s, const char *name);
 

@@ -4,6 +4,7 @@
  * (agent/tokmap.c), and the refresh arithmetic (agent/cred.c).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -509,6 +510,25 @@ static int64_t fixed_clock(void *arg)
 	return *(int64_t *)arg;
 }
 
+struct outbuf {
+	char text[8192];
+	size_t len;
+};
+
+__attribute__((format(printf, 2, 3))) static void out(void *arg,
+						      const char *fmt, ...)
+{
+	struct outbuf *o = arg;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(o->text + o->len, sizeof(o->text) - o->len, fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof(o->text) - o->len)
+		o->len += (size_t)n;
+}
+
 static void test_authset(void)
 {
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
@@ -551,6 +571,41 @@ static void test_authset(void)
 		       cred_seconds_left(authset_find(&s, "westus")) == 0 &&
 		       !cred_usable(authset_find(&s, "westus")),
 	       "find; no token yet, not usable, 0 s left");
+	{
+		static struct outbuf o;
+		struct cred *w = &s.v[1].cred;
+
+		w->refreshes = 3;
+		w->failed[CRED_F_TIMEOUT] = 2;
+		w->have_token = true;
+		w->expires_ms = now + 90500;
+		w->usable_ms = now + 30000;
+		authset_metrics(&s, "aoai_spoa_", out, &o);
+		tap_ok(strstr(o.text,
+			      "aoai_spoa_auth_token_refreshes_total{backend="
+			      "\"westus\",kind=\"managed-identity\"} 3\n") &&
+			       strstr(o.text,
+				      "aoai_spoa_auth_token_failures_total{"
+				      "backend=\"westus\",cause=\"timeout\"} "
+				      "2\n") &&
+			       strstr(o.text,
+				      "aoai_spoa_auth_token_expiry_"
+				      "seconds{backend=\"westus\"} 90\n") &&
+			       strstr(o.text, "aoai_spoa_auth_token_usable{"
+					      "backend=\"westus\"} 1\n") &&
+			       strstr(o.text, "aoai_spoa_auth_token_usable{"
+					      "backend=\"eastus\"} 0\n"),
+		       "metrics: refreshes, failures by cause, expiry, usable");
+		char *help =
+			strstr(o.text, "# HELP aoai_spoa_auth_token_usable");
+		tap_ok(help &&
+			       !strstr(help + 1, "# HELP aoai_spoa_auth_token_"
+						 "usable") &&
+			       strstr(o.text, "# TYPE aoai_spoa_auth_token_"
+					      "failures_total counter"),
+		       "metrics: one HELP and TYPE per family");
+		w->have_token = false;
+	}
 	authset_free(&s);
 	ev_loop_destroy(loop);
 }
