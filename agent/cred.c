@@ -145,6 +145,11 @@ int cred_conf_check(const struct cred_conf *cc, char *err, size_t errlen)
 		snprintf(err, errlen, "authority must be https://");
 		return -1;
 	}
+	if (strcmp(u.path, "/") != 0) {
+		snprintf(err, errlen, "%s must be scheme://host[:port] only",
+			 entra ? "authority" : "imds");
+		return -1;
+	}
 	if (strncmp(cc->resource, "https://", 8) != 0) {
 		snprintf(err, errlen, "resource must be an https:// URI");
 		return -1;
@@ -409,12 +414,54 @@ static size_t cred_trimmed(const struct sec_buf *b)
 }
 
 /* The Entra ID v2.0 client-credentials body for this credential. */
+/* The token endpoint's URL, the "aud" of a client assertion. */
+static void cred_endpoint_url(const struct cred *c, char *buf, size_t size)
+{
+	bool v6 = strchr(c->url.host, ':') != NULL;
+	char port[8] = "";
+
+	if (c->url.port != (c->url.tls ? 443 : 80))
+		snprintf(port, sizeof(port), ":%u", c->url.port);
+	snprintf(buf, size, "%s://%s%s%s%s%s", c->url.tls ? "https" : "http",
+		 v6 ? "[" : "", c->url.host, v6 ? "]" : "", port, c->path);
+}
+
+/* Fills c->assertion: the federated token file, re-read each time (the
+ * kubelet rotates it), or a client assertion signed now.
+ */
+static int cred_assertion(struct cred *c, char *err, size_t errlen)
+{
+	char aud[HTTP_HOST_MAX + HTTP_PATH_MAX + 32];
+	unsigned char jti[16];
+
+	if (c->conf.kind == CRED_WORKLOAD_IDENTITY) {
+		if (sec_file_read(c->conf.token_file, SEC_FILE_SHORT_LIVED,
+				  &c->assertion, err, errlen) == -1)
+			return -1;
+		if (!token_chars_ok(c->assertion.p,
+				    cred_trimmed(&c->assertion))) {
+			sec_buf_clear(&c->assertion);
+			snprintf(err, errlen, "%.200s: not a JWT",
+				 c->conf.token_file);
+			return -1;
+		}
+		return 0;
+	}
+	cred_endpoint_url(c, aud, sizeof(aud));
+	if (RAND_bytes(jti, sizeof(jti)) != 1) {
+		snprintf(err, errlen, "no random bytes for jti");
+		return -1;
+	}
+	return jwt_client_assertion(&c->cert, aud, c->conf.client_id,
+				    cred_now(c) / 1000, jti, &c->assertion, err,
+				    errlen);
+}
+
+/* The Entra ID v2.0 client-credentials body for this credential. */
 static int cred_entra_body(struct cred *c, char *err, size_t errlen)
 {
 	struct sec_buf *b = &c->scratch;
 	char scope[CRED_URL_MAX + 16];
-	char aud[CRED_URL_MAX + HTTP_PATH_MAX + 8];
-	unsigned char jti[16];
 	int rc = 0;
 
 	snprintf(scope, sizeof(scope), "%s/.default", c->conf.resource);
@@ -422,43 +469,18 @@ static int cred_entra_body(struct cred *c, char *err, size_t errlen)
 	rc |= cred_form_str(b, "client_id", c->conf.client_id);
 	rc |= cred_form_str(b, "scope", scope);
 	rc |= cred_form_str(b, "grant_type", "client_credentials");
-	switch (c->conf.kind) {
-	case CRED_CLIENT_SECRET:
+	if (c->conf.kind == CRED_CLIENT_SECRET) {
 		rc |= cred_form(b, "client_secret", c->secret.p,
 				cred_trimmed(&c->secret));
-		break;
-	case CRED_WORKLOAD_IDENTITY:
-		/* re-read each time: the kubelet rotates the file */
-		if (sec_file_read(c->conf.token_file, SEC_FILE_SHORT_LIVED,
-				  &c->assertion, err, errlen) == -1)
+	} else {
+		if (cred_assertion(c, err, errlen) == -1)
 			return -1;
-		if (!token_chars_ok(c->assertion.p,
-				    cred_trimmed(&c->assertion))) {
-			snprintf(err, errlen, "%.200s: not a JWT",
-				 c->conf.token_file);
-			return -1;
-		}
-		goto assertion;
-	case CRED_CLIENT_CERTIFICATE:
-		snprintf(aud, sizeof(aud), "%s%s", c->conf.authority, c->path);
-		if (RAND_bytes(jti, sizeof(jti)) != 1) {
-			snprintf(err, errlen, "no random bytes for jti");
-			return -1;
-		}
-		if (jwt_client_assertion(&c->cert, aud, c->conf.client_id,
-					 cred_now(c) / 1000, jti, &c->assertion,
-					 err, errlen) == -1)
-			return -1;
-assertion:
 		rc |= cred_form_str(b, "client_assertion_type",
 				    "urn:ietf:params:oauth:client-assertion-"
 				    "type:jwt-bearer");
 		rc |= cred_form(b, "client_assertion", c->assertion.p,
 				cred_trimmed(&c->assertion));
 		sec_buf_clear(&c->assertion);
-		break;
-	default:
-		break;
 	}
 	if (rc) {
 		snprintf(err, errlen, "token request too large");

@@ -500,6 +500,14 @@ static void test_conf(void)
 	tap_ok(cred_conf_check(&cc, err, sizeof(err)) == -1 &&
 		       strstr(err, "https"),
 	       "a plain-http authority is refused");
+	snprintf(cc.authority, sizeof(cc.authority),
+		 "https://login.example/tenant");
+	tap_ok(cred_conf_check(&cc, err, sizeof(err)) == -1 &&
+		       strstr(err, "host[:port] only"),
+	       "an authority with a path is refused");
+	snprintf(cc.authority, sizeof(cc.authority), "https://login.example/");
+	tap_ok(cred_conf_check(&cc, err, sizeof(err)) == 0,
+	       "an authority with a trailing slash is accepted: %s", err);
 	tap_ok(cred_kind_parse("workload-identity") == CRED_WORKLOAD_IDENTITY &&
 		       cred_kind_parse("api-key") == -1,
 	       "kind names");
