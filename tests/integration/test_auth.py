@@ -279,6 +279,7 @@ def test_client_secret(procs, logs):
 def test_workload_identity(procs, logs):
     ca, crt, key = M.make_ca(procs.dir)
     entra = M.TokenServer(tls=(crt, key), lifetime=4)
+    entra.chunked = True  # chunked bodies over TLS too
     try:
         tf = procs.write("federated", "eyJhbGciOiJSUzI1NiJ9.Zmlyc3Q.c2ln\n")
         os.chmod(tf, 0o644)  # projected volumes are world-readable
