@@ -31,6 +31,7 @@ struct authset_entry {
 	struct cred cred;    /* its credential (name = backend name) */
 	struct authset *set; /* the set it belongs to */
 	bool usable;	     /* as last reported to avail() */
+	bool unsent;	     /* its last change did not reach HAProxy */
 };
 
 /* Every credential, the token map they share, and the owner's hooks. */
@@ -48,6 +49,8 @@ struct authset {
 	void *send_arg;			 /* its argument */
 	authset_avail_fn avail;		 /* availability, may be NULL */
 	void *avail_arg;		 /* its argument */
+	ev_timer resend;		 /* retries unsent set map lines */
+	uint32_t resend_ms;		 /* current retry delay */
 	uint64_t map_failures;		 /* map writes that failed */
 	uint64_t send_failures;		 /* set map lines not handed over */
 	char last_error[256];		 /* last map or send failure */

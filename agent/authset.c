@@ -11,7 +11,11 @@
 #include "secret.h"
 #include "tokmap.h"
 
-#define AUTHSET_CMD_MAX (TOKMAP_MAX / 16)
+#define AUTHSET_CMD_MAX	      (TOKMAP_MAX / 16)
+#define AUTHSET_RESEND_MIN_MS 1000
+#define AUTHSET_RESEND_MAX_MS 30000
+
+static void authset_resend_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 int authset_init(struct authset *s, struct ev_loop *loop, size_t max,
 		 const char *map_path, const char *map_name, cred_clock_fn now,
@@ -36,6 +40,8 @@ int authset_init(struct authset *s, struct ev_loop *loop, size_t max,
 		return -1;
 	}
 	s->loop = loop;
+	ev_init(&s->resend, authset_resend_cb);
+	s->resend.data = s;
 	s->max = max;
 	s->now = now;
 	s->now_arg = now_arg;
@@ -79,6 +85,64 @@ static int authset_write_map(struct authset *s)
 	return rc;
 }
 
+/* Hands the "set map" line of <e>'s current token to the sender;
+ * returns 0, or -1 (recorded) when it could not.
+ */
+static int authset_send(struct authset *s, struct authset_entry *e)
+{
+	const struct cred *c = &e->cred;
+	char err[256];
+	int rc;
+
+	rc = tokmap_set_cmd(&s->cmd, s->map_name, c->conf.name, cred_token(c),
+			    err, sizeof(err));
+	if (rc == 0)
+		rc = s->send(s, c->conf.name, &s->cmd, s->send_arg);
+	sec_buf_clear(&s->cmd);
+	e->unsent = rc == -1;
+	if (rc == -1) {
+		s->send_failures++;
+		snprintf(s->last_error, sizeof(s->last_error),
+			 "%s: set map not sent", c->conf.name);
+		log_msg(LOG_ERR,
+			"auth %s: set map not sent to HAProxy; "
+			"retrying",
+			c->conf.name);
+	}
+	return rc;
+}
+
+/* Arms the resend timer when a line is pending and it is not running. */
+static void authset_resend_arm(struct authset *s)
+{
+	if (ev_is_active(&s->resend))
+		return;
+	if (s->resend_ms == 0)
+		s->resend_ms = AUTHSET_RESEND_MIN_MS;
+	ev_timer_set(&s->resend, s->resend_ms / 1000.0, 0.);
+	ev_timer_start(s->loop, &s->resend);
+}
+
+static void authset_resend_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct authset *s = w->data;
+	bool pending = false;
+
+	(void)loop;
+	(void)revents;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].unsent && authset_send(s, &s->v[i]) == -1)
+			pending = true;
+	if (!pending) {
+		s->resend_ms = 0;
+		return;
+	}
+	s->resend_ms = s->resend_ms * 2 > AUTHSET_RESEND_MAX_MS
+			       ? AUTHSET_RESEND_MAX_MS
+			       : s->resend_ms * 2;
+	authset_resend_arm(s);
+}
+
 /* A credential's token changed: file first (what a reload reads), then
  * the running HAProxy, then routing.
  */
@@ -87,21 +151,10 @@ static void authset_changed(struct cred *c, void *arg)
 	struct authset_entry *e = arg;
 	struct authset *s = e->set;
 	bool usable = cred_usable(c);
-	char err[256];
 
 	authset_write_map(s);
-	if (s->send) {
-		if (tokmap_set_cmd(&s->cmd, s->map_name, c->conf.name,
-				   cred_token(c), err, sizeof(err)) == -1 ||
-		    s->send(s, c->conf.name, &s->cmd, s->send_arg) == -1) {
-			s->send_failures++;
-			snprintf(s->last_error, sizeof(s->last_error),
-				 "%s: set map not sent", c->conf.name);
-			log_msg(LOG_ERR, "auth %s: set map not sent to HAProxy",
-				c->conf.name);
-		}
-		sec_buf_clear(&s->cmd);
-	}
+	if (s->send && authset_send(s, e) == -1)
+		authset_resend_arm(s);
 	if (usable != e->usable) {
 		e->usable = usable;
 		if (s->avail)
@@ -158,6 +211,8 @@ int authset_start(struct authset *s, char *err, size_t errlen)
 
 void authset_free(struct authset *s)
 {
+	if (s->loop)
+		ev_timer_stop(s->loop, &s->resend);
 	for (size_t i = 0; i < s->n; i++)
 		cred_free(&s->v[i].cred);
 	free(s->v);

@@ -19,7 +19,10 @@ int authset_init(struct authset *s, struct ev_loop *loop, size_t max,
 		 const char *map_path, const char *map_name, cred_clock_fn now,
 		 void *now_arg, char *err, size_t errlen);
 
-/* Sets the hooks (either may be NULL). */
+/* Sets the hooks (either may be NULL). A "set map" the sender could not
+ * hand over is sent again, with the token current by then, after 1 s,
+ * doubling up to 30 s, until it is.
+ */
 void authset_hooks(struct authset *s, authset_send_fn send, void *send_arg,
 		   authset_avail_fn avail, void *avail_arg);
 
