@@ -125,6 +125,8 @@ static int jwt_append_b64(struct sec_buf *out, const void *s, size_t n)
 		return -1;
 	l = jwt_b64url(s, n, tmp);
 	rc = sec_buf_append(out, tmp, l);
+	/* part of a credential valid for JWT_LIFETIME */
+	sec_wipe(tmp, l);
 	free(tmp);
 	return rc;
 }
