@@ -4,6 +4,7 @@
 #   make run        the local lab: HAProxy + agent + mock regions, analysis
 #   make run AZURE_CONFIG=azure.env   the same against real Azure OpenAI
 #   make test       every test layer; last line "N passed, M failed"
+#   make test HAPROXY_VERSIONS=2.6   the e2e layer against one HAProxy only
 #   make bench      benchmarks (not tests): throughput, latency, callgrind
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
 #   make lint       clang-format check and banned functions
@@ -152,6 +153,20 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC) $(AGENT_SRC)
 
 build-tests: all $(UNIT_BIN) $(BUILD)/mock-aoai $(BENCH_BIN) $(TOOL_BIN)
 
+# The e2e layer runs once per HAProxy version (default: 2.6 3.0 3.2; see
+# MATRIX in tests/run.py). 2.6 is the host's; the others run from Debian
+# root filesystems that tests/lib/rootfs.py builds with debootstrap and
+# caches in $AOAI_ROOTFS_CACHE (default /var/cache/aoai-spoa/rootfs).
+# tests/run.py builds missing ones in the background; "make rootfs" builds
+# them ahead (as root).
+HAPROXY_VERSIONS ?=
+ROOTFS_SUITES    ?= trixie sid
+TEST_PKGS        += debootstrap
+.PHONY: rootfs
+rootfs:
+	@for s in $(ROOTFS_SUITES); do \
+		python3 tests/lib/rootfs.py ensure $$s || exit 1; done
+
 fuzz-build: deps $(FUZZ_BIN)
 
 # Two builds (warnings as errors; ASan+UBSan), then every layer.
@@ -160,7 +175,8 @@ test: deps node-deps
 	@$(MAKE) --no-print-directory WERROR=1 BUILD=build/asan \
 		SANITIZE=address,undefined build-tests
 	@$(MAKE) --no-print-directory fuzz-build
-	@python3 tests/run.py
+	@python3 tests/run.py \
+		$(if $(HAPROXY_VERSIONS),--versions "$(HAPROXY_VERSIONS)")
 
 run: deps all $(BUILD)/mock-aoai
 	@python3 tests/lab/lab.py

@@ -496,7 +496,12 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			conn_close(c, strerror(errno));
+			/* HAProxy 3.1+ resets idle SPOP connections (soft stop,
+			 * idle pool) without a HAPROXY-DISCONNECT: a normal end
+			 */
+			conn_close(c, errno == ECONNRESET
+					      ? "closed by peer (reset)"
+					      : strerror(errno));
 			return;
 		}
 		/* a fed event (conn_process): frames may wait in rbuf */

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every shipped configuration passes its checker, and the HAProxy side keeps
-the properties the design relies on (DESIGN.md, HAProxy 2.6 facts).
+the properties the design relies on (haproxy-conf/README.md: HAProxy
+behaviour per version), on every HAProxy version tests/run.py runs.
 
 - haproxy -c on haproxy-conf/lab/haproxy.cfg as shipped (defaults of its
   ${VAR-default} expansions) and with a lab's environment;
@@ -197,8 +198,8 @@ def main():
              if not k.startswith("AOAI_") or k in ("AOAI_ROOT",)}
 
     rc, out = run([HAPROXY, "-c", "-f", LAB_CFG], env=clean)
-    t.ok(rc == 0 and "Configuration file is valid" in out,
-         "haproxy -c lab haproxy.cfg as shipped", out[-800:])
+    # exit status only: since 2.9 "haproxy -c" prints nothing when valid
+    t.ok(rc == 0, "haproxy -c lab haproxy.cfg as shipped", out[-800:])
     t.ok("ALERT" not in out and "WARNING" not in out,
          "lab haproxy.cfg: no warning", out[-800:])
 
@@ -212,8 +213,7 @@ def main():
 
         cfg = prod_copy(tmp)
         rc, out = run([HAPROXY, "-c", "-f", cfg], env=clean)
-        t.ok(rc == 0 and "Configuration file is valid" in out,
-             "haproxy -c production haproxy.cfg", out[-1500:])
+        t.ok(rc == 0, "haproxy -c production haproxy.cfg", out[-1500:])
         other = [l for l in out.splitlines() if ("WARNING" in l or
                  "ALERT" in l) and "could not resolve address" not in l]
         t.ok(not other, "production haproxy.cfg: no warning but the "

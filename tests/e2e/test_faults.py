@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Region faults through HAProxy 2.6 and the agent's circuit breakers.
+"""Region faults through HAProxy and the agent's circuit breakers.
 
 - a burst of 500s in eastus: every client request still succeeds (retry-on
   + redispatch), the breaker trips (eastus gets no request while open),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The lab in normal operation, through HAProxy 2.6 only.
+"""The lab in normal operation, through HAProxy only.
 
 - client authentication: gateway key checked then dropped, never forwarded;
   each region gets its own key from HAProxy; an Entra ID bearer token is

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Throttling (429 + Retry-After) through HAProxy 2.6 and the agent.
+"""Throttling (429 + Retry-After) through HAProxy and the agent.
 
 A. one region throttled: zero client-visible 429 (in-request failover via
    the shim's 429 -> 503 and retry-on), the region gets no request during its

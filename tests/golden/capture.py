@@ -587,10 +587,10 @@ def observed_facts(obs):
     if "missing" in enc:
         facts.append("An absent header (req.hdr of a missing header) is NULL, encoded as the single byte `%s`; an unset var and absent response headers likewise." % _hex(enc["missing"][1]))
     if "b" in enc and "f" in enc:
-        facts.append("bool(1) / bool(0) work in 2.6 (sample fetch `bool()`): encoded `%s` (true, flag bit 0x10) and `%s` (false)." % (
+        facts.append("bool(1) / bool(0) work (sample fetch `bool()`): encoded `%s` (true, flag bit 0x10) and `%s` (false)." % (
             _hex(enc["b"][1]), _hex(enc["f"][1])))
     if "ip6" in enc:
-        facts.append("ipv6(::1) works in 2.6: IPV6 type 7 + 16 raw bytes. `src` of an IPv4 client is IPV4 type 6 + 4 raw bytes.")
+        facts.append("ipv6(::1) works: IPV6 type 7 + 16 raw bytes. `src` of an IPv4 client is IPV4 type 6 + 4 raw bytes.")
     if "meth" in enc:
         facts.append("`method` (HAProxy's METH sample type) is sent as %s; bin() as %s." % (
             enc["meth"][0][0], enc["bin"][0][0] if "bin" in enc else "?"))

@@ -27,7 +27,11 @@ AGENT = os.environ.get("AOAI_SPOA_ASAN") or os.path.join(
 AGENT_FAST = os.environ.get("AOAI_SPOA") or os.path.join(
     ROOT, "build/aoai-spoa")
 MOCK = os.environ.get("MOCK_AOAI") or os.path.join(ROOT, "build/mock-aoai")
+# tests/run.py runs the e2e layer once per HAProxy version: HAPROXY is that
+# version's binary (a rootfs.py wrapper for a Debian root filesystem) and
+# AOAI_HAPROXY_VERSION its label, put in front of every check name.
 HAPROXY = os.environ.get("HAPROXY", "/usr/sbin/haproxy")
+HAPROXY_VERSION = os.environ.get("AOAI_HAPROXY_VERSION", "")
 LOCAL = "127.0.0.1"
 
 
@@ -37,8 +41,11 @@ class Tap:
     def __init__(self):
         self.passed = 0
         self.failed = 0
+        self.prefix = ("[haproxy %s] " % HAPROXY_VERSION
+                       if HAPROXY_VERSION else "")
 
     def ok(self, cond, name, detail=""):
+        name = self.prefix + name
         if cond:
             self.passed += 1
             print("ok - %s" % name, flush=True)
