@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Token delivery to a real HAProxy (2.6, and 3.0 / 3.2 when their Debian
-root filesystems are present): the token map written by agent/tokmap.c is
-loaded at start, `set map` on the runtime API (the line agent/tokmap.c
+"""Token delivery to a real HAProxy (tests/run.py runs this once per
+supported version, HAPROXY naming the binary): the token map written by
+agent/tokmap.c is loaded at start, `set map` on the runtime API (the line agent/tokmap.c
 formats) replaces a token in the running process, a new process started
 for a reload reads the current token from the map before its first
 request, and a key without a token ("-") sends no Authorization header.
@@ -21,7 +21,6 @@ import mock_token as M  # noqa: E402
 DRIVE = os.path.join(H.ROOT, "build/asan/tools/auth-drive")
 if not os.path.exists(DRIVE):
     DRIVE = os.path.join(H.ROOT, "build/tools/auth-drive")
-PROBE = "/var/tmp/aoai-probe"
 
 t = H.Tap()
 
@@ -51,22 +50,6 @@ frontend keyed
     http-request set-header api-key "%[str(westus),map({keys})]"
     default_backend be
 """
-
-
-def haproxies():
-    """(label, argv prefix) of every HAProxy version available here."""
-    out = [("2.6", ["/usr/sbin/haproxy"])]
-    for rel, label in (("trixie", "3.0"), ("sid", "3.2")):
-        r = os.path.join(PROBE, rel)
-        if os.path.exists(os.path.join(r, "usr/sbin/haproxy")):
-            out.append((label, [
-                os.path.join(r, "lib64/ld-linux-x86-64.so.2"),
-                "--library-path", "%s/lib/x86_64-linux-gnu:"
-                "%s/usr/lib/x86_64-linux-gnu" % (r, r),
-                os.path.join(r, "usr/sbin/haproxy")]))
-        else:
-            print("ok - haproxy %s: not present # SKIP" % label)
-    return out
 
 
 class Echo:
@@ -120,46 +103,46 @@ def get(port):
     return r.status
 
 
-def run(procs, label, argv, logs):
+def run(procs, logs):
     imds = M.TokenServer(lifetime=10)
     echo = Echo()
     d = None
     try:
-        name = label.replace(".", "")
-        mp = procs.path("tokens%s.map" % name)
-        sock = procs.path("hapi%s.sock" % name)
+        argv = [H.HAPROXY]
+        mp = procs.path("tokens.map")
+        sock = procs.path("hapi.sock")
         port, kport = H.free_port(), H.free_port()
-        keys = procs.write("keys%s.map" % name, "westus CANARYKEY0123\n")
-        cfg = procs.write("h%s.cfg" % name, CFG.format(
+        keys = procs.write("keys.map", "westus CANARYKEY0123\n")
+        cfg = procs.write("h.cfg", CFG.format(
             sock=sock, port=port, map=mp, echo=echo.port, kport=kport,
             keys=keys))
         d = procs.start([DRIVE, "--map", mp, "--hapi", sock, "--name",
                          "eastus", "--kind", "managed-identity", "--imds",
                          imds.url, "--backoff-min", "100", "--backoff-max",
-                         "300"], log_name="d%s.log" % name)
+                         "300"], log_name="drive.log")
 
         def log():
             return H.read_log(d)
 
         # the map exists, with a token, before HAProxy starts
         t.ok(H.wait_until(lambda: "event token" in log(), 15),
-             "%s: token in the map before HAProxy starts" % label)
+             "token in the map before HAProxy starts")
         h1 = procs.start(argv + ["-db", "-f", cfg],
-                         log_name="h%s-1.log" % name)
-        t.ok(H.wait_port(port, 10, h1), "%s: HAProxy up" % label)
+                         log_name="haproxy-1.log")
+        t.ok(H.wait_port(port, 10, h1), "HAProxy up")
         t.ok(H.wait_until(lambda: 'hapi-answer ""' in log(), 15),
-             "%s: the first set map, refused before HAProxy listened, is "
-             "sent again once it is up" % label)
+             "the first set map, refused before HAProxy listened, is "
+             "sent again once it is up")
         hl = [ln for ln in log().splitlines() if "hapi" in ln]
         before = hl.index('hapi-answer ""')
         get(port)
         t.ok(echo.seen[-1] == "Bearer " + imds.issued[0],
-             "%s: first request carries the token from the map; the "
-             "client's own credentials are dropped" % label)
+             "first request carries the token from the map; the "
+             "client's own credentials are dropped")
         get(kport)
         t.ok(echo.seen[-1] is None and echo.keys[-1] == "CANARYKEY0123",
-             "%s: a keyed region beside it still gets its api-key and no "
-             "token" % label)
+             "a keyed region beside it still gets its api-key and no "
+             "token")
         # refresh at half-life: set map on the running process, while
         # two clients keep sending requests
         stop = threading.Event()
@@ -176,7 +159,7 @@ def run(procs, label, argv, logs):
         n0 = len(echo.seen)
         # the driver prints the event after the set map
         t.ok(H.wait_until(lambda: "refreshes=2 " in log(), 15),
-             "%s: refreshed token sent with set map" % label)
+             "refreshed token sent with set map")
         H.wait_until(lambda: len(echo.seen) > n0 + 50, 10)
         stop.set()
         for th in load_threads:
@@ -185,23 +168,23 @@ def run(procs, label, argv, logs):
         valid = ["Bearer " + tok for tok in imds.issued]
         t.ok(len(during) > 50 and all(a in valid for a in during) and
              all(st == 200 for st in statuses),
-             "%s: %d requests across the rotation, each with a valid "
-             "token, none failed" % (label, len(during)))
+             "%d requests across the rotation, each with a valid "
+             "token, none failed" % len(during))
         t.ok(valid[0] in during and any(a in valid[1:] for a in during),
-             "%s: the rotation happened under that load" % label)
+             "the rotation happened under that load")
         # the first token came before HAProxy listened
         answers = [ln for ln in log().splitlines() if "hapi" in ln][before:]
         t.ok(answers and all(ln == 'hapi-answer ""' for ln in answers),
-             "%s: HAProxy accepted every set map once up" % label, answers)
+             "HAProxy accepted every set map once up", answers)
         get(port)
         got = (echo.seen[-1] or "")[len("Bearer "):]
         t.ok(got in imds.issued[1:],
-             "%s: the running process uses a refreshed token" % label)
+             "the running process uses a refreshed token")
         # the runtime API unreachable at a refresh: the line is sent again
         os.rename(sock, sock + ".away")
         errors = log().count("hapi-error")
         t.ok(H.wait_until(lambda: log().count("hapi-error") > errors, 15),
-             "%s: a refresh while the runtime API is unreachable" % label)
+             "a refresh while the runtime API is unreachable")
         os.rename(sock + ".away", sock)
 
         def resent():
@@ -210,41 +193,39 @@ def run(procs, label, argv, logs):
                            if ln.startswith("hapi-error"))
             return 'hapi-answer ""' in lines[last_err:]
         t.ok(H.wait_until(resent, 15),
-             "%s: the set map is sent again once it is back" % label)
+             "the set map is sent again once it is back")
         with open(mp) as f:
             current = f.read().split()[1]
         get(port)
         got = (echo.seen[-1] or "")[len("Bearer "):]
         t.ok(current in imds.issued and
              got in imds.issued[imds.issued.index(current):],
-             "%s: the running process caught up with the map" % label)
+             "the running process caught up with the map")
         # reload: a new process reads the map file, already current
         h2 = procs.start(argv + ["-db", "-f", cfg, "-sf", str(h1.pid)],
-                         log_name="h%s-2.log" % name)
+                         log_name="haproxy-2.log")
         t.ok(H.wait_until(lambda: h1.poll() is not None, 10),
-             "%s: the old process left after the reload" % label)
-        t.ok(H.wait_port(port, 10, h2), "%s: new process up" % label)
+             "the old process left after the reload")
+        t.ok(H.wait_port(port, 10, h2), "new process up")
         with open(mp) as f:
             current = f.read().split()[1]
         get(port)
         got = (echo.seen[-1] or "")[len("Bearer "):]
         t.ok(current in imds.issued and
              got in imds.issued[imds.issued.index(current):],
-             "%s: the new process's first request has the current token"
-             % label)
+             "the new process's first request has the current token")
         # the token expires without replacement: no Authorization at all
         imds.fail = 503
         t.ok(H.wait_until(lambda: "event expired" in log(), 20),
-             "%s: token expired" % label)
+             "token expired")
         lines = log().splitlines()
         i = [k for k, ln in enumerate(lines)
              if ln.startswith("event expired")][0]
         t.eq(lines[i - 1], 'hapi-answer ""',
-             "%s: expiry sent with set map" % label)
+             "expiry sent with set map")
         get(port)
         t.ok(echo.seen[-1] is None and echo.keys[-1] is None,
-             "%s: no token, no Authorization header (and no api-key)" %
-             label)
+             "no token, no Authorization header (and no api-key)")
         for p in (h2, d):
             procs.stop(p)
         logs.append(log())
@@ -257,8 +238,7 @@ def run(procs, label, argv, logs):
 def main():
     logs = []
     with H.Procs() as procs:
-        for label, argv in haproxies():
-            run(procs, label, argv, logs)
+        run(procs, logs)
     text = "\n".join(logs)
     t.ok(len(M.TokenServer.all_issued) >= 3, "tokens were issued")
     t.ok(M.CANARY not in text and "CANARYKEY" not in text,
