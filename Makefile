@@ -3,6 +3,7 @@
 #   make            build build/aoai-spoa and build/libspop.a
 #   make run        the local lab: HAProxy + agent + mock regions, analysis
 #   make run AZURE_CONFIG=azure.env   the same against real Azure OpenAI
+#   make lab        the lab kept up (make lab-stop; make lab-scenario S=...)
 #   make test       every test layer; last line "N passed, M failed"
 #   make test HAPROXY_VERSIONS=2.6   the e2e layer against one HAProxy only
 #   make bench      benchmarks (not tests): throughput, latency, callgrind
@@ -10,7 +11,7 @@
 #   make lint       clang-format check and banned functions
 #   make install    honours DESTDIR and PREFIX
 #
-# User CFLAGS/LDFLAGS are respected; project flags are appended.
+# User CPPFLAGS/CFLAGS/LDFLAGS are respected; project flags are appended.
 
 CC       ?= cc
 CLANG    ?= clang
@@ -19,17 +20,27 @@ DESTDIR  ?=
 BUILD    ?= build
 SANITIZE ?=
 WERROR   ?=
-VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+# The release is the VERSION file; a build from a git checkout of this tree
+# (not of an enclosing repository) adds the commit: 0.1.0+g1a2b3c4[.dirty].
+VERSION  := $(shell cat VERSION)$(shell \
+	[ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+	git describe --always --dirty=.dirty --abbrev=7 --exclude='*' \
+	2>/dev/null | sed 's/^/+g/')
 
 # Debian 12 packages: what the build needs, and what tests, lab and
 # benchmarks need besides.
 BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
 	libssl-dev libjansson-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
-	valgrind ca-certificates systemd strace
+	valgrind ca-certificates systemd strace prometheus
+# tests/package: build the .deb, lint it, read the man pages
+TEST_PKGS  += dpkg-dev debhelper lintian man-db groff-base
 
 PKG_CONFIG ?= pkg-config
-PKGS       := yaml-0.1 msgpack libssl libcrypto jansson
+# msgpack-c 6 (Debian 13) renamed its pkg-config module msgpack-c.
+MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && \
+	echo msgpack-c || echo msgpack)
+PKGS       := yaml-0.1 $(MSGPACK_PC) libssl libcrypto jansson
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-missing-field-initializers
@@ -50,7 +61,7 @@ PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lev -lm
 
 ALL_CFLAGS  = -std=c17 -D_GNU_SOURCE -DAOAI_VERSION='"$(VERSION)"' \
-	-Iprotocol -Iagent $(OPT) $(WARN) $(PKG_CFLAGS) $(CFLAGS)
+	-Iprotocol -Iagent $(OPT) $(WARN) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 
 PROTO_SRC  := $(wildcard protocol/*.c)
@@ -178,8 +189,26 @@ test: deps node-deps
 	@python3 tests/run.py \
 		$(if $(HAPROXY_VERSIONS),--versions "$(HAPROXY_VERSIONS)")
 
-run: deps all $(BUILD)/mock-aoai
+# The lab's build is quiet (warnings and errors still show); V=1 shows the
+# compiler command lines.
+LAB_BUILD = @$(MAKE) --no-print-directory $(if $(V),,-s) all $(BUILD)/mock-aoai
+
+run: deps
+	$(LAB_BUILD)
 	@python3 tests/lab/lab.py
+
+# The lab kept up (tests/lab/README.md): make lab [PROMETHEUS=1],
+# make lab-scenario S='throttle eastus', make lab-stop.
+.PHONY: lab lab-stop lab-scenario
+lab: deps
+	$(LAB_BUILD)
+	@python3 tests/lab/labctl.py up $(if $(PROMETHEUS),--prometheus)
+
+lab-stop:
+	@python3 tests/lab/labctl.py stop
+
+lab-scenario:
+	@python3 tests/lab/labctl.py $(S)
 
 bench: deps all $(BENCH_BIN) $(BUILD)/mock-aoai
 	@python3 tests/bench/bench.py
@@ -197,15 +226,25 @@ format:
 # Units name the binary under $(PREFIX); the configuration holds no secret
 # (keys live in HAProxy's map) and the agent's dynamic user must read it.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
-		$(DESTDIR)$(PREFIX)/include/aoai-spoa \
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/aoai-spoa \
+		$(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa \
 		$(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/aoai-spoa
 	install -m 0755 $(BUILD)/aoai-spoa $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 agent/tools/import-apim.py \
+		$(DESTDIR)$(PREFIX)/bin/aoai-spoa-import-apim
+	install -m 0644 docs/man/aoai-spoa-import-apim.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/man/aoai-spoa.yaml.5 \
+		$(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 docs/man/aoai-spoa.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 $(BUILD)/libspop.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 protocol/spop-t.h protocol/spop.h \
 		$(DESTDIR)$(PREFIX)/include/aoai-spoa/
-	install -m 0644 README.md docs/routing.md docs/control.md \
+	install -m 0644 README.md LICENSE docs/routing.md docs/control.md \
 		haproxy-conf/haproxy.cfg haproxy-conf/aoai-spoe.conf \
 		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa/
 	install -m 0644 haproxy-conf/README.md \

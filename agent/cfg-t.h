@@ -3,6 +3,7 @@
 #define AOAI_CFG_T_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CFG_NAME_MAX	 64  /* backend/pool name, including the NUL */
@@ -136,6 +137,83 @@ struct cfg {
 	struct cfg_pool *pools;		/* owned */
 	char state_file[CFG_STATE_MAX]; /* snapshot path; "" = none */
 };
+
+/* Kinds of configuration values, as the schema describes them. */
+enum cfg_type {
+	CFG_T_MAP,	 /* a mapping of the keys of another block */
+	CFG_T_SEQ,	 /* a list of mappings of another block */
+	CFG_T_U32,	 /* decimal integer */
+	CFG_T_U64,	 /* decimal integer */
+	CFG_T_DURATION,	 /* integer and unit: 500ms, 10s, 1m, 1h */
+	CFG_T_BOOL,	 /* true or false */
+	CFG_T_STATUS,	 /* list of HTTP statuses and ranges: 408, 500-599 */
+	CFG_T_LOG_LEVEL, /* err, warning, notice, info, debug */
+	CFG_T_NAME,	 /* 1..63 of A-Z a-z 0-9 _ . : - */
+	CFG_T_ADDR,	 /* tcp://HOST:PORT or unix:///PATH */
+	CFG_T_SOCKET,	 /* an address, or a mapping {address, mode[, level]} */
+	CFG_T_MODE,	 /* octal file mode, at most 0777 */
+	CFG_T_LEVEL,	 /* control level: user, operator, admin */
+	CFG_T_PATH,	 /* absolute file path */
+};
+
+/* The mappings of the file; each key of the schema belongs to one. */
+enum cfg_block {
+	CFG_BLK_ROOT,	  /* the top level */
+	CFG_BLK_AGENT,	  /* agent: (struct cfg_agent) */
+	CFG_BLK_SOCKET,	  /* an item of listen or control (cfg_listener) */
+	CFG_BLK_HAPROXY,  /* haproxy: (struct cfg_haproxy) */
+	CFG_BLK_DEFAULTS, /* defaults: */
+	CFG_BLK_BREAKER,  /* circuit_breaker: (struct cfg_breaker) */
+	CFG_BLK_FAILURE,  /* circuit_breaker.failure: (struct cfg_breaker) */
+	CFG_BLK_HEADROOM, /* headroom: (struct cfg_headroom) */
+	CFG_BLK_BACKEND,  /* an item of backends (struct cfg_backend) */
+	CFG_BLK_POOL,	  /* an item of pools (struct cfg_pool) */
+	CFG_BLK_MEMBER,	  /* an item of members (struct cfg_member) */
+	CFG_BLK_COUNT
+};
+
+#define CFG_OFF_NONE ((size_t)-1) /* a field the schema cannot set alone */
+
+/* One key of the schema: the single description that drives the parser's
+ * keys, the defaults, cfg_schema_walk() and docs/config.md.
+ */
+struct cfg_field {
+	enum cfg_block block; /* the mapping it belongs to */
+	const char *key;      /* as written in the file */
+	enum cfg_type type;
+	enum cfg_block child; /* CFG_T_MAP, CFG_T_SEQ: the block inside */
+	bool required;	      /* missing is an error */
+	size_t off;	      /* offset in the block's struct, CFG_OFF_NONE */
+	uint64_t min, max;    /* integers and durations (ms): the range */
+	const char *def;      /* default as the file would say it; NULL none */
+	const char *doc_def;  /* the docs' wording of a derived default */
+	const char *apim;     /* Azure APIM's name for it, NULL none */
+	const char *help;     /* one line for the docs */
+};
+
+/* What cfg_schema_walk() reports, in file order. */
+enum cfg_walk_event {
+	CFG_WALK_VALUE,	    /* a scalar value (STATUS: "408, 500-599") */
+	CFG_WALK_MAP_BEGIN, /* a mapping starts (key NULL: a list item) */
+	CFG_WALK_MAP_END,
+	CFG_WALK_SEQ_BEGIN, /* a list starts */
+	CFG_WALK_SEQ_END,
+};
+
+/* One step of cfg_schema_walk(); strings valid during the call only. */
+struct cfg_walk_item {
+	enum cfg_walk_event event;
+	unsigned depth;	  /* 0 for the top-level keys */
+	const char *path; /* "backends[1].circuit_breaker.failure" */
+	const char *key;  /* key in its mapping; NULL: list item */
+	const struct cfg_field *field; /* its schema entry; NULL list item */
+	enum cfg_type type;	       /* the field's, CFG_T_MAP for an item */
+	const char *value;	       /* VALUE: as the file would say it */
+	bool is_default;	       /* VALUE: equals the built-in default */
+};
+
+/* Receives each step of cfg_schema_walk(). */
+typedef void (*cfg_visit_fn)(void *arg, const struct cfg_walk_item *it);
 
 /* Receives each configuration error, already formatted
  * "FILE:LINE:COL: message" (no trailing newline).

@@ -1,6 +1,9 @@
-/* Configuration loading: YAML (libyaml document API) into struct cfg. */
+/* Configuration loading: the product's schema over the YAML layer (yconf.c)
+ * into struct cfg, fully validated.
+ */
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -8,107 +11,57 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <unistd.h>
 
-#include <yaml.h>
-
+#include "cfg-schema.h"
 #include "cfg.h"
+#include "text.h"
+#include "yconf.h"
 
 /*
- * Defaults and accepted ranges. Everything the file may leave out, with the
- * value it gets; haproxy-conf/aoai-spoa.yaml documents the same list.
- *
- *   agent.max_connections        4096    1..65536
- *   agent.max_frame_size         16380   256..1048576 (SPOE.txt §3.2.5)
- *   agent.max_inflight           256     1..65536 (frames per wake-up)
- *   agent.hello_timeout          5s      100ms..5m
- *   agent.idle_timeout           60s     1s..24h
- *   agent.shutdown_timeout       5s      0s..10m
- *   agent.log_level              info    err|warning|notice|info|debug
- *   listen[].mode                0660    octal, at most 0777 (unix only)
- *   control[].mode               0600
- *   control[].level              admin   user|operator|admin
- *   haproxy.poll_interval        2s      100ms..1h
- *   haproxy.mirror               false
- *   state_file                   none    absolute path of a file, at most
- *                                        255 bytes (CFG_STATE_MAX - 1);
- *                                        not ending in /, ".", ".."
- *
- *   circuit_breaker.failure.count             5      0..1000000, 0 = off
- *   circuit_breaker.failure.interval          10s    1s..1h
- *   circuit_breaker.failure.status_codes      408, 500-599 (a given list
- *                                            replaces it, no merge)
- *   circuit_breaker.failure.percentage        off    0..100, 0 = off
- *   circuit_breaker.failure.minimum_requests  10     1..1000000, needs
- *                                                    percentage
- *   circuit_breaker.failure.consecutive       off    0..1000000, 0 = off
- *   circuit_breaker.failure.slow_call         off    0s..1h, 0s = off
- *   circuit_breaker.trip_duration             30s    1s..24h
- *   circuit_breaker.max_trip_duration         10 x trip_duration, capped at
- *                                            1h but never below
- *                                            trip_duration; given: it must
- *                                            be >= trip_duration, <= 24h
- *   circuit_breaker.accept_retry_after        true
- *   circuit_breaker.max_retry_after           60s    1s..24h
- *   circuit_breaker.throttle_status_codes     429
- *   circuit_breaker.probe_requests            1      1..16
- *   circuit_breaker.probe_timeout             30s    1s..10m
- *
- *   headroom.min_remaining_requests  0 (off)  0..10^12
- *   headroom.min_remaining_tokens    0 (off)  0..10^12
- *   headroom.min_weight_percent      10       1..100
- *   headroom.max_age                 10s      1s..1h
- *
- *   pools[].members[].priority  1   1..CFG_PRIORITY_MAX
- *   pools[].members[].weight    1   0..CFG_WEIGHT_MAX (0 = drained)
- *
- * A status listed both as a failure and as a throttle is a throttle: it is
- * removed from failure_status, so the two sets never overlap.
+ * The keys, their types, ranges and defaults are the schema's
+ * (cfg-schema.c, listed in docs/config.md); this file reads the document
+ * through it and checks what no single key can: names, addresses, sockets,
+ * references between backends and pools, fields that depend on each
+ * other. A status listed both as a failure and as a throttle is a
+ * throttle: it is removed from failure_status, so the two sets never
+ * overlap.
  */
 
-#define CFG_FILE_MAX   (1024 * 1024) /* bytes of YAML accepted */
-#define CFG_DEPTH_MAX  32	     /* nested collections accepted */
-#define CFG_ERRORS_MAX 100	     /* errors kept and reported */
-#define CFG_SHOW_MAX   48	     /* bytes of a value quoted in messages */
-#define CFG_MSG_MAX    512	     /* one formatted error */
-#define CFG_COUNT_MAX  1000000	     /* failure counters */
-#define CFG_REMAIN_MAX 1000000000000ULL /* headroom thresholds */
+#define CFG_FILE_MAX (1024 * 1024) /* bytes of YAML accepted */
 
-#define CFG_MS_SEC  1000U
-#define CFG_MS_MIN  (60U * CFG_MS_SEC)
-#define CFG_MS_HOUR (60U * CFG_MS_MIN)
-#define CFG_MS_DAY  (24U * CFG_MS_HOUR)
+#define CFG_MS_HOUR (3600U * 1000U)
 
 #define CFG_NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* One error waiting to be reported, kept to sort them by position. */
-struct cfg_msg {
-	uint32_t line; /* 1-based */
-	uint32_t col;  /* 1-based */
-	uint32_t seq;  /* order of discovery, to keep the sort stable */
-	char *text;    /* owned, "FILE:LINE:COL: message" */
-};
-
-/* State of one parse: the document and the errors found so far. */
+/* State of one parse: the YAML document and the struct being filled. */
 struct cfg_ctx {
-	const char *name;    /* file name used in messages */
-	const char *buf;     /* the YAML text */
-	size_t len;	     /* its length */
-	yaml_document_t doc; /* loaded document, nodes carry their marks */
-	struct cfg *cfg;     /* being filled */
-	unsigned n_errors;   /* all errors, including those not kept */
-	unsigned n_msgs;     /* kept in msgs[] */
-	struct cfg_msg msgs[CFG_ERRORS_MAX];
+	struct yconf y;	 /* the document and the errors found so far */
+	struct cfg *cfg; /* being filled */
 };
 
-/* A key a mapping may hold; cfg_map() fills key and val. */
-struct cfg_key {
-	const char *name; /* key as written in the file */
-	bool required;	  /* missing is an error */
-	yaml_node_t *key; /* the key node, NULL when absent */
-	yaml_node_t *val; /* its value node, NULL when absent */
-};
+static void cfg_err_mark(struct cfg_ctx *ctx, struct cfg_mark m,
+			 const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Records an error at 1-based position <m> (a mark kept in the cfg). */
+static void cfg_err_mark(struct cfg_ctx *ctx, struct cfg_mark m,
+			 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	yconf_verr(&ctx->y, m.line, m.col, fmt, ap);
+	va_end(ap);
+}
+
+/* Where node <n> starts, 1-based, as kept in the cfg. */
+static struct cfg_mark cfg_mark_node(const yaml_node_t *n)
+{
+	struct yconf_mark m = yconf_mark_of(n->start_mark);
+
+	return (struct cfg_mark){m.line, m.col};
+}
 
 /* Nodes that set breaker fields which are checked against each other, so
  * an inconsistency is reported where it was written.
@@ -120,526 +73,64 @@ struct cfg_bsrc {
 	yaml_node_t *min_req;  /* failure.minimum_requests */
 };
 
-/* printf-like reporters, checked by the compiler */
-static void cfg_verr(struct cfg_ctx *ctx, uint32_t line, uint32_t col,
-		     const char *fmt, va_list ap)
-	__attribute__((format(printf, 4, 0)));
-static void cfg_err_at(struct cfg_ctx *ctx, struct cfg_mark m, const char *fmt,
-		       ...) __attribute__((format(printf, 3, 4)));
-static void cfg_err(struct cfg_ctx *ctx, const yaml_node_t *n, const char *fmt,
-		    ...) __attribute__((format(printf, 3, 4)));
-static void cfg_bad(struct cfg_ctx *ctx, const yaml_node_t *n, const char *fmt,
-		    ...) __attribute__((format(printf, 3, 4)));
-static void cfg_err_file(const char *name, cfg_error_fn err, void *arg,
-			 const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* Records one error at 1-based <line>/<col>. Only the first CFG_ERRORS_MAX
- * are kept; all are counted.
+/* Fills <keys> with the keys of block <b> from the schema, <f> with their
+ * fields, in file order. Returns their count.
  */
-static void cfg_verr(struct cfg_ctx *ctx, uint32_t line, uint32_t col,
-		     const char *fmt, va_list ap)
+static size_t cfg_keys(enum cfg_block b, struct yconf_key *keys,
+		       const struct cfg_field **f)
 {
-	char msg[CFG_MSG_MAX], text[CFG_MSG_MAX + 256];
-	struct cfg_msg *m;
+	size_t i, n = cfg_block_fields(b, f);
 
-	ctx->n_errors++;
-	if (ctx->n_msgs >= CFG_ERRORS_MAX)
-		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	snprintf(text, sizeof(text), "%s:%" PRIu32 ":%" PRIu32 ": %s",
-		 ctx->name, line, col, msg);
-	m = &ctx->msgs[ctx->n_msgs];
-	m->text = strdup(text);
-	if (!m->text)
-		return;
-	m->line = line;
-	m->col = col;
-	m->seq = ctx->n_msgs++;
-}
-
-/* 1-based position of a 0-based libyaml mark, saturated. */
-static struct cfg_mark cfg_mark_of(yaml_mark_t mark)
-{
-	struct cfg_mark m;
-
-	m.line = mark.line >= UINT32_MAX ? UINT32_MAX : (uint32_t)mark.line + 1;
-	m.col = mark.column >= UINT32_MAX ? UINT32_MAX
-					  : (uint32_t)mark.column + 1;
-	return m;
-}
-
-/* Records an error at 1-based position <m>. */
-static void cfg_err_at(struct cfg_ctx *ctx, struct cfg_mark m, const char *fmt,
-		       ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	cfg_verr(ctx, m.line, m.col, fmt, ap);
-	va_end(ap);
-}
-
-/* Records an error at the start of node <n>. */
-static void cfg_err(struct cfg_ctx *ctx, const yaml_node_t *n, const char *fmt,
-		    ...)
-{
-	struct cfg_mark m = cfg_mark_of(n->start_mark);
-	va_list ap;
-
-	va_start(ap, fmt);
-	cfg_verr(ctx, m.line, m.col, fmt, ap);
-	va_end(ap);
-}
-
-/* Writes scalar <n> into <out> (<size> >= 16) for a message: printable
- * ASCII is kept, anything else becomes \xNN, a long value is cut with "...".
- */
-static const char *cfg_show(const yaml_node_t *n, char *out, size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s;
-	size_t i, o = 0, len;
-
-	if (n->type != YAML_SCALAR_NODE) {
-		snprintf(out, size, "%s",
-			 n->type == YAML_MAPPING_NODE ? "{...}" : "[...]");
-		return out;
+	for (i = 0; i < n; i++) {
+		memset(&keys[i], 0, sizeof(keys[i]));
+		keys[i].name = f[i]->key;
+		keys[i].required = f[i]->required;
 	}
-	s = n->data.scalar.value;
-	len = n->data.scalar.length;
-	for (i = 0; i < len && o + 8 < size; i++) {
-		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\'' &&
-		    s[i] != '\\') {
-			out[o++] = (char)s[i];
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[s[i] >> 4];
-			out[o++] = hex[s[i] & 15];
-		}
-	}
-	if (i < len) {
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o] = '\0';
-	return out;
+	return n;
 }
 
-/* Records an error at node <n> and appends ", got 'VALUE'". */
-static void cfg_bad(struct cfg_ctx *ctx, const yaml_node_t *n, const char *fmt,
-		    ...)
+/* The entry of <keys> named <name>, which the schema has. */
+static struct yconf_key *cfg_key(struct yconf_key *keys, size_t n,
+				 const char *name)
 {
-	char msg[CFG_MSG_MAX], v[CFG_SHOW_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	cfg_err(ctx, n, "%s, got '%s'", msg, cfg_show(n, v, sizeof(v)));
-}
-
-/* Passes one error that has no document behind it to <err>. */
-static void cfg_err_file(const char *name, cfg_error_fn err, void *arg,
-			 const char *fmt, ...)
-{
-	char msg[CFG_MSG_MAX], text[CFG_MSG_MAX + 256];
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(text, sizeof(text), "%s:1:1: %s", name, msg);
-	err(arg, text);
-}
-
-/* Sorts the kept errors by position (stable), passes them to <err> and
- * frees them; says so when some were dropped.
- */
-static void cfg_report(struct cfg_ctx *ctx, cfg_error_fn err, void *arg)
-{
-	struct cfg_msg tmp;
-	unsigned i, j;
-
-	for (i = 1; i < ctx->n_msgs; i++) {
-		tmp = ctx->msgs[i];
-		for (j = i; j > 0; j--) {
-			const struct cfg_msg *p = &ctx->msgs[j - 1];
-
-			if (p->line < tmp.line ||
-			    (p->line == tmp.line && p->col <= tmp.col))
-				break;
-			ctx->msgs[j] = ctx->msgs[j - 1];
-		}
-		ctx->msgs[j] = tmp;
-	}
-	for (i = 0; i < ctx->n_msgs; i++) {
-		if (err)
-			err(arg, ctx->msgs[i].text);
-		free(ctx->msgs[i].text);
-		ctx->msgs[i].text = NULL;
-	}
-	if (ctx->n_errors > ctx->n_msgs)
-		cfg_err_file(ctx->name, err, arg,
-			     "too many errors (%u), only the first %u shown",
-			     ctx->n_errors, ctx->n_msgs);
-	ctx->n_msgs = 0;
-}
-
-/* Reports the error libyaml left in <parser> at the best position known. */
-static void cfg_yaml_error(struct cfg_ctx *ctx, const yaml_parser_t *parser)
-{
-	const char *problem = parser->problem ? parser->problem : "error";
-	struct cfg_mark m = {1, 1};
 	size_t i;
 
-	switch (parser->error) {
-	case YAML_MEMORY_ERROR:
-		cfg_err_at(ctx, m, "out of memory");
-		return;
-	case YAML_READER_ERROR:
-		/* the reader gives a byte offset, not a mark */
-		for (i = 0; i < parser->problem_offset && i < ctx->len; i++) {
-			if (ctx->buf[i] == '\n') {
-				m.line++;
-				m.col = 1;
-			} else if (((unsigned char)ctx->buf[i] & 0xc0) !=
-				   0x80) {
-				m.col++;
-			}
-		}
-		cfg_err_at(ctx, m, "invalid input: %s", problem);
-		return;
-	default:
-		break;
-	}
-	m = cfg_mark_of(parser->problem_mark);
-	if (parser->context)
-		cfg_err_at(ctx, m, "syntax error: %s (%s at %zu:%zu)", problem,
-			   parser->context, parser->context_mark.line + 1,
-			   parser->context_mark.column + 1);
-	else
-		cfg_err_at(ctx, m, "syntax error: %s", problem);
-}
-
-/* Node <id> of the document, or NULL. */
-static yaml_node_t *cfg_node(struct cfg_ctx *ctx, int id)
-{
-	return yaml_document_get_node(&ctx->doc, id);
-}
-
-/* True when <n> is a YAML null: an empty plain scalar, ~ or null. */
-static bool cfg_is_null(const yaml_node_t *n)
-{
-	const char *v;
-	size_t len;
-
-	if (n->type != YAML_SCALAR_NODE ||
-	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	v = (const char *)n->data.scalar.value;
-	len = n->data.scalar.length;
-	return len == 0 || (len == 1 && v[0] == '~') ||
-	       (len == 4 &&
-		(memcmp(v, "null", 4) == 0 || memcmp(v, "Null", 4) == 0 ||
-		 memcmp(v, "NULL", 4) == 0));
-}
-
-/* Reports unknown key <k> of mapping <what>, listing the valid ones. */
-static void cfg_unknown_key(struct cfg_ctx *ctx, const yaml_node_t *k,
-			    const char *what, const struct cfg_key *keys,
-			    size_t n_keys)
-{
-	char list[CFG_MSG_MAX / 2], v[CFG_SHOW_MAX];
-	size_t i, o = 0;
-	int r;
-
-	list[0] = '\0';
-	for (i = 0; i < n_keys; i++) {
-		r = snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
-			     keys[i].name);
-		if (r < 0 || (size_t)r >= sizeof(list) - o)
+	for (i = 0; i + 1 < n; i++)
+		if (strcmp(keys[i].name, name) == 0)
 			break;
-		o += (size_t)r;
-	}
-	cfg_err(ctx, k, "%s: unknown key '%s' (valid: %s)", what,
-		cfg_show(k, v, sizeof(v)), list);
+	assert(strcmp(keys[i].name, name) == 0);
+	return &keys[i];
 }
 
-/* Matches the keys of mapping <node> against <keys>, filling their key and
- * val; unknown, duplicate and missing required keys are reported. A null
- * counts as an empty mapping. Returns 0, or -1 (reported) when <node> is not
- * a mapping.
+static void cfg_get_status(struct cfg_ctx *ctx, const struct yconf_key *k,
+			   struct cfg_status_set *set);
+
+/* Sets each plain field (one the schema sets alone) whose key is present
+ * in <keys> into the block's struct at <base>. Returns nothing: errors are
+ * reported where the value is.
  */
-static int cfg_map(struct cfg_ctx *ctx, yaml_node_t *node, const char *what,
-		   struct cfg_key *keys, size_t n_keys)
+static void cfg_get_plain(struct cfg_ctx *ctx, const struct yconf_key *keys,
+			  const struct cfg_field **f, size_t n, void *base)
 {
-	yaml_node_pair_t *p;
-	yaml_node_t *k, *v;
-	struct cfg_mark first;
-	size_t i;
-
-	for (i = 0; i < n_keys; i++) {
-		keys[i].key = NULL;
-		keys[i].val = NULL;
-	}
-	if (cfg_is_null(node))
-		goto missing;
-	if (node->type != YAML_MAPPING_NODE) {
-		cfg_err(ctx, node, "%s: expected a mapping", what);
-		return -1;
-	}
-	for (p = node->data.mapping.pairs.start;
-	     p < node->data.mapping.pairs.top; p++) {
-		k = cfg_node(ctx, p->key);
-		v = cfg_node(ctx, p->value);
-		if (!k || !v)
-			continue;
-		if (k->type != YAML_SCALAR_NODE) {
-			cfg_err(ctx, k, "%s: expected a scalar key", what);
-			continue;
-		}
-		for (i = 0; i < n_keys; i++)
-			if (strlen(keys[i].name) == k->data.scalar.length &&
-			    memcmp(keys[i].name, k->data.scalar.value,
-				   k->data.scalar.length) == 0)
-				break;
-		if (i == n_keys) {
-			cfg_unknown_key(ctx, k, what, keys, n_keys);
-		} else if (keys[i].key) {
-			first = cfg_mark_of(keys[i].key->start_mark);
-			cfg_err(ctx, k,
-				"%s: duplicate key '%s' (first at %" PRIu32
-				":%" PRIu32 ")",
-				what, keys[i].name, first.line, first.col);
-		} else {
-			keys[i].key = k;
-			keys[i].val = v;
-		}
-	}
-missing:
-	for (i = 0; i < n_keys; i++)
-		if (keys[i].required && !keys[i].key)
-			cfg_err(ctx, node, "%s: missing required key '%s'",
-				what, keys[i].name);
-	return 0;
-}
-
-/* Sets *<items> to the items of list <node> and returns their count, or -1
- * (reported) when <node> is not a list. A null counts as an empty list.
- */
-static int cfg_seq(struct cfg_ctx *ctx, yaml_node_t *node, const char *what,
-		   yaml_node_item_t **items)
-{
-	*items = NULL;
-	if (cfg_is_null(node))
-		return 0;
-	if (node->type != YAML_SEQUENCE_NODE) {
-		cfg_err(ctx, node, "%s: expected a list", what);
-		return -1;
-	}
-	*items = node->data.sequence.items.start;
-	return (int)(node->data.sequence.items.top -
-		     node->data.sequence.items.start);
-}
-
-/* Reads the non-empty list <node> named <what> (its items are <one>s) and
- * allocates zeroed room for min(count, <max>) elements of <size> in *<out>
- * (owned by the caller's cfg). Returns the item count, which the caller
- * walks and cuts at <max> with its own error, or -1 after reporting why
- * (not a list, empty, out of memory).
- */
-static int cfg_seq_alloc(struct cfg_ctx *ctx, yaml_node_t *node,
-			 const char *what, const char *one, int max,
-			 size_t size, yaml_node_item_t **items, void **out)
-{
-	int count = cfg_seq(ctx, node, what, items);
-
-	if (count < 0)
-		return -1;
-	if (count == 0) {
-		cfg_err(ctx, node, "%s: at least one %s is required", what,
-			one);
-		return -1;
-	}
-	*out = calloc(count < max ? (size_t)count : (size_t)max, size);
-	if (!*out) {
-		cfg_err(ctx, node, "out of memory");
-		return -1;
-	}
-	return count;
-}
-
-/* Returns the NUL-terminated value of scalar <n>, or NULL (reported) when
- * <n> is not a scalar or holds a NUL byte.
- */
-static const char *cfg_scalar(struct cfg_ctx *ctx, const yaml_node_t *n,
-			      const char *what)
-{
-	if (n->type != YAML_SCALAR_NODE) {
-		cfg_err(ctx, n, "%s: expected a scalar", what);
-		return NULL;
-	}
-	if (memchr(n->data.scalar.value, 0, n->data.scalar.length)) {
-		cfg_err(ctx, n, "%s: NUL byte in value", what);
-		return NULL;
-	}
-	return (const char *)n->data.scalar.value;
-}
-
-/* Parses the <len> decimal digits at <s> into *<out>, saturating at
- * UINT64_MAX. Returns false when there is no digit or another character.
- */
-static bool cfg_digits(const char *s, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-	unsigned d;
-	size_t i;
-
-	if (len == 0)
-		return false;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		d = (unsigned)(s[i] - '0');
-		v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
-
-/* Parses decimal integer <n> within <min>..<max>. Returns 0 or -1
- * (reported).
- */
-static int cfg_u64(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
-		   uint64_t min, uint64_t max, uint64_t *out)
-{
-	const char *s = cfg_scalar(ctx, n, what);
-	uint64_t v;
-
-	if (!s)
-		return -1;
-	if (!cfg_digits(s, strlen(s), &v) || v < min || v > max) {
-		cfg_bad(ctx, n, "%s: expected an integer %" PRIu64 "..%" PRIu64,
-			what, min, max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Sets *<out> from key <k> when present: an integer in <min>..<max>. */
-static void cfg_get_u32(struct cfg_ctx *ctx, const struct cfg_key *k,
-			uint32_t min, uint32_t max, uint32_t *out)
-{
-	uint64_t v;
-
-	if (k->val && cfg_u64(ctx, k->val, k->name, min, max, &v) == 0)
-		*out = (uint32_t)v;
-}
-
-/* Same as cfg_get_u32() for a 64-bit field. */
-static void cfg_get_u64(struct cfg_ctx *ctx, const struct cfg_key *k,
-			uint64_t min, uint64_t max, uint64_t *out)
-{
-	uint64_t v;
-
-	if (k->val && cfg_u64(ctx, k->val, k->name, min, max, &v) == 0)
-		*out = v;
-}
-
-/* Writes <ms> with the largest unit that divides it: 90s, 5m, 1h, 250ms. */
-static const char *cfg_fmt_ms(uint64_t ms, char *out, size_t size)
-{
-	if (ms == 0)
-		snprintf(out, size, "0s");
-	else if (ms % CFG_MS_HOUR == 0)
-		snprintf(out, size, "%" PRIu64 "h", ms / CFG_MS_HOUR);
-	else if (ms % CFG_MS_MIN == 0)
-		snprintf(out, size, "%" PRIu64 "m", ms / CFG_MS_MIN);
-	else if (ms % CFG_MS_SEC == 0)
-		snprintf(out, size, "%" PRIu64 "s", ms / CFG_MS_SEC);
-	else
-		snprintf(out, size, "%" PRIu64 "ms", ms);
-	return out;
-}
-
-/* Parses duration <n> ("500ms", "10s", "1m", "1h") within <min>..<max>
- * milliseconds. Returns 0 or -1 (reported).
- */
-static int cfg_ms(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
-		  uint32_t min, uint32_t max, uint32_t *out)
-{
-	char lo[24], hi[24];
-	const char *s = cfg_scalar(ctx, n, what);
-	uint64_t v = 0, mult;
-	size_t i;
-
-	if (!s)
-		return -1;
-	for (i = 0; s[i] >= '0' && s[i] <= '9'; i++)
-		;
-	if (i > 0 && s[i] == '\0') {
-		cfg_bad(ctx, n, "%s: duration needs a unit: ms, s, m or h",
-			what);
-		return -1;
-	}
-	if (strcmp(s + i, "ms") == 0)
-		mult = 1;
-	else if (strcmp(s + i, "s") == 0)
-		mult = CFG_MS_SEC;
-	else if (strcmp(s + i, "m") == 0)
-		mult = CFG_MS_MIN;
-	else if (strcmp(s + i, "h") == 0)
-		mult = CFG_MS_HOUR;
-	else
-		mult = 0;
-	if (i == 0 || mult == 0) {
-		cfg_bad(ctx, n,
-			"%s: expected a duration: an integer and a unit ms, s, "
-			"m or h (500ms, 10s, 1m, 1h)",
-			what);
-		return -1;
-	}
-	cfg_digits(s, i, &v);
-	v = v > UINT64_MAX / mult ? UINT64_MAX : v * mult;
-	if (v < min || v > max) {
-		cfg_bad(ctx, n, "%s: expected a duration %s..%s", what,
-			cfg_fmt_ms(min, lo, sizeof(lo)),
-			cfg_fmt_ms(max, hi, sizeof(hi)));
-		return -1;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/* Sets *<out> from key <k> when present: a duration in <min>..<max> ms. */
-static void cfg_get_ms(struct cfg_ctx *ctx, const struct cfg_key *k,
-		       uint32_t min, uint32_t max, uint32_t *out)
-{
-	uint32_t v;
-
-	if (k->val && cfg_ms(ctx, k->val, k->name, min, max, &v) == 0)
-		*out = v;
-}
-
-/* Sets *<out> from key <k> when present: true or false. */
-static void cfg_get_bool(struct cfg_ctx *ctx, const struct cfg_key *k,
-			 bool *out)
-{
+	char err[160];
 	const char *s;
+	size_t i;
 
-	if (!k->val || !(s = cfg_scalar(ctx, k->val, k->name)))
-		return;
-	if (strcmp(s, "true") == 0)
-		*out = true;
-	else if (strcmp(s, "false") == 0)
-		*out = false;
-	else
-		cfg_bad(ctx, k->val, "%s: expected true or false", k->name);
+	for (i = 0; i < n; i++) {
+		if (!keys[i].val || f[i]->off == CFG_OFF_NONE)
+			continue;
+		if (f[i]->type == CFG_T_STATUS) {
+			cfg_get_status(
+				ctx, &keys[i],
+				(struct cfg_status_set *)(void *)((char *)base +
+								  f[i]->off));
+			continue;
+		}
+		s = yconf_scalar(&ctx->y, keys[i].val, f[i]->key);
+		if (s && cfg_value_set(f[i], s, base, err, sizeof(err)) < 0)
+			yconf_bad(&ctx->y, keys[i].val, "%s: %s", f[i]->key,
+				  err);
+	}
 }
 
 /* Copies name <n> into <out> (CFG_NAME_MAX bytes): 1..CFG_NAME_MAX-1
@@ -649,7 +140,7 @@ static void cfg_get_bool(struct cfg_ctx *ctx, const struct cfg_key *k,
 static int cfg_name(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		    char *out)
 {
-	const char *s = cfg_scalar(ctx, n, what);
+	const char *s = yconf_scalar(&ctx->y, n, what);
 	size_t i, len;
 
 	if (!s)
@@ -662,10 +153,10 @@ static int cfg_name(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		      s[i] == '.' || s[i] == ':' || s[i] == '-'))
 			break;
 	if (len == 0 || len >= CFG_NAME_MAX || i < len) {
-		cfg_bad(ctx, n,
-			"%s: expected 1..%d characters among A-Z a-z 0-9 _ . "
-			": -",
-			what, CFG_NAME_MAX - 1);
+		yconf_bad(&ctx->y, n,
+			  "%s: expected 1..%d characters among A-Z a-z 0-9 _ . "
+			  ": -",
+			  what, CFG_NAME_MAX - 1);
 		return -1;
 	}
 	memcpy(out, s, len + 1);
@@ -678,7 +169,7 @@ static int cfg_name(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 static int cfg_status_item(struct cfg_ctx *ctx, const yaml_node_t *n,
 			   const char *what, struct cfg_status_set *set)
 {
-	const char *s = cfg_scalar(ctx, n, what), *dash;
+	const char *s = yconf_scalar(&ctx->y, n, what), *dash;
 	uint64_t lo, hi, c;
 	bool ok;
 
@@ -686,24 +177,26 @@ static int cfg_status_item(struct cfg_ctx *ctx, const yaml_node_t *n,
 		return -1;
 	dash = strchr(s, '-');
 	if (!dash) {
-		ok = cfg_digits(s, strlen(s), &lo);
+		ok = text_parse_u64z(s, CFG_STATUS_MAX, &lo) == TEXT_OK;
 		hi = lo;
 	} else {
-		ok = cfg_digits(s, (size_t)(dash - s), &lo) &&
-		     cfg_digits(dash + 1, strlen(dash + 1), &hi);
+		ok = text_parse_u64(s, (size_t)(dash - s), CFG_STATUS_MAX,
+				    &lo) == TEXT_OK &&
+		     text_parse_u64z(dash + 1, CFG_STATUS_MAX, &hi) == TEXT_OK;
 	}
 	if (!ok || lo < CFG_STATUS_MIN || lo > CFG_STATUS_MAX ||
 	    hi < CFG_STATUS_MIN || hi > CFG_STATUS_MAX) {
-		cfg_bad(ctx, n,
+		yconf_bad(
+			&ctx->y, n,
 			"%s: expected a status code %d..%d or a range such as "
 			"500-599",
 			what, CFG_STATUS_MIN, CFG_STATUS_MAX);
 		return -1;
 	}
 	if (lo > hi) {
-		cfg_bad(ctx, n,
-			"%s: reversed range, write %" PRIu64 "-%" PRIu64, what,
-			hi, lo);
+		yconf_bad(&ctx->y, n,
+			  "%s: reversed range, write %" PRIu64 "-%" PRIu64,
+			  what, hi, lo);
 		return -1;
 	}
 	for (c = lo; c <= hi; c++)
@@ -712,7 +205,7 @@ static int cfg_status_item(struct cfg_ctx *ctx, const yaml_node_t *n,
 }
 
 /* Replaces *<set> with the list of key <k> when present. */
-static void cfg_get_status(struct cfg_ctx *ctx, const struct cfg_key *k,
+static void cfg_get_status(struct cfg_ctx *ctx, const struct yconf_key *k,
 			   struct cfg_status_set *set)
 {
 	yaml_node_item_t *items;
@@ -721,12 +214,12 @@ static void cfg_get_status(struct cfg_ctx *ctx, const struct cfg_key *k,
 
 	if (!k->val)
 		return;
-	n = cfg_seq(ctx, k->val, k->name, &items);
+	n = yconf_seq(&ctx->y, k->val, k->name, &items);
 	if (n < 0)
 		return;
 	memset(set, 0, sizeof(*set));
 	for (i = 0; i < n; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (item)
 			cfg_status_item(ctx, item, k->name, set);
 	}
@@ -747,6 +240,72 @@ static bool cfg_is_loopback(const struct cfg_listener *l)
 	return false;
 }
 
+/* The unix:// part of cfg_addr(): <path> after the scheme. */
+static int cfg_addr_unix(struct cfg_ctx *ctx, const yaml_node_t *n,
+			 const char *what, const char *path,
+			 struct cfg_listener *l)
+{
+	size_t len = strlen(path);
+
+	if (path[0] != '/') {
+		yconf_bad(&ctx->y, n,
+			  "%s: expected an absolute path: unix:///PATH", what);
+		return -1;
+	}
+	if (len >= CFG_PATH_MAX) {
+		yconf_err(&ctx->y, n,
+			  "%s: unix socket path too long: %zu bytes, at most "
+			  "%d",
+			  what, len, CFG_PATH_MAX - 1);
+		return -1;
+	}
+	l->kind = CFG_ADDR_UNIX;
+	memcpy(l->path, path, len + 1);
+	return 0;
+}
+
+/* Splits "HOST:PORT" or "[V6]:PORT" at <h>: the host at *<host> of
+ * *<hlen> bytes, the port text at *<port>, the family. Returns 0 or -1
+ * (reported).
+ */
+static int cfg_addr_split(struct cfg_ctx *ctx, const yaml_node_t *n,
+			  const char *what, const char *h, const char **host,
+			  size_t *hlen, const char **port, int *family)
+{
+	const char *end;
+
+	if (h[0] == '[') {
+		end = strchr(h, ']');
+		if (!end || end[1] != ':') {
+			yconf_bad(&ctx->y, n, "%s: expected tcp://[IPV6]:PORT",
+				  what);
+			return -1;
+		}
+		*host = h + 1;
+		*hlen = (size_t)(end - h - 1);
+		*port = end + 2;
+		*family = AF_INET6;
+		return 0;
+	}
+	end = strrchr(h, ':');
+	if (!end) {
+		yconf_bad(&ctx->y, n, "%s: expected tcp://HOST:PORT", what);
+		return -1;
+	}
+	if (memchr(h, ':', (size_t)(end - h))) {
+		yconf_bad(&ctx->y, n,
+			  "%s: an IPv6 address needs brackets: "
+			  "tcp://[ADDR]:PORT",
+			  what);
+		return -1;
+	}
+	*host = h;
+	*hlen = (size_t)(end - h);
+	*port = end + 1;
+	*family = AF_INET;
+	return 0;
+}
+
 /* Parses address <n>, "tcp://HOST:PORT" (HOST a numeric IPv4 address or a
  * bracketed IPv6 one) or "unix:///PATH", into the kind, host, port, path and
  * mark of <l>. Returns 0 or -1 (reported).
@@ -754,7 +313,7 @@ static bool cfg_is_loopback(const struct cfg_listener *l)
 static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		    struct cfg_listener *l)
 {
-	const char *s = cfg_scalar(ctx, n, what), *h, *port, *end;
+	const char *s = yconf_scalar(&ctx->y, n, what), *h, *port;
 	char host[CFG_HOST_MAX];
 	unsigned char bin[sizeof(struct in6_addr)];
 	size_t hlen;
@@ -763,76 +322,31 @@ static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 
 	if (!s)
 		return -1;
-	l->mark = cfg_mark_of(n->start_mark);
-	if (strncmp(s, "unix://", 7) == 0) {
-		h = s + 7;
-		hlen = strlen(h);
-		if (h[0] != '/') {
-			cfg_bad(ctx, n,
-				"%s: expected an absolute path: "
-				"unix:///PATH",
-				what);
-			return -1;
-		}
-		if (hlen >= CFG_PATH_MAX) {
-			cfg_err(ctx, n,
-				"%s: unix socket path too long: %zu bytes, at "
-				"most %d",
-				what, hlen, CFG_PATH_MAX - 1);
-			return -1;
-		}
-		l->kind = CFG_ADDR_UNIX;
-		memcpy(l->path, h, hlen + 1);
-		return 0;
-	}
+	l->mark = cfg_mark_node(n);
+	if (strncmp(s, "unix://", 7) == 0)
+		return cfg_addr_unix(ctx, n, what, s + 7, l);
 	if (strncmp(s, "tcp://", 6) != 0) {
-		cfg_bad(ctx, n, "%s: expected tcp://HOST:PORT or unix:///PATH",
-			what);
+		yconf_bad(&ctx->y, n,
+			  "%s: expected tcp://HOST:PORT or unix:///PATH", what);
 		return -1;
 	}
-	h = s + 6;
-	if (h[0] == '[') {
-		end = strchr(h, ']');
-		if (!end || end[1] != ':') {
-			cfg_bad(ctx, n, "%s: expected tcp://[IPV6]:PORT", what);
-			return -1;
-		}
-		h++;
-		hlen = (size_t)(end - h);
-		port = end + 2;
-		family = AF_INET6;
-	} else {
-		end = strrchr(h, ':');
-		if (!end) {
-			cfg_bad(ctx, n, "%s: expected tcp://HOST:PORT", what);
-			return -1;
-		}
-		hlen = (size_t)(end - h);
-		if (memchr(h, ':', hlen)) {
-			cfg_bad(ctx, n,
-				"%s: an IPv6 address needs brackets: "
-				"tcp://[ADDR]:PORT",
-				what);
-			return -1;
-		}
-		port = end + 1;
-		family = AF_INET;
-	}
+	if (cfg_addr_split(ctx, n, what, s + 6, &h, &hlen, &port, &family) < 0)
+		return -1;
 	if (hlen >= sizeof(host)) {
-		cfg_bad(ctx, n, "%s: host too long", what);
+		yconf_bad(&ctx->y, n, "%s: host too long", what);
 		return -1;
 	}
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
 	if (inet_pton(family, host, bin) != 1) {
-		cfg_bad(ctx, n,
-			"%s: host must be a numeric IPv4 address or a "
-			"bracketed IPv6 address",
-			what);
+		yconf_bad(&ctx->y, n,
+			  "%s: host must be a numeric IPv4 address or a "
+			  "bracketed IPv6 address",
+			  what);
 		return -1;
 	}
-	if (!cfg_digits(port, strlen(port), &v) || v < 1 || v > 65535) {
-		cfg_bad(ctx, n, "%s: port must be 1..65535", what);
+	if (text_parse_u64z(port, 65535, &v) < 0 || v < 1) {
+		yconf_bad(&ctx->y, n, "%s: port must be 1..65535", what);
 		return -1;
 	}
 	l->kind = CFG_ADDR_TCP;
@@ -847,7 +361,7 @@ static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 static int cfg_mode(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 		    uint32_t *out)
 {
-	const char *s = cfg_scalar(ctx, n, what);
+	const char *s = yconf_scalar(&ctx->y, n, what);
 	uint32_t v = 0;
 	size_t i;
 
@@ -858,10 +372,10 @@ static int cfg_mode(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 	for (i = 0; s[i] >= '0' && s[i] <= '7' && v <= 0777; i++)
 		v = v * 8 + (uint32_t)(s[i] - '0');
 	if (i == 0 || s[i] != '\0' || v > 0777) {
-		cfg_bad(ctx, n,
-			"%s: mode: expected an octal file mode such as 0660, "
-			"at most 0777",
-			what);
+		yconf_bad(&ctx->y, n,
+			  "%s: mode: expected an octal file mode such as 0660, "
+			  "at most 0777",
+			  what);
 		return -1;
 	}
 	*out = v;
@@ -874,12 +388,9 @@ static int cfg_mode(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
 static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 		      bool control, struct cfg_listener *l)
 {
-	enum { K_ADDRESS, K_MODE, K_LEVEL };
-	struct cfg_key keys[] = {
-		[K_ADDRESS] = {.name = "address", .required = true},
-		[K_MODE] = {.name = "mode"},
-		[K_LEVEL] = {.name = "level"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_SOCKET, keys, f);
 	const char *s;
 	int rc = 0;
 
@@ -889,25 +400,29 @@ static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 	if (n->type == YAML_SCALAR_NODE)
 		return cfg_addr(ctx, n, what, l);
 	if (n->type != YAML_MAPPING_NODE) {
-		cfg_err(ctx, n, "%s: expected an address or a mapping", what);
+		yconf_err(&ctx->y, n, "%s: expected an address or a mapping",
+			  what);
 		return -1;
 	}
-	if (cfg_map(ctx, n, what, keys, control ? 3 : 2) < 0)
+	if (yconf_map(&ctx->y, n, what, keys, control ? 3 : 2) < 0)
 		return -1;
-	if (!keys[K_ADDRESS].val ||
-	    cfg_addr(ctx, keys[K_ADDRESS].val, what, l) < 0)
+	if (!cfg_key(keys, nk, "address")->val ||
+	    cfg_addr(ctx, cfg_key(keys, nk, "address")->val, what, l) < 0)
 		rc = -1;
-	if (keys[K_MODE].val) {
-		if (cfg_mode(ctx, keys[K_MODE].val, what, &l->mode) < 0) {
+	if (cfg_key(keys, nk, "mode")->val) {
+		if (cfg_mode(ctx, cfg_key(keys, nk, "mode")->val, what,
+			     &l->mode) < 0) {
 			rc = -1;
 		} else if (rc == 0 && l->kind != CFG_ADDR_UNIX) {
-			cfg_err(ctx, keys[K_MODE].key,
-				"%s: mode applies to unix sockets only", what);
+			yconf_err(&ctx->y, cfg_key(keys, nk, "mode")->key,
+				  "%s: mode applies to unix sockets only",
+				  what);
 			rc = -1;
 		}
 	}
-	if (control && keys[K_LEVEL].val) {
-		s = cfg_scalar(ctx, keys[K_LEVEL].val, "level");
+	if (control && cfg_key(keys, nk, "level")->val) {
+		s = yconf_scalar(&ctx->y, cfg_key(keys, nk, "level")->val,
+				 "level");
 		if (!s)
 			rc = -1;
 		else if (strcmp(s, "user") == 0)
@@ -917,9 +432,9 @@ static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 		else if (strcmp(s, "admin") == 0)
 			l->level = CFG_LEVEL_ADMIN;
 		else {
-			cfg_bad(ctx, keys[K_LEVEL].val,
-				"%s: level: expected user, operator or admin",
-				what);
+			yconf_bad(&ctx->y, cfg_key(keys, nk, "level")->val,
+				  "%s: level: expected user, operator or admin",
+				  what);
 			rc = -1;
 		}
 	}
@@ -934,21 +449,22 @@ static void cfg_parse_listen(struct cfg_ctx *ctx, yaml_node_t *n)
 	yaml_node_t *item;
 	int i, count;
 
-	count = cfg_seq(ctx, n, "listen", &items);
+	count = yconf_seq(&ctx->y, n, "listen", &items);
 	if (count < 0)
 		return;
 	if (count == 0) {
-		cfg_err(ctx, n, "listen: at least one address is required");
+		yconf_err(&ctx->y, n,
+			  "listen: at least one address is required");
 		return;
 	}
 	for (i = 0; i < count; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (!item)
 			continue;
 		if (i >= CFG_LISTEN_MAX) {
-			cfg_err(ctx, item,
-				"listen: too many addresses, at most %d",
-				CFG_LISTEN_MAX);
+			yconf_err(&ctx->y, item,
+				  "listen: too many addresses, at most %d",
+				  CFG_LISTEN_MAX);
 			break;
 		}
 		if (cfg_socket(ctx, item, "listen", false,
@@ -968,9 +484,9 @@ static void cfg_control_one(struct cfg_ctx *ctx, yaml_node_t *n)
 
 	/* host[0]: the address itself parsed, whatever else went wrong */
 	if (l->kind == CFG_ADDR_TCP && l->host[0] && !cfg_is_loopback(l)) {
-		cfg_err_at(ctx, l->mark,
-			   "control: a TCP control socket must be on a "
-			   "loopback address (127.0.0.0/8 or [::1])");
+		cfg_err_mark(ctx, l->mark,
+			     "control: a TCP control socket must be on a "
+			     "loopback address (127.0.0.0/8 or [::1])");
 		return;
 	}
 	if (rc == 0)
@@ -984,21 +500,21 @@ static void cfg_parse_control(struct cfg_ctx *ctx, yaml_node_t *n)
 	yaml_node_t *item;
 	int i, count;
 
-	if (cfg_is_null(n))
+	if (yconf_is_null(n))
 		return;
 	if (n->type != YAML_SEQUENCE_NODE) {
 		cfg_control_one(ctx, n);
 		return;
 	}
-	count = cfg_seq(ctx, n, "control", &items);
+	count = yconf_seq(&ctx->y, n, "control", &items);
 	for (i = 0; i < count; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (!item)
 			continue;
 		if (i >= CFG_CONTROL_MAX) {
-			cfg_err(ctx, item,
-				"control: too many sockets, at most %d",
-				CFG_CONTROL_MAX);
+			yconf_err(&ctx->y, item,
+				  "control: too many sockets, at most %d",
+				  CFG_CONTROL_MAX);
 			break;
 		}
 		cfg_control_one(ctx, item);
@@ -1010,14 +526,14 @@ static void cfg_parse_metrics(struct cfg_ctx *ctx, yaml_node_t *n)
 {
 	struct cfg *cfg = ctx->cfg;
 
-	if (cfg_is_null(n))
+	if (yconf_is_null(n))
 		return;
 	if (cfg_addr(ctx, n, "metrics", &cfg->metrics) < 0)
 		return;
 	if (!cfg_is_loopback(&cfg->metrics)) {
-		cfg_bad(ctx, n,
-			"metrics: expected tcp://HOST:PORT on a loopback "
-			"address (127.0.0.0/8 or [::1])");
+		yconf_bad(&ctx->y, n,
+			  "metrics: expected tcp://HOST:PORT on a loopback "
+			  "address (127.0.0.0/8 or [::1])");
 		return;
 	}
 	cfg->has_metrics = true;
@@ -1050,10 +566,11 @@ static void cfg_check_addrs(struct cfg_ctx *ctx)
 	for (i = 1; i < n; i++)
 		for (j = 0; j < i; j++)
 			if (cfg_same_addr(all[i], all[j])) {
-				cfg_err_at(ctx, all[i]->mark,
-					   "address already used at %" PRIu32
-					   ":%" PRIu32,
-					   all[j]->mark.line, all[j]->mark.col);
+				cfg_err_mark(ctx, all[i]->mark,
+					     "address already used at %" PRIu32
+					     ":%" PRIu32,
+					     all[j]->mark.line,
+					     all[j]->mark.col);
 				break;
 			}
 }
@@ -1061,116 +578,50 @@ static void cfg_check_addrs(struct cfg_ctx *ctx)
 /* Parses the "agent" block. */
 static void cfg_parse_agent(struct cfg_ctx *ctx, yaml_node_t *n)
 {
-	enum { K_CONN, K_FRAME, K_INFLIGHT, K_HELLO, K_IDLE, K_SHUT, K_LOG };
-	static const struct {
-		const char *name;
-		int level;
-	} levels[] = {
-		{"err", LOG_ERR},	{"warning", LOG_WARNING},
-		{"notice", LOG_NOTICE}, {"info", LOG_INFO},
-		{"debug", LOG_DEBUG},
-	};
-	struct cfg_key keys[] = {
-		[K_CONN] = {.name = "max_connections"},
-		[K_FRAME] = {.name = "max_frame_size"},
-		[K_INFLIGHT] = {.name = "max_inflight"},
-		[K_HELLO] = {.name = "hello_timeout"},
-		[K_IDLE] = {.name = "idle_timeout"},
-		[K_SHUT] = {.name = "shutdown_timeout"},
-		[K_LOG] = {.name = "log_level"},
-	};
-	struct cfg_agent *a = &ctx->cfg->agent;
-	const char *s;
-	size_t i;
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_AGENT, keys, f);
 
-	if (cfg_map(ctx, n, "agent", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "agent", keys, nk) < 0)
 		return;
-	cfg_get_u32(ctx, &keys[K_CONN], 1, 65536, &a->max_connections);
-	cfg_get_u32(ctx, &keys[K_FRAME], 256, 1048576, &a->max_frame_size);
-	cfg_get_u32(ctx, &keys[K_INFLIGHT], 1, 65536, &a->max_inflight);
-	cfg_get_ms(ctx, &keys[K_HELLO], 100, 5 * CFG_MS_MIN,
-		   &a->hello_timeout_ms);
-	cfg_get_ms(ctx, &keys[K_IDLE], CFG_MS_SEC, CFG_MS_DAY,
-		   &a->idle_timeout_ms);
-	cfg_get_ms(ctx, &keys[K_SHUT], 0, 10 * CFG_MS_MIN,
-		   &a->shutdown_timeout_ms);
-	if (keys[K_LOG].val &&
-	    (s = cfg_scalar(ctx, keys[K_LOG].val, "log_level"))) {
-		for (i = 0; i < CFG_NKEYS(levels); i++)
-			if (strcmp(s, levels[i].name) == 0)
-				break;
-		if (i < CFG_NKEYS(levels))
-			a->log_level = levels[i].level;
-		else
-			cfg_bad(ctx, keys[K_LOG].val,
-				"log_level: expected err, warning, notice, "
-				"info or debug");
-	}
+	cfg_get_plain(ctx, keys, f, nk, &ctx->cfg->agent);
 }
 
 /* Parses the "haproxy" block: the runtime API link. */
 static void cfg_parse_haproxy(struct cfg_ctx *ctx, yaml_node_t *n)
 {
-	enum { K_SOCKET, K_BACKEND, K_POLL, K_MIRROR };
-	struct cfg_key keys[] = {
-		[K_SOCKET] = {.name = "stats_socket", .required = true},
-		[K_BACKEND] = {.name = "backend", .required = true},
-		[K_POLL] = {.name = "poll_interval"},
-		[K_MIRROR] = {.name = "mirror"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_HAPROXY, keys, f);
 	struct cfg_haproxy *h = &ctx->cfg->haproxy;
 
-	if (cfg_map(ctx, n, "haproxy", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "haproxy", keys, nk) < 0)
 		return;
+	cfg_get_plain(ctx, keys, f, nk, h);
 	h->enabled = true;
-	if (keys[K_SOCKET].val)
-		cfg_addr(ctx, keys[K_SOCKET].val, "stats_socket",
-			 &h->stats_socket);
-	if (keys[K_BACKEND].val)
-		cfg_name(ctx, keys[K_BACKEND].val, "backend", h->backend);
-	cfg_get_ms(ctx, &keys[K_POLL], 100, CFG_MS_HOUR, &h->poll_interval_ms);
-	cfg_get_bool(ctx, &keys[K_MIRROR], &h->mirror);
+	if (cfg_key(keys, nk, "stats_socket")->val)
+		cfg_addr(ctx, cfg_key(keys, nk, "stats_socket")->val,
+			 "stats_socket", &h->stats_socket);
+	if (cfg_key(keys, nk, "backend")->val)
+		cfg_name(ctx, cfg_key(keys, nk, "backend")->val, "backend",
+			 h->backend);
 }
 
 /* Applies the "failure" block <n> of a circuit breaker onto <b>. */
 static void cfg_parse_failure(struct cfg_ctx *ctx, yaml_node_t *n,
 			      struct cfg_breaker *b, struct cfg_bsrc *src)
 {
-	enum {
-		K_COUNT,
-		K_INTERVAL,
-		K_CODES,
-		K_PCT,
-		K_MINREQ,
-		K_CONSEC,
-		K_SLOW
-	};
-	struct cfg_key keys[] = {
-		[K_COUNT] = {.name = "count"},
-		[K_INTERVAL] = {.name = "interval"},
-		[K_CODES] = {.name = "status_codes"},
-		[K_PCT] = {.name = "percentage"},
-		[K_MINREQ] = {.name = "minimum_requests"},
-		[K_CONSEC] = {.name = "consecutive"},
-		[K_SLOW] = {.name = "slow_call"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_FAILURE, keys, f);
 
-	if (cfg_map(ctx, n, "failure", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "failure", keys, nk) < 0)
 		return;
-	cfg_get_u32(ctx, &keys[K_COUNT], 0, CFG_COUNT_MAX, &b->failure_count);
-	cfg_get_ms(ctx, &keys[K_INTERVAL], CFG_MS_SEC, CFG_MS_HOUR,
-		   &b->failure_interval_ms);
-	cfg_get_status(ctx, &keys[K_CODES], &b->failure_status);
-	cfg_get_u32(ctx, &keys[K_PCT], 0, 100, &b->failure_percentage);
-	cfg_get_u32(ctx, &keys[K_MINREQ], 1, CFG_COUNT_MAX,
-		    &b->minimum_requests);
-	cfg_get_u32(ctx, &keys[K_CONSEC], 0, CFG_COUNT_MAX,
-		    &b->consecutive_failures);
-	cfg_get_ms(ctx, &keys[K_SLOW], 0, CFG_MS_HOUR, &b->slow_call_ms);
-	if (keys[K_PCT].val)
-		src->pct = keys[K_PCT].val;
-	if (keys[K_MINREQ].val)
-		src->min_req = keys[K_MINREQ].val;
+	cfg_get_plain(ctx, keys, f, nk, b);
+	if (cfg_key(keys, nk, "percentage")->val)
+		src->pct = cfg_key(keys, nk, "percentage")->val;
+	if (cfg_key(keys, nk, "minimum_requests")->val)
+		src->min_req = cfg_key(keys, nk, "minimum_requests")->val;
 }
 
 /* Applies the "circuit_breaker" block <n> onto <b>, noting in <src> where
@@ -1179,47 +630,20 @@ static void cfg_parse_failure(struct cfg_ctx *ctx, yaml_node_t *n,
 static void cfg_parse_breaker(struct cfg_ctx *ctx, yaml_node_t *n,
 			      struct cfg_breaker *b, struct cfg_bsrc *src)
 {
-	enum {
-		K_FAILURE,
-		K_TRIP,
-		K_MAXTRIP,
-		K_ACCEPT,
-		K_MAXRA,
-		K_THROTTLE,
-		K_PROBES,
-		K_PROBE_TO,
-	};
-	struct cfg_key keys[] = {
-		[K_FAILURE] = {.name = "failure"},
-		[K_TRIP] = {.name = "trip_duration"},
-		[K_MAXTRIP] = {.name = "max_trip_duration"},
-		[K_ACCEPT] = {.name = "accept_retry_after"},
-		[K_MAXRA] = {.name = "max_retry_after"},
-		[K_THROTTLE] = {.name = "throttle_status_codes"},
-		[K_PROBES] = {.name = "probe_requests"},
-		[K_PROBE_TO] = {.name = "probe_timeout"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_BREAKER, keys, f);
 
-	if (cfg_map(ctx, n, "circuit_breaker", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "circuit_breaker", keys, nk) < 0)
 		return;
-	if (keys[K_FAILURE].val)
-		cfg_parse_failure(ctx, keys[K_FAILURE].val, b, src);
-	cfg_get_ms(ctx, &keys[K_TRIP], CFG_MS_SEC, CFG_MS_DAY,
-		   &b->trip_duration_ms);
-	cfg_get_ms(ctx, &keys[K_MAXTRIP], CFG_MS_SEC, CFG_MS_DAY,
-		   &b->max_trip_duration_ms);
-	cfg_get_bool(ctx, &keys[K_ACCEPT], &b->accept_retry_after);
-	cfg_get_ms(ctx, &keys[K_MAXRA], CFG_MS_SEC, CFG_MS_DAY,
-		   &b->max_retry_after_ms);
-	cfg_get_status(ctx, &keys[K_THROTTLE], &b->throttle_status);
-	/* the engine tracks at most ROUTE_PROBES_MAX (16) probes */
-	cfg_get_u32(ctx, &keys[K_PROBES], 1, 16, &b->probe_requests);
-	cfg_get_ms(ctx, &keys[K_PROBE_TO], CFG_MS_SEC, 10 * CFG_MS_MIN,
-		   &b->probe_timeout_ms);
-	if (keys[K_TRIP].val)
-		src->trip = keys[K_TRIP].val;
-	if (keys[K_MAXTRIP].val)
-		src->max_trip = keys[K_MAXTRIP].val;
+	cfg_get_plain(ctx, keys, f, nk, b);
+	if (cfg_key(keys, nk, "failure")->val)
+		cfg_parse_failure(ctx, cfg_key(keys, nk, "failure")->val, b,
+				  src);
+	if (cfg_key(keys, nk, "trip_duration")->val)
+		src->trip = cfg_key(keys, nk, "trip_duration")->val;
+	if (cfg_key(keys, nk, "max_trip_duration")->val)
+		src->max_trip = cfg_key(keys, nk, "max_trip_duration")->val;
 }
 
 /* Completes breaker <b> once defaults (<inh>) and the backend's own keys
@@ -1248,18 +672,18 @@ static void cfg_breaker_finish(struct cfg_ctx *ctx, struct cfg_breaker *b,
 	} else if (b->max_trip_duration_ms < b->trip_duration_ms) {
 		at = local->max_trip ? local->max_trip : local->trip;
 		if (at)
-			cfg_err(ctx, at,
-				"max_trip_duration (%s) is shorter than "
-				"trip_duration (%s)",
-				cfg_fmt_ms(b->max_trip_duration_ms, t1,
-					   sizeof(t1)),
-				cfg_fmt_ms(b->trip_duration_ms, t2,
-					   sizeof(t2)));
+			yconf_err(&ctx->y, at,
+				  "max_trip_duration (%s) is shorter than "
+				  "trip_duration (%s)",
+				  text_fmt_duration(t1, sizeof(t1),
+						    b->max_trip_duration_ms),
+				  text_fmt_duration(t2, sizeof(t2),
+						    b->trip_duration_ms));
 	}
 	/* an inherited minimum_requests is harmless once percentage is 0 */
 	if (local->min_req && b->failure_percentage == 0)
-		cfg_err(ctx, local->min_req,
-			"minimum_requests needs failure.percentage");
+		yconf_err(&ctx->y, local->min_req,
+			  "minimum_requests needs failure.percentage");
 	/* a status both a failure and a throttle is a throttle */
 	for (i = 0; i < CFG_NKEYS(b->failure_status.bits); i++)
 		b->failure_status.bits[i] &= ~b->throttle_status.bits[i];
@@ -1269,22 +693,13 @@ static void cfg_breaker_finish(struct cfg_ctx *ctx, struct cfg_breaker *b,
 static void cfg_parse_headroom(struct cfg_ctx *ctx, yaml_node_t *n,
 			       struct cfg_headroom *h)
 {
-	enum { K_REQ, K_TOK, K_PCT, K_AGE };
-	struct cfg_key keys[] = {
-		[K_REQ] = {.name = "min_remaining_requests"},
-		[K_TOK] = {.name = "min_remaining_tokens"},
-		[K_PCT] = {.name = "min_weight_percent"},
-		[K_AGE] = {.name = "max_age"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_HEADROOM, keys, f);
 
-	if (cfg_map(ctx, n, "headroom", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "headroom", keys, nk) < 0)
 		return;
-	cfg_get_u64(ctx, &keys[K_REQ], 0, CFG_REMAIN_MAX,
-		    &h->min_remaining_requests);
-	cfg_get_u64(ctx, &keys[K_TOK], 0, CFG_REMAIN_MAX,
-		    &h->min_remaining_tokens);
-	cfg_get_u32(ctx, &keys[K_PCT], 1, 100, &h->min_weight_percent);
-	cfg_get_ms(ctx, &keys[K_AGE], CFG_MS_SEC, CFG_MS_HOUR, &h->max_age_ms);
+	cfg_get_plain(ctx, keys, f, nk, h);
 }
 
 /* Parses "defaults" into the template <tmpl> every backend starts from;
@@ -1293,21 +708,21 @@ static void cfg_parse_headroom(struct cfg_ctx *ctx, yaml_node_t *n,
 static void cfg_parse_defaults(struct cfg_ctx *ctx, yaml_node_t *n,
 			       struct cfg_backend *tmpl, struct cfg_bsrc *src)
 {
-	enum { K_BREAKER, K_HEADROOM };
-	struct cfg_key keys[] = {
-		[K_BREAKER] = {.name = "circuit_breaker"},
-		[K_HEADROOM] = {.name = "headroom"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_DEFAULTS, keys, f);
 	const struct cfg_bsrc none = {0};
 	struct cfg_breaker check;
 
-	if (cfg_map(ctx, n, "defaults", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, n, "defaults", keys, nk) < 0)
 		return;
-	if (keys[K_BREAKER].val)
-		cfg_parse_breaker(ctx, keys[K_BREAKER].val, &tmpl->breaker,
-				  src);
-	if (keys[K_HEADROOM].val)
-		cfg_parse_headroom(ctx, keys[K_HEADROOM].val, &tmpl->headroom);
+	if (cfg_key(keys, nk, "circuit_breaker")->val)
+		cfg_parse_breaker(ctx,
+				  cfg_key(keys, nk, "circuit_breaker")->val,
+				  &tmpl->breaker, src);
+	if (cfg_key(keys, nk, "headroom")->val)
+		cfg_parse_headroom(ctx, cfg_key(keys, nk, "headroom")->val,
+				   &tmpl->headroom);
 	/* the template must stay unfinished: check a copy */
 	check = tmpl->breaker;
 	cfg_breaker_finish(ctx, &check, src, &none);
@@ -1318,12 +733,9 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 			       const struct cfg_backend *tmpl,
 			       const struct cfg_bsrc *tsrc)
 {
-	enum { K_NAME, K_BREAKER, K_HEADROOM };
-	struct cfg_key keys[] = {
-		[K_NAME] = {.name = "name", .required = true},
-		[K_BREAKER] = {.name = "circuit_breaker"},
-		[K_HEADROOM] = {.name = "headroom"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_BACKEND, keys, f);
 	struct cfg *cfg = ctx->cfg;
 	yaml_node_item_t *items;
 	struct cfg_backend *b;
@@ -1331,41 +743,46 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 	yaml_node_t *item;
 	int i, j, count;
 
-	count = cfg_seq_alloc(ctx, n, "backends", "backend", CFG_BACKENDS_MAX,
-			      sizeof(*cfg->backends), &items,
-			      (void **)&cfg->backends);
+	count = yconf_seq_alloc(&ctx->y, n, "backends", "backend",
+				CFG_BACKENDS_MAX, sizeof(*cfg->backends),
+				&items, (void **)&cfg->backends);
 	if (count < 0)
 		return;
 	for (i = 0; i < count; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (!item)
 			continue;
 		if (i >= CFG_BACKENDS_MAX) {
-			cfg_err(ctx, item, "backends: too many, at most %d",
-				CFG_BACKENDS_MAX);
+			yconf_err(&ctx->y, item,
+				  "backends: too many, at most %d",
+				  CFG_BACKENDS_MAX);
 			break;
 		}
 		b = &cfg->backends[cfg->n_backends++];
 		*b = *tmpl;
-		b->mark = cfg_mark_of(item->start_mark);
-		if (cfg_map(ctx, item, "backends", keys, CFG_NKEYS(keys)) < 0)
+		b->mark = cfg_mark_node(item);
+		if (yconf_map(&ctx->y, item, "backends", keys, nk) < 0)
 			continue;
-		if (keys[K_NAME].val &&
-		    cfg_name(ctx, keys[K_NAME].val, "name", b->name) == 0) {
+		if (cfg_key(keys, nk, "name")->val &&
+		    cfg_name(ctx, cfg_key(keys, nk, "name")->val, "name",
+			     b->name) == 0) {
 			j = cfg_backend_index(cfg, b->name);
 			if (j >= 0 && b != &cfg->backends[j])
-				cfg_err(ctx, keys[K_NAME].val,
-					"backend '%s' already defined at "
-					"%" PRIu32 ":%" PRIu32,
-					b->name, cfg->backends[j].mark.line,
-					cfg->backends[j].mark.col);
+				yconf_err(&ctx->y,
+					  cfg_key(keys, nk, "name")->val,
+					  "backend '%s' already defined at "
+					  "%" PRIu32 ":%" PRIu32,
+					  b->name, cfg->backends[j].mark.line,
+					  cfg->backends[j].mark.col);
 		}
 		memset(&local, 0, sizeof(local));
-		if (keys[K_BREAKER].val)
-			cfg_parse_breaker(ctx, keys[K_BREAKER].val, &b->breaker,
-					  &local);
-		if (keys[K_HEADROOM].val)
-			cfg_parse_headroom(ctx, keys[K_HEADROOM].val,
+		if (cfg_key(keys, nk, "circuit_breaker")->val)
+			cfg_parse_breaker(
+				ctx, cfg_key(keys, nk, "circuit_breaker")->val,
+				&b->breaker, &local);
+		if (cfg_key(keys, nk, "headroom")->val)
+			cfg_parse_headroom(ctx,
+					   cfg_key(keys, nk, "headroom")->val,
 					   &b->headroom);
 		cfg_breaker_finish(ctx, &b->breaker, &local, tsrc);
 	}
@@ -1390,13 +807,10 @@ static void cfg_sort_members(struct cfg_pool *p)
 static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 			      struct cfg_pool *p)
 {
-	enum { K_BACKEND, K_PRIORITY, K_WEIGHT };
-	struct cfg_key keys[] = {
-		[K_BACKEND] = {.name = "backend", .required = true},
-		[K_PRIORITY] = {.name = "priority"},
-		[K_WEIGHT] = {.name = "weight"},
-	};
-	char v[CFG_SHOW_MAX];
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_MEMBER, keys, f);
+	char v[YCONF_SHOW_MAX];
 	yaml_node_item_t *items;
 	struct cfg_member *m;
 	yaml_node_t *item, *bn;
@@ -1406,40 +820,37 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 	int i, idx, count;
 	uint32_t j;
 
-	count = cfg_seq_alloc(ctx, n, "members", "member", CFG_MEMBERS_MAX,
-			      sizeof(*p->members), &items,
-			      (void **)&p->members);
+	count = yconf_seq_alloc(&ctx->y, n, "members", "member",
+				CFG_MEMBERS_MAX, sizeof(*p->members), &items,
+				(void **)&p->members);
 	if (count < 0)
 		return;
 	for (i = 0; i < count; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (!item)
 			continue;
 		if (i >= CFG_MEMBERS_MAX) {
-			cfg_err(ctx, item, "members: too many, at most %d",
-				CFG_MEMBERS_MAX);
+			yconf_err(&ctx->y, item,
+				  "members: too many, at most %d",
+				  CFG_MEMBERS_MAX);
 			n_bad++;
 			break;
 		}
 		m = &p->members[p->n_members];
 		memset(m, 0, sizeof(*m));
-		m->priority = 1;
-		m->weight = 1;
-		m->mark = cfg_mark_of(item->start_mark);
-		if (cfg_map(ctx, item, "members", keys, CFG_NKEYS(keys)) < 0 ||
-		    !(bn = keys[K_BACKEND].val) ||
-		    !(s = cfg_scalar(ctx, bn, "backend"))) {
+		cfg_block_defaults(CFG_BLK_MEMBER, m);
+		m->mark = cfg_mark_node(item);
+		if (yconf_map(&ctx->y, item, "members", keys, nk) < 0 ||
+		    !(bn = cfg_key(keys, nk, "backend")->val) ||
+		    !(s = yconf_scalar(&ctx->y, bn, "backend"))) {
 			n_bad++;
 			continue;
 		}
-		cfg_get_u32(ctx, &keys[K_PRIORITY], 1, CFG_PRIORITY_MAX,
-			    &m->priority);
-		cfg_get_u32(ctx, &keys[K_WEIGHT], 0, CFG_WEIGHT_MAX,
-			    &m->weight);
+		cfg_get_plain(ctx, keys, f, nk, m);
 		idx = cfg_backend_index(ctx->cfg, s);
 		if (idx < 0) {
-			cfg_err(ctx, bn, "unknown backend '%s'",
-				cfg_show(bn, v, sizeof(v)));
+			yconf_err(&ctx->y, bn, "unknown backend '%s'",
+				  yconf_show(bn, v, sizeof(v)));
 			n_bad++;
 			continue;
 		}
@@ -1447,12 +858,12 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 			if (p->members[j].backend == (uint32_t)idx)
 				break;
 		if (j < p->n_members) {
-			cfg_err(ctx, bn,
-				"backend '%s' is already a member of this "
-				"pool at %" PRIu32 ":%" PRIu32,
-				cfg_show(bn, v, sizeof(v)),
-				p->members[j].mark.line,
-				p->members[j].mark.col);
+			yconf_err(&ctx->y, bn,
+				  "backend '%s' is already a member of this "
+				  "pool at %" PRIu32 ":%" PRIu32,
+				  yconf_show(bn, v, sizeof(v)),
+				  p->members[j].mark.line,
+				  p->members[j].mark.col);
 			n_bad++;
 			continue;
 		}
@@ -1462,20 +873,18 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 		p->n_members++;
 	}
 	if (n_bad == 0 && !weighted)
-		cfg_err(ctx, n,
-			"members: every member has weight 0, at least one "
-			"needs a weight above 0");
+		yconf_err(&ctx->y, n,
+			  "members: every member has weight 0, at least one "
+			  "needs a weight above 0");
 	cfg_sort_members(p);
 }
 
 /* Parses the "pools" list; backends must be parsed already. */
 static void cfg_parse_pools(struct cfg_ctx *ctx, yaml_node_t *n)
 {
-	enum { K_NAME, K_MEMBERS };
-	struct cfg_key keys[] = {
-		[K_NAME] = {.name = "name", .required = true},
-		[K_MEMBERS] = {.name = "members", .required = true},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_POOL, keys, f);
 	struct cfg *cfg = ctx->cfg;
 	yaml_node_item_t *items;
 	struct cfg_pool *p;
@@ -1483,38 +892,41 @@ static void cfg_parse_pools(struct cfg_ctx *ctx, yaml_node_t *n)
 	int i, count;
 	uint32_t j;
 
-	count = cfg_seq_alloc(ctx, n, "pools", "pool", CFG_POOLS_MAX,
-			      sizeof(*cfg->pools), &items,
-			      (void **)&cfg->pools);
+	count = yconf_seq_alloc(&ctx->y, n, "pools", "pool", CFG_POOLS_MAX,
+				sizeof(*cfg->pools), &items,
+				(void **)&cfg->pools);
 	if (count < 0)
 		return;
 	for (i = 0; i < count; i++) {
-		item = cfg_node(ctx, items[i]);
+		item = yconf_node(&ctx->y, items[i]);
 		if (!item)
 			continue;
 		if (i >= CFG_POOLS_MAX) {
-			cfg_err(ctx, item, "pools: too many, at most %d",
-				CFG_POOLS_MAX);
+			yconf_err(&ctx->y, item, "pools: too many, at most %d",
+				  CFG_POOLS_MAX);
 			break;
 		}
 		p = &cfg->pools[cfg->n_pools++];
-		p->mark = cfg_mark_of(item->start_mark);
-		if (cfg_map(ctx, item, "pools", keys, CFG_NKEYS(keys)) < 0)
+		p->mark = cfg_mark_node(item);
+		if (yconf_map(&ctx->y, item, "pools", keys, nk) < 0)
 			continue;
-		if (keys[K_NAME].val &&
-		    cfg_name(ctx, keys[K_NAME].val, "name", p->name) == 0) {
+		if (cfg_key(keys, nk, "name")->val &&
+		    cfg_name(ctx, cfg_key(keys, nk, "name")->val, "name",
+			     p->name) == 0) {
 			for (j = 0; j + 1 < cfg->n_pools; j++)
 				if (strcmp(cfg->pools[j].name, p->name) == 0)
 					break;
 			if (j + 1 < cfg->n_pools)
-				cfg_err(ctx, keys[K_NAME].val,
-					"pool '%s' already defined at "
-					"%" PRIu32 ":%" PRIu32,
-					p->name, cfg->pools[j].mark.line,
-					cfg->pools[j].mark.col);
+				yconf_err(&ctx->y,
+					  cfg_key(keys, nk, "name")->val,
+					  "pool '%s' already defined at "
+					  "%" PRIu32 ":%" PRIu32,
+					  p->name, cfg->pools[j].mark.line,
+					  cfg->pools[j].mark.col);
 		}
-		if (keys[K_MEMBERS].val)
-			cfg_parse_members(ctx, keys[K_MEMBERS].val, p);
+		if (cfg_key(keys, nk, "members")->val)
+			cfg_parse_members(ctx,
+					  cfg_key(keys, nk, "members")->val, p);
 	}
 }
 
@@ -1527,26 +939,26 @@ static void cfg_parse_state_file(struct cfg_ctx *ctx, yaml_node_t *n)
 	const char *s, *base;
 	size_t len;
 
-	if (cfg_is_null(n))
+	if (yconf_is_null(n))
 		return;
-	s = cfg_scalar(ctx, n, "state_file");
+	s = yconf_scalar(&ctx->y, n, "state_file");
 	if (!s)
 		return;
 	len = strlen(s);
 	if (s[0] != '/') {
-		cfg_bad(ctx, n, "state_file: expected an absolute path");
+		yconf_bad(&ctx->y, n, "state_file: expected an absolute path");
 		return;
 	}
 	if (len >= CFG_STATE_MAX) {
-		cfg_err(ctx, n,
-			"state_file: path too long: %zu bytes, at most %d", len,
-			CFG_STATE_MAX - 1);
+		yconf_err(&ctx->y, n,
+			  "state_file: path too long: %zu bytes, at most %d",
+			  len, CFG_STATE_MAX - 1);
 		return;
 	}
 	base = strrchr(s, '/') + 1;
 	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-		cfg_bad(ctx, n,
-			"state_file: expected a file name after the last /");
+		yconf_bad(&ctx->y, n,
+			  "state_file: expected a file name after the last /");
 		return;
 	}
 	memcpy(ctx->cfg->state_file, s, len + 1);
@@ -1555,191 +967,70 @@ static void cfg_parse_state_file(struct cfg_ctx *ctx, yaml_node_t *n)
 /* Parses the top-level mapping <root> into ctx->cfg. */
 static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 {
-	enum {
-		K_AGENT,
-		K_LISTEN,
-		K_CONTROL,
-		K_METRICS,
-		K_HAPROXY,
-		K_DEFAULTS,
-		K_BACKENDS,
-		K_POOLS,
-		K_STATE_FILE,
-	};
-	struct cfg_key keys[] = {
-		[K_AGENT] = {.name = "agent"},
-		[K_LISTEN] = {.name = "listen", .required = true},
-		[K_CONTROL] = {.name = "control"},
-		[K_METRICS] = {.name = "metrics"},
-		[K_HAPROXY] = {.name = "haproxy"},
-		[K_DEFAULTS] = {.name = "defaults"},
-		[K_BACKENDS] = {.name = "backends", .required = true},
-		[K_POOLS] = {.name = "pools", .required = true},
-		[K_STATE_FILE] = {.name = "state_file"},
-	};
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_ROOT, keys, f);
 	struct cfg_backend tmpl;
 	struct cfg_bsrc tsrc = {0};
 
-	if (cfg_map(ctx, root, "configuration", keys, CFG_NKEYS(keys)) < 0)
+	if (yconf_map(&ctx->y, root, "configuration", keys, nk) < 0)
 		return;
 	memset(&tmpl, 0, sizeof(tmpl));
 	cfg_backend_defaults(&tmpl);
-	if (keys[K_AGENT].val)
-		cfg_parse_agent(ctx, keys[K_AGENT].val);
-	if (keys[K_LISTEN].val)
-		cfg_parse_listen(ctx, keys[K_LISTEN].val);
-	if (keys[K_CONTROL].val)
-		cfg_parse_control(ctx, keys[K_CONTROL].val);
-	if (keys[K_METRICS].val)
-		cfg_parse_metrics(ctx, keys[K_METRICS].val);
+	if (cfg_key(keys, nk, "agent")->val)
+		cfg_parse_agent(ctx, cfg_key(keys, nk, "agent")->val);
+	if (cfg_key(keys, nk, "listen")->val)
+		cfg_parse_listen(ctx, cfg_key(keys, nk, "listen")->val);
+	if (cfg_key(keys, nk, "control")->val)
+		cfg_parse_control(ctx, cfg_key(keys, nk, "control")->val);
+	if (cfg_key(keys, nk, "metrics")->val)
+		cfg_parse_metrics(ctx, cfg_key(keys, nk, "metrics")->val);
 	cfg_check_addrs(ctx);
-	if (keys[K_HAPROXY].val)
-		cfg_parse_haproxy(ctx, keys[K_HAPROXY].val);
-	if (keys[K_DEFAULTS].val)
-		cfg_parse_defaults(ctx, keys[K_DEFAULTS].val, &tmpl, &tsrc);
-	if (keys[K_BACKENDS].val)
-		cfg_parse_backends(ctx, keys[K_BACKENDS].val, &tmpl, &tsrc);
-	if (keys[K_POOLS].val)
-		cfg_parse_pools(ctx, keys[K_POOLS].val);
-	if (keys[K_STATE_FILE].val)
-		cfg_parse_state_file(ctx, keys[K_STATE_FILE].val);
+	if (cfg_key(keys, nk, "haproxy")->val)
+		cfg_parse_haproxy(ctx, cfg_key(keys, nk, "haproxy")->val);
+	if (cfg_key(keys, nk, "defaults")->val)
+		cfg_parse_defaults(ctx, cfg_key(keys, nk, "defaults")->val,
+				   &tmpl, &tsrc);
+	if (cfg_key(keys, nk, "backends")->val)
+		cfg_parse_backends(ctx, cfg_key(keys, nk, "backends")->val,
+				   &tmpl, &tsrc);
+	if (cfg_key(keys, nk, "pools")->val)
+		cfg_parse_pools(ctx, cfg_key(keys, nk, "pools")->val);
+	if (cfg_key(keys, nk, "state_file")->val)
+		cfg_parse_state_file(ctx, cfg_key(keys, nk, "state_file")->val);
 }
 
-/* First pass over the event stream, before anything is built: reports
- * syntax errors, aliases (no expansion bombs), nesting deeper than
- * CFG_DEPTH_MAX and a second document. Returns 0 when the document may be
- * loaded.
- */
-static int cfg_scan(struct cfg_ctx *ctx)
-{
-	yaml_parser_t parser;
-	yaml_event_t ev;
-	unsigned depth = 0, docs = 0, before = ctx->n_errors;
-	bool done = false;
-
-	if (!yaml_parser_initialize(&parser)) {
-		cfg_err_at(ctx, (struct cfg_mark){1, 1}, "out of memory");
-		return -1;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)ctx->buf,
-				     ctx->len);
-	while (!done) {
-		if (!yaml_parser_parse(&parser, &ev)) {
-			cfg_yaml_error(ctx, &parser);
-			break;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1) {
-				cfg_err_at(ctx, cfg_mark_of(ev.start_mark),
-					   "multiple documents are not "
-					   "supported");
-				done = true;
-			}
-			break;
-		case YAML_ALIAS_EVENT:
-			cfg_err_at(ctx, cfg_mark_of(ev.start_mark),
-				   "aliases are not supported");
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (++depth > CFG_DEPTH_MAX) {
-				cfg_err_at(ctx, cfg_mark_of(ev.start_mark),
-					   "nesting too deep, at most %d "
-					   "levels",
-					   CFG_DEPTH_MAX);
-				done = true;
-			}
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&parser);
-	return ctx->n_errors == before ? 0 : -1;
-}
-
-/* Second pass: loads the document (every node keeps its mark) and walks
- * it into ctx->cfg.
+/* Loads the document (every node keeps its mark) once the event stream
+ * was found sound, and walks it into ctx->cfg.
  */
 static void cfg_walk(struct cfg_ctx *ctx)
 {
-	yaml_parser_t parser;
 	yaml_node_t *root;
 
-	if (!yaml_parser_initialize(&parser)) {
-		cfg_err_at(ctx, (struct cfg_mark){1, 1}, "out of memory");
+	if (yconf_load(&ctx->y, &root) < 0)
 		return;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)ctx->buf,
-				     ctx->len);
-	/* on failure libyaml has already freed the document */
-	if (!yaml_parser_load(&parser, &ctx->doc)) {
-		cfg_yaml_error(ctx, &parser);
-		goto delete_parser;
-	}
-	root = yaml_document_get_root_node(&ctx->doc);
-	if (!root || cfg_is_null(root))
-		cfg_err_at(ctx, (struct cfg_mark){1, 1},
-			   "no backends: the configuration is empty");
+	if (!root || yconf_is_null(root))
+		yconf_err_at(&ctx->y, (struct yconf_mark){1, 1},
+			     "no backends: the configuration is empty");
 	else
 		cfg_parse_root(ctx, root);
-	yaml_document_delete(&ctx->doc);
-delete_parser:
-	yaml_parser_delete(&parser);
+	yconf_unload(&ctx->y);
 }
 
 void cfg_defaults(struct cfg *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->agent.max_connections = 4096;
-	cfg->agent.max_frame_size = 16380;
-	cfg->agent.max_inflight = 256;
-	cfg->agent.hello_timeout_ms = 5 * CFG_MS_SEC;
-	cfg->agent.idle_timeout_ms = 60 * CFG_MS_SEC;
-	cfg->agent.shutdown_timeout_ms = 5 * CFG_MS_SEC;
-	cfg->agent.log_level = LOG_INFO;
-	cfg->haproxy.enabled = false;
-	cfg->haproxy.poll_interval_ms = 2 * CFG_MS_SEC;
-	cfg->haproxy.mirror = false;
+	cfg_block_defaults(CFG_BLK_AGENT, &cfg->agent);
+	cfg_block_defaults(CFG_BLK_HAPROXY, &cfg->haproxy);
 }
 
 void cfg_backend_defaults(struct cfg_backend *b)
 {
-	struct cfg_breaker *br = &b->breaker;
-	struct cfg_headroom *h = &b->headroom;
-	int c;
-
-	memset(br, 0, sizeof(*br));
-	br->failure_count = 5;
-	br->failure_interval_ms = 10 * CFG_MS_SEC;
-	cfg_status_add(&br->failure_status, 408);
-	for (c = 500; c <= 599; c++)
-		cfg_status_add(&br->failure_status, c);
-	br->failure_percentage = 0;
-	br->minimum_requests = 10;
-	br->consecutive_failures = 0;
-	br->slow_call_ms = 0;
-	br->trip_duration_ms = 30 * CFG_MS_SEC;
-	br->max_trip_duration_ms = 5 * CFG_MS_MIN;
-	br->accept_retry_after = true;
-	br->max_retry_after_ms = 60 * CFG_MS_SEC;
-	cfg_status_add(&br->throttle_status, 429);
-	br->probe_requests = 1;
-	br->probe_timeout_ms = 30 * CFG_MS_SEC;
-
-	/* off: the thresholds depend on each deployment's quota */
-	memset(h, 0, sizeof(*h));
-	h->min_weight_percent = 10;
-	h->max_age_ms = 10 * CFG_MS_SEC;
+	memset(&b->breaker, 0, sizeof(b->breaker));
+	cfg_block_defaults(CFG_BLK_BREAKER, &b->breaker);
+	cfg_block_defaults(CFG_BLK_FAILURE, &b->breaker);
+	memset(&b->headroom, 0, sizeof(b->headroom));
+	cfg_block_defaults(CFG_BLK_HEADROOM, &b->headroom);
 }
 
 int cfg_backend_index(const struct cfg *cfg, const char *name)
@@ -1780,9 +1071,9 @@ struct cfg *cfg_parse(const char *name, const char *buf, size_t len,
 	if (!name)
 		name = "<config>";
 	if (len > CFG_FILE_MAX) {
-		cfg_err_file(name, err, arg,
-			     "file too large: %zu bytes, at most %d", len,
-			     CFG_FILE_MAX);
+		yconf_err_file(name, err, arg,
+			       "file too large: %zu bytes, at most %d", len,
+			       CFG_FILE_MAX);
 		return NULL;
 	}
 	ctx = calloc(1, sizeof(*ctx));
@@ -1795,14 +1086,11 @@ struct cfg *cfg_parse(const char *name, const char *buf, size_t len,
 	cfg->file = strdup(name);
 	if (!cfg->file)
 		goto free_cfg;
-	ctx->name = name;
-	ctx->buf = buf ? buf : "";
-	ctx->len = buf ? len : 0;
+	yconf_init(&ctx->y, name, buf, len);
 	ctx->cfg = cfg;
-	if (cfg_scan(ctx) == 0)
-		cfg_walk(ctx);
-	cfg_report(ctx, err, arg);
-	if (ctx->n_errors) {
+	cfg_walk(ctx);
+	yconf_report(&ctx->y, err, arg);
+	if (ctx->y.n_errors) {
 		cfg_free(cfg);
 		cfg = NULL;
 	}
@@ -1814,7 +1102,7 @@ free_cfg:
 free_ctx:
 	free(ctx);
 oom:
-	cfg_err_file(name, err, arg, "out of memory");
+	yconf_err_file(name, err, arg, "out of memory");
 	return NULL;
 }
 
@@ -1828,14 +1116,14 @@ struct cfg *cfg_load(const char *path, cfg_error_fn err, void *arg)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1) {
-		cfg_err_file(path, err, arg, "cannot open: %s",
-			     strerror(errno));
+		yconf_err_file(path, err, arg, "cannot open: %s",
+			       strerror(errno));
 		return NULL;
 	}
 	/* one byte more than accepted, to tell "too large" from "full" */
 	buf = malloc(CFG_FILE_MAX + 1);
 	if (!buf) {
-		cfg_err_file(path, err, arg, "out of memory");
+		yconf_err_file(path, err, arg, "out of memory");
 		goto close_fd;
 	}
 	while (len <= CFG_FILE_MAX) {
@@ -1843,8 +1131,8 @@ struct cfg *cfg_load(const char *path, cfg_error_fn err, void *arg)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			cfg_err_file(path, err, arg, "cannot read: %s",
-				     strerror(errno));
+			yconf_err_file(path, err, arg, "cannot read: %s",
+				       strerror(errno));
 			goto free_buf;
 		}
 		if (r == 0)
@@ -1852,9 +1140,9 @@ struct cfg *cfg_load(const char *path, cfg_error_fn err, void *arg)
 		len += (size_t)r;
 	}
 	if (len > CFG_FILE_MAX) {
-		cfg_err_file(path, err, arg,
-			     "file too large: more than %d bytes",
-			     CFG_FILE_MAX);
+		yconf_err_file(path, err, arg,
+			       "file too large: more than %d bytes",
+			       CFG_FILE_MAX);
 		goto free_buf;
 	}
 	cfg = cfg_parse(path, buf, len, err, arg);

@@ -30,4 +30,39 @@ int cfg_backend_index(const struct cfg *cfg, const char *name);
 
 void cfg_free(struct cfg *cfg);
 
+/* Writes listener <l>'s address as the file says it: "tcp://HOST:PORT",
+ * "tcp://[V6]:PORT" or "unix:///PATH". Returns <buf>.
+ */
+const char *cfg_listener_str(const struct cfg_listener *l, char *buf,
+			     size_t size);
+
+/* The schema: every key of the file, in file order, block by block. Sets
+ * *<n> to the count. The table is static and never changes.
+ */
+const struct cfg_field *cfg_schema(size_t *n);
+
+/* "map", "list", "integer", "duration", "boolean", "status list",
+ * "log level", "name", "address", "socket", "file mode", "level", "path".
+ */
+const char *cfg_type_str(enum cfg_type t);
+
+/* Where the keys of block <b> sit in the file: "" (top level), "agent",
+ * "listen[]", "haproxy", "defaults", "circuit_breaker",
+ * "circuit_breaker.failure", "headroom", "backends[]", "pools[]",
+ * "pools[].members[]". circuit_breaker and headroom sit both in defaults
+ * and in each backend.
+ */
+const char *cfg_block_path(enum cfg_block b);
+
+/* Walks <cfg> in file order and calls <fn> for every mapping, list and
+ * value, each with its schema entry, its value as the file would say it
+ * and whether that is the built-in default: what "show config" renders, in
+ * YAML or JSON. A default derived from other keys (max_trip_duration) is
+ * never reported as the default, so a rendering that leaves defaults out
+ * still loads to the same configuration. Backends show their effective breaker and headroom (the
+ * defaults block is merged into them at load). Optional blocks that are
+ * absent (metrics, haproxy, state_file) are left out. No allocation.
+ */
+void cfg_schema_walk(const struct cfg *cfg, cfg_visit_fn fn, void *arg);
+
 #endif /* AOAI_CFG_H */

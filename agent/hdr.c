@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "hdr.h"
+#include "text.h"
 
 /* RFC 9110 §5.6.7: day-name, day-name-l and month are case-sensitive. */
 static const char hdr_day_short[7][4] = {
@@ -71,12 +72,10 @@ static inline uint64_t hdr_sat_mul(uint64_t a, uint64_t b)
 	return r;
 }
 
-/* Reads 1*DIGIT at *p into *out. Returns 0, or -1 when there is no digit
- * or (with <saturate> false) the value exceeds UINT64_MAX; with <saturate>
- * true an overflow stores UINT64_MAX. Advances *p on success only.
+/* Reads 1*DIGIT at *p into *out, saturating at UINT64_MAX. Returns 0, or
+ * -1 when there is no digit. Advances *p on success only.
  */
-static int hdr_take_uint(const char **p, const char *end, bool saturate,
-			 uint64_t *out)
+static int hdr_take_uint(const char **p, const char *end, uint64_t *out)
 {
 	const char *q = *p;
 	uint64_t v = 0;
@@ -89,8 +88,6 @@ static int hdr_take_uint(const char **p, const char *end, bool saturate,
 		    __builtin_add_overflow(v, (uint64_t)(*q - '0'), &v))
 			over = true;
 	}
-	if (over && !saturate)
-		return -1;
 	*out = over ? UINT64_MAX : v;
 	*p = q;
 	return 0;
@@ -307,16 +304,8 @@ static int hdr_http_date(const char *p, const char *end, int64_t now_wall_s,
 
 int hdr_parse_uint(const char *s, size_t len, uint64_t *out)
 {
-	const char *p, *end;
-	uint64_t v;
-
 	hdr_trim(&s, &len);
-	p = s;
-	end = s + len;
-	if (hdr_take_uint(&p, end, false, &v) < 0 || p != end)
-		return -1;
-	*out = v;
-	return 0;
+	return text_parse_u64(s, len, UINT64_MAX, out) < 0 ? -1 : 0;
 }
 
 int hdr_parse_retry_after(const char *s, size_t len, int64_t now_wall_s,
@@ -332,7 +321,7 @@ int hdr_parse_retry_after(const char *s, size_t len, int64_t now_wall_s,
 	end = s + len;
 	if (p < end && hdr_is_digit(*p)) {
 		/* delta-seconds = 1*DIGIT (RFC 9110 §10.2.3) */
-		if (hdr_take_uint(&p, end, true, &v) < 0 || p != end)
+		if (hdr_take_uint(&p, end, &v) < 0 || p != end)
 			return -1;
 		*ms_out = hdr_sat_mul(v, 1000);
 		return 0;
@@ -362,7 +351,7 @@ int hdr_parse_retry_after_ms(const char *s, size_t len, uint64_t *ms_out)
 	hdr_trim(&s, &len);
 	p = s;
 	end = s + len;
-	if (hdr_take_uint(&p, end, true, &v) < 0)
+	if (hdr_take_uint(&p, end, &v) < 0)
 		return -1;
 	if (p < end && *p == '.') {
 		p++;

@@ -9,30 +9,42 @@
 #include "cfg.h"
 #include "log.h"
 
-/* Exit codes, as documented in the README and usage(). */
+/* Exit codes, as documented in usage(), the README and aoai-spoa(8). */
 #define EXIT_OK	    0 /* clean stop, or configuration valid */
 #define EXIT_CONFIG 1 /* configuration invalid, or startup failed */
 #define EXIT_USAGE  2 /* bad command line */
 
+static const struct option main_options[] = {
+	{"check", no_argument, NULL, 'c'},
+	{"debug", no_argument, NULL, 'd'},
+	{"config", required_argument, NULL, 'f'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+/* The synopsis and options as docs/man/aoai-spoa.8 gives them; a test
+ * compares the two. */
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: aoai-spoa [-d] -f FILE     run in the foreground\n"
-		"       aoai-spoa -c -f FILE        check the configuration\n"
-		"       aoai-spoa -v | -h\n"
+		"usage: aoai-spoa [-d] -f FILE\n"
+		"       aoai-spoa -c -f FILE\n"
+		"       aoai-spoa -V | -h\n"
 		"\n"
-		"  -f FILE  YAML configuration\n"
-		"  -c       check FILE: print \"configuration OK\" or every "
-		"error as\n"
-		"           FILE:LINE:COL: message\n"
-		"  -d       debug logging (overrides log_level)\n"
-		"  -v       print the version\n"
-		"  -h       print this help\n"
+		"  -f, --config FILE  the YAML configuration\n"
+		"  -c, --check        check FILE and exit: \"configuration "
+		"OK\" or every\n"
+		"                     error as FILE:LINE:COL: message\n"
+		"  -d, --debug        debug logging (overrides log_level)\n"
+		"  -V, --version      print the version and exit (-v too)\n"
+		"  -h, --help         print this help and exit\n"
 		"\n"
 		"exit status: 0 ok, 1 configuration or startup error, 2 "
 		"usage\n"
 		"signals: SIGHUP reloads FILE (kept only if valid), "
-		"SIGTERM/SIGINT stop\n");
+		"SIGTERM/SIGINT stop\n"
+		"see aoai-spoa(8) and aoai-spoa.yaml(5)\n");
 }
 
 /* Prints a configuration error on stderr as it is found. */
@@ -54,7 +66,8 @@ int main(int argc, char **argv)
 	unsigned errors = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "cdf:hv")) != -1) {
+	while ((opt = getopt_long(argc, argv, "cdf:hVv", main_options, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 'c':
 			check = true;
@@ -68,7 +81,8 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
-		case 'v':
+		case 'V':
+		case 'v': /* HAProxy's spelling */
 			printf("aoai-spoa %s\n", AOAI_VERSION);
 			return EXIT_OK;
 		default:

@@ -6,13 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ROUTE_WHY_MAX		64 /* last transition reason, with the NUL */
-#define ROUTE_WINDOW_BUCKETS	10 /* fault window: buckets of interval/10 */
-#define ROUTE_PROBES_MAX	16 /* cap on cfg probe_requests */
-#define ROUTE_WAIT_CEIL_MS	86400000u /* no cooldown or trip is longer */
-#define ROUTE_PROBE_TIMEOUT_DEF 30000u	  /* probe_timeout_ms 0 means this */
-#define ROUTE_HEADROOM_SCALE	1000u	  /* headroom factor unit: per mille */
-#define ROUTE_TRIPS_RESTORE_MAX 32u /* trip growth a snapshot may restore */
+#include "breaker-t.h"
+
+/* The breaker's limits, under the engine's names. */
+#define ROUTE_WHY_MAX		BREAKER_WHY_MAX
+#define ROUTE_WINDOW_BUCKETS	BREAKER_WINDOW_BUCKETS
+#define ROUTE_PROBES_MAX	BREAKER_PROBES_MAX
+#define ROUTE_WAIT_CEIL_MS	BREAKER_WAIT_CEIL_MS
+#define ROUTE_PROBE_TIMEOUT_DEF BREAKER_PROBE_TIMEOUT_DEF
+#define ROUTE_HEADROOM_SCALE	1000u /* headroom factor unit: per mille */
+#define ROUTE_TRIPS_RESTORE_MAX 32u   /* trip growth a snapshot may restore */
 
 /* Why a request goes where it goes ("reason" variable of the ACK). */
 enum route_reason {
@@ -24,12 +27,22 @@ enum route_reason {
 	ROUTE_UNKNOWN_POOL, /* no pool by that name */
 };
 
-/* Breaker state of a backend. disabled/down are flags beside it. */
+/* Breaker state of a backend (enum breaker_state, the same values).
+ * disabled/down are flags beside it.
+ */
 enum route_state {
-	ROUTE_ST_CLOSED,    /* takes traffic */
-	ROUTE_ST_OPEN,	    /* tripped by faults or by an operator, until */
-	ROUTE_ST_COOLING,   /* throttled (429): waits what the server said */
-	ROUTE_ST_HALF_OPEN, /* after open/cooling: probe_requests in flight */
+	ROUTE_ST_CLOSED = BREAKER_ST_CLOSED, /* takes traffic */
+	ROUTE_ST_OPEN = BREAKER_ST_OPEN, /* tripped by faults or an operator */
+	ROUTE_ST_COOLING = BREAKER_ST_COOLING,	   /* throttled (429): waits */
+	ROUTE_ST_HALF_OPEN = BREAKER_ST_HALF_OPEN, /* probes in flight */
+};
+
+/* Who set a backend's breaker state (enum breaker_cause, the same
+ * values). An open state with ROUTE_BY_OPERATOR is an operator trip.
+ */
+enum route_cause {
+	ROUTE_BY_BREAKER = BREAKER_BY_BREAKER,	 /* faults, throttles, time */
+	ROUTE_BY_OPERATOR = BREAKER_BY_OPERATOR, /* control socket */
 };
 
 /* What route_decide() answers. */
@@ -118,6 +131,9 @@ struct route_engine_counters {
 struct route_backend_info {
 	const char *name; /* valid until the next route_apply() */
 	enum route_state state;
+	enum route_cause cause;	    /* who set <state> */
+	bool operator_trip;	    /* open by route_trip(): state OPEN and
+				     * cause ROUTE_BY_OPERATOR */
 	bool disabled;		    /* operator: no new decisions */
 	bool down;		    /* HAProxy says DOWN or MAINT */
 	const char *why;	    /* last transition reason, "" if none */
@@ -168,6 +184,7 @@ struct route_member_info {
  */
 struct route_saved {
 	enum route_state state;
+	enum route_cause cause;	    /* who set <state> */
 	bool disabled;		    /* operator drain */
 	uint64_t until_wall_ms;	    /* open/cooling: deadline, ms since the
 				     * Unix epoch; 0 otherwise */

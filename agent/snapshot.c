@@ -113,10 +113,13 @@ static void snap_put_backend(void *arg, const char *name, size_t len,
 	struct snap_enc *en = arg;
 	const char *state = route_state_str(s->state);
 
-	if (msgpack_pack_map(&en->pk, 7) < 0)
+	const char *by = s->cause == ROUTE_BY_OPERATOR ? "operator" : "breaker";
+
+	if (msgpack_pack_map(&en->pk, 8) < 0)
 		en->failed = true;
 	snap_pack_kv_str(en, "name", name, len);
 	snap_pack_kv_str(en, "state", state, strlen(state));
+	snap_pack_kv_str(en, "by", by, strlen(by));
 	snap_pack_kv_u64(en, "until_ms", s->until_wall_ms);
 	snap_pack_kv_u64(en, "trips", s->consecutive_trips);
 	snap_pack_kv_u64(en, "trip_duration_ms", s->trip_duration_ms);
@@ -208,6 +211,47 @@ static bool snap_be(const unsigned char *p, size_t len, size_t *off, size_t n,
  */
 static int snap_scan(const unsigned char *p, size_t len, size_t *objlen)
 {
+	/* msgpack's 0xc0..0xdf headers (spec "formats"): a length of
+	 * <lenb> big-endian bytes follows (0: none), then <fixed> bytes of
+	 * data, or the length plus <extra> bytes of data (mult 0), or
+	 * length x <mult> more items (array 1, map 2); lenb 9: never used
+	 */
+	static const struct {
+		uint8_t lenb, fixed, extra, mult;
+	} hdr[32] = {
+		[0x00] = {0, 0, 0, 0},	/* nil */
+		[0x01] = {9, 0, 0, 0},	/* never used */
+		[0x02] = {0, 0, 0, 0},	/* false */
+		[0x03] = {0, 0, 0, 0},	/* true */
+		[0x04] = {1, 0, 0, 0},	/* bin 8 */
+		[0x05] = {2, 0, 0, 0},	/* bin 16 */
+		[0x06] = {4, 0, 0, 0},	/* bin 32 */
+		[0x07] = {1, 0, 1, 0},	/* ext 8: length, type, data */
+		[0x08] = {2, 0, 1, 0},	/* ext 16 */
+		[0x09] = {4, 0, 1, 0},	/* ext 32 */
+		[0x0a] = {0, 4, 0, 0},	/* float 32 */
+		[0x0b] = {0, 8, 0, 0},	/* float 64 */
+		[0x0c] = {0, 1, 0, 0},	/* uint 8 */
+		[0x0d] = {0, 2, 0, 0},	/* uint 16 */
+		[0x0e] = {0, 4, 0, 0},	/* uint 32 */
+		[0x0f] = {0, 8, 0, 0},	/* uint 64 */
+		[0x10] = {0, 1, 0, 0},	/* int 8 */
+		[0x11] = {0, 2, 0, 0},	/* int 16 */
+		[0x12] = {0, 4, 0, 0},	/* int 32 */
+		[0x13] = {0, 8, 0, 0},	/* int 64 */
+		[0x14] = {0, 2, 0, 0},	/* fixext 1: type, data */
+		[0x15] = {0, 3, 0, 0},	/* fixext 2 */
+		[0x16] = {0, 5, 0, 0},	/* fixext 4 */
+		[0x17] = {0, 9, 0, 0},	/* fixext 8 */
+		[0x18] = {0, 17, 0, 0}, /* fixext 16 */
+		[0x19] = {1, 0, 0, 0},	/* str 8 */
+		[0x1a] = {2, 0, 0, 0},	/* str 16 */
+		[0x1b] = {4, 0, 0, 0},	/* str 32 */
+		[0x1c] = {2, 0, 0, 1},	/* array 16 */
+		[0x1d] = {4, 0, 0, 1},	/* array 32 */
+		[0x1e] = {2, 0, 0, 2},	/* map 16 */
+		[0x1f] = {4, 0, 0, 2},	/* map 32 */
+	};
 	uint64_t pending = 1, items = 0, add, skip, v;
 	size_t off = 0;
 	unsigned c;
@@ -230,81 +274,15 @@ static int snap_scan(const unsigned char *p, size_t len, size_t *objlen)
 			add = c & 0x0f;
 		else if (c <= 0xbf) /* fixstr */
 			skip = c & 0x1f;
-		else {
-			switch (c) {
-			case 0xc0: /* nil, false, true */
-			case 0xc2:
-			case 0xc3:
-				break;
-			case 0xc4: /* bin 8, str 8 */
-			case 0xd9:
-				if (!snap_be(p, len, &off, 1, &v))
-					return -1;
-				skip = v;
-				break;
-			case 0xc5: /* bin 16, str 16 */
-			case 0xda:
-				if (!snap_be(p, len, &off, 2, &v))
-					return -1;
-				skip = v;
-				break;
-			case 0xc6: /* bin 32, str 32 */
-			case 0xdb:
-				if (!snap_be(p, len, &off, 4, &v))
-					return -1;
-				skip = v;
-				break;
-			case 0xc7: /* ext 8, 16, 32: length, type, data */
-			case 0xc8:
-			case 0xc9:
-				if (!snap_be(p, len, &off, 1u << (c - 0xc7),
-					     &v))
-					return -1;
-				skip = v + 1;
-				break;
-			case 0xcc: /* uint 8, int 8 */
-			case 0xd0:
-				skip = 1;
-				break;
-			case 0xcd: /* uint 16, int 16 */
-			case 0xd1:
-				skip = 2;
-				break;
-			case 0xca: /* float 32, uint 32, int 32 */
-			case 0xce:
-			case 0xd2:
-				skip = 4;
-				break;
-			case 0xcb: /* float 64, uint 64, int 64 */
-			case 0xcf:
-			case 0xd3:
-				skip = 8;
-				break;
-			case 0xd4: /* fixext 1, 2, 4, 8, 16: type, data */
-			case 0xd5:
-			case 0xd6:
-			case 0xd7:
-			case 0xd8:
-				skip = 1 + (1u << (c - 0xd4));
-				break;
-			case 0xdc: /* array 16, 32 */
-			case 0xdd:
-				if (!snap_be(p, len, &off, 2u << (c - 0xdc),
-					     &v))
-					return -1;
-				add = v;
-				break;
-			case 0xde: /* map 16, 32 */
-			case 0xdf:
-				if (!snap_be(p, len, &off, 2u << (c - 0xde),
-					     &v))
-					return -1;
-				add = 2 * v;
-				break;
-			default: /* 0xc1: never used */
-				return -1;
-			}
-		}
+		else if (hdr[c - 0xc0].lenb == 9)
+			return -1;
+		else if (!snap_be(p, len, &off, hdr[c - 0xc0].lenb, &v))
+			return -1;
+		else if (hdr[c - 0xc0].mult)
+			add = v * hdr[c - 0xc0].mult;
+		else
+			skip = hdr[c - 0xc0].lenb ? v + hdr[c - 0xc0].extra
+						  : hdr[c - 0xc0].fixed;
 		if (add > SNAPSHOT_ITEMS_MAX)
 			return -2;
 		pending += add;
@@ -462,8 +440,8 @@ static int snap_backend(struct snap_rd *rd, uint64_t i, const char **name,
 		ROUTE_ST_CLOSED, ROUTE_ST_OPEN, ROUTE_ST_COOLING,
 		ROUTE_ST_HALF_OPEN};
 	const msgpack_object *m = &rd->u.data;
-	const char *st = NULL, *why = NULL;
-	size_t st_len = 0, why_len = 0, j;
+	const char *st = NULL, *why = NULL, *by = NULL;
+	size_t st_len = 0, why_len = 0, by_len = 0, j;
 	uint64_t until = 0, trips = 0, dur = 0;
 	char what[40];
 
@@ -479,7 +457,8 @@ static int snap_backend(struct snap_rd *rd, uint64_t i, const char **name,
 	    snap_u64(rd, m, what, "trip_duration_ms", false, UINT32_MAX, &dur) <
 		    0 ||
 	    snap_bool(rd, m, what, "disabled", &s->disabled) < 0 ||
-	    snap_str(rd, m, what, "why", false, 1024, &why, &why_len) < 0)
+	    snap_str(rd, m, what, "why", false, 1024, &why, &why_len) < 0 ||
+	    snap_str(rd, m, what, "by", false, 16, &by, &by_len) < 0)
 		return -1;
 	for (j = 0; j < sizeof(states) / sizeof(states[0]); j++) {
 		const char *sn = route_state_str(states[j]);
@@ -493,6 +472,17 @@ static int snap_backend(struct snap_rd *rd, uint64_t i, const char **name,
 		return -1;
 	}
 	s->state = states[j];
+	/* "by" came after version 1's first files: without it, the reason
+	 * text is the only record of an operator's trip or reset
+	 */
+	if (by)
+		s->cause = by_len == 8 && memcmp(by, "operator", 8) == 0
+				   ? ROUTE_BY_OPERATOR
+				   : ROUTE_BY_BREAKER;
+	else
+		s->cause = why_len >= 9 && memcmp(why, "operator ", 9) == 0
+				   ? ROUTE_BY_OPERATOR
+				   : ROUTE_BY_BREAKER;
 	s->until_wall_ms = until;
 	s->consecutive_trips = (uint32_t)trips;
 	s->trip_duration_ms = (uint32_t)dur;

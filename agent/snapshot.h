@@ -17,8 +17,10 @@
  *            writer's version string), saved_at_ms (wall clock),
  *            backends N, weights M
  *   N maps   name, state ("closed", "open", "cooling", "half-open"),
- *            until_ms (wall-clock deadline, 0 none), trips (consecutive),
- *            trip_duration_ms, disabled, why
+ *            by (who set the state: "breaker" or "operator"; optional,
+ *            an entry without it counts as the operator's when why
+ *            starts with "operator "), until_ms (wall-clock deadline, 0
+ *            none), trips (consecutive), trip_duration_ms, disabled, why
  *   M maps   pool, backend, weight
  *   trailer  uint64 in its 9-byte form (0xcf, big-endian): FNV-1a 64 of
  *            every byte before it

@@ -107,10 +107,12 @@ def programs(args):
                                                   "test_*"))):
             yield ("unit", os.path.relpath(path, ROOT), [path], 300)
     for layer, pattern in (("mock", "tests/mock/test_*.py"),
-                           ("integration", "tests/integration/test_*.py")):
+                           ("integration", "tests/integration/test_*.py"),
+                           ("package", "tests/package/test_*.py")):
         for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
+            # a first package run debootstraps its root filesystems
             yield (layer, os.path.relpath(path, ROOT),
-                   [sys.executable, path], 600)
+                   [sys.executable, path], 1200 if layer == "package" else 600)
     # make lint as a layer, so CI enforces it: one check
     yield ("lint", "tests/lint.sh",
            ["sh", os.path.join(ROOT, "tests/lint.sh")], 300)
@@ -317,7 +319,7 @@ def run_e2e(rep, versions, label, base, keep):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", help="run one layer (unit, mock, "
-                    "integration, e2e, lint, fuzz)")
+                    "integration, package, e2e, lint, fuzz)")
     ap.add_argument("--fuzz-seconds", type=int,
                     default=int(os.environ.get("FUZZ_SECONDS_TEST", "15")))
     ap.add_argument("-k", help="only programs whose name contains this")

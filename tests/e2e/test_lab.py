@@ -116,6 +116,12 @@ def test_lab(t, tmp):
              "lab: traffic.svg parses as XML (an svg with content)")
     except (OSError, ET.ParseError) as exc:
         t.ok(False, "lab: traffic.svg parses as XML", exc)
+    # regions whose breaker tripped (both incidents normally; whether they
+    # did is checked above, not again here)
+    tripped = [r["name"] for r in rep.get("regions", [])
+               if r.get("breaker", {}).get("trips", 0) >= 1]
+    check_svg_labels(t, svg, tripped)
+    check_words(t, out, rep, tripped)
     t.ok(os.path.isfile(os.path.join(out_dir, "logs", "agent.log"))
          and os.path.isfile(os.path.join(out_dir, "logs", "haproxy.log")),
          "lab: logs copied next to the report")
@@ -124,6 +130,82 @@ def test_lab(t, tmp):
     t.ok(ex and all(v == 0 for k, v in ex.items() if k != "haproxy")
          and ex.get("haproxy") in (0, -15),
          "lab: every process stopped (none needed SIGKILL)", ex)
+
+
+def check_svg_labels(t, path, tripped):
+    """Text labels of one line (same y) must not overlap, with the chart's
+    own width estimate (svg.CHAR_W); trip and recovery labels name their
+    region."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+    import svg as lab_svg
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return
+    ns = "{http://www.w3.org/2000/svg}"
+    by_y = {}
+    texts = []
+    for el in root.iter(ns + "text"):
+        if el.get("transform"):
+            continue
+        text = "".join(el.itertext())
+        texts.append(text)
+        w = len(text) * lab_svg.CHAR_W
+        x = float(el.get("x"))
+        anchor = el.get("text-anchor", "start")
+        x0 = x - w / 2 if anchor == "middle" else x - w if anchor == "end" \
+            else x
+        by_y.setdefault(el.get("y"), []).append((x0, x0 + w, text))
+    overlaps = []
+    for y, spans in by_y.items():
+        spans.sort()
+        for (a0, a1, ta), (b0, b1, tb) in zip(spans, spans[1:]):
+            if b0 < a1:
+                overlaps.append("%r / %r at y=%s" % (ta, tb, y))
+    t.ok(not overlaps, "lab: chart labels do not overlap", overlaps[:5])
+    t.ok(tripped and all(any(x == "%s trip" % r for x in texts) and
+                         any(x == "%s recovered" % r for x in texts)
+                         for r in tripped),
+         "lab: chart's trip and recovery labels name their region",
+         [x for x in texts if "trip" in x or "recovered" in x])
+
+
+def check_words(t, out, rep, tripped):
+    """Progress while the workload runs; fallback routings counted next to
+    the agent's decisions; breaker recoveries apart from cooldown ends; a
+    normal stop reads as one."""
+    prog = [l for l in out.splitlines() if re.match(
+        r"^  \[\s*\d+/\d+ s\]\s+\d+ requests, \d+ errors; last \d+ s "
+        r"served by: ", l)]
+    t.ok(len(prog) >= 2, "lab: progress lines while the workload runs "
+         "(elapsed, requests, shares)", prog)
+    acc = rep.get("haproxy", {}).get("access_log", {})
+    alone = acc.get("haproxy_alone", {})
+    routed = [r.get("routing", {}) for r in rep.get("regions", [])]
+    t.ok(isinstance(alone.get("total"), int) and
+         sum(r.get("by_agent", 0) + r.get("by_haproxy_alone", 0)
+             for r in routed) == sum(
+             acc.get("decisions_by_reason", {}).values()) + alone["total"]
+         and "- " not in acc.get("decisions_by_reason", {}),
+         "lab: routings by the agent and by HAProxy alone (fail-open) "
+         "counted apart, per region", (acc, routed))
+    t.ok(re.search(r"^routing decisions \(access log\): by the agent \d+ "
+                   r".*; by HAProxy alone \d+", out, re.M),
+         "lab: report prints decisions by the agent next to HAProxy's own")
+    br = {r["name"]: r["breaker"] for r in rep.get("regions", [])}
+    t.ok(tripped and all(br[r].get("breaker_recoveries", 0) >= 1
+                         for r in tripped) and
+         all(b.get("breaker_recoveries", 0) + b.get("cooldown_ends", 0)
+             <= b.get("recoveries", 0) for b in br.values()),
+         "lab: breaker recoveries and ends of cooldowns counted apart", br)
+    stop = [l for l in out.splitlines() if l.startswith("stopped:")]
+    t.ok(len(stop) == 1 and "exit" not in stop[0] and "NOT" not in stop[0],
+         "lab: a normal stop reads as one (no exit codes)", stop)
+    t.ok(tripped and all(
+        re.search(r"^\s+\d+\.\d s  %s tripped " % r, out, re.M) and
+        re.search(r"^\s+\d+\.\d s  %s recovered " % r, out, re.M)
+        for r in tripped), "lab: trip and recovery lines name their region",
+        tripped)
 
 
 def test_render(t, tmp):

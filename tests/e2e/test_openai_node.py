@@ -5,7 +5,9 @@ against the lab's mock regions while a region throttles.
 
 tests/node/openai-client.mjs runs chat completions, streamed chat
 completions and embeddings with maxRetries: 0, so any 429 or 5xx that the
-gateway let through would be an error the client sees.
+gateway let through would be an error the client sees. Each embeddings
+request has two inputs; half leave encoding_format to the SDK (base64), and
+every decoded vector must equal the one the mock computed for its input.
 
 A. eastus answers every request with 429 (throttle_all): the client sees
    no error; eastus answered nothing but 429; the other regions served all.
@@ -34,7 +36,7 @@ def run_client(lab, t, label):
             "--api-key", lab.client_key, "--deployment", labenv.DEPLOYMENT,
             "--api-version", labenv.API_VERSION, "--chats", str(CHATS),
             "--streams", str(STREAMS), "--embeddings", str(EMBEDDINGS),
-            "--concurrency", "6"]
+            "--concurrency", "6", "--mock-vectors", "1"]
     try:
         p = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=120,
@@ -56,6 +58,12 @@ def run_client(lab, t, label):
     t.ok("# errors 0" in lines, "%s: '# errors 0'" % label)
     t.ok("1..%d" % TOTAL in lines, "%s: plan line 1..%d" % (label, TOTAL))
     streams = [l for l in oks if l.startswith("ok - stream ")]
+    embs = [l for l in oks if l.startswith("ok - embeddings ")]
+    t.ok(len(embs) == EMBEDDINGS and all(
+        "2 vectors of 8 dims" in l for l in embs) and
+        sum("base64 on the wire" in l for l in embs) == EMBEDDINGS // 2,
+        "%s: every embeddings answer had one vector per input, decoded to "
+        "the mock's values (half base64, the SDK's default)" % label, embs)
     t.ok(len(streams) == STREAMS and all(
         "Hello from the mock deployment" in l for l in streams),
         "%s: every stream complete (finish_reason stop, text)" % label,

@@ -1,4 +1,6 @@
-/* libFuzzer target: cfg_parse() on any bytes must not crash or leak. */
+/* libFuzzer target: cfg_parse() on any bytes must not crash or leak; what
+ * it accepts walks well (cfg_schema_walk()).
+ */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,8 +55,44 @@ static void fuzz_cfg_check(const struct cfg *cfg)
 	}
 }
 
+/* State of one cfg_schema_walk() check. */
+struct fuzz_walk {
+	unsigned depth; /* open mappings and lists */
+	unsigned values;
+};
+
+/* The walk of an accepted configuration is well nested, and every value
+ * has text and a schema entry.
+ */
+static void fuzz_walk_one(void *arg, const struct cfg_walk_item *it)
+{
+	struct fuzz_walk *w = arg;
+
+	switch (it->event) {
+	case CFG_WALK_MAP_BEGIN:
+	case CFG_WALK_SEQ_BEGIN:
+		if (it->depth != w->depth)
+			abort();
+		w->depth++;
+		break;
+	case CFG_WALK_MAP_END:
+	case CFG_WALK_SEQ_END:
+		if (w->depth == 0 || it->depth != w->depth - 1)
+			abort();
+		w->depth--;
+		break;
+	case CFG_WALK_VALUE:
+		if (!it->value || !it->field || !it->path[0] ||
+		    it->depth != w->depth)
+			abort();
+		w->values++;
+		break;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct fuzz_walk w = {0};
 	unsigned n_errors = 0;
 	struct cfg *cfg;
 
@@ -63,8 +101,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* a configuration, or at least one error: never both, never none */
 	if ((cfg != NULL) == (n_errors != 0))
 		abort();
-	if (cfg)
+	if (cfg) {
 		fuzz_cfg_check(cfg);
+		cfg_schema_walk(cfg, fuzz_walk_one, &w);
+		if (w.depth != 0 || w.values == 0)
+			abort();
+	}
 	cfg_free(cfg);
 	return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Command line of the real agent: -c, -v, -h, usage errors, and error
 reporting as FILE:LINE:COL: message."""
+import os
 import re
 import socket
 import subprocess
@@ -108,6 +109,33 @@ def main():
             outputs.append(out + err)
             tap.ok(rc == 0 and re.match(r"aoai-spoa \S+", out.strip()),
                    "-v prints the version, exit 0", (rc, out, err))
+            release = open(os.path.join(H.ROOT, "VERSION")).read().strip()
+            for opt in ("-V", "--version"):
+                rc, out, err = run([opt])
+                outputs.append(out + err)
+                tap.ok(rc == 0 and re.fullmatch(
+                    r"aoai-spoa %s(\+g[0-9a-f]{7,}(\.dirty)?)?"
+                    % re.escape(release), out.strip()),
+                    "%s prints \"aoai-spoa\" and the VERSION file's "
+                    "release (+gHASH from git), exit 0" % opt,
+                    (rc, out, err))
+            rc, out, err = run(["--help"])
+            outputs.append(out + err)
+            tap.ok(rc == 0 and "usage" in out.lower() and all(
+                o in out for o in ("--config", "--check", "--debug",
+                                   "--version", "--help")),
+                "--help prints the usage with every long option on "
+                "stdout, exit 0", (rc, out, err))
+            rc, out, err = run(["--check", "--config", good])
+            tap.ok(rc == 0 and "configuration OK" in out,
+                   "--check --config good.yaml: exit 0, "
+                   "\"configuration OK\"", (rc, out, err))
+            rc, out, err = run(["--config=" + bad, "--check"])
+            tap.eq(rc, 1, "--config=bad.yaml --check: exit 1")
+            rc, out, err = run(["--bogus", "-f", good])
+            tap.ok(rc == 2 and "usage" in err.lower(),
+                   "unknown long option: exit 2, usage on stderr",
+                   (rc, err))
             rc, out, err = run(["-h"])
             outputs.append(out + err)
             tap.ok(rc == 0 and "usage" in out.lower() and "-f" in out,

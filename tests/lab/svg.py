@@ -24,6 +24,32 @@ def _rates(samples, regions, key):
     return out
 
 
+CHAR_W = 6.2  # average width of an 11 px sans-serif character
+
+
+def _rows(labels, gap=6.0):
+    """Rows for labels [(x, text, anchor)] so that no two labels of a row
+    overlap: greedy, left to right. Returns the row of each label, in the
+    order given."""
+    spans = []
+    for i, (x, text, anchor) in enumerate(labels):
+        w = len(text) * CHAR_W
+        x0 = x - w / 2 if anchor == "middle" else x - w if anchor == "end" \
+            else x
+        spans.append((x0, x0 + w, i))
+    ends, row_of = [], [0] * len(labels)
+    for x0, x1, i in sorted(spans):
+        for r, end in enumerate(ends):
+            if end + gap <= x0:
+                break
+        else:
+            r = len(ends)
+            ends.append(float("-inf"))
+        ends[r] = x1
+        row_of[i] = r
+    return row_of
+
+
 def _nice_max(v):
     for m in (5, 10, 20, 25, 50, 100, 150, 200, 250, 300, 400, 500, 750,
               1000, 1500, 2000, 5000, 10000):
@@ -38,17 +64,41 @@ def render(path, title, samples, regions, duration, transitions=(),
     cumulative; transitions: [{"t", "region", "from", "to", "why"}];
     phases: [{"name", "start", "end", "rps"}]; incidents: [{"region",
     "kind", "start", "end"}]. Writes the SVG to path."""
-    L, R, T = 110, 170, 46
+    L, R = 110, 170
     W = 1000
     PH = 280                       # plot height
     lane_h, lane_gap = 16, 6
-    lanes_top = T + PH + 42
-    H = lanes_top + len(regions) * (lane_h + lane_gap) + 34
     pw = W - L - R
     dur = max(duration, 1.0)
 
     def x(t):
         return L + max(0.0, min(t, dur)) / dur * pw
+
+    # labels that must not overlap: phases above the plot, incidents at
+    # its top, trips and recoveries (named by region) under the lanes
+    phase_lab = [(x((p["start"] + p["end"]) / 2), "%s %s rps" % (
+        p["name"], p.get("rps", "")), "middle") for p in phases]
+    phase_row = _rows(phase_lab)
+    inc_lab = [(x(i["start"]) + 2, "%s %s" % (i["region"], i["kind"]),
+                "start") for i in incidents]
+    inc_row = _rows(inc_lab)
+    marks = []
+    tripped = set()
+    for tr in sorted(transitions, key=lambda tr: tr["t"]):
+        if tr["to"] == "open" and tr["from"] == "closed":
+            tripped.add(tr["region"])
+            marks.append((tr, "trip", "#c53030", "%s trip" % tr["region"]))
+        elif tr["to"] == "closed" and tr["region"] in tripped:
+            tripped.discard(tr["region"])
+            marks.append((tr, "recovery", "#2f855a",
+                          "%s recovered" % tr["region"]))
+    mark_lab = [(x(m[0]["t"]), m[3], "middle") for m in marks]
+    mark_row = _rows(mark_lab)
+    T = 34 + 12 * (max(phase_row) + 1 if phase_row else 1)
+    lanes_top = T + PH + 42
+    lanes_end = lanes_top + len(regions) * (lane_h + lane_gap)
+    marks_top = lanes_end + 12
+    H = marks_top + 12 * (max(mark_row) + 1 if mark_row else 0) + 30
 
     ok = _rates(samples, regions, "ok")
     thr = _rates(samples, regions, "throttled")
@@ -76,18 +126,17 @@ def render(path, title, samples, regions, duration, transitions=(),
             e.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" '
                      'fill="#f7fafc"/>' % (x0, T, x1 - x0, PH))
         e.append('<text x="%.1f" y="%d" fill="#4a5568" text-anchor="middle">'
-                 '%s %s rps</text>' % ((x0 + x1) / 2, T - 6,
-                                      escape(p["name"]), p.get("rps", "")))
+                 '%s</text>' % (phase_lab[i][0], T - 6 - 12 * phase_row[i],
+                                escape(phase_lab[i][1])))
     for k, inc in enumerate(incidents):
         x0, x1 = x(inc["start"]), x(inc["end"])
         e.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" '
                  'fill="#fed7d7" fill-opacity="0.6"><title>%s</title></rect>'
                  % (x0, T, max(1.0, x1 - x0), PH,
                     escape("%s: %s" % (inc["region"], inc["kind"]))))
-        e.append('<text x="%.1f" y="%d" fill="#c53030" font-size="10">%s'
-                 '</text>' % (x0 + 2, T + 12 + 12 * k,
-                              escape("%s %s" % (inc["region"],
-                                                inc["kind"]))))
+        e.append('<text x="%.1f" y="%d" fill="#c53030">%s</text>'
+                 % (inc_lab[k][0], T + 12 + 12 * inc_row[k],
+                    escape(inc_lab[k][1])))
     # axes and grid
     for k in range(6):
         v = ymax * k / 5
@@ -140,30 +189,19 @@ def render(path, title, samples, regions, duration, transitions=(),
                          color, ' stroke-dasharray="%s"' % dash if dash
                          else "", " ".join("%.1f,%.1f" % p for p in pts),
                          name))
-    # breaker trips: vertical markers across the plot
-    for tr in transitions:
-        if tr["to"] != "open":
-            continue
+    # breaker trips and recoveries: a marker across plot and lanes, and
+    # a label naming the region under the lanes
+    for k, (tr, kind, color, label) in enumerate(marks):
         xx = x(tr["t"])
-        e.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c53030" '
+        e.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" '
                  'stroke-width="1.2" stroke-dasharray="2,2"><title>%s'
-                 '</title></line>' % (xx, T, xx, lanes_top + len(regions) * (
-                     lane_h + lane_gap), escape("%.1fs %s %s -> open: %s" % (
-                         tr["t"], tr["region"], tr["from"], tr["why"]))))
-    tripped = set()
-    for tr in sorted(transitions, key=lambda tr: tr["t"]):
-        if tr["to"] == "open":
-            tripped.add(tr["region"])
-        if tr["to"] == "closed" and tr["region"] in tripped:
-            tripped.discard(tr["region"])
-            xx = x(tr["t"])
-            e.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" '
-                     'stroke="#2f855a" stroke-width="1.2" stroke-dasharray='
-                     '"2,2"><title>%s</title></line>' % (
-                         xx, T, xx, lanes_top + len(regions) * (
-                             lane_h + lane_gap), escape(
-                                 "%.1fs %s recovered" % (tr["t"],
-                                                         tr["region"]))))
+                 '</title></line>' % (xx, T, xx, marks_top - 9, color,
+                                      escape("%.1fs %s %s -> %s: %s" % (
+                                          tr["t"], tr["region"], tr["from"],
+                                          tr["to"], tr["why"]))))
+        e.append('<text x="%.1f" y="%d" fill="%s" text-anchor="middle">%s'
+                 '</text>' % (xx, marks_top + 12 * mark_row[k], color,
+                              escape(label)))
     # state lanes
     e.append('<text x="%d" y="%d" font-weight="bold">circuit state '
              '(agent)</text>' % (L, lanes_top - 8))

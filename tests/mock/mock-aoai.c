@@ -8,6 +8,9 @@
  * POST /openai/deployments/{name}/embeddings?api-version=V,
  * POST /openai/v1/chat/completions and /openai/v1/embeddings (model in the
  * body). "stream": true in a chat body answers with server-sent events.
+ * Embeddings: one vector per input (a string, or an array of them), as
+ * floats or, with "encoding_format": "base64", as base64 float32 (see
+ * mock-embed.c); a missing or empty input is a 400.
  * Order of decisions: reset_count, fail_count/fail_rate, 404, 405, 401, 429
  * (throttle_all, rpm, tpm), 200. Latency applies to all of them.
  *

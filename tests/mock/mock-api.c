@@ -18,6 +18,7 @@
  * copied out synchronously, so one buffer serves every connection.
  */
 static char api_scratch[MOCK_OUT_CAP - 2048];
+static struct embed_input api_inputs[EMBED_MAX_INPUTS];
 
 enum api_op {
 	API_NONE,  /* no such resource */
@@ -623,27 +624,6 @@ static void api_stream_start(struct conn *c, const struct api_route *rt)
 	conn_respond(c, CONN_AFTER_STREAM, srv->set.latency_ms);
 }
 
-/* A few deterministic floats, different per region and input. */
-static void api_embedding_body(struct mock_srv *srv, struct mbuf *b,
-			       const struct api_route *rt, size_t body_len,
-			       uint64_t prompt)
-{
-	double base = (double)body_len;
-	size_t i;
-
-	for (i = 0; srv->region[i]; i++)
-		base += (double)(unsigned char)srv->region[i] * (double)(i + 1);
-	mbuf_printf(b, "{\"object\":\"list\",\"data\":[{\"object\":"
-		       "\"embedding\",\"index\":0,\"embedding\":[");
-	for (i = 0; i < 8; i++)
-		mbuf_printf(b, "%s%.7f", i ? "," : "",
-			    0.05 * sin(base * 0.37 + (double)i * 1.7));
-	mbuf_printf(b,
-		    "]}],\"model\":\"%s\",\"usage\":{\"prompt_tokens\":"
-		    "%" PRIu64 ",\"total_tokens\":%" PRIu64 "}}",
-		    rt->model, prompt, prompt);
-}
-
 static void api_chat_body(struct mock_srv *srv, struct mbuf *b,
 			  const struct api_route *rt, uint64_t prompt)
 {
@@ -676,6 +656,7 @@ void api_dispatch(struct conn *c)
 	struct mhttp_str method = mhttp_at(c->in, c->req.method);
 	struct api_route rt;
 	uint64_t prompt, tokens;
+	int n_inputs = 0;
 
 	if (c->is_mock) {
 		ctl_dispatch(c);
@@ -715,6 +696,20 @@ void api_dispatch(struct conn *c)
 		api_error(c, &r, NULL, set->latency_ms);
 		return;
 	}
+	if (rt.op == API_EMBED) {
+		n_inputs = embed_inputs(body, c->body_len, api_inputs);
+		if (n_inputs <= 0) {
+			r.status = 400;
+			api_error(c, &r,
+				  n_inputs < 0
+					  ? "Too many inputs for the mock "
+					    "(at most 128)."
+					  : "'input' must be a string or a "
+					    "non-empty array.",
+				  set->latency_ms);
+			return;
+		}
+	}
 	/* Token estimate: a token is about 4 bytes of prompt. */
 	prompt = c->body_len / 4 ? c->body_len / 4 : 1;
 	tokens = prompt + (rt.op == API_CHAT ? MOCK_COMPLETION_TOKENS : 0);
@@ -734,7 +729,9 @@ void api_dispatch(struct conn *c)
 	if (rt.op == API_CHAT)
 		api_chat_body(srv, &b, &rt, prompt);
 	else
-		api_embedding_body(srv, &b, &rt, c->body_len, prompt);
+		embed_body(&b, api_inputs, n_inputs,
+			   embed_base64_wanted(body, c->body_len), rt.model,
+			   prompt);
 	r.status = 200;
 	r.ctype = "application/json";
 	api_send(c, &r, b.p, b.over ? 0 : b.len, CONN_AFTER_WRITE,

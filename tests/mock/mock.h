@@ -39,6 +39,32 @@ bool api_stream_next(struct conn *c);
 /* Room one stream event needs in c->out, chunk framing included. */
 #define MOCK_EVENT_MAX 1024
 
+/* mock-embed.c */
+
+#define EMBED_MAX_INPUTS 128 /* per request (Azure takes 2048) */
+#define EMBED_DIMS	 8   /* values per vector */
+
+/* One input of an embeddings request: its JSON text in the body. */
+struct embed_input {
+	const char *p;
+	size_t len;
+};
+
+/* Splits the body's "input" into <in> (EMBED_MAX_INPUTS entries): a string
+ * is one input, an array of numbers (tokens) one, any other array one per
+ * element; a body without "input" is one input (the mock is lenient).
+ * Returns the count, 0 when "input" is empty or malformed, -1 when there
+ * are more than EMBED_MAX_INPUTS.
+ */
+int embed_inputs(const char *body, size_t len, struct embed_input *in);
+
+/* True when the body asks for "encoding_format": "base64". */
+bool embed_base64_wanted(const char *body, size_t len);
+
+/* Appends the embeddings answer for <n> inputs to <b>. */
+void embed_body(struct mbuf *b, const struct embed_input *in, int n,
+		bool base64, const char *model, uint64_t prompt);
+
 /* Current time: the loop's ev_now(), the one clock of the quota logic. */
 ev_tstamp mock_now(const struct mock_srv *srv);
 

@@ -7,12 +7,14 @@ the repository root. $MOCK_AOAI_WRAPPER runs it under a tool, e.g.
 MOCK_AOAI_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full"; the
 exit status check at the end then fails on any memory error.
 """
+import base64
 import json
 import os
 import re
 import shlex
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -317,6 +319,82 @@ def test_embeddings(m):
           d["usage"]["total_tokens"] == 6)
     check(ok, "embeddings: list of one embedding, model, usage", str(d))
     check_eq(r.header("x-ms-region"), REGION, "embeddings: x-ms-region")
+
+
+def embed(m, inputs, fmt=None):
+    body = {"input": inputs}
+    if fmt:
+        body["encoding_format"] = fmt
+    r = m.post(EMBED, json.dumps(body).encode())
+    return r, (r.json() if r.status == 200 else None)
+
+
+def test_embeddings_formats(m):
+    """As Azure answers: one embedding per input, index in order, floats or
+    base64 of little-endian float32 when asked."""
+    texts = ["first input", "second, with \"quotes\" and [brackets]",
+             "third"]
+    r, f = embed(m, texts)
+    check(r.status == 200 and len(f["data"]) == 3 and
+          [d["index"] for d in f["data"]] == [0, 1, 2] and
+          all(d["object"] == "embedding" for d in f["data"]),
+          "embeddings: three inputs, three embeddings, index 0..2",
+          "%d %r" % (r.status, r.body[:300]))
+    vecs = [d["embedding"] for d in f["data"]]
+    check(all(len(v) == 8 and all(isinstance(x, float) and
+                                  -0.05 <= x <= 0.05 for x in v)
+              for v in vecs) and len({tuple(v) for v in vecs}) == 3,
+          "embeddings: floats by default, a different vector per input",
+          vecs)
+    r, b = embed(m, texts, "base64")
+    ok = r.status == 200 and len(b["data"]) == 3
+    check(ok and all(isinstance(d["embedding"], str) for d in b["data"]),
+          "embeddings: encoding_format base64 answers strings",
+          r.body[:300])
+    if ok:
+        dec = [list(struct.unpack("<8f", base64.b64decode(
+            d["embedding"], validate=True))) for d in b["data"]]
+        want = [list(struct.unpack("<8f", struct.pack("<8f", *v)))
+                for v in vecs]
+        check_eq(dec, want, "embeddings: base64 decodes (float32 LE) to "
+                 "the float answer's values")
+        check_eq([d["index"] for d in b["data"]], [0, 1, 2],
+                 "embeddings: base64 answer keeps index order")
+        check(b["usage"]["prompt_tokens"] > 0 and
+              b["usage"]["total_tokens"] == b["usage"]["prompt_tokens"],
+              "embeddings: usage (prompt = total)", b.get("usage"))
+    r, one = embed(m, texts[1])
+    check(r.status == 200 and len(one["data"]) == 1 and
+          one["data"][0]["embedding"] == vecs[1],
+          "embeddings: a string input is one embedding, the same vector "
+          "as in an array", "%d %r" % (r.status, r.body[:300]))
+    r, b = embed(m, texts[1], "float")
+    check(r.status == 200 and b["data"][0]["embedding"] == vecs[1],
+          "embeddings: encoding_format float answers floats")
+    r, tok = embed(m, [1734, 374, 264, 1296])
+    check(r.status == 200 and len(tok["data"]) == 1,
+          "embeddings: an array of token numbers is one input",
+          "%d %r" % (r.status, r.body[:300]))
+    r, tok = embed(m, [[1734, 374], [264, 1296]])
+    check(r.status == 200 and len(tok["data"]) == 2,
+          "embeddings: an array of token arrays is one input each",
+          "%d %r" % (r.status, r.body[:300]))
+    r, _ = embed(m, ["x"] * 128, "base64")
+    check(r.status == 200 and len(r.json()["data"]) == 128,
+          "embeddings: 128 inputs in one request", "%d" % r.status)
+    r = m.post(EMBED, b'{"model":"x"}')
+    check(r.status == 200 and len(r.json()["data"]) == 1,
+          "embeddings: a body without input is one input (lenient)",
+          "%d %r" % (r.status, r.body[:200]))
+    for name, body in (("an empty array", b'{"input":[]}'),
+                       ("a number", b'{"input":42}'),
+                       ("129 inputs", json.dumps(
+                           {"input": ["x"] * 129}).encode()),
+                       ("a cut array", b'{"input":["a","b"')):
+        r = m.post(EMBED, body)
+        check(r.status == 400 and r.json()["error"]["code"] == "400",
+              "embeddings: %s is a 400" % name,
+              "%d %r" % (r.status, r.body[:200]))
 
 
 def test_v1(m):
@@ -725,7 +803,8 @@ def main():
     m = None
     try:
         m = Mock(tmp.name)
-        for test in (test_startup, test_chat, test_embeddings, test_v1,
+        for test in (test_startup, test_chat, test_embeddings,
+                     test_embeddings_formats, test_v1,
                      test_auth, test_not_found, test_keepalive_pipelining,
                      test_quota, test_faults, test_stream, test_bodies,
                      test_malformed, test_stats):

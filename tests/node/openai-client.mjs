@@ -13,6 +13,9 @@
 //        --api-key KEY --deployment gpt-4o --api-version 2024-06-01 \
 //        [--chats 24] [--streams 4] [--embeddings 4] \
 //        [--embeddings-deployment text-embedding-3-small] [--concurrency 4]
+//        [--mock-vectors 1]
+//   --mock-vectors 1: each decoded embedding must equal the vector the
+//   lab's mock region computes for its input (tests/mock/mock-embed.c).
 //   env: AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, AOAI_DEPLOYMENT,
 //        OPENAI_API_VERSION, AOAI_EMBEDDINGS_DEPLOYMENT
 //
@@ -62,6 +65,7 @@ const embDeployment = args['embeddings-deployment'] ??
 const nChats = Number(args.chats ?? 24);
 const nStreams = Number(args.streams ?? 4);
 const nEmbeddings = Number(args.embeddings ?? 0);
+const checkMockVectors = args['mock-vectors'] === '1';
 const concurrency = Math.max(1, Number(args.concurrency ?? 4));
 const timeoutMs = Number(args['timeout-ms'] ?? 30000);
 
@@ -82,9 +86,27 @@ try {
   process.exit(2);
 }
 
+// The wire format of each embeddings answer, by its request's first input.
+const wireFormat = new Map();
+async function peekingFetch(url, init) {
+  const res = await fetch(url, init);
+  if (String(url).includes('/embeddings') && res.ok) {
+    try {
+      const first = JSON.parse(init.body).input[0];
+      const item = JSON.parse(await res.clone().text()).data?.[0]?.embedding;
+      wireFormat.set(first, typeof item === 'string' ? 'base64'
+        : Array.isArray(item) ? 'float' : typeof item);
+    } catch {
+      // an unreadable answer fails its request's own checks
+    }
+  }
+  return res;
+}
+
 function clientFor(dep) {
   return new AzureOpenAI({
     endpoint,
+    fetch: peekingFetch,
     apiKey,
     apiVersion,
     deployment: dep,
@@ -180,22 +202,62 @@ async function oneStream(i) {
   }
 }
 
+// The mock's vector for one input (tests/mock/mock-embed.c): FNV-1a of
+// the input's JSON text seeds a few sines, rounded to float32.
+function mockVector(text) {
+  let h = 1469598103934665603n;
+  for (const b of Buffer.from(JSON.stringify(text), 'utf8')) {
+    h = ((h ^ BigInt(b)) * 1099511628211n) & 0xffffffffffffffffn;
+  }
+  const seed = Number(h % 100003n);
+  return Array.from({ length: 8 },
+    (_, k) => Math.fround(0.05 * Math.sin(seed * 0.37 + k * 1.7)));
+}
+
+// Two inputs per request; odd requests leave encoding_format to the SDK
+// (base64, decoded by the SDK), even ones ask for floats. The wire format
+// is read by the fetch wrapper, so a float answer to a base64 request
+// (which the SDK would pass through silently) is a failure too.
 async function oneEmbedding(i) {
   const name = `embeddings ${i}`;
   const t0 = Date.now();
+  const input = [`embedding input #${i}`, `second input #${i}`];
+  const want = i % 2 ? 'base64' : 'float';
   try {
-    const { data, response } = await embClient.embeddings.create({
-      model: embDeployment,
-      input: `embedding input #${i}`,
-    }).withResponse();
+    const req = { model: embDeployment, input };
+    if (want === 'float') req.encoding_format = 'float';
+    const { data, response } = await embClient.embeddings.create(req)
+      .withResponse();
     const r = region(response.headers);
-    const vec = data?.data?.[0]?.embedding;
-    if (!Array.isArray(vec) || vec.length === 0) {
-      report(false, name, `no vector from ${r}`);
+    const items = data?.data ?? [];
+    const problems = [];
+    if (items.length !== input.length) {
+      problems.push(`${items.length} embeddings for ${input.length} inputs`);
+    }
+    items.forEach((d, k) => {
+      const vec = d?.embedding;
+      if (d?.index !== k) problems.push(`item ${k} has index ${d?.index}`);
+      if (!Array.isArray(vec) || vec.length === 0 ||
+          !vec.every((x) => Number.isFinite(x) && Math.abs(x) <= 1)) {
+        problems.push(`item ${k}: not a vector of small finite numbers`);
+      } else if (checkMockVectors) {
+        const exp = mockVector(input[k]);
+        if (vec.length !== exp.length ||
+            vec.some((x, j) => Math.abs(x - exp[j]) > 1e-6)) {
+          problems.push(`item ${k}: decoded ${JSON.stringify(vec)}, ` +
+            `mock sent ${JSON.stringify(exp)}`);
+        }
+      }
+    });
+    const seen = wireFormat.get(input[0]);
+    if (seen !== want) problems.push(`asked ${want}, wire carried ${seen}`);
+    if (problems.length) {
+      report(false, name, `from ${r}: ${problems.join('; ')}`);
       return;
     }
     served[r] = (served[r] ?? 0) + 1;
-    report(true, name, `${response.status} from ${r}, ${vec.length} dims ` +
+    report(true, name, `${response.status} from ${r}, ${items.length} ` +
+      `vectors of ${items[0].embedding.length} dims, ${want} on the wire ` +
       `(${Date.now() - t0} ms)`);
   } catch (err) {
     report(false, name, describeError(err));

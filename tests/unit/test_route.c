@@ -1112,6 +1112,53 @@ static void test_external(void)
 	free(t);
 }
 
+/* Who tripped: the operator_trip flag and the cause, not the reason text. */
+static void test_cause(void)
+{
+	struct tcfg *t = tcfg_new();
+	int a = add_backend(t, "a"), b = add_backend(t, "b");
+	int p = add_pool(t, "p");
+	struct route_engine *e;
+	struct route_backend_info bi;
+
+	add_member(t, p, a, 1, 1);
+	add_member(t, p, b, 1, 1);
+	t->backends[a].breaker.failure_count = 1;
+	t->backends[a].breaker.trip_duration_ms = 1000;
+	e = engine(t, 0);
+	bi = binfo(e, "a", 0);
+	tap_ok(!bi.operator_trip && bi.cause == ROUTE_BY_BREAKER,
+	       "closed at start: no operator trip");
+	route_trip(e, a, 5000, 0);
+	bi = binfo(e, "a", 0);
+	tap_ok(bi.state == ROUTE_ST_OPEN && bi.operator_trip &&
+		       bi.cause == ROUTE_BY_OPERATOR,
+	       "route_trip: an operator trip");
+	tap_ok(strncmp(bi.why, "operator trip", 13) == 0,
+	       "the reason text is kept (%s)", bi.why);
+	learn(e, "a", 429, 9000, 10);
+	bi = binfo(e, "a", 10);
+	tap_ok(bi.operator_trip && bi.until_ms > 5000,
+	       "a throttle extending it keeps the cause");
+	bi = binfo(e, "a", 20000);
+	tap_ok(bi.state == ROUTE_ST_HALF_OPEN && !bi.operator_trip &&
+		       bi.cause == ROUTE_BY_BREAKER,
+	       "half-open when it ends: the breaker's");
+	learn(e, "a", 200, -1, 20000);
+	learn(e, "a", 500, -1, 20001);
+	bi = binfo(e, "a", 20001);
+	tap_ok(bi.state == ROUTE_ST_OPEN && !bi.operator_trip &&
+		       bi.cause == ROUTE_BY_BREAKER,
+	       "a fault trip is not an operator trip");
+	route_reset(e, a, 20002);
+	bi = binfo(e, "a", 20002);
+	tap_ok(bi.state == ROUTE_ST_CLOSED && !bi.operator_trip &&
+		       bi.cause == ROUTE_BY_OPERATOR,
+	       "route_reset: closed by the operator, no trip");
+	route_free(e);
+	free(t);
+}
+
 static void test_hook_and_tick(void)
 {
 	struct tcfg *t = tcfg_new();
@@ -1794,6 +1841,7 @@ int main(void)
 	test_reload();
 	test_overrides();
 	test_external();
+	test_cause();
 	test_hook_and_tick();
 	test_counters();
 	test_random();

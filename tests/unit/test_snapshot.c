@@ -205,6 +205,9 @@ static void test_round_trip(void)
 	       (unsigned long long)bi.until_ms);
 	tap_ok(!strcmp(bi.why, "operator trip 30s"),
 	       "b: still an operator trip (%s)", bi.why);
+	tap_ok(bi.operator_trip && bi.cause == ROUTE_BY_OPERATOR &&
+		       !binfo(e2, "a", 5).operator_trip,
+	       "b: the operator_trip flag is restored, a has none");
 	bi = binfo(e2, "c", 5);
 	tap_ok(bi.state == c1.state &&
 		       bi.consecutive_trips == c1.consecutive_trips &&
@@ -596,6 +599,38 @@ static void test_crafted(void)
 	       "a name listed twice: the first entry wins (%u restored, %u "
 	       "skipped)",
 	       st.backends, st.skipped);
+	route_free(e);
+	msgpack_sbuffer_destroy(&m.sb);
+
+	/* "by" absent (files written before it): the reason text decides */
+	mk_init(&m);
+	mk_header(&m, 1, 2, 0);
+	msgpack_pack_map(&m.pk, 6);
+	mk_kv_str(&m, "name", "a");
+	mk_kv_str(&m, "state", "open");
+	mk_kv_u64(&m, "until_ms", WALL + 5000);
+	mk_kv_u64(&m, "trips", 0);
+	mk_str(&m, "disabled");
+	msgpack_pack_false(&m.pk);
+	mk_kv_str(&m, "why", "operator trip 30s");
+	msgpack_pack_map(&m.pk, 7);
+	mk_kv_str(&m, "name", "b");
+	mk_kv_str(&m, "state", "open");
+	mk_kv_str(&m, "by", "breaker");
+	mk_kv_u64(&m, "until_ms", WALL + 5000);
+	mk_kv_u64(&m, "trips", 0);
+	mk_str(&m, "disabled");
+	msgpack_pack_false(&m.pk);
+	mk_kv_str(&m, "why", "operator trip 30s");
+	mk_trailer(&m);
+	e = engine(t, 0);
+	rc = snapshot_decode(e, m.sb.data, m.sb.size, 0, WALL, &st, err,
+			     sizeof(err));
+	tap_ok(rc == 0 && binfo(e, "a", 0).operator_trip &&
+		       !binfo(e, "b", 0).operator_trip,
+	       "no 'by': an operator's reason is an operator trip; 'by' "
+	       "wins over the text (%s)",
+	       rc ? err : "ok");
 	route_free(e);
 	msgpack_sbuffer_destroy(&m.sb);
 
