@@ -192,6 +192,23 @@ int authset_add(struct authset *s, const struct cred_conf *cc, uint64_t seed,
 	return 0;
 }
 
+size_t authset_adopt(struct authset *s, const struct authset *old)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct authset_entry *e = &s->v[i];
+		const struct cred *o = authset_find(old, e->cred.conf.name);
+
+		if (o && cred_adopt(&e->cred, o)) {
+			/* routing already knew it usable */
+			e->usable = true;
+			n++;
+		}
+	}
+	return n;
+}
+
 int authset_start(struct authset *s, char *err, size_t errlen)
 {
 	struct stat st;

@@ -32,6 +32,12 @@ void authset_hooks(struct authset *s, authset_send_fn send, void *send_arg,
 int authset_add(struct authset *s, const struct cred_conf *cc, uint64_t seed,
 		char *err, size_t errlen);
 
+/* Before authset_start() of <s>: each credential of <s> takes over the
+ * token of <old>'s credential of the same backend when it is the same
+ * identity (cred_adopt()). Returns how many did.
+ */
+size_t authset_adopt(struct authset *s, const struct authset *old);
+
 /* Writes the map when it does not exist yet (every key "-", so HAProxy
  * can load it and "set map" finds the keys), then starts every credential.
  * An existing map is left alone: it may hold tokens still valid that a

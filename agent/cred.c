@@ -626,8 +626,48 @@ fail:
 
 void cred_start(struct cred *c)
 {
+	int64_t now = cred_now(c);
+
 	cred_set_state(c, CRED_S_WAIT);
-	cred_schedule(c, cred_now(c));
+	if (!c->have_token || c->usable_ms <= now) {
+		c->have_token = false;
+		sec_buf_clear(&c->token);
+		cred_schedule(c, now);
+		return;
+	}
+	/* a token adopted from the previous configuration */
+	ev_timer_set(&c->expiry, (double)(c->usable_ms - now) / 1000.0, 0.);
+	ev_timer_start(c->loop, &c->expiry);
+	cred_schedule(c, cred_refresh_at(c->acquired_ms, c->expires_ms));
+}
+
+/* Same identity, same endpoint: a token of one is a token of the other. */
+static bool cred_same_source(const struct cred_conf *a,
+			     const struct cred_conf *b)
+{
+	return a->kind == b->kind && strcmp(a->client_id, b->client_id) == 0 &&
+	       strcmp(a->tenant_id, b->tenant_id) == 0 &&
+	       strcmp(a->resource, b->resource) == 0 &&
+	       strcmp(a->imds_url, b->imds_url) == 0 &&
+	       strcmp(a->authority, b->authority) == 0 &&
+	       strcmp(a->secret_file, b->secret_file) == 0 &&
+	       strcmp(a->cert_file, b->cert_file) == 0 &&
+	       strcmp(a->token_file, b->token_file) == 0;
+}
+
+bool cred_adopt(struct cred *dst, const struct cred *src)
+{
+	if (dst->state != CRED_S_STOPPED || !cred_usable(src) ||
+	    !cred_same_source(&dst->conf, &src->conf) ||
+	    sec_buf_copy(&dst->token, &src->token) == -1)
+		return false;
+	dst->have_token = true;
+	dst->acquired_ms = src->acquired_ms;
+	dst->expires_ms = src->expires_ms;
+	dst->usable_ms = src->usable_ms;
+	dst->refreshes = src->refreshes;
+	memcpy(dst->failed, src->failed, sizeof(dst->failed));
+	return true;
 }
 
 void cred_free(struct cred *c)

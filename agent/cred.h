@@ -49,8 +49,17 @@ int cred_init(struct cred *c, const struct cred_conf *cc, struct ev_loop *loop,
 	      cred_clock_fn now, void *now_arg, cred_change_fn change,
 	      void *change_arg, uint64_t seed, char *err, size_t errlen);
 
-/* Starts fetching (the first request goes out from the loop). */
+/* Starts: the first request goes out from the loop, or, with a token
+ * adopted by cred_adopt(), at that token's refresh time.
+ */
 void cred_start(struct cred *c);
+
+/* Before cred_start(): takes over <src>'s usable token (and counters) when
+ * both name the same identity at the same endpoint, so a reload of the
+ * configuration neither refetches nor leaves a gap. Returns true when it
+ * did.
+ */
+bool cred_adopt(struct cred *dst, const struct cred *src);
 
 /* Stops timers and the request in flight, wipes and frees everything. */
 void cred_free(struct cred *c);

@@ -614,6 +614,43 @@ static void test_authset(void)
 		       "metrics: one HELP and TYPE per family");
 		w->have_token = false;
 	}
+	{
+		/* a reload: the same identity keeps its token, another not */
+		struct authset s2;
+		struct cred *w = &s.v[1].cred;
+
+		sec_buf_append(&w->token, "eyJ.old.tok", 11);
+		w->have_token = true;
+		w->acquired_ms = now - 1000;
+		w->expires_ms = now + 99000;
+		w->usable_ms = now + 89000;
+		authset_init(&s2, loop, 2, tpath("set.map"), NULL, fixed_clock,
+			     &now, err, sizeof(err));
+		cred_conf_defaults(&cc, CRED_MANAGED_IDENTITY);
+		snprintf(cc.imds_url, sizeof(cc.imds_url),
+			 "http://127.0.0.1:9");
+		snprintf(cc.name, sizeof(cc.name), "westus");
+		authset_add(&s2, &cc, 1, err, sizeof(err));
+		snprintf(cc.name, sizeof(cc.name), "eastus");
+		snprintf(cc.client_id, sizeof(cc.client_id), "other-identity");
+		authset_add(&s2, &cc, 1, err, sizeof(err));
+		tap_is_int((long long)authset_adopt(&s2, &s), 1,
+			   "reload: one credential adopted");
+		const struct cred *a = authset_find(&s2, "westus");
+
+		tap_ok(cred_usable(a) && a->token.len == 11 &&
+			       memcmp(a->token.p, "eyJ.old.tok", 11) == 0 &&
+			       a->refreshes == 3,
+		       "reload: same identity keeps token and counters");
+		tap_ok(!cred_usable(authset_find(&s2, "eastus")),
+		       "reload: another identity starts without a token");
+		authset_start(&s2, err, sizeof(err));
+		tap_ok(a->next_ms == now + 49000 && ev_is_active(&a->expiry),
+		       "reload: adopted token refreshed at its half-life, "
+		       "expiry armed");
+		authset_free(&s2);
+		w->have_token = false;
+	}
 	authset_free(&s);
 	ev_loop_destroy(loop);
 }
