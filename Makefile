@@ -8,10 +8,12 @@
 #   make test HAPROXY_VERSIONS=2.6   the e2e layer against one HAProxy only
 #   make bench      benchmarks (not tests): throughput, latency, callgrind
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
-#   make lint       clang-format check and banned functions
+#   make lint       clang-format check, banned functions, include graph
+#   make deps-graph the include graph between modules; fails on a cycle
 #   make install    honours DESTDIR and PREFIX
 #
-# User CPPFLAGS/CFLAGS/LDFLAGS are respected; project flags are appended.
+# User CPPFLAGS/CFLAGS/LDFLAGS/LDLIBS are respected; project flags come
+# first so the user's win.
 
 CC       ?= cc
 CLANG    ?= clang
@@ -29,8 +31,9 @@ VERSION  := $(shell cat VERSION)$(shell \
 
 # Debian 12 packages: what the build needs, and what tests, lab and
 # benchmarks need besides.
-BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev \
-	libssl-dev libjansson-dev
+BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev
+# Entra ID tokens: TLS and client assertions, token responses
+BUILD_PKGS += libssl-dev libjansson-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 	valgrind ca-certificates systemd strace prometheus
 # tests/package: build the .deb, lint it, read the man pages
@@ -40,7 +43,9 @@ PKG_CONFIG ?= pkg-config
 # msgpack-c 6 (Debian 13) renamed its pkg-config module msgpack-c.
 MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && \
 	echo msgpack-c || echo msgpack)
-PKGS       := yaml-0.1 $(MSGPACK_PC) libssl libcrypto jansson
+PKGS       := yaml-0.1 $(MSGPACK_PC)
+# Entra ID tokens (agent/http.c, jwt.c: OpenSSL; token.c: jansson)
+PKGS       += libssl libcrypto jansson
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-missing-field-initializers
@@ -57,11 +62,19 @@ OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) \
 	-fno-sanitize-recover=all
 endif
 
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lev -lm
+# Asked once, when a recipe first needs them (after "make deps" may have
+# installed the libraries); pkg-config's own message is shown on failure.
+pkg_or_fail = $(if $(filter PKG_CONFIG_FAILED,$(1)),$(error $(PKG_CONFIG) \
+	found no $(PKGS): install $(BUILD_PKGS) or run "make deps"),$(1))
+pkg_query = $(call pkg_or_fail,$(shell $(PKG_CONFIG) $(1) $(PKGS) || \
+	echo PKG_CONFIG_FAILED))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_query,--cflags))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_query,--libs) -lev -lm \
+	$(LDLIBS))$(PKG_LIBS)
 
-ALL_CFLAGS  = -std=c17 -D_GNU_SOURCE -DAOAI_VERSION='"$(VERSION)"' \
-	-Iprotocol -Iagent $(OPT) $(WARN) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_CPPFLAGS = -D_GNU_SOURCE -DAOAI_VERSION='"$(VERSION)"' -Iprotocol -Iagent \
+	$(PKG_CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS  = -std=c17 $(ALL_CPPFLAGS) $(OPT) $(WARN) $(CFLAGS)
 ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 
 PROTO_SRC  := $(wildcard protocol/*.c)
@@ -80,11 +93,13 @@ FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps build-deps node-deps build-tests test run bench fuzz fuzz-build lint \
-	format install clean
+	deps-graph format install clean
 
-all: build-deps $(BUILD)/libspop.a $(BUILD)/aoai-spoa
+# A pure build: nothing is installed here (see "make deps").
+all: $(BUILD)/libspop.a $(BUILD)/aoai-spoa
 
 # Installs what is missing when root; otherwise prints the one line needed.
+# Only run, test, bench and fuzz depend on it.
 build-deps: PKGS_WANTED = $(BUILD_PKGS)
 deps: PKGS_WANTED = $(BUILD_PKGS) $(TEST_PKGS)
 build-deps deps:
@@ -220,6 +235,10 @@ fuzz: fuzz-build
 lint:
 	@sh tests/lint.sh
 
+# The include graph between modules; fails on a cycle or upward include.
+deps-graph:
+	@python3 tests/deps_graph.py
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -244,7 +263,8 @@ install: all
 	install -m 0644 $(BUILD)/libspop.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 protocol/spop-t.h protocol/spop.h \
 		$(DESTDIR)$(PREFIX)/include/aoai-spoa/
-	install -m 0644 README.md LICENSE docs/routing.md docs/control.md \
+	install -m 0644 README.md LICENSE docs/design.md docs/routing.md \
+		docs/control.md \
 		haproxy-conf/haproxy.cfg haproxy-conf/aoai-spoe.conf \
 		$(DESTDIR)$(PREFIX)/share/doc/aoai-spoa/
 	install -m 0644 haproxy-conf/README.md \

@@ -1,5 +1,6 @@
 /* The daemon's lifecycle: start, signals, reload, graceful stop. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -7,30 +8,25 @@
 
 #include "agent.h"
 #include "cfg.h"
+#include "clock.h"
 #include "conn.h"
-#include "ctl.h"  /* issue #6 */
-#include "hapi.h" /* issue #6 */
+#include "ctl.h"
+#include "hapi.h"
 #include "listener.h"
 #include "log.h"
 #include "route.h"
 #include "snapshot.h"
+#include "sock.h"
 
-/* How often passed deadlines are applied without traffic, so a recovery
- * is logged (and mirrored) when it happens, not at the next request.
+/* The longest wait before passed deadlines are applied without traffic,
+ * so a recovery is logged (and mirrored) when it happens, not at the next
+ * request. The timer wakes earlier for a deadline route_tick() announces;
+ * the bound covers deadlines set by traffic in between (a probe sent).
  */
 #define AGENT_TICK 0.25
 
 /* Seconds between two writes of the state file, when the state changed. */
 #define AGENT_STATE_EVERY 10.0
-
-/* Wall clock in ms since the Unix epoch: snapshot deadlines. */
-static uint64_t agent_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Writes the state file (state_file) when the breaker state changed since
  * the last write, or always with <force>. A failure is logged
@@ -44,11 +40,11 @@ static void agent_state_save(struct agent *a, bool force)
 	if (!path[0] ||
 	    (!force && route_saved_gen(a->route) == a->state_saved_gen))
 		return;
-	agent_clock(a);
+	clock_update();
 	/* only the exit save (force) waits for the disk: see snapshot.h */
-	if (snapshot_save(a->route, path, a->now_ms, agent_wall_ms(), force,
+	if (snapshot_save(a->route, path, clock_now.ms, clock_wall_ms(), force,
 			  err, sizeof(err)) < 0) {
-		log_rl(&a->rl_state, a->now_ms, LOG_WARNING,
+		log_rl(&a->rl_state, clock_now.ms, LOG_WARNING,
 		       "state file %s not written: %s", path, err);
 		return;
 	}
@@ -65,12 +61,12 @@ static void agent_state_load(struct agent *a)
 	const char *path = a->cfg->state_file;
 	struct snapshot_stats st;
 	char err[SNAPSHOT_ERR_MAX];
-	uint64_t wall = agent_wall_ms(), age_s;
+	uint64_t wall = clock_wall_ms(), age_s;
 	int rc;
 
 	if (!path[0])
 		return;
-	rc = snapshot_load(a->route, path, a->now_ms, wall, &st, err,
+	rc = snapshot_load(a->route, path, clock_now.ms, wall, &st, err,
 			   sizeof(err));
 	age_s = rc == 0 && wall > st.saved_at_ms
 			? (wall - st.saved_at_ms) / 1000
@@ -118,17 +114,25 @@ static void agent_route_hook(void *arg, int backend, enum route_state from,
 	log_msg(prio, "backend %s: %s -> %s: %s",
 		route_backend_name(a->route, backend), route_state_str(from),
 		route_state_str(to), why);
-	hapi_mirror(a, backend, from, to); /* issue #6: HAProxy drain/ready */
+	hapi_mirror(a->hapi, backend, from, to); /* HAProxy drain/ready */
 }
 
 static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct agent *a = w->data;
+	uint64_t next;
+	double wait = AGENT_TICK;
 
-	(void)loop;
 	(void)revents;
-	agent_clock(a);
-	route_tick(a->route, a->now_ms);
+	clock_update();
+	next = route_tick(a->route, clock_now.ms);
+	if (next != UINT64_MAX && next > clock_now.ms &&
+	    (double)(next - clock_now.ms) / 1000.0 < wait)
+		wait = (double)(next - clock_now.ms) / 1000.0;
+	else if (next != UINT64_MAX && next <= clock_now.ms)
+		wait = 0.001; /* due within this millisecond */
+	ev_timer_set(w, wait, 0.);
+	ev_timer_start(loop, w);
 }
 
 static void agent_reaper_cb(struct ev_loop *loop, ev_check *w, int revents)
@@ -137,20 +141,76 @@ static void agent_reaper_cb(struct ev_loop *loop, ev_check *w, int revents)
 
 	(void)revents;
 	(void)loop;
-	conn_reap(a);
-	if (a->stopping && a->n_conns == 0)
+	conn_reap(&a->conns);
+	if (a->stopping && a->conns.n == 0)
 		agent_exit_loop(a);
 }
 
-static void agent_accept_retry_cb(struct ev_loop *loop, ev_timer *w,
-				  int revents)
+static void agent_accept(void *arg, struct listener *l, int fd,
+			 const char *peer)
 {
-	struct agent *a = w->data;
+	struct agent *a = arg;
 
-	(void)loop;
-	(void)revents;
-	if (!a->stopping)
-		listener_resume_all(a);
+	(void)l;
+	conn_new(&a->conns, fd, peer);
+}
+
+static int agent_listen_one(struct agent *a, int fd, const char *name,
+			    const char *path)
+{
+	if (!listener_add(&a->spop, fd, name, path, agent_accept, a))
+		return -1;
+	log_msg(LOG_INFO, "listening on %s", name);
+	return 0;
+}
+
+/* Opens the SPOP listeners of the configuration, or takes the sockets
+ * systemd passed (socket activation): the one named "control" goes to the
+ * control socket, the others are SPOP. Returns 0, or -1 after logging what
+ * failed (nothing left open).
+ */
+static int agent_listen(struct agent *a)
+{
+	char err[SOCK_ERR_MAX], name[CFG_PATH_MAX + 40];
+	char names[CFG_LISTEN_MAX][32];
+	int fds[CFG_LISTEN_MAX], n, i, fd, spop = 0;
+	uint32_t j;
+
+	n = sock_systemd_fds(fds, names, CFG_LISTEN_MAX);
+	for (i = 0; i < n; i++) {
+		if (strcmp(names[i], "control") == 0) {
+			if (ctl_adopt(a, fds[i]) < 0)
+				goto fail;
+			continue;
+		}
+		snprintf(name, sizeof(name), "systemd fd %d%s%.31s", fds[i],
+			 names[i][0] ? " " : "", names[i]);
+		if (agent_listen_one(a, fds[i], name, NULL) < 0)
+			goto fail;
+		spop++;
+	}
+	if (spop)
+		return 0;
+	if (n > 0)
+		log_msg(LOG_INFO, "no SPOP socket from systemd: using listen:");
+	for (j = 0; j < a->cfg->n_listen; j++) {
+		const struct cfg_listener *cl = &a->cfg->listen[j];
+
+		cfg_listener_str(cl, name, sizeof(name));
+		fd = sock_listen(cl, err, sizeof(err));
+		if (fd < 0) {
+			log_msg(LOG_ERR, "cannot listen on %s: %s", name, err);
+			goto fail;
+		}
+		if (agent_listen_one(a, fd, name,
+				     cl->kind == CFG_ADDR_UNIX ? cl->path
+							       : NULL) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	listener_close_all(&a->spop);
+	return -1;
 }
 
 static void agent_stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -162,9 +222,9 @@ static void agent_stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	log_msg(LOG_WARNING,
 		"shutdown: %u connections still open after "
 		"%ums, closing them",
-		a->n_conns, a->cfg->agent.shutdown_timeout_ms);
-	while (a->conns)
-		conn_close(a->conns, "shutdown timeout");
+		a->conns.n, a->cfg->agent.shutdown_timeout_ms);
+	while (a->conns.list)
+		conn_close(a->conns.list, "shutdown timeout");
 	agent_exit_loop(a);
 }
 
@@ -174,7 +234,7 @@ static void agent_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	agent_clock(a);
+	clock_update();
 	if (w->signum == SIGHUP) {
 		log_msg(LOG_NOTICE, "SIGHUP: reloading %s", a->cfg_path);
 		agent_reload(a, NULL, NULL);
@@ -189,23 +249,30 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 		struct cfg *cfg)
 {
 	a->loop = loop;
+	a->reload = agent_reload;
 	a->cfg_path = cfg_path;
 	a->cfg = cfg;
 	a->started = a->cfg_loaded = time(NULL);
-	agent_clock(a);
+	clock_update();
 	signal(SIGPIPE, SIG_IGN);
 
+	listener_set_init(&a->spop, loop);
+
 	a->route = route_new((uint64_t)a->started ^ (uint64_t)getpid());
-	if (!a->route || route_apply(a->route, cfg, a->now_ms) < 0) {
+	if (!a->route || route_apply(a->route, cfg, clock_now.ms) < 0) {
 		log_msg(LOG_ERR, "cannot set up the routing engine");
 		return -1;
 	}
 	route_set_hook(a->route, agent_route_hook, a);
+	a->spoa.route = a->route;
+	a->conns.loop = loop;
+	a->conns.cfg = &cfg->agent;
+	a->conns.spoa = &a->spoa;
 	agent_state_load(a);
-	if (listener_open_all(a) < 0)
+	if (agent_listen(a) < 0)
 		return -1;
-	/* issue #6: control socket, metrics listener, HAProxy link */
-	if (ctl_start(a) < 0 || hapi_start(a) < 0)
+	if (ctl_start(a) < 0 ||
+	    hapi_start(&a->hapi, loop, a->route, &cfg->haproxy) < 0)
 		return -1;
 
 	ev_signal_init(&a->sig_term, agent_signal_cb, SIGTERM);
@@ -218,11 +285,9 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	ev_check_init(&a->reaper, agent_reaper_cb);
 	a->reaper.data = a;
 	ev_check_start(loop, &a->reaper);
-	ev_init(&a->accept_retry, agent_accept_retry_cb);
-	a->accept_retry.data = a;
 	ev_init(&a->stop_timer, agent_stop_timer_cb);
 	a->stop_timer.data = a;
-	ev_timer_init(&a->route_timer, agent_tick_cb, AGENT_TICK, AGENT_TICK);
+	ev_timer_init(&a->route_timer, agent_tick_cb, AGENT_TICK, 0.);
 	a->route_timer.data = a;
 	ev_timer_start(loop, &a->route_timer);
 	/* runs without a state_file too: a reload may set one */
@@ -274,7 +339,7 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	struct reload_ctx ctx = {.err = err, .arg = arg};
 	struct cfg *next;
 
-	agent_clock(a);
+	clock_update();
 	next = cfg_load(a->cfg_path, agent_reload_err, &ctx);
 	if (!next) {
 		a->cnt.reload_failed++;
@@ -284,7 +349,7 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 			a->cfg_path, ctx.n);
 		return -1;
 	}
-	if (route_apply(a->route, next, a->now_ms) < 0) {
+	if (route_apply(a->route, next, clock_now.ms) < 0) {
 		a->cnt.reload_failed++;
 		log_msg(LOG_ERR, "reload: routing engine refused the new "
 				 "configuration; the running one stays");
@@ -298,11 +363,12 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 		log_set_level(next->agent.log_level);
 	cfg_free(a->cfg);
 	a->cfg = next;
+	a->conns.cfg = &next->agent;
 	a->cfg_loaded = time(NULL);
 	a->cnt.reloads++;
-	/* issue #6: control sockets and HAProxy link follow the file */
+	/* control sockets and the HAProxy link follow the file */
 	ctl_reload(a);
-	hapi_reload(a);
+	hapi_reload(&a->hapi, a->loop, a->route, &next->haproxy);
 	log_msg(LOG_NOTICE, "reloaded %s: %u backends, %u pools", a->cfg_path,
 		next->n_backends, next->n_pools);
 	return 0;
@@ -315,9 +381,9 @@ void agent_stop(struct agent *a)
 	if (a->stopping)
 		return;
 	a->stopping = true;
-	listener_close_all(a);
-	ev_timer_stop(a->loop, &a->accept_retry);
-	for (c = a->conns; c; c = next) {
+	hapi_quiesce(a->hapi);
+	listener_close_all(&a->spop);
+	for (c = a->conns.list; c; c = next) {
 		next = c->next; /* the call may close and unlink it */
 		if (c->state == CONN_ST_ACTIVE)
 			conn_disconnect(c, SPOP_ERR_NONE, "shutting down");
@@ -331,12 +397,11 @@ void agent_stop(struct agent *a)
 
 void agent_free(struct agent *a)
 {
-	listener_close_all(a);
-	while (a->conns)
-		conn_close(a->conns, "exit");
-	conn_reap(a);
-	/* issue #6 */
-	hapi_stop(a);
+	listener_close_all(&a->spop);
+	while (a->conns.list)
+		conn_close(a->conns.list, "exit");
+	conn_reap(&a->conns);
+	hapi_stop(&a->hapi);
 	ctl_stop(a);
 	route_free(a->route);
 	cfg_free(a->cfg);

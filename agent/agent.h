@@ -2,8 +2,6 @@
 #ifndef AOAI_AGENT_H
 #define AOAI_AGENT_H
 
-#include <time.h>
-
 #include "agent-t.h"
 
 /* Sets up <a> around the validated <cfg> (ownership passes to <a>): the
@@ -25,16 +23,5 @@ void agent_stop(struct agent *a);
 
 /* Frees everything agent_start() set up. */
 void agent_free(struct agent *a);
-
-/* Refreshes the cached clocks (vDSO calls, no system call). */
-static inline void agent_clock(struct agent *a)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	a->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	a->now_wall_s = ts.tv_sec;
-}
 
 #endif /* AOAI_AGENT_H */

@@ -15,6 +15,7 @@
 
 #include "cfg-schema.h"
 #include "cfg.h"
+#include "sock.h"
 #include "text.h"
 #include "yconf.h"
 
@@ -539,17 +540,6 @@ static void cfg_parse_metrics(struct cfg_ctx *ctx, yaml_node_t *n)
 	cfg->has_metrics = true;
 }
 
-/* True when listeners <a> and <b> would bind the same socket. */
-static bool cfg_same_addr(const struct cfg_listener *a,
-			  const struct cfg_listener *b)
-{
-	if (a->kind != b->kind)
-		return false;
-	if (a->kind == CFG_ADDR_UNIX)
-		return strcmp(a->path, b->path) == 0;
-	return a->port == b->port && strcmp(a->host, b->host) == 0;
-}
-
 /* Reports every listening address used twice (listen, control, metrics). */
 static void cfg_check_addrs(struct cfg_ctx *ctx)
 {
@@ -565,7 +555,7 @@ static void cfg_check_addrs(struct cfg_ctx *ctx)
 		all[n++] = &cfg->metrics;
 	for (i = 1; i < n; i++)
 		for (j = 0; j < i; j++)
-			if (cfg_same_addr(all[i], all[j])) {
+			if (sock_same_addr(all[i], all[j])) {
 				cfg_err_mark(ctx, all[i]->mark,
 					     "address already used at %" PRIu32
 					     ":%" PRIu32,

@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg-t.h"
+#include "log.h"
+#include "spop-t.h"
+
 enum conn_state {
 	CONN_ST_HELLO,	 /* waiting for HAPROXY-HELLO */
 	CONN_ST_ACTIVE,	 /* NOTIFY -> ACK */
@@ -14,11 +18,47 @@ enum conn_state {
 	CONN_ST_CLOSED,	 /* fd closed; freed at the loop's safe point */
 };
 
-struct agent;
+/* X(field, metric help text) */
+#define CONN_COUNTERS(X)                                                       \
+	X(conn_accepted, "SPOP connections accepted")                          \
+	X(conn_refused, "SPOP connections refused at max_connections")         \
+	X(conn_closed, "SPOP connections closed")                              \
+	X(hello, "HELLO handshakes completed")                                 \
+	X(healthcheck, "health-check HELLOs answered")                         \
+	X(frames_in, "frames received")                                        \
+	X(frames_out, "frames sent")                                           \
+	X(notify, "NOTIFY frames handled")                                     \
+	X(disconnect_in, "HAPROXY-DISCONNECT frames received")                 \
+	X(backpressure, "times reading paused for a full write buffer")
+
+struct conn_counters {
+#define X(name, help) uint64_t name;
+	CONN_COUNTERS(X)
+#undef X
+	/* AGENT-DISCONNECT sent, by status code; the last slot is "other" */
+	uint64_t disconnect_out[SPOP_ERR_RES + 2];
+};
+
+struct conn;
+struct spoa;
+
+/* Every SPOP connection of the process, and what they share. */
+struct conn_set {
+	struct ev_loop *loop;
+	const struct cfg_agent *cfg; /* limits and timeouts in force */
+	struct spoa *spoa;	     /* handles NOTIFY messages */
+	struct conn *list;	     /* open connections */
+	struct conn *dead;	     /* closed, freed at the safe point */
+	uint32_t n;		     /* open connections */
+	uint64_t next_id;	     /* for log lines */
+	struct conn_counters cnt;
+	struct log_rl rl_proto;	  /* protocol errors */
+	struct log_rl rl_refused; /* refusals at max_connections */
+};
 
 struct conn {
-	struct agent *agent; /* owner */
-	struct conn *next;   /* agent's list of connections */
+	struct conn_set *set; /* owner */
+	struct conn *next;    /* the set's list of connections */
 	struct conn *prev;
 	int fd;
 	enum conn_state state;

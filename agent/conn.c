@@ -13,11 +13,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "clock.h"
 #include "conn.h"
 #include "log.h"
 #include "spoa.h"
 #include "spop.h"
+#include "text.h"
 
 /* Output kept per connection: room for many pipelined ACKs, and at least
  * twice the largest frame (see conn_room()).
@@ -29,10 +30,9 @@
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-static void conn_process(struct conn *c);
 static void conn_flush(struct conn *c);
 
-const char *conn_state_str(enum conn_state st)
+static const char *conn_state_str(enum conn_state st)
 {
 	switch (st) {
 	case CONN_ST_HELLO:
@@ -78,7 +78,7 @@ static void conn_set_state(struct conn *c, enum conn_state st)
 static void conn_start_reading(struct conn *c)
 {
 	if (!c->reading && c->state != CONN_ST_CLOSED) {
-		ev_io_start(c->agent->loop, &c->rio);
+		ev_io_start(c->set->loop, &c->rio);
 		c->reading = true;
 	}
 }
@@ -86,18 +86,26 @@ static void conn_start_reading(struct conn *c)
 static void conn_stop_reading(struct conn *c)
 {
 	if (c->reading) {
-		ev_io_stop(c->agent->loop, &c->rio);
+		ev_io_stop(c->set->loop, &c->rio);
 		c->reading = false;
 	}
 }
 
-int conn_new(struct agent *a, int fd, const char *peer)
+int conn_new(struct conn_set *cs, int fd, const char *peer)
 {
-	uint32_t fmax = a->cfg->agent.max_frame_size;
+	uint32_t fmax = cs->cfg->max_frame_size;
 	size_t rsize = (size_t)fmax + SPOP_FRAME_PREFIX;
 	size_t wsize = 2 * (rsize + CONN_DISCONNECT_RESERVE);
 	struct conn *c;
 
+	if (cs->n >= cs->cfg->max_connections) {
+		log_rl(&cs->rl_refused, clock_now.ms, LOG_WARNING,
+		       "%s: refused: max_connections (%u) reached", peer,
+		       cs->cfg->max_connections);
+		cs->cnt.conn_refused++;
+		close(fd);
+		return -1;
+	}
 	if (wsize < CONN_WBUF_SIZE)
 		wsize = CONN_WBUF_SIZE;
 	/* struct and both buffers in one allocation, freed in conn_reap() */
@@ -107,9 +115,9 @@ int conn_new(struct agent *a, int fd, const char *peer)
 		close(fd);
 		return -1;
 	}
-	c->agent = a;
+	c->set = cs;
 	c->fd = fd;
-	c->id = ++a->next_conn_id;
+	c->id = ++cs->next_id;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->frame_max = fmax;
 	c->rbuf = (char *)(c + 1);
@@ -122,24 +130,24 @@ int conn_new(struct agent *a, int fd, const char *peer)
 	c->rio.data = c->wio.data = c;
 	ev_init(&c->timer, conn_timer_cb);
 	c->timer.data = c;
-	c->timer.repeat = a->cfg->agent.hello_timeout_ms / 1000.0;
-	ev_timer_again(a->loop, &c->timer);
+	c->timer.repeat = cs->cfg->hello_timeout_ms / 1000.0;
+	ev_timer_again(cs->loop, &c->timer);
 	conn_start_reading(c);
 
-	c->next = a->conns;
-	if (a->conns)
-		a->conns->prev = c;
-	a->conns = c;
-	a->n_conns++;
-	a->cnt.conn_accepted++;
+	c->next = cs->list;
+	if (cs->list)
+		cs->list->prev = c;
+	cs->list = c;
+	cs->n++;
+	cs->cnt.conn_accepted++;
 	log_msg(LOG_DEBUG, "conn #%llu %s: accepted (%u open)",
-		(unsigned long long)c->id, c->peer, a->n_conns);
+		(unsigned long long)c->id, c->peer, cs->n);
 	return 0;
 }
 
 void conn_close(struct conn *c, const char *why)
 {
-	struct agent *a = c->agent;
+	struct conn_set *cs = c->set;
 
 	if (c->state == CONN_ST_CLOSED)
 		return;
@@ -149,10 +157,10 @@ void conn_close(struct conn *c, const char *why)
 	/* stopping also drops an event fed by conn_process() (libev clears
 	 * pending events of a stopped watcher), so nothing fires once freed
 	 */
-	ev_io_stop(a->loop, &c->rio);
+	ev_io_stop(cs->loop, &c->rio);
 	c->reading = false;
-	ev_io_stop(a->loop, &c->wio);
-	ev_timer_stop(a->loop, &c->timer);
+	ev_io_stop(cs->loop, &c->wio);
+	ev_timer_stop(cs->loop, &c->timer);
 	close(c->fd);
 	c->fd = -1;
 	conn_set_state(c, CONN_ST_CLOSED);
@@ -161,29 +169,34 @@ void conn_close(struct conn *c, const char *why)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		a->conns = c->next;
+		cs->list = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = NULL;
-	c->next = a->dead;
-	a->dead = c;
-	a->n_conns--;
-	a->cnt.conn_closed++;
+	c->next = cs->dead;
+	cs->dead = c;
+	cs->n--;
+	cs->cnt.conn_closed++;
 }
 
-void conn_reap(struct agent *a)
+void conn_reap(struct conn_set *cs)
 {
 	struct conn *c;
 
-	while ((c = a->dead) != NULL) {
-		a->dead = c->next;
+	while ((c = cs->dead) != NULL) {
+		cs->dead = c->next;
 		free(c);
 	}
 }
 
+void conn_reset_counters(struct conn_set *cs)
+{
+	memset(&cs->cnt, 0, sizeof(cs->cnt));
+}
+
 void conn_disconnect(struct conn *c, uint32_t status, const char *why)
 {
-	struct agent *a = c->agent;
+	struct conn_set *cs = c->set;
 	char *p, *end;
 
 	if (c->state == CONN_ST_CLOSING || c->state == CONN_ST_CLOSED)
@@ -193,22 +206,22 @@ void conn_disconnect(struct conn *c, uint32_t status, const char *why)
 		log_msg(LOG_INFO, "conn #%llu %s: AGENT-DISCONNECT 2: %s",
 			(unsigned long long)c->id, c->peer, why);
 	else if (status != SPOP_ERR_NONE)
-		log_rl(&a->rl_proto, a->now_ms, LOG_WARNING,
+		log_rl(&cs->rl_proto, clock_now.ms, LOG_WARNING,
 		       "conn #%llu %s: AGENT-DISCONNECT %u (%s): %s",
 		       (unsigned long long)c->id, c->peer, status,
 		       spop_status_str(status), why);
 	else
 		log_msg(LOG_DEBUG, "conn #%llu %s: AGENT-DISCONNECT 0: %s",
 			(unsigned long long)c->id, c->peer, why);
-	a->cnt.disconnect_out[status <= SPOP_ERR_RES ? status
-						     : SPOP_ERR_RES + 1]++;
+	cs->cnt.disconnect_out[status <= SPOP_ERR_RES ? status
+						      : SPOP_ERR_RES + 1]++;
 	/* the reserve guarantees room, whatever is queued */
 	p = c->wbuf + c->wlen;
 	end = c->wbuf + c->wsize;
 	if (spop_encode_agent_disconnect(&p, end, status,
 					 spop_status_str(status)) > 0) {
 		c->wlen = (size_t)(p - c->wbuf);
-		a->cnt.frames_out++;
+		cs->cnt.frames_out++;
 	}
 	conn_stop_reading(c);
 	conn_set_state(c, CONN_ST_CLOSING);
@@ -218,7 +231,7 @@ void conn_disconnect(struct conn *c, uint32_t status, const char *why)
 /* HAPROXY-HELLO: decide, answer, and move on (SPOE.txt §3.2.4, §3.2.5). */
 static void conn_hello(struct conn *c, const struct spop_frame *f)
 {
-	struct agent *a = c->agent;
+	struct conn_set *cs = c->set;
 	struct spop_hello h;
 	uint32_t size = 0;
 	enum spop_status st;
@@ -251,34 +264,34 @@ static void conn_hello(struct conn *c, const struct spop_frame *f)
 	p = c->wbuf + c->wlen;
 	end = c->wbuf + c->wsize;
 	/* pipelining only: async and fragmentation are gone from HAProxy
-	 * 3.1, and HAProxy never accepts fragmented ACKs (DESIGN.md)
+	 * 3.1, and HAProxy never accepts fragmented ACKs (docs/design.md)
 	 */
 	if (spop_encode_agent_hello(&p, end, size, "pipelining") < 0) {
 		conn_close(c, "no room for AGENT-HELLO");
 		return;
 	}
 	c->wlen = (size_t)(p - c->wbuf);
-	a->cnt.frames_out++;
+	cs->cnt.frames_out++;
 	if (h.healthcheck) {
 		/* §3.2.5: after a health check, close without DISCONNECT */
-		a->cnt.healthcheck++;
+		cs->cnt.healthcheck++;
 		conn_stop_reading(c);
 		conn_set_state(c, CONN_ST_CLOSING);
 		return;
 	}
-	a->cnt.hello++;
+	cs->cnt.hello++;
 	log_msg(LOG_DEBUG, "conn #%llu %s: HELLO, max-frame-size %u%s",
 		(unsigned long long)c->id, c->peer, size,
 		h.cap_pipelining ? ", pipelining" : "");
 	conn_set_state(c, CONN_ST_ACTIVE);
-	c->timer.repeat = a->cfg->agent.idle_timeout_ms / 1000.0;
-	ev_timer_again(a->loop, &c->timer);
+	c->timer.repeat = cs->cfg->idle_timeout_ms / 1000.0;
+	ev_timer_again(cs->loop, &c->timer);
 }
 
 /* NOTIFY: the ACK is written straight into the output buffer. */
 static void conn_notify(struct conn *c, const struct spop_frame *f)
 {
-	struct agent *a = c->agent;
+	struct conn_set *cs = c->set;
 	char *p = c->wbuf + c->wlen;
 	char *end = c->wbuf + c->wsize - CONN_DISCONNECT_RESERVE;
 	char *start;
@@ -294,7 +307,7 @@ static void conn_notify(struct conn *c, const struct spop_frame *f)
 		end = p + c->frame_max + SPOP_FRAME_PREFIX;
 	start = spop_frame_begin(&p, end, SPOP_FRM_ACK, SPOP_FL_FIN,
 				 f->stream_id, f->frame_id);
-	if (!start || spoa_notify(a, f->payload, f->len, &p, end) < 0) {
+	if (!start || spoa_notify(cs->spoa, f->payload, f->len, &p, end) < 0) {
 		conn_disconnect(c, start ? SPOP_ERR_INVALID : SPOP_ERR_RES,
 				start ? "malformed NOTIFY or ACK too big"
 				      : "no room for the ACK");
@@ -302,18 +315,18 @@ static void conn_notify(struct conn *c, const struct spop_frame *f)
 	}
 	c->wlen += spop_frame_end(start, p);
 	c->notifies++;
-	a->cnt.notify++;
-	a->cnt.frames_out++;
+	cs->cnt.notify++;
+	cs->cnt.frames_out++;
 }
 
 static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
 {
-	struct agent *a = c->agent;
+	struct conn_set *cs = c->set;
 	struct spop_disconnect d;
 	char msg[128];
 	int prio;
 
-	a->cnt.disconnect_in++;
+	cs->cnt.disconnect_in++;
 	if (spop_disconnect_parse(f->payload, f->len, &d) < 0) {
 		conn_disconnect(c, SPOP_ERR_INVALID,
 				"malformed HAPROXY-DISCONNECT");
@@ -322,15 +335,15 @@ static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
 	prio = d.status == SPOP_ERR_NONE ? LOG_DEBUG : LOG_WARNING;
 	log_msg(prio, "conn #%llu %s: HAPROXY-DISCONNECT %u (%s)",
 		(unsigned long long)c->id, c->peer, d.status,
-		spoa_log_safe(msg, sizeof(msg), d.message ? d.message : "",
-			      d.message ? d.message_len : 0));
+		text_printable(msg, sizeof(msg), d.message ? d.message : "",
+			       d.message ? d.message_len : 0));
 	conn_disconnect(c, SPOP_ERR_NONE, "HAProxy disconnected");
 }
 
 /* Dispatches one complete frame according to the connection's state. */
 static void conn_frame(struct conn *c, const struct spop_frame *f)
 {
-	c->agent->cnt.frames_in++;
+	c->set->cnt.frames_in++;
 	if (c->state == CONN_ST_HELLO) {
 		conn_hello(c, f);
 		return;
@@ -378,8 +391,8 @@ static bool conn_room(const struct conn *c)
 /* Handles every complete frame buffered, as long as the output has room. */
 static void conn_process(struct conn *c)
 {
-	struct agent *a = c->agent;
-	uint32_t budget = a->cfg->agent.max_inflight;
+	struct conn_set *cs = c->set;
+	uint32_t budget = cs->cfg->max_inflight;
 	struct spop_frame f;
 	size_t off = 0;
 	int n;
@@ -389,13 +402,13 @@ static void conn_process(struct conn *c)
 			/* fairness: other connections run before the rest of
 			 * this buffer, which the fed event brings back
 			 */
-			ev_feed_event(a->loop, &c->rio, EV_READ);
+			ev_feed_event(cs->loop, &c->rio, EV_READ);
 			break;
 		}
 		if (!conn_room(c)) {
 			/* resumes from conn_flush() once output drains */
 			if (c->reading)
-				a->cnt.backpressure++;
+				cs->cnt.backpressure++;
 			conn_stop_reading(c);
 			break;
 		}
@@ -436,7 +449,7 @@ static void conn_drain(struct conn *c)
 /* Sends what is queued: one send() per call. */
 static void conn_flush(struct conn *c)
 {
-	struct agent *a = c->agent;
+	struct conn_set *cs = c->set;
 	ssize_t n;
 
 	while (c->woff < c->wlen) {
@@ -446,7 +459,7 @@ static void conn_flush(struct conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				ev_io_start(a->loop, &c->wio);
+				ev_io_start(cs->loop, &c->wio);
 				return;
 			}
 			conn_close(c, strerror(errno));
@@ -454,12 +467,12 @@ static void conn_flush(struct conn *c)
 		}
 		c->woff += (size_t)n;
 		if (c->woff < c->wlen) {
-			ev_io_start(a->loop, &c->wio);
+			ev_io_start(cs->loop, &c->wio);
 			return;
 		}
 	}
 	c->woff = c->wlen = 0;
-	ev_io_stop(a->loop, &c->wio);
+	ev_io_stop(cs->loop, &c->wio);
 	if (c->state == CONN_ST_CLOSING) {
 		conn_drain(c);
 		conn_close(c, c->healthcheck ? "health check done"
@@ -467,23 +480,23 @@ static void conn_flush(struct conn *c)
 		return;
 	}
 	if (c->state == CONN_ST_ACTIVE && !c->reading) {
-		/* back-pressure released: finish what is buffered first */
+		/* back-pressure released: the fed event runs the frames
+		 * already buffered (conn_read_cb), not a nested call here
+		 */
 		conn_start_reading(c);
-		conn_process(c);
-		if (c->wlen)
-			conn_flush(c);
+		ev_feed_event(cs->loop, &c->rio, EV_READ);
 	}
 }
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
-	struct agent *a = c->agent;
+	struct conn_set *cs = c->set;
 	ssize_t n;
 
 	(void)loop;
 	(void)revents;
-	agent_clock(a);
+	clock_update();
 	/* a full buffer holds whole frames left by the per-wake-up budget
 	 * (a frame always fits): handle them before reading more
 	 */
@@ -509,7 +522,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	c->rlen += (size_t)n;
 	if (c->state == CONN_ST_ACTIVE)
-		ev_timer_again(a->loop, &c->timer);
+		ev_timer_again(cs->loop, &c->timer);
 	conn_process(c);
 	if (c->wlen && c->state != CONN_ST_CLOSED)
 		conn_flush(c);
@@ -522,7 +535,7 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	/* flushing may resume buffered NOTIFYs, which need the time */
-	agent_clock(c->agent);
+	clock_update();
 	conn_flush(c);
 }
 
@@ -537,10 +550,10 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		conn_close(c, "timeout while flushing");
 		return;
 	}
-	ev_timer_stop(c->agent->loop, &c->timer);
+	ev_timer_stop(c->set->loop, &c->timer);
 	/* the timer must not fire again while we flush the DISCONNECT */
 	c->timer.repeat = 1.0;
-	ev_timer_again(c->agent->loop, &c->timer);
+	ev_timer_again(c->set->loop, &c->timer);
 	conn_disconnect(c, SPOP_ERR_TIMEOUT,
 			c->state == CONN_ST_HELLO ? "no HELLO in time"
 						  : "idle timeout");

@@ -2,13 +2,13 @@
 #ifndef AOAI_CONN_H
 #define AOAI_CONN_H
 
-#include "agent-t.h"
 #include "conn-t.h"
 
 /* Takes ownership of the connected, non-blocking socket <fd> accepted from
- * <peer>. Returns 0, or -1 (fd closed) when memory is short.
+ * <peer>. Returns 0, or -1 (fd closed) at max_connections (counted) or
+ * when memory is short.
  */
-int conn_new(struct agent *a, int fd, const char *peer);
+int conn_new(struct conn_set *cs, int fd, const char *peer);
 
 /* Queues an AGENT-DISCONNECT with <status> and closes once it is sent.
  * <why> is logged with the peer.
@@ -21,8 +21,9 @@ void conn_disconnect(struct conn *c, uint32_t status, const char *why);
 void conn_close(struct conn *c, const char *why);
 
 /* Frees connections closed since the last call: the loop's safe point. */
-void conn_reap(struct agent *a);
+void conn_reap(struct conn_set *cs);
 
-const char *conn_state_str(enum conn_state st);
+/* Zeroes the counters ("clear counters"). */
+void conn_reset_counters(struct conn_set *cs);
 
 #endif /* AOAI_CONN_H */

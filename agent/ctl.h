@@ -1,73 +1,14 @@
-/* Control socket: HAProxy-style text commands (and the HTTP /metrics
- * listener) on the agent's event loop; capped output buffers.
+/* Control socket: its listeners (command lines, and the HTTP /metrics
+ * listener) and its lifecycle across reloads. The commands are in
+ * ctl-cmd.h.
  */
 #ifndef AOAI_CTL_H
 #define AOAI_CTL_H
 
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "agent-t.h"
 
-/* Control socket counters, declared once: X(name, help). */
-#define CTL_COUNTERS(X)                                                        \
-	X(accepted, "control and metrics clients accepted")                    \
-	X(refused, "clients refused at the client limit")                      \
-	X(commands, "control commands run")                                    \
-	X(errors, "control commands answered with an error")                   \
-	X(denied, "control commands refused by the access level")              \
-	X(changes, "control commands that changed the routing state")          \
-	X(timeouts, "clients closed by the idle timeout")                      \
-	X(oversized, "lines or HTTP heads over the length limit")              \
-	X(http_requests, "HTTP requests on the metrics listener")
-
-struct ctl_counters {
-#define X(name, help) uint64_t name;
-	CTL_COUNTERS(X)
-#undef X
-};
-
-/* A growable byte buffer with a hard cap: a write past <cap> is refused
- * and sets <overflow>, so a caller checks once after a whole rendering.
- */
-struct ctl_buf {
-	char *p;       /* data, NUL-terminated when len < size; owned */
-	size_t len;    /* bytes used */
-	size_t size;   /* bytes allocated */
-	size_t cap;    /* never grows past this */
-	bool overflow; /* a write was refused */
-};
-
-/* Empty buffer that may grow up to <cap> bytes (nothing allocated yet). */
-void ctl_buf_init(struct ctl_buf *b, size_t cap);
-
-/* Appends <n> bytes. Returns 0, or -1 (over the cap or out of memory: the
- * buffer is unchanged and <overflow> set).
- */
-int ctl_buf_add(struct ctl_buf *b, const void *data, size_t n);
-
-/* Appends formatted text, all or nothing. Returns 0 or -1 as above. */
-int ctl_buf_printf(struct ctl_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-int ctl_buf_vprintf(struct ctl_buf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-
-/* Appends <s> as a JSON string literal, quotes included. */
-int ctl_buf_json_str(struct ctl_buf *b, const char *s);
-
-/* Drops the first <n> bytes (n <= len). */
-void ctl_buf_consume(struct ctl_buf *b, size_t n);
-
-/* Truncates to <len> bytes (len <= b->len) and clears <overflow>. */
-void ctl_buf_truncate(struct ctl_buf *b, size_t len);
-
-/* Frees the memory; the buffer is empty and usable again. */
-void ctl_buf_free(struct ctl_buf *b);
-
 /* Takes over <fd>, a listening socket systemd passed under the name
- * "control" (socket activation; listener_open_all() hands it over). It is
+ * "control" (socket activation; agent_start() hands it over). It is
  * served once ctl_start() runs, with the level of the configured control
  * socket at the same path, or admin when none matches (the socket unit's
  * mode and owner guard it). Returns 0, or -1 (fd closed) out of memory.
@@ -89,20 +30,5 @@ void ctl_reload(struct agent *a);
 
 /* Closes every listener and client and frees the module (NULL-safe). */
 void ctl_stop(struct agent *a);
-
-/* Clients connected now (control and metrics). */
-uint32_t ctl_client_count(const struct agent *a);
-
-/* The module's counters, or NULL when it is not running. */
-const struct ctl_counters *ctl_counters(const struct agent *a);
-
-/* "user", "operator", "admin". */
-const char *ctl_level_str(enum cfg_level level);
-
-/* Parses a duration "500ms", "10s", "1m", "1h" (or bare seconds when
- * <bare_s>) into milliseconds, at most <max_ms>. Returns 0 or -1.
- */
-int ctl_parse_duration(const char *s, bool bare_s, uint64_t max_ms,
-		       uint64_t *out_ms);
 
 #endif /* AOAI_CTL_H */

@@ -6,18 +6,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "cfg.h"
+#include "clock.h"
+#include "hapi-parse.h"
 #include "hapi.h"
 #include "log.h"
 #include "route.h"
 #include "sock.h"
+#include "text.h"
 
 #define HAPI_RESP_MAX	     (8u << 20) /* one answer of HAProxy */
 #define HAPI_TIMEOUT_MIN     1.0	/* seconds, per request ... */
 #define HAPI_TIMEOUT_MAX     5.0	/* ... poll_interval clamped */
 #define HAPI_FAULTS_PER_POLL 100	/* faults fed per server per poll */
 #define HAPI_FAIL_OPEN	     3		/* failed polls: forget DOWN */
-#define HAPI_COLS_MAX	     512	/* columns of a row we look at */
 
 /* srv_admin_state bits (HAProxy 2.6 include/haproxy/server-t.h). */
 #define HAPI_ADMF_FMAINT 0x01 /* forced (CLI) maintenance */
@@ -64,9 +66,11 @@ enum hapi_kind {
 };
 
 struct hapi {
-	struct agent *agent;
-	struct cfg_haproxy cfg; /* copy of the block in force */
-	struct hapi_srv *srv;	/* by engine backend index; owned */
+	struct ev_loop *loop;
+	struct route_engine *route; /* fed and asked; not owned */
+	bool stopping;		    /* the agent drains: no new request */
+	struct cfg_haproxy cfg;	    /* copy of the block in force */
+	struct hapi_srv *srv;	    /* by engine backend index; owned */
 	uint32_t n_srv;
 	enum hapi_state state;
 	enum hapi_kind kind;
@@ -82,7 +86,7 @@ struct hapi {
 	char cmd[2 * CFG_NAME_MAX + 96];
 	size_t cmd_len;
 	size_t cmd_off;
-	struct ctl_buf resp;
+	struct buf resp;
 	uint32_t fails; /* consecutive failed polls */
 	long long pid;	/* HAProxy's Pid: a change is a restart */
 	struct hapi_status st;
@@ -135,7 +139,7 @@ static void hapi_error(struct hapi *h, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(h->st.last_error, sizeof(h->st.last_error), fmt, ap);
 	va_end(ap);
-	log_rl(&h->rl, h->agent->now_ms, LOG_WARNING, "haproxy: %s",
+	log_rl(&h->rl, clock_now.ms, LOG_WARNING, "haproxy: %s",
 	       h->st.last_error);
 }
 
@@ -148,7 +152,7 @@ static void hapi_set_down(struct hapi *h, uint32_t b, bool down,
 	if (s->down == down)
 		return;
 	s->down = down;
-	route_set_down(h->agent->route, (int)b, down);
+	route_set_down(h->route, (int)b, down);
 	log_msg(down ? LOG_WARNING : LOG_NOTICE, "haproxy: backend %s %s: %s",
 		s->name, down ? "unavailable" : "available again", why);
 }
@@ -168,7 +172,7 @@ static void hapi_forget(struct hapi *h, const char *why)
 /* Ends the request in flight (if any): closes the socket. */
 static void hapi_close(struct hapi *h)
 {
-	struct ev_loop *loop = h->agent->loop;
+	struct ev_loop *loop = h->loop;
 
 	ev_io_stop(loop, &h->io);
 	ev_timer_stop(loop, &h->timeout);
@@ -181,197 +185,60 @@ static void hapi_close(struct hapi *h)
 /* ------------------------------------------------------------------ */
 /* parsing HAProxy's answers                                          */
 
-/* Splits <line> in place on <sep> into at most <max> fields. */
-static int hapi_fields(char *line, char sep, char **f, int max)
+/* A "show servers state" row: op and admin state of a known server. */
+static void hapi_on_state(void *arg, const struct hapi_row_state *row)
 {
-	int n = 0;
+	struct hapi *h = arg;
+	int b = route_backend_index(h->route, row->name, strlen(row->name));
 
-	while (n < max) {
-		f[n++] = line;
-		line = strchr(line, sep);
-		if (!line)
-			break;
-		*line++ = '\0';
-		if (sep == ' ')
-			while (*line == ' ')
-				line++;
-	}
-	return n;
+	if (b < 0 || (uint32_t)b >= h->n_srv)
+		return;
+	h->srv[b].seen = true;
+	h->srv[b].op_state = row->op_state;
+	h->srv[b].admin = row->admin;
 }
 
-static int hapi_col(char **hdr, int n, const char *name)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(hdr[i], name) == 0)
-			return i;
-	return -1;
-}
-
-static uint64_t hapi_u64(const char *s)
-{
-	uint64_t v = 0;
-
-	for (; *s >= '0' && *s <= '9'; s++)
-		v = v * 10 + (uint64_t)(*s - '0');
-	return v;
-}
-
-/* Next line of <*p> (NUL-terminated in place), or NULL at a section end
- * (an empty line) or the end of the text.
+/* A "show stat" row: the new connection and response errors of a known
+ * server are fed to its breaker as faults.
  */
-static char *hapi_line(char **p)
+static void hapi_on_stat(void *arg, const struct hapi_row_stat *row)
 {
-	char *s = *p, *nl;
+	struct hapi *h = arg;
+	int b = route_backend_index(h->route, row->name, strlen(row->name));
+	struct hapi_srv *s;
+	uint64_t n = 0, k;
 
-	if (!s || !*s || *s == '\n') {
-		if (s && *s == '\n')
-			*p = s + 1;
-		else
-			*p = NULL;
-		return NULL;
-	}
-	nl = strchr(s, '\n');
-	if (nl) {
-		*nl = '\0';
-		*p = nl + 1;
-	} else {
-		*p = s + strlen(s);
-	}
-	return s;
-}
-
-/* "show info": only Pid matters (a restart resets the counters). */
-static int hapi_parse_info(struct hapi *h, char **p, long long *pid)
-{
-	char *line;
-	int n = 0;
-
-	*pid = -1;
-	while ((line = hapi_line(p)) != NULL) {
-		n++;
-		if (strncmp(line, "Pid: ", 5) == 0)
-			*pid = (long long)hapi_u64(line + 5);
-	}
-	if (*pid < 0) {
-		hapi_error(h, "show info: unexpected answer (%d lines)", n);
-		return -1;
-	}
-	return 0;
-}
-
-/* "show servers state B": op and admin state per server. */
-static int hapi_parse_state(struct hapi *h, char **p)
-{
-	struct route_engine *e = h->agent->route;
-	char *line, *hdr[HAPI_COLS_MAX], *f[HAPI_COLS_MAX];
-	int nh, nf, c_name, c_op, c_adm, b;
-
-	line = hapi_line(p);
-	if (!line || line[0] < '0' || line[0] > '9') {
-		hapi_error(h, "show servers state %s: %.80s", h->cfg.backend,
-			   line ? line : "no answer");
-		while (hapi_line(p))
-			;
-		return -1;
-	}
-	line = hapi_line(p);
-	if (!line || line[0] != '#') {
-		hapi_error(h, "show servers state: no header");
-		return -1;
-	}
-	nh = hapi_fields(line + 2, ' ', hdr, HAPI_COLS_MAX);
-	c_name = hapi_col(hdr, nh, "srv_name");
-	c_op = hapi_col(hdr, nh, "srv_op_state");
-	c_adm = hapi_col(hdr, nh, "srv_admin_state");
-	if (c_name < 0 || c_op < 0 || c_adm < 0) {
-		hapi_error(h, "show servers state: unknown header");
-		return -1;
-	}
-	while ((line = hapi_line(p)) != NULL) {
-		nf = hapi_fields(line, ' ', f, HAPI_COLS_MAX);
-		if (nf <= c_name || nf <= c_op || nf <= c_adm)
-			continue;
-		b = route_backend_index(e, f[c_name], strlen(f[c_name]));
-		if (b < 0 || (uint32_t)b >= h->n_srv)
-			continue;
-		h->srv[b].seen = true;
-		h->srv[b].op_state = (int)hapi_u64(f[c_op]);
-		h->srv[b].admin = (int)hapi_u64(f[c_adm]);
-	}
-	return 0;
-}
-
-/* "show stat B 4 -1": error counters and the status text per server. */
-static int hapi_parse_stat(struct hapi *h, char **p, uint64_t now_ms)
-{
-	struct route_engine *e = h->agent->route;
-	char *line, *hdr[HAPI_COLS_MAX], *f[HAPI_COLS_MAX];
-	int nh, nf, c_sv, c_econ, c_eresp, c_wretr, c_wredis, c_status, b;
-
-	line = hapi_line(p);
-	if (!line || strncmp(line, "# ", 2) != 0) {
-		hapi_error(h, "show stat %s: %.80s", h->cfg.backend,
-			   line ? line : "no answer");
-		return -1;
-	}
-	nh = hapi_fields(line + 2, ',', hdr, HAPI_COLS_MAX);
-	c_sv = hapi_col(hdr, nh, "svname");
-	c_econ = hapi_col(hdr, nh, "econ");
-	c_eresp = hapi_col(hdr, nh, "eresp");
-	c_wretr = hapi_col(hdr, nh, "wretr");
-	c_wredis = hapi_col(hdr, nh, "wredis");
-	c_status = hapi_col(hdr, nh, "status");
-	if (c_sv < 0 || c_econ < 0 || c_eresp < 0 || c_wretr < 0 ||
-	    c_wredis < 0 || c_status < 0) {
-		hapi_error(h, "show stat: unknown CSV header");
-		return -1;
-	}
-	while ((line = hapi_line(p)) != NULL) {
-		struct hapi_srv *s;
-		uint64_t econ, eresp, n = 0, k;
-
-		nf = hapi_fields(line, ',', f, HAPI_COLS_MAX);
-		if (nf < nh)
-			continue;
-		b = route_backend_index(e, f[c_sv], strlen(f[c_sv]));
-		if (b < 0 || (uint32_t)b >= h->n_srv)
-			continue;
-		s = &h->srv[b];
-		snprintf(s->status, sizeof(s->status), "%s", f[c_status]);
-		econ = hapi_u64(f[c_econ]);
-		eresp = hapi_u64(f[c_eresp]);
-		/* a retry or a redispatch follows a connection error
-		 * already counted in econ, or is a layer-7 retry of a
-		 * throttle: wretr and wredis are shown, not fed
-		 */
-		if (s->base && econ >= s->econ && eresp >= s->eresp)
-			n = econ - s->econ + (eresp - s->eresp);
-		s->econ = econ;
-		s->eresp = eresp;
-		s->wretr = hapi_u64(f[c_wretr]);
-		s->wredis = hapi_u64(f[c_wredis]);
-		s->base = true;
-		if (n > HAPI_FAULTS_PER_POLL)
-			n = HAPI_FAULTS_PER_POLL;
-		if (n)
-			log_msg(LOG_INFO,
-				"haproxy: backend %s: %llu connection or "
-				"response errors",
-				s->name, (unsigned long long)n);
-		for (k = 0; k < n; k++)
-			route_fault(e, b, now_ms);
-		s->faults += n;
-		h->st.faults += n;
-	}
-	return 0;
+	if (b < 0 || (uint32_t)b >= h->n_srv)
+		return;
+	s = &h->srv[b];
+	snprintf(s->status, sizeof(s->status), "%s", row->status);
+	/* a retry or a redispatch follows a connection error already
+	 * counted in econ, or is a layer-7 retry of a throttle: wretr and
+	 * wredis are shown, not fed
+	 */
+	if (s->base && row->econ >= s->econ && row->eresp >= s->eresp)
+		n = row->econ - s->econ + (row->eresp - s->eresp);
+	s->econ = row->econ;
+	s->eresp = row->eresp;
+	s->wretr = row->wretr;
+	s->wredis = row->wredis;
+	s->base = true;
+	if (n > HAPI_FAULTS_PER_POLL)
+		n = HAPI_FAULTS_PER_POLL;
+	if (n)
+		log_msg(LOG_INFO,
+			"haproxy: backend %s: %llu connection or "
+			"response errors",
+			s->name, (unsigned long long)n);
+	for (k = 0; k < n; k++)
+		route_fault(h->route, b, clock_now.ms);
+	s->faults += n;
+	h->st.faults += n;
 }
 
 /* Applies one good poll: availability, and what the mirror must fix. */
 static void hapi_apply(struct hapi *h)
 {
-	struct agent *a = h->agent;
 	struct route_backend_info bi;
 	char why[64];
 	uint32_t b;
@@ -392,7 +259,8 @@ static void hapi_apply(struct hapi *h)
 		hapi_set_down(h, b, maint || down, why);
 		if (!h->cfg.mirror)
 			continue;
-		if (route_backend_info(a->route, (int)b, a->now_ms, &bi) == 0)
+		if (route_backend_info(h->route, (int)b, clock_now.ms, &bi) ==
+		    0)
 			s->want_drain = bi.state == ROUTE_ST_OPEN ||
 					bi.state == ROUTE_ST_COOLING;
 		if (maint) {
@@ -412,16 +280,15 @@ static void hapi_apply(struct hapi *h)
 
 static void hapi_poll_done(struct hapi *h, bool ok)
 {
-	struct agent *a = h->agent;
-	char *p = h->resp.p;
+	char *p = h->resp.p, err[sizeof(h->st.last_error)] = "";
 	long long pid;
 	uint32_t b;
 
-	agent_clock(a);
+	clock_update();
 	if (ok) {
 		for (b = 0; b < h->n_srv; b++)
 			h->srv[b].seen = false;
-		ok = p && hapi_parse_info(h, &p, &pid) == 0;
+		ok = p && hapi_parse_info(&p, &pid, err, sizeof(err)) == 0;
 		if (ok && pid != h->pid) {
 			if (h->pid >= 0)
 				log_msg(LOG_NOTICE,
@@ -432,8 +299,13 @@ static void hapi_poll_done(struct hapi *h, bool ok)
 				h->srv[b].base = false;
 			h->pid = pid;
 		}
-		ok = ok && hapi_parse_state(h, &p) == 0 &&
-		     hapi_parse_stat(h, &p, a->now_ms) == 0;
+		ok = ok &&
+		     hapi_parse_state(&p, h->cfg.backend, hapi_on_state, h, err,
+				      sizeof(err)) == 0 &&
+		     hapi_parse_stat(&p, h->cfg.backend, hapi_on_stat, h, err,
+				     sizeof(err)) == 0;
+		if (!ok && err[0])
+			hapi_error(h, "%s", err);
 	}
 	if (!ok) {
 		h->st.poll_errors++;
@@ -452,15 +324,14 @@ static void hapi_poll_done(struct hapi *h, bool ok)
 	h->fails = 0;
 	h->st.up = true;
 	h->st.polls++;
-	h->st.last_poll_ms = a->now_ms;
+	h->st.last_poll_ms = clock_now.ms;
 	h->st.last_error[0] = '\0';
 	hapi_apply(h);
 }
 
 static void hapi_set_done(struct hapi *h, bool ok)
 {
-	int b = route_backend_index(h->agent->route, h->set_name,
-				    strlen(h->set_name));
+	int b = route_backend_index(h->route, h->set_name, strlen(h->set_name));
 	const char *p = h->resp.p ? h->resp.p : "";
 
 	/* success is an empty answer */
@@ -491,7 +362,7 @@ static void hapi_done(struct hapi *h, bool ok)
 		hapi_poll_done(h, ok);
 	else
 		hapi_set_done(h, ok);
-	ctl_buf_free(&h->resp);
+	buf_free(&h->resp);
 	hapi_run(h);
 }
 
@@ -549,7 +420,7 @@ static void hapi_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		hapi_done(h, true);
 		return;
 	}
-	if (ctl_buf_add(&h->resp, buf, (size_t)n) < 0) {
+	if (buf_add(&h->resp, buf, (size_t)n) < 0) {
 		hapi_error(h, "answer larger than %u bytes", HAPI_RESP_MAX);
 		hapi_done(h, false);
 	}
@@ -570,12 +441,12 @@ static void hapi_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 /* Starts one request: connect, send <h->cmd>, read until closed. */
 static void hapi_request(struct hapi *h, enum hapi_kind kind)
 {
-	struct ev_loop *loop = h->agent->loop;
+	struct ev_loop *loop = h->loop;
 	char err[SOCK_ERR_MAX];
 
 	h->kind = kind;
 	h->cmd_off = 0;
-	ctl_buf_init(&h->resp, HAPI_RESP_MAX);
+	buf_init(&h->resp, HAPI_RESP_MAX);
 	h->fd = sock_connect(&h->cfg.stats_socket, err, sizeof(err));
 	if (h->fd < 0) {
 		hapi_set_state(h, HAPI_CONNECTING); /* so hapi_done() ends it */
@@ -616,7 +487,7 @@ static void hapi_run(struct hapi *h)
 {
 	uint32_t i, b;
 
-	if (h->state != HAPI_IDLE || h->agent->stopping)
+	if (h->state != HAPI_IDLE || h->stopping)
 		return;
 	for (i = 0; h->cfg.mirror && i < h->n_srv; i++) {
 		struct hapi_srv *s;
@@ -696,7 +567,7 @@ static void hapi_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
  */
 static int hapi_table(struct hapi *h)
 {
-	struct route_engine *e = h->agent->route;
+	struct route_engine *e = h->route;
 	uint32_t n = route_backend_count(e), b;
 	struct hapi_srv *t = calloc(n ? n : 1, sizeof(*t));
 	int o;
@@ -722,20 +593,21 @@ static int hapi_table(struct hapi *h)
 	return 0;
 }
 
-int hapi_start(struct agent *a)
+int hapi_start(struct hapi **hp, struct ev_loop *loop,
+	       struct route_engine *route, const struct cfg_haproxy *c)
 {
-	const struct cfg_haproxy *c = &a->cfg->haproxy;
 	struct hapi *h;
 	char addr[CFG_PATH_MAX + 40];
 
-	if (!c->enabled || a->hapi)
+	if (!c->enabled || *hp)
 		return 0;
 	h = calloc(1, sizeof(*h));
 	if (!h) {
 		log_msg(LOG_ERR, "haproxy: out of memory");
 		return -1;
 	}
-	h->agent = a;
+	h->loop = loop;
+	h->route = route;
 	h->cfg = *c;
 	h->fd = -1;
 	h->pid = -1;
@@ -751,41 +623,47 @@ int hapi_start(struct agent *a)
 	ev_init(&h->kick, hapi_kick_cb);
 	h->io.data = h->timeout.data = h->poll_timer.data = h->kick.data = h;
 	h->poll_timer.repeat = c->poll_interval_ms / 1000.0;
-	ev_timer_again(a->loop, &h->poll_timer);
+	ev_timer_again(loop, &h->poll_timer);
 	h->poll_due = true;
 	ev_timer_set(&h->kick, 0., 0.);
-	ev_timer_start(a->loop, &h->kick);
-	a->hapi = h;
+	ev_timer_start(loop, &h->kick);
+	*hp = h;
 	log_msg(LOG_INFO, "haproxy: polling %s, backend %s, every %ums%s",
-		sock_addr_str(&c->stats_socket, addr, sizeof(addr)), c->backend,
-		c->poll_interval_ms,
+		cfg_listener_str(&c->stats_socket, addr, sizeof(addr)),
+		c->backend, c->poll_interval_ms,
 		c->mirror ? ", mirroring open circuits as drain" : "");
 	return 0;
 }
 
-void hapi_stop(struct agent *a)
+void hapi_stop(struct hapi **hp)
 {
-	struct hapi *h = a->hapi;
+	struct hapi *h = *hp;
 
 	if (!h)
 		return;
 	hapi_close(h);
-	ev_timer_stop(a->loop, &h->poll_timer);
-	ev_timer_stop(a->loop, &h->kick);
-	ctl_buf_free(&h->resp);
+	ev_timer_stop(h->loop, &h->poll_timer);
+	ev_timer_stop(h->loop, &h->kick);
+	buf_free(&h->resp);
 	free(h->srv);
 	free(h);
-	a->hapi = NULL;
+	*hp = NULL;
 }
 
-void hapi_reload(struct agent *a)
+void hapi_quiesce(struct hapi *h)
 {
-	const struct cfg_haproxy *c = &a->cfg->haproxy;
-	struct hapi *h = a->hapi;
+	if (h)
+		h->stopping = true;
+}
+
+void hapi_reload(struct hapi **hp, struct ev_loop *loop,
+		 struct route_engine *route, const struct cfg_haproxy *c)
+{
+	struct hapi *h = *hp;
 	bool moved;
 
 	if (!h) {
-		hapi_start(a);
+		hapi_start(hp, loop, route, c);
 		return;
 	}
 	if (hapi_table(h) < 0) {
@@ -793,13 +671,13 @@ void hapi_reload(struct agent *a)
 		 * mark the wrong backends
 		 */
 		log_msg(LOG_ERR, "haproxy: out of memory; link stopped");
-		hapi_stop(a);
+		hapi_stop(hp);
 		return;
 	}
 	if (!c->enabled) {
 		hapi_forget(h, "haproxy: link removed from the configuration");
 		log_msg(LOG_NOTICE, "haproxy: link stopped");
-		hapi_stop(a);
+		hapi_stop(hp);
 		return;
 	}
 	moved = strcmp(c->backend, h->cfg.backend) != 0 ||
@@ -810,7 +688,7 @@ void hapi_reload(struct agent *a)
 	if (moved) {
 		/* another HAProxy or backend: nothing known holds */
 		hapi_close(h);
-		ctl_buf_free(&h->resp);
+		buf_free(&h->resp);
 		hapi_forget(h, "haproxy: link moved");
 		h->pid = -1;
 		h->fails = 0;
@@ -818,16 +696,15 @@ void hapi_reload(struct agent *a)
 	}
 	h->cfg = *c;
 	h->poll_timer.repeat = c->poll_interval_ms / 1000.0;
-	ev_timer_again(a->loop, &h->poll_timer);
+	ev_timer_again(h->loop, &h->poll_timer);
 	h->poll_due = true;
 	ev_timer_set(&h->kick, 0., 0.);
-	ev_timer_start(a->loop, &h->kick);
+	ev_timer_start(h->loop, &h->kick);
 }
 
-void hapi_mirror(struct agent *a, int b, enum route_state from,
+void hapi_mirror(struct hapi *h, int b, enum route_state from,
 		 enum route_state to)
 {
-	struct hapi *h = a->hapi;
 	struct hapi_srv *s;
 	bool want = to == ROUTE_ST_OPEN || to == ROUTE_ST_COOLING;
 
@@ -841,14 +718,12 @@ void hapi_mirror(struct agent *a, int b, enum route_state from,
 	s->dirty = true;
 	if (h->state == HAPI_IDLE && !ev_is_active(&h->kick)) {
 		ev_timer_set(&h->kick, 0., 0.);
-		ev_timer_start(a->loop, &h->kick);
+		ev_timer_start(h->loop, &h->kick);
 	}
 }
 
-bool hapi_status(const struct agent *a, struct hapi_status *out)
+bool hapi_status(const struct hapi *h, struct hapi_status *out)
 {
-	const struct hapi *h = a->hapi;
-
 	memset(out, 0, sizeof(*out));
 	if (!h)
 		return false;
@@ -862,9 +737,8 @@ static const char *hapi_applied_str(int v)
 	return v < 0 ? "unknown" : v ? "drain" : "ready";
 }
 
-int hapi_show(struct agent *a, struct ctl_buf *o, bool json)
+int hapi_show(const struct hapi *h, struct buf *o, bool json)
 {
-	struct hapi *h = a->hapi;
 	char addr[CFG_PATH_MAX + 40];
 	uint64_t age;
 	uint32_t b;
@@ -872,79 +746,77 @@ int hapi_show(struct agent *a, struct ctl_buf *o, bool json)
 
 	if (!h) {
 		if (json)
-			ctl_buf_printf(o, "{\"enabled\":false}\n");
+			buf_printf(o, "{\"enabled\":false}\n");
 		else
-			ctl_buf_printf(o, "link: off (no haproxy: block in "
-					  "the configuration)\n");
+			buf_printf(o, "link: off (no haproxy: block in "
+				      "the configuration)\n");
 		return o->overflow ? -1 : 0;
 	}
-	agent_clock(a);
-	sock_addr_str(&h->cfg.stats_socket, addr, sizeof(addr));
-	age = h->st.last_poll_ms ? a->now_ms - h->st.last_poll_ms : 0;
+	clock_update();
+	cfg_listener_str(&h->cfg.stats_socket, addr, sizeof(addr));
+	age = h->st.last_poll_ms ? clock_now.ms - h->st.last_poll_ms : 0;
 	if (json) {
-		ctl_buf_add(o, "{\"enabled\":true,\"stats_socket\":", 31);
-		ctl_buf_json_str(o, addr);
-		ctl_buf_add(o, ",\"backend\":", 11);
-		ctl_buf_json_str(o, h->cfg.backend);
-		ctl_buf_printf(
-			o,
-			",\"up\":%s,\"mirror\":%s,\"poll_interval_ms\":%u,"
-			"\"polls\":%llu,\"poll_errors\":%llu,"
-			"\"sets\":%llu,\"set_errors\":%llu,"
-			"\"faults\":%llu,\"last_poll_age_ms\":",
-			h->st.up ? "true" : "false",
-			h->cfg.mirror ? "true" : "false",
-			h->cfg.poll_interval_ms,
-			(unsigned long long)h->st.polls,
-			(unsigned long long)h->st.poll_errors,
-			(unsigned long long)h->st.sets,
-			(unsigned long long)h->st.set_errors,
-			(unsigned long long)h->st.faults);
+		buf_add(o, "{\"enabled\":true,\"stats_socket\":", 31);
+		buf_json_str(o, addr);
+		buf_add(o, ",\"backend\":", 11);
+		buf_json_str(o, h->cfg.backend);
+		buf_printf(o,
+			   ",\"up\":%s,\"mirror\":%s,\"poll_interval_ms\":%u,"
+			   "\"polls\":%llu,\"poll_errors\":%llu,"
+			   "\"sets\":%llu,\"set_errors\":%llu,"
+			   "\"faults\":%llu,\"last_poll_age_ms\":",
+			   h->st.up ? "true" : "false",
+			   h->cfg.mirror ? "true" : "false",
+			   h->cfg.poll_interval_ms,
+			   (unsigned long long)h->st.polls,
+			   (unsigned long long)h->st.poll_errors,
+			   (unsigned long long)h->st.sets,
+			   (unsigned long long)h->st.set_errors,
+			   (unsigned long long)h->st.faults);
 		if (h->st.last_poll_ms)
-			ctl_buf_printf(o, "%llu", (unsigned long long)age);
+			buf_printf(o, "%llu", (unsigned long long)age);
 		else
-			ctl_buf_add(o, "null", 4);
-		ctl_buf_add(o, ",\"last_error\":", 14);
-		ctl_buf_json_str(o, h->st.last_error);
-		ctl_buf_add(o, ",\"servers\":[", 12);
+			buf_add(o, "null", 4);
+		buf_add(o, ",\"last_error\":", 14);
+		buf_json_str(o, h->st.last_error);
+		buf_add(o, ",\"servers\":[", 12);
 	} else {
-		ctl_buf_printf(o,
-			       "link: %s (%s, backend %s), mirror %s, poll "
-			       "every %ums\n",
-			       h->st.up ? "up" : "down", addr, h->cfg.backend,
-			       h->cfg.mirror ? "on" : "off",
-			       h->cfg.poll_interval_ms);
-		ctl_buf_printf(o,
-			       "polls: %llu ok, %llu failed; set server: %llu "
-			       "ok, %llu failed; faults fed: %llu\n",
-			       (unsigned long long)h->st.polls,
-			       (unsigned long long)h->st.poll_errors,
-			       (unsigned long long)h->st.sets,
-			       (unsigned long long)h->st.set_errors,
-			       (unsigned long long)h->st.faults);
+		buf_printf(o,
+			   "link: %s (%s, backend %s), mirror %s, poll "
+			   "every %ums\n",
+			   h->st.up ? "up" : "down", addr, h->cfg.backend,
+			   h->cfg.mirror ? "on" : "off",
+			   h->cfg.poll_interval_ms);
+		buf_printf(o,
+			   "polls: %llu ok, %llu failed; set server: %llu "
+			   "ok, %llu failed; faults fed: %llu\n",
+			   (unsigned long long)h->st.polls,
+			   (unsigned long long)h->st.poll_errors,
+			   (unsigned long long)h->st.sets,
+			   (unsigned long long)h->st.set_errors,
+			   (unsigned long long)h->st.faults);
 		if (h->st.last_poll_ms)
-			ctl_buf_printf(o, "last good poll: %llu.%03llus ago\n",
-				       (unsigned long long)(age / 1000),
-				       (unsigned long long)(age % 1000));
+			buf_printf(o, "last good poll: %llu.%03llus ago\n",
+				   (unsigned long long)(age / 1000),
+				   (unsigned long long)(age % 1000));
 		if (h->st.last_error[0])
-			ctl_buf_printf(o, "last error: %s\n", h->st.last_error);
-		ctl_buf_printf(o,
-			       "%-20s %-12s %-5s %-5s %8s %8s %8s %8s %8s "
-			       "%-5s %s\n",
-			       "SERVER", "STATUS", "OP", "ADMIN", "ECON",
-			       "ERESP", "WRETR", "WREDIS", "FAULTS", "DOWN",
-			       "MIRROR");
+			buf_printf(o, "last error: %s\n", h->st.last_error);
+		buf_printf(o,
+			   "%-20s %-12s %-5s %-5s %8s %8s %8s %8s %8s "
+			   "%-5s %s\n",
+			   "SERVER", "STATUS", "OP", "ADMIN", "ECON", "ERESP",
+			   "WRETR", "WREDIS", "FAULTS", "DOWN", "MIRROR");
 	}
 	for (b = 0; b < h->n_srv; b++) {
 		const struct hapi_srv *s = &h->srv[b];
 
 		if (json) {
-			ctl_buf_printf(o, "%s{\"name\":", first ? "" : ",");
-			ctl_buf_json_str(o, s->name);
-			ctl_buf_printf(o, ",\"seen\":%s,\"status\":",
-				       s->seen ? "true" : "false");
-			ctl_buf_json_str(o, s->seen ? s->status : "");
-			ctl_buf_printf(
+			buf_printf(o, "%s{\"name\":", first ? "" : ",");
+			buf_json_str(o, s->name);
+			buf_printf(o, ",\"seen\":%s,\"status\":",
+				   s->seen ? "true" : "false");
+			buf_json_str(o, s->seen ? s->status : "");
+			buf_printf(
 				o,
 				",\"op_state\":%d,\"admin_state\":%d,"
 				"\"econ\":%llu,\"eresp\":%llu,\"wretr\":%llu,"
@@ -962,21 +834,21 @@ int hapi_show(struct agent *a, struct ctl_buf *o, bool json)
 			first = false;
 			continue;
 		}
-		ctl_buf_printf(
-			o,
-			"%-20s %-12s %-5d %-5d %8llu %8llu %8llu %8llu "
-			"%8llu %-5s %s\n",
-			s->name, s->seen ? s->status : "(absent)", s->op_state,
-			s->admin, (unsigned long long)s->econ,
-			(unsigned long long)s->eresp,
-			(unsigned long long)s->wretr,
-			(unsigned long long)s->wredis,
-			(unsigned long long)s->faults, s->down ? "yes" : "no",
-			!h->cfg.mirror	? "-"
-			: s->want_drain ? "want drain"
-					: "want ready");
+		buf_printf(o,
+			   "%-20s %-12s %-5d %-5d %8llu %8llu %8llu %8llu "
+			   "%8llu %-5s %s\n",
+			   s->name, s->seen ? s->status : "(absent)",
+			   s->op_state, s->admin, (unsigned long long)s->econ,
+			   (unsigned long long)s->eresp,
+			   (unsigned long long)s->wretr,
+			   (unsigned long long)s->wredis,
+			   (unsigned long long)s->faults,
+			   s->down ? "yes" : "no",
+			   !h->cfg.mirror  ? "-"
+			   : s->want_drain ? "want drain"
+					   : "want ready");
 	}
 	if (json)
-		ctl_buf_add(o, "]}\n", 3);
+		buf_add(o, "]}\n", 3);
 	return o->overflow ? -1 : 0;
 }

@@ -5,10 +5,11 @@
 #define AOAI_HAPI_H
 
 #include <stdbool.h>
+#include <ev.h>
 #include <stdint.h>
 
-#include "agent-t.h"
-#include "ctl.h"
+#include "buf.h"
+#include "cfg-t.h"
 #include "route-t.h"
 
 /* What the link looks like now, for "show info", "show haproxy" and the
@@ -27,40 +28,50 @@ struct hapi_status {
 	char last_error[128];  /* "" when none */
 };
 
-/* Starts the link when a->cfg->haproxy.enabled (else does nothing): the
- * first poll runs at once, then every poll_interval. Never blocks: one
- * non-blocking request at a time, each on its own connection (HAProxy
- * closes after one command line), with a timeout and a capped response.
- * Returns 0, or -1 out of memory (logged).
- */
-int hapi_start(struct agent *a);
+struct hapi;
+struct route_engine;
 
-/* After a successful reload (route_apply() done): follows backends by
- * name, restarts the link when the haproxy: block changed, stops it (and
- * clears the down flags it set) when the block went away.
+/* Starts the link into *<hp> when <c> is enabled and none runs (else does
+ * nothing): the first poll runs at once, then every poll_interval. It
+ * feeds and asks <route>. Never blocks: one non-blocking request at a
+ * time, each on its own connection (HAProxy closes after one command
+ * line), with a timeout and a capped response. Returns 0, or -1 out of
+ * memory (logged).
  */
-void hapi_reload(struct agent *a);
+int hapi_start(struct hapi **hp, struct ev_loop *loop,
+	       struct route_engine *route, const struct cfg_haproxy *c);
 
-/* Stops the link and frees it (NULL-safe). Down flags it set are left: the
- * engine goes away with it.
+/* After a successful reload (route_apply() done) to the block <c>:
+ * follows backends by name, restarts the link when the block changed,
+ * stops it (and clears the down flags it set) when it went away.
  */
-void hapi_stop(struct agent *a);
+void hapi_reload(struct hapi **hp, struct ev_loop *loop,
+		 struct route_engine *route, const struct cfg_haproxy *c);
+
+/* Stops the link and frees it, *<hp> becomes NULL (NULL-safe). Down flags
+ * it set are left: the engine goes away with it.
+ */
+void hapi_stop(struct hapi **hp);
+
+/* The agent drains: no new request starts (NULL-safe). */
+void hapi_quiesce(struct hapi *h);
 
 /* Breaker transition of backend <b> (the agent's route hook calls this):
  * with mirror on, an open or cooling circuit wants the HAProxy server in
  * DRAIN, closed and half-open want READY. Only records the wish and wakes
  * the link; no engine call, no I/O here. One "set server" per real change.
+ * NULL-safe.
  */
-void hapi_mirror(struct agent *a, int b, enum route_state from,
+void hapi_mirror(struct hapi *h, int b, enum route_state from,
 		 enum route_state to);
 
-/* Fills <out>; returns false when the link is not configured. */
-bool hapi_status(const struct agent *a, struct hapi_status *out);
+/* Fills <out>; returns false when the link is not configured (<h> NULL). */
+bool hapi_status(const struct hapi *h, struct hapi_status *out);
 
 /* Renders "show haproxy": the link, then one row per server HAProxy
  * reported (status, admin flags, error counters, faults fed, mirror).
  * Returns 0, or -1 when <out> overflowed.
  */
-int hapi_show(struct agent *a, struct ctl_buf *out, bool json);
+int hapi_show(const struct hapi *h, struct buf *out, bool json);
 
 #endif /* AOAI_HAPI_H */

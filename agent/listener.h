@@ -1,32 +1,27 @@
-/* SPOP listeners: accept HAProxy's connections. */
+/* Listening sockets: one accept loop for the SPOP, control and metrics
+ * listeners, with one way to pause on EMFILE.
+ */
 #ifndef AOAI_LISTENER_H
 #define AOAI_LISTENER_H
 
-#include <ev.h>
-#include <stdbool.h>
+#include "listener-t.h"
 
-#include "agent-t.h"
+/* An empty set on <loop>. */
+void listener_set_init(struct listener_set *s, struct ev_loop *loop);
 
-struct listener {
-	struct listener *next; /* agent's list */
-	struct agent *agent;
-	int fd;
-	ev_io io;
-	char name[160];		 /* address, for logs */
-	char path[CFG_PATH_MAX]; /* unix socket we created: removed on close */
-};
-
-/* Opens every listener of the configuration, or adopts the sockets systemd
- * passed (socket activation), and starts accepting. Returns 0, or -1 after
- * logging what failed (nothing left open).
+/* Adds the listening socket <fd> (ownership passes) named <name> to <s>
+ * and starts accepting: each socket goes to <accept>(<arg>, ...). <path>,
+ * when not NULL, is a unix socket file removed on close. Returns the
+ * listener, or NULL (fd closed) out of memory.
  */
-int listener_open_all(struct agent *a);
+struct listener *listener_add(struct listener_set *s, int fd, const char *name,
+			      const char *path, listener_accept_fn accept,
+			      void *arg);
 
-/* Stops accepting and closes every listener (unix paths removed). */
-void listener_close_all(struct agent *a);
+/* Stops accepting, closes and frees <l> (its path removed). */
+void listener_close(struct listener *l);
 
-/* Stops or restarts accepting, without closing (EMFILE). */
-void listener_pause_all(struct agent *a);
-void listener_resume_all(struct agent *a);
+/* listener_close() on every listener of <s>, and no retry pending. */
+void listener_close_all(struct listener_set *s);
 
 #endif /* AOAI_LISTENER_H */

@@ -31,11 +31,6 @@ void log_set_level(int level)
 	log_level = level;
 }
 
-int log_get_level(void)
-{
-	return log_level;
-}
-
 bool log_enabled(int prio)
 {
 	return prio <= log_level;
@@ -58,7 +53,7 @@ const char *log_level_name(int level)
 	return level_names[level];
 }
 
-void log_vmsg(int prio, const char *fmt, va_list ap)
+static void log_vmsg(int prio, const char *fmt, va_list ap)
 {
 	char line[1024], stamp[32];
 	struct timespec ts;

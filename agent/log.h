@@ -23,7 +23,6 @@ struct log_rl {
 
 void log_init(int level);
 void log_set_level(int level);
-int log_get_level(void);
 bool log_enabled(int prio);
 /* "err", "warning", "notice", "info", "debug" to LOG_*; -1 if unknown. */
 int log_level_parse(const char *name);
@@ -31,8 +30,6 @@ const char *log_level_name(int level);
 
 void log_msg(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void log_vmsg(int prio, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
 /* Like log_msg() with ": strerror(errno)" appended. */
 void log_errno(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -1,66 +1,67 @@
-/* Prometheus text exposition (format 0.0.4) and the /metrics HTTP answer. */
+/* Prometheus text exposition (format 0.0.4). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
-#include "ctl.h"
+#include "agent-t.h"
+#include "clock.h"
 #include "hapi.h"
 #include "metrics.h"
 #include "route.h"
 #include "spop.h"
+#include "stats.h"
 
 #define M_PREFIX "aoai_spoa_"
 
 /* HELP and TYPE of one family; <name> without the prefix. */
-static void m_family(struct ctl_buf *o, const char *name, const char *type,
+static void m_family(struct buf *o, const char *name, const char *type,
 		     const char *help)
 {
 	const char *p;
 
-	ctl_buf_printf(o, "# HELP " M_PREFIX "%s ", name);
+	buf_printf(o, "# HELP " M_PREFIX "%s ", name);
 	/* text format: backslash and newline are escaped in HELP */
 	for (p = help; *p; p++) {
 		if (*p == '\\')
-			ctl_buf_add(o, "\\\\", 2);
+			buf_add(o, "\\\\", 2);
 		else if (*p == '\n')
-			ctl_buf_add(o, "\\n", 2);
+			buf_add(o, "\\n", 2);
 		else
-			ctl_buf_add(o, p, 1);
+			buf_add(o, p, 1);
 	}
-	ctl_buf_printf(o, "\n# TYPE " M_PREFIX "%s %s\n", name, type);
+	buf_printf(o, "\n# TYPE " M_PREFIX "%s %s\n", name, type);
 }
 
 /* A label value, escaped (backslash, double quote, newline). */
-static void m_label(struct ctl_buf *o, const char *v)
+static void m_label(struct buf *o, const char *v)
 {
 	for (; *v; v++) {
 		if (*v == '\\' || *v == '"')
-			ctl_buf_printf(o, "\\%c", *v);
+			buf_printf(o, "\\%c", *v);
 		else if (*v == '\n')
-			ctl_buf_add(o, "\\n", 2);
+			buf_add(o, "\\n", 2);
 		else
-			ctl_buf_add(o, v, 1);
+			buf_add(o, v, 1);
 	}
 }
 
 /* One sample: name{k1="v1",k2="v2"} value. <k2> may be NULL, and <k1>. */
-static void m_sample(struct ctl_buf *o, const char *name, const char *k1,
+static void m_sample(struct buf *o, const char *name, const char *k1,
 		     const char *v1, const char *k2, const char *v2,
 		     const char *value)
 {
-	ctl_buf_printf(o, M_PREFIX "%s", name);
+	buf_printf(o, M_PREFIX "%s", name);
 	if (k1) {
-		ctl_buf_printf(o, "{%s=\"", k1);
+		buf_printf(o, "{%s=\"", k1);
 		m_label(o, v1);
 		if (k2) {
-			ctl_buf_printf(o, "\",%s=\"", k2);
+			buf_printf(o, "\",%s=\"", k2);
 			m_label(o, v2);
 		}
-		ctl_buf_add(o, "\"}", 2);
+		buf_add(o, "\"}", 2);
 	}
-	ctl_buf_printf(o, " %s\n", value);
+	buf_printf(o, " %s\n", value);
 }
 
 static const char *m_u64(char *buf, size_t size, uint64_t v)
@@ -87,7 +88,7 @@ static const char *m_ns(char *buf, size_t size, uint64_t ns)
 }
 
 /* One unlabelled family with one sample. */
-static void m_single(struct ctl_buf *o, const char *name, const char *type,
+static void m_single(struct buf *o, const char *name, const char *type,
 		     const char *help, uint64_t v)
 {
 	char n[24];
@@ -97,9 +98,9 @@ static void m_single(struct ctl_buf *o, const char *name, const char *type,
 }
 
 /* The latency histogram: cumulative buckets, le in seconds. */
-static void m_histogram(struct ctl_buf *o, const struct agent_hist *h)
+static void m_histogram(struct buf *o, const struct spoa_hist *h)
 {
-	static const uint64_t bounds[] = AGENT_HIST_BOUNDS_NS;
+	static const uint64_t bounds[] = SPOA_HIST_BOUNDS_NS;
 	char le[40], n[24], name[64];
 	uint64_t cum = 0;
 	int i;
@@ -108,7 +109,7 @@ static void m_histogram(struct ctl_buf *o, const struct agent_hist *h)
 		 "time route_decide() took, sampled: one aoai-route in "
 		 "16 is timed");
 	snprintf(name, sizeof(name), "decision_duration_seconds_bucket");
-	for (i = 0; i < AGENT_HIST_BUCKETS; i++) {
+	for (i = 0; i < SPOA_HIST_BUCKETS; i++) {
 		cum += h->bucket[i];
 		if (bounds[i] == UINT64_MAX)
 			snprintf(le, sizeof(le), "+Inf");
@@ -117,7 +118,7 @@ static void m_histogram(struct ctl_buf *o, const struct agent_hist *h)
 		m_sample(o, name, "le", le, NULL, NULL,
 			 m_u64(n, sizeof(n), cum));
 	}
-	if (bounds[AGENT_HIST_BUCKETS - 1] != UINT64_MAX)
+	if (bounds[SPOA_HIST_BUCKETS - 1] != UINT64_MAX)
 		m_sample(o, name, "le", "+Inf", NULL, NULL,
 			 m_u64(n, sizeof(n), h->count));
 	m_sample(o, "decision_duration_seconds_sum", NULL, NULL, NULL, NULL,
@@ -174,7 +175,7 @@ static uint64_t m_counter_at(const struct route_backend_counters *c, size_t off)
 static const char *const m_states[] = {"closed", "open", "cooling",
 				       "half-open"};
 
-static void m_backends(struct agent *a, struct ctl_buf *o)
+static void m_backends(struct agent *a, struct buf *o)
 {
 	uint32_t n = route_backend_count(a->route), i;
 	struct route_backend_info *bi;
@@ -187,7 +188,7 @@ static void m_backends(struct agent *a, struct ctl_buf *o)
 		return;
 	}
 	for (i = 0; i < n; i++)
-		route_backend_info(a->route, (int)i, a->now_ms, &bi[i]);
+		route_backend_info(a->route, (int)i, clock_now.ms, &bi[i]);
 
 	m_family(o, "backend_state", "gauge",
 		 "breaker state of the backend: 1 for the state it is in");
@@ -213,8 +214,8 @@ static void m_backends(struct agent *a, struct ctl_buf *o)
 
 		if ((bi[i].state == ROUTE_ST_OPEN ||
 		     bi[i].state == ROUTE_ST_COOLING) &&
-		    bi[i].until_ms > a->now_ms)
-			left = bi[i].until_ms - a->now_ms;
+		    bi[i].until_ms > clock_now.ms)
+			left = bi[i].until_ms - clock_now.ms;
 		m_sample(o, "backend_cooldown_remaining_seconds", "backend",
 			 bi[i].name, NULL, NULL, m_milli(v, sizeof(v), left));
 	}
@@ -299,7 +300,7 @@ static const struct m_counter m_pool_counters[] = {
 /* Which member figure a pool family shows. */
 enum m_member_field { M_WEIGHT, M_EFFECTIVE, M_AVAILABLE };
 
-static void m_members(struct agent *a, struct ctl_buf *o, enum m_member_field f)
+static void m_members(struct agent *a, struct buf *o, enum m_member_field f)
 {
 	uint32_t np = route_pool_count(a->route), p, i;
 	struct route_pool_info pi;
@@ -320,7 +321,7 @@ static void m_members(struct agent *a, struct ctl_buf *o, enum m_member_field f)
 		if (route_pool_info(a->route, (int)p, &pi) < 0)
 			continue;
 		for (i = 0; i < pi.n_members; i++) {
-			if (route_member_info(a->route, (int)p, i, a->now_ms,
+			if (route_member_info(a->route, (int)p, i, clock_now.ms,
 					      &mi) < 0)
 				continue;
 			if (f == M_WEIGHT)
@@ -336,7 +337,7 @@ static void m_members(struct agent *a, struct ctl_buf *o, enum m_member_field f)
 	}
 }
 
-static void m_pools(struct agent *a, struct ctl_buf *o)
+static void m_pools(struct agent *a, struct buf *o)
 {
 	uint32_t np = route_pool_count(a->route), p;
 	struct route_pool_info pi;
@@ -385,14 +386,23 @@ static void m_route_counter(void *arg, const char *name, const char *help,
 	m_single(arg, fam, "counter", help, value);
 }
 
-int metrics_render(struct agent *a, struct ctl_buf *o)
+static void m_stat(void *arg, const char *name, const char *help,
+		   uint64_t value)
 {
-	const struct ctl_counters *cc = ctl_counters(a);
+	char fam[96];
+
+	snprintf(fam, sizeof(fam), "%s_total", name);
+	m_single(arg, fam, "counter", help, value);
+}
+
+int metrics_render(struct agent *a, struct buf *o)
+{
+	const struct ctl_counters *cc = &a->ctl_st.cnt;
 	struct hapi_status hs;
 	char v[40], code[16];
 	uint32_t i;
 
-	agent_clock(a);
+	clock_update();
 	m_family(o, "build_info", "gauge", "version of the running agent");
 	m_sample(o, "build_info", "version", AOAI_VERSION, NULL, NULL, "1");
 	m_single(o, "start_time_seconds", "gauge",
@@ -402,10 +412,8 @@ int metrics_render(struct agent *a, struct ctl_buf *o)
 		 "time of the last successful configuration load",
 		 (uint64_t)a->cfg_loaded);
 	m_single(o, "connections", "gauge", "SPOP connections open",
-		 a->n_conns);
-#define X(name, help) m_single(o, #name "_total", "counter", help, a->cnt.name);
-	AGENT_COUNTERS(X)
-#undef X
+		 a->conns.n);
+	stats_counters_each(a, m_stat, o);
 	m_family(o, "disconnects_sent_total", "counter",
 		 "AGENT-DISCONNECT frames sent, by SPOP status code "
 		 "(0 is a normal close; others are protocol errors)");
@@ -416,20 +424,20 @@ int metrics_render(struct agent *a, struct ctl_buf *o)
 			snprintf(code, sizeof(code), "other");
 		m_sample(o, "disconnects_sent_total", "status", code, "reason",
 			 i <= SPOP_ERR_RES ? spop_status_str(i) : "other",
-			 m_u64(v, sizeof(v), a->cnt.disconnect_out[i]));
+			 m_u64(v, sizeof(v), a->conns.cnt.disconnect_out[i]));
 	}
-	m_histogram(o, &a->decide_hist);
+	m_histogram(o, &a->spoa.decide_hist);
 	route_engine_counters_each(route_engine_counters(a->route),
 				   m_route_counter, o);
 	m_single(o, "control_clients", "gauge",
-		 "control and metrics clients connected", ctl_client_count(a));
+		 "control and metrics clients connected", a->ctl_st.clients);
 	if (cc) {
 #define X(name, help)                                                          \
 	m_single(o, "control_" #name "_total", "counter", help, cc->name);
 		CTL_COUNTERS(X)
 #undef X
 	}
-	if (hapi_status(a, &hs)) {
+	if (hapi_status(a->hapi, &hs)) {
 		m_single(o, "haproxy_up", "gauge",
 			 "1 when the last poll of HAProxy's stats socket "
 			 "succeeded",
@@ -453,65 +461,4 @@ int metrics_render(struct agent *a, struct ctl_buf *o)
 	m_backends(a, o);
 	m_pools(a, o);
 	return o->overflow ? -1 : 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* HTTP                                                                */
-
-static void m_http_error(struct ctl_buf *out, const char *status,
-			 const char *extra)
-{
-	ctl_buf_printf(out,
-		       "HTTP/1.1 %s\r\nContent-Type: text/plain\r\n"
-		       "Content-Length: %zu\r\n%sConnection: close\r\n\r\n"
-		       "%s\n",
-		       status, strlen(status) + 1, extra, status);
-}
-
-int metrics_http(struct agent *a, const char *head, size_t len,
-		 struct ctl_buf *out)
-{
-	const char *sp1, *sp2, *eol, *target;
-	struct ctl_buf body;
-	size_t tlen, mlen;
-	bool is_head;
-
-	eol = memchr(head, '\n', len);
-	sp1 = eol ? memchr(head, ' ', (size_t)(eol - head)) : NULL;
-	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-	if (!sp2 || eol - sp2 < 9 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
-	    (sp2[8] != '0' && sp2[8] != '1')) {
-		m_http_error(out, "400 Bad Request", "");
-		return 400;
-	}
-	mlen = (size_t)(sp1 - head);
-	target = sp1 + 1;
-	tlen = (size_t)(sp2 - target);
-	is_head = mlen == 4 && memcmp(head, "HEAD", 4) == 0;
-	if (!is_head && !(mlen == 3 && memcmp(head, "GET", 3) == 0)) {
-		m_http_error(out, "405 Method Not Allowed",
-			     "Allow: GET, HEAD\r\n");
-		return 405;
-	}
-	/* a query string is allowed and ignored */
-	if (!(tlen >= 8 && memcmp(target, "/metrics", 8) == 0 &&
-	      (tlen == 8 || target[8] == '?'))) {
-		m_http_error(out, "404 Not Found", "");
-		return 404;
-	}
-	ctl_buf_init(&body, out->cap > 8192 ? out->cap - 4096 : out->cap);
-	if (metrics_render(a, &body) < 0) {
-		ctl_buf_free(&body);
-		m_http_error(out, "500 Internal Server Error", "");
-		return 500;
-	}
-	ctl_buf_printf(out,
-		       "HTTP/1.1 200 OK\r\nContent-Type: " METRICS_CONTENT_TYPE
-		       "\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-		       "Connection: close\r\n\r\n",
-		       body.len);
-	if (!is_head)
-		ctl_buf_add(out, body.p, body.len);
-	ctl_buf_free(&body);
-	return 200;
 }

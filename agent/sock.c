@@ -169,17 +169,6 @@ int sock_connect(const struct cfg_listener *l, char *err, size_t errlen)
 	return fd;
 }
 
-const char *sock_addr_str(const struct cfg_listener *l, char *buf, size_t size)
-{
-	if (l->kind == CFG_ADDR_UNIX)
-		snprintf(buf, size, "unix://%s", l->path);
-	else if (strchr(l->host, ':'))
-		snprintf(buf, size, "tcp://[%s]:%u", l->host, l->port);
-	else
-		snprintf(buf, size, "tcp://%s:%u", l->host, l->port);
-	return buf;
-}
-
 void sock_peer_str(const struct sockaddr_storage *ss, socklen_t len,
 		   const char *fallback, char *buf, size_t size)
 {
@@ -242,4 +231,13 @@ int sock_systemd_fds(int *fds, char (*names)[32], int max)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	return (int)n;
+}
+
+bool sock_same_addr(const struct cfg_listener *a, const struct cfg_listener *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	if (a->kind == CFG_ADDR_UNIX)
+		return strcmp(a->path, b->path) == 0;
+	return a->port == b->port && strcmp(a->host, b->host) == 0;
 }

@@ -4,6 +4,7 @@
 #ifndef AOAI_SOCK_H
 #define AOAI_SOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -23,8 +24,8 @@ int sock_listen(const struct cfg_listener *l, char *err, size_t errlen);
  */
 int sock_connect(const struct cfg_listener *l, char *err, size_t errlen);
 
-/* "tcp://HOST:PORT" or "unix://PATH". */
-const char *sock_addr_str(const struct cfg_listener *l, char *buf, size_t size);
+/* True when listeners <a> and <b> would bind the same socket. */
+bool sock_same_addr(const struct cfg_listener *a, const struct cfg_listener *b);
 
 /* Numeric "HOST:PORT" of an accepted peer, or <fallback> (unix peers). */
 void sock_peer_str(const struct sockaddr_storage *ss, socklen_t len,

@@ -7,32 +7,22 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "hdr.h"
 #include "log.h"
 #include "route.h"
 #include "spoa.h"
 #include "spop.h"
+#include "text.h"
 
 #define MSG_ROUTE  "aoai-route"
 #define MSG_RESULT "aoai-result"
 
-/* HAProxy 3.1 stalls on an ACK without action (DESIGN.md); an unknown
+/* HAProxy 3.1 stalls on an ACK without action (docs/design.md); an unknown
  * variable is silently ignored (SPOE.txt §3.4), so unsetting this one is
  * an action with no effect.
  */
 #define SPOA_VAR_NOOP "noop"
-
-char *spoa_log_safe(char *buf, size_t size, const char *s, size_t len)
-{
-	size_t i;
-
-	if (!size)
-		return buf;
-	for (i = 0; i < len && i + 1 < size; i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	buf[i] = '\0';
-	return buf;
-}
 
 /* Inline so that strlen() of the literal names folds to a constant. */
 static inline int set_var_str(char **p, char *end, const char *name,
@@ -54,7 +44,7 @@ static int set_var_int(char **p, char *end, const char *name, int64_t v)
  * sends header values as strings). Returns 1 with <out>, 0 when absent
  * (NULL), -1 when garbage (counted, never fatal).
  */
-static int arg_uint(struct agent *a, const struct spop_kv *kv, uint64_t *out)
+static int arg_uint(struct spoa *sp, const struct spop_kv *kv, uint64_t *out)
 {
 	switch (kv->val.type) {
 	case SPOP_DATA_NULL:
@@ -80,12 +70,12 @@ static int arg_uint(struct agent *a, const struct spop_kv *kv, uint64_t *out)
 	default:
 		break;
 	}
-	a->cnt.bad_value++;
+	sp->cnt.bad_value++;
 	return -1;
 }
 
 /* Same for Retry-After: delta-seconds or an HTTP-date, as milliseconds. */
-static int arg_retry_after(struct agent *a, const struct spop_kv *kv,
+static int arg_retry_after(struct spoa *sp, const struct spop_kv *kv,
 			   bool in_ms, uint64_t *ms)
 {
 	const char *s;
@@ -93,7 +83,7 @@ static int arg_retry_after(struct agent *a, const struct spop_kv *kv,
 	int r;
 
 	if (kv->val.type != SPOP_DATA_STR && kv->val.type != SPOP_DATA_BIN) {
-		r = arg_uint(a, kv, ms);
+		r = arg_uint(sp, kv, ms);
 		if (r == 1 && !in_ms)
 			*ms = *ms > UINT64_MAX / 1000 ? UINT64_MAX : *ms * 1000;
 		return r;
@@ -105,26 +95,26 @@ static int arg_retry_after(struct agent *a, const struct spop_kv *kv,
 	if (in_ms)
 		r = hdr_parse_retry_after_ms(s, len, ms);
 	else
-		r = hdr_parse_retry_after(s, len, a->now_wall_s, ms);
+		r = hdr_parse_retry_after(s, len, clock_now.wall_s, ms);
 	if (r == 0)
 		return 1;
-	a->cnt.bad_value++;
+	sp->cnt.bad_value++;
 	return -1;
 }
 
 /* route_decide(), timed into the latency histogram. */
-static void spoa_decide_timed(struct agent *a, const char *pool,
+static void spoa_decide_timed(struct spoa *sp, const char *pool,
 			      size_t pool_len, const char *key, size_t key_len,
 			      struct route_decision *d)
 {
-	static const uint64_t bounds[] = AGENT_HIST_BOUNDS_NS;
-	struct agent_hist *h = &a->decide_hist;
+	static const uint64_t bounds[] = SPOA_HIST_BOUNDS_NS;
+	struct spoa_hist *h = &sp->decide_hist;
 	struct timespec t0, t1;
 	uint64_t ns;
 	int i;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	route_decide(a->route, pool, pool_len, key, key_len, a->now_ms, d);
+	route_decide(sp->route, pool, pool_len, key, key_len, clock_now.ms, d);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
 	     (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec;
@@ -135,7 +125,7 @@ static void spoa_decide_timed(struct agent *a, const char *pool,
 	h->sum_ns += ns;
 }
 
-static int spoa_route(struct agent *a, struct spop_msg_iter *it, char **p,
+static int spoa_route(struct spoa *sp, struct spop_msg_iter *it, char **p,
 		      char *end)
 {
 	const char *pool = "", *key = NULL;
@@ -145,7 +135,7 @@ static int spoa_route(struct agent *a, struct spop_msg_iter *it, char **p,
 	struct spop_kv kv;
 	int r;
 
-	a->cnt.msg_route++;
+	sp->cnt.msg_route++;
 	while ((r = spop_arg_next(it, &kv)) == 1) {
 		bool text = kv.val.type == SPOP_DATA_STR ||
 			    kv.val.type == SPOP_DATA_BIN;
@@ -157,21 +147,21 @@ static int spoa_route(struct agent *a, struct spop_msg_iter *it, char **p,
 			key = kv.val.u.str.ptr;
 			key_len = kv.val.u.str.len;
 		}
-		/* unknown arguments are ignored (DESIGN.md) */
+		/* unknown arguments are ignored (docs/design.md) */
 	}
 	if (r < 0)
 		return -1;
-	if (a->cnt.msg_route % AGENT_HIST_SAMPLE == 0)
-		spoa_decide_timed(a, pool, pool_len, key, key_len, &d);
+	if (sp->cnt.msg_route % SPOA_HIST_SAMPLE == 0)
+		spoa_decide_timed(sp, pool, pool_len, key, key_len, &d);
 	else
-		route_decide(a->route, pool, pool_len, key, key_len, a->now_ms,
-			     &d);
+		route_decide(sp->route, pool, pool_len, key, key_len,
+			     clock_now.ms, &d);
 	if (d.reason == ROUTE_UNKNOWN_POOL) {
 		char name[CFG_NAME_MAX];
 
-		log_rl(&a->rl_pool, a->now_ms, LOG_WARNING,
+		log_rl(&sp->rl_pool, clock_now.ms, LOG_WARNING,
 		       "aoai-route: unknown pool \"%s\"",
-		       spoa_log_safe(name, sizeof(name), pool, pool_len));
+		       text_printable(name, sizeof(name), pool, pool_len));
 	}
 	if (d.backend >= 0 &&
 	    set_var_str(p, end, SPOA_VAR_BACKEND, d.name, d.name_len) < 0)
@@ -185,7 +175,7 @@ static int spoa_route(struct agent *a, struct spop_msg_iter *it, char **p,
 	return 0;
 }
 
-static int spoa_result(struct agent *a, struct spop_msg_iter *it)
+static int spoa_result(struct spoa *sp, struct spop_msg_iter *it)
 {
 	struct route_result res = {
 		.retry_after_ms = -1,
@@ -198,7 +188,7 @@ static int spoa_result(struct agent *a, struct spop_msg_iter *it)
 	struct spop_kv kv;
 	int r;
 
-	a->cnt.msg_result++;
+	sp->cnt.msg_result++;
 	while ((r = spop_arg_next(it, &kv)) == 1) {
 		const char *n = kv.name;
 		size_t l = kv.name_len;
@@ -212,28 +202,28 @@ static int spoa_result(struct agent *a, struct spop_msg_iter *it)
 			/* arg_uint() already counted a value it could not
 			 * parse; only a parsed but impossible status is left
 			 */
-			if (arg_uint(a, &kv, &v) != 1)
+			if (arg_uint(sp, &kv, &v) != 1)
 				continue;
 			if (v <= 999) {
 				res.status = (int)v;
 				has_status = true;
 			} else {
-				a->cnt.bad_value++;
+				sp->cnt.bad_value++;
 			}
 		} else if (spop_name_eq(n, l, "retry_after")) {
-			has_ra_s = arg_retry_after(a, &kv, false, &ra_s) == 1;
+			has_ra_s = arg_retry_after(sp, &kv, false, &ra_s) == 1;
 		} else if (spop_name_eq(n, l, "retry_after_ms")) {
-			has_ra_ms = arg_retry_after(a, &kv, true, &ra_ms) == 1;
+			has_ra_ms = arg_retry_after(sp, &kv, true, &ra_ms) == 1;
 		} else if (spop_name_eq(n, l, "remaining_requests")) {
-			if (arg_uint(a, &kv, &v) == 1)
+			if (arg_uint(sp, &kv, &v) == 1)
 				res.remaining_requests =
 					v > INT64_MAX ? INT64_MAX : (int64_t)v;
 		} else if (spop_name_eq(n, l, "remaining_tokens")) {
-			if (arg_uint(a, &kv, &v) == 1)
+			if (arg_uint(sp, &kv, &v) == 1)
 				res.remaining_tokens =
 					v > INT64_MAX ? INT64_MAX : (int64_t)v;
 		} else if (spop_name_eq(n, l, "duration_ms")) {
-			if (arg_uint(a, &kv, &v) == 1)
+			if (arg_uint(sp, &kv, &v) == 1)
 				res.duration_ms =
 					v > INT64_MAX ? INT64_MAX : (int64_t)v;
 		}
@@ -252,11 +242,11 @@ static int spoa_result(struct agent *a, struct spop_msg_iter *it)
 	 */
 	if (!res.backend || !res.backend_len || !has_status)
 		return 0;
-	route_learn(a->route, &res, a->now_ms);
+	route_learn(sp->route, &res, clock_now.ms);
 	return 0;
 }
 
-int spoa_notify(struct agent *a, const char *payload, size_t len, char **p,
+int spoa_notify(struct spoa *sp, const char *payload, size_t len, char **p,
 		char *end)
 {
 	struct spop_msg_iter it;
@@ -267,11 +257,11 @@ int spoa_notify(struct agent *a, const char *payload, size_t len, char **p,
 	spop_msg_iter_init(&it, payload, len);
 	while ((r = spop_msg_next(&it, &m)) == 1) {
 		if (spop_name_eq(m.name, m.name_len, MSG_ROUTE))
-			r = spoa_route(a, &it, p, end);
+			r = spoa_route(sp, &it, p, end);
 		else if (spop_name_eq(m.name, m.name_len, MSG_RESULT))
-			r = spoa_result(a, &it);
+			r = spoa_result(sp, &it);
 		else
-			a->cnt.msg_unknown++;
+			sp->cnt.msg_unknown++;
 		if (r < 0)
 			return -1;
 	}
@@ -282,4 +272,10 @@ int spoa_notify(struct agent *a, const char *payload, size_t len, char **p,
 				  sizeof(SPOA_VAR_NOOP) - 1) < 0)
 		return -1;
 	return 0;
+}
+
+void spoa_reset_counters(struct spoa *s)
+{
+	memset(&s->cnt, 0, sizeof(s->cnt));
+	memset(&s->decide_hist, 0, sizeof(s->decide_hist));
 }

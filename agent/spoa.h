@@ -1,10 +1,10 @@
-/* The agent's messages: aoai-route and aoai-result (DESIGN.md contract). */
+/* The agent's messages: aoai-route and aoai-result (docs/design.md). */
 #ifndef AOAI_SPOA_H
 #define AOAI_SPOA_H
 
 #include <stddef.h>
 
-#include "agent-t.h"
+#include "spoa-t.h"
 
 /* Variable names the agent sets, without HAProxy's var-prefix. */
 #define SPOA_VAR_BACKEND     "backend"
@@ -15,12 +15,10 @@
  * ACK at *p (at least one, whatever the messages). Returns 0, or -1 when
  * the payload is malformed or the actions do not fit before <end>.
  */
-int spoa_notify(struct agent *a, const char *payload, size_t len, char **p,
+int spoa_notify(struct spoa *s, const char *payload, size_t len, char **p,
 		char *end);
 
-/* Copies <s, len> into <buf> for a log line: printable ASCII only, others
- * as '?', cut at <size> - 1 bytes. Returns <buf>.
- */
-char *spoa_log_safe(char *buf, size_t size, const char *s, size_t len);
+/* Zeroes the counters and the latency histogram ("clear counters"). */
+void spoa_reset_counters(struct spoa *s);
 
 #endif /* AOAI_SPOA_H */

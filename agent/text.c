@@ -103,3 +103,44 @@ const char *text_fmt_u64(char *buf, size_t size, uint64_t v)
 	snprintf(buf, size, "%" PRIu64, v);
 	return buf;
 }
+
+const char *text_fmt_left(char *buf, size_t size, uint64_t ms)
+{
+	if (ms < 1000)
+		snprintf(buf, size, "%llums", (unsigned long long)ms);
+	else if (ms < 60000)
+		snprintf(buf, size, "%llu.%llus",
+			 (unsigned long long)(ms / 1000),
+			 (unsigned long long)(ms % 1000 / 100));
+	else if (ms < 3600000)
+		snprintf(buf, size, "%llum%02llus",
+			 (unsigned long long)(ms / 60000),
+			 (unsigned long long)(ms % 60000 / 1000));
+	else
+		snprintf(buf, size, "%lluh%02llum",
+			 (unsigned long long)(ms / 3600000),
+			 (unsigned long long)(ms % 3600000 / 60000));
+	return buf;
+}
+
+const char *text_fmt_time(char *buf, size_t size, time_t t)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, size, "%lld", (long long)t);
+	return buf;
+}
+
+char *text_printable(char *buf, size_t size, const char *s, size_t len)
+{
+	size_t i;
+
+	if (!size)
+		return buf;
+	for (i = 0; i < len && i + 1 < size; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds in each duration unit. */
 #define TEXT_MS_SEC  UINT64_C(1000)
@@ -65,5 +66,18 @@ const char *text_fmt_duration(char *buf, size_t size, uint64_t ms);
  * <buf>.
  */
 const char *text_fmt_u64(char *buf, size_t size, uint64_t v);
+
+/* Remaining time for people: "950ms", "12.3s", "4m05s", "2h10m". Returns
+ * <buf>.
+ */
+const char *text_fmt_left(char *buf, size_t size, uint64_t ms);
+
+/* UTC ISO 8601 of a wall-clock time. Returns <buf>. */
+const char *text_fmt_time(char *buf, size_t size, time_t t);
+
+/* Copies <s, len> into <buf> for a log line: printable ASCII only, others
+ * as '?', cut at <size> - 1 bytes. Returns <buf>.
+ */
+char *text_printable(char *buf, size_t size, const char *s, size_t len);
 
 #endif /* AOAI_TEXT_H */

@@ -1,6 +1,7 @@
 #!/bin/sh
-# make lint: clang-format must agree with the tree, and banned functions
-# (curl's list) must not appear in C sources.
+# make lint: clang-format must agree with the tree, banned functions
+# (curl's list) must not appear in C sources, and the include graph has no
+# cycle.
 cd "$(dirname "$0")/.." || exit 1
 rc=0
 files=$(git ls-files '*.c' '*.h'; git ls-files -o --exclude-standard '*.c' '*.h')
@@ -14,6 +15,12 @@ done
 banned='\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|gets)[[:space:]]*\('
 if grep -nE "$banned" $files; then
 	echo "lint: banned function above (use snprintf, memcpy, strtol...)"
+	rc=1
+fi
+# the module graph: no include cycle, no upward include
+if ! python3 tests/deps_graph.py >/dev/null; then
+	python3 tests/deps_graph.py | grep -v ' -> '
+	echo "lint: include graph above (make deps-graph)"
 	rc=1
 fi
 [ $rc = 0 ] && echo "lint: clean"

@@ -11,14 +11,14 @@ Sections:
      (build/bench/ack-server: same I/O, constant ACK) and a plain echo
      server (the loopback round trip), for windows 1, 8, 64 and 1, 4, 16
      connections; then pool sizes 2, 8, 64 at one pipelined load.
-     Goals (issue #3): >= 250,000 NOTIFY->ACK/s on one core pipelined;
+     Goals: >= 250,000 NOTIFY->ACK/s on one core pipelined;
      p99 at window 1 within 2x the plain loopback round trip.
   2. Syscalls per NOTIFY: the agent under strace -f -c during a short load.
   3. Instructions per decision (callgrind, build/bench/decide-bench) for
      pools of 2, 8, 64 members, with and without an affinity key, and for
      the codec alone. Goals: <= 1,500 per decision including decode and
-     ACK encode, near-flat across sizes (issue #4); < 600 to decode a
-     3-argument aoai-route NOTIFY and encode a 2-action ACK (issue #2).
+     ACK encode, near-flat across sizes; < 600 to decode a
+     3-argument aoai-route NOTIFY and encode a 2-action ACK.
   4. Decisions per second on one core (decide-bench, native).
 
 Environment: BENCH_SECONDS (per load case, default 2), BENCH_REPEAT (runs
@@ -64,7 +64,7 @@ NATIVE_ITERS = 2000000
 
 
 def agent_yaml(port):
-    """The agent's configuration: the DESIGN.md pool "chat" (3 members, a
+    """The agent's configuration: a pool "chat" (3 members, a
     spillover tier) and pools of 2, 8 and 64 members (weights 3, 1, 2...).
     """
     lines = ["agent:", "  log_level: warning", "  max_connections: 1024",

@@ -31,6 +31,7 @@
 
 #include "agent-t.h"
 #include "cfg.h"
+#include "clock.h"
 #include "log.h"
 #include "route.h"
 #include "spoa.h"
@@ -145,7 +146,7 @@ static size_t bench_full(struct agent *a, const char *buf, size_t len)
 		die("frame not extracted");
 	start = spop_frame_begin(&p, end, SPOP_FRM_ACK, SPOP_FL_FIN,
 				 f.stream_id, f.frame_id);
-	if (!start || spoa_notify(a, f.payload, f.len, &p, end) < 0)
+	if (!start || spoa_notify(&a->spoa, f.payload, f.len, &p, end) < 0)
 		die("spoa_notify failed");
 	return spop_frame_end(start, p);
 }
@@ -273,12 +274,12 @@ int main(int argc, char **argv)
 
 	log_init(LOG_ERR);
 	memset(&a, 0, sizeof(a));
-	a.now_ms = 1000000;
-	a.now_wall_s = 1700000000;
+	clock_now.ms = 1000000;
+	clock_now.wall_s = 1700000000;
 	if (mode == BENCH_FULL) {
 		a.cfg = bench_cfg((unsigned)n_members);
-		a.route = route_new(1);
-		if (!a.route || route_apply(a.route, a.cfg, a.now_ms) < 0)
+		a.route = a.spoa.route = route_new(1);
+		if (!a.route || route_apply(a.route, a.cfg, clock_now.ms) < 0)
 			die("routing engine set-up failed");
 	}
 	bench_frames(with_key);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""HAProxy runtime API link (issue #6) against the real HAProxy.
+"""HAProxy runtime API link against the real HAProxy.
 
 HAProxy is started by the test with a stats socket in the temporary
 folder; its backend's servers are two small Python HTTP servers and one

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "clock.h"
 #include "log.h"
 #include "route.h"
 #include "spoa.h"
@@ -264,27 +265,26 @@ static void check_actions(const char *p, size_t len)
 static void agent_pass(const char *payload, size_t len, uint8_t pattern)
 {
 	static char out[16384];
-	struct agent a;
+	struct spoa sp;
 	char *p = out;
 	char *end = out + sizeof(out) - 128;
 
-	memset(&a, 0, sizeof(a));
-	a.cfg = the_cfg;
-	a.now_ms = 1000000 + (uint64_t)pattern * 997;
-	a.now_wall_s = 1700000000;
-	a.route = route_new(pattern);
-	assert(a.route);
-	assert(route_apply(a.route, the_cfg, a.now_ms) == 0);
-	if (spoa_notify(&a, payload, len, &p, end) == 0) {
+	memset(&sp, 0, sizeof(sp));
+	clock_now.ms = 1000000 + (uint64_t)pattern * 997;
+	clock_now.wall_s = 1700000000;
+	sp.route = route_new(pattern);
+	assert(sp.route);
+	assert(route_apply(sp.route, the_cfg, clock_now.ms) == 0);
+	if (spoa_notify(&sp, payload, len, &p, end) == 0) {
 		assert(p > out && p <= end);
 		check_actions(out, (size_t)(p - out));
 	}
 	/* a second request after whatever the first one taught the engine */
-	a.now_ms += 1500;
+	clock_now.ms += 1500;
 	p = out;
-	if (spoa_notify(&a, payload, len, &p, end) == 0)
+	if (spoa_notify(&sp, payload, len, &p, end) == 0)
 		check_actions(out, (size_t)(p - out));
-	route_free(a.route);
+	route_free(sp.route);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Control socket (issue #6): every command and error path, access levels,
+"""Control socket: every command and error path, access levels,
 JSON output, prompt mode, limits, run-time changes across reloads, socket
 files (mode, stale socket), reload of the socket list.
 """

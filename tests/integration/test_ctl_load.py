@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Control socket under load (issue #6): 100 concurrent control clients,
+"""Control socket under load: 100 concurrent control clients,
 some of them hostile, while SPOP traffic flows; routing is not disturbed
 (exact 3:1 split, every ACK on time), and the client limit holds.
 """
