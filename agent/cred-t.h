@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "http-t.h"
-#include "jwt.h"
+#include "jwt-t.h"
 #include "secret-t.h"
 
 #define CRED_NAME_MAX 64

@@ -12,6 +12,7 @@
 #include "cred.h"
 #include "hdr.h"
 #include "http.h"
+#include "jwt.h"
 #include "log.h"
 #include "secret.h"
 #include "token.h"

@@ -7,16 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jwt-t.h"
 #include "secret-t.h"
 
 #define JWT_LIFETIME 600 /* s between nbf and exp */
 #define JWT_PEM_MAX  65536
-
-/* A certificate and its private key, loaded from one PEM file. */
-struct jwt_cert {
-	void *key;	   /* EVP_PKEY * (RSA), NULL when not loaded */
-	char x5t_s256[48]; /* base64url SHA-256 of the DER certificate */
-};
 
 /* Loads the first certificate and the private key of <path> (mode checked
  * like any secret file) into <jc>, which holds no key yet. Returns 0, or -1 with the reason in <err>.
