@@ -34,6 +34,8 @@ VERSION  := $(shell cat VERSION)$(shell \
 # Debian 12 packages: what the build needs, and what tests, lab and
 # benchmarks need besides.
 BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev
+# Entra ID tokens: TLS and client assertions, token responses
+BUILD_PKGS += libssl-dev libjansson-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 	valgrind ca-certificates systemd strace prometheus
 # tests/package: build the .deb, lint it, read the man pages
@@ -44,6 +46,8 @@ PKG_CONFIG ?= pkg-config
 MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && \
 	echo msgpack-c || echo msgpack)
 PKGS       := yaml-0.1 $(MSGPACK_PC)
+# Entra ID tokens (agent/http.c, jwt.c: OpenSSL; token.c: jansson)
+PKGS       += libssl libcrypto jansson
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wformat=2 -Wno-missing-field-initializers
@@ -81,12 +85,14 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 MOCK_SRC   := $(wildcard tests/mock/*.c)
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
 
 PROTO_OBJ  := $(PROTO_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJ  := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps build-deps node-deps build-tests test run bench fuzz fuzz-build lint \
 	deps-graph format install clean bench-haproxy bench-haproxy-deps
@@ -166,6 +172,12 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a
 	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libagent.a $(BUILD)/libspop.a \
 		$(ALL_LDFLAGS) $(PKG_LIBS) -o $@
 
+# Drivers the integration tests run (not tests themselves).
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libagent.a $(BUILD)/libspop.a \
+		$(ALL_LDFLAGS) $(PKG_LIBS) -o $@
+
 # libFuzzer targets: clang, ASan + UBSan, sources compiled in directly.
 FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -DAOAI_VERSION='"fuzz"' -g -O1 \
 	-Iprotocol -Iagent -fsanitize=fuzzer,address,undefined \
@@ -175,7 +187,7 @@ build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC) $(AGENT_SRC)
 	$(CLANG) $(FUZZ_FLAGS) $(PKG_CFLAGS) $< $(PROTO_SRC) $(AGENT_SRC) \
 		$(PKG_LIBS) -o $@
 
-build-tests: all $(UNIT_BIN) $(BUILD)/mock-aoai $(BENCH_BIN)
+build-tests: all $(UNIT_BIN) $(BUILD)/mock-aoai $(BENCH_BIN) $(TOOL_BIN)
 
 # The e2e layer runs once per HAProxy version (default: 2.6 3.0 3.2; see
 # MATRIX in tests/run.py). 2.6 is the host's; the others run from Debian
