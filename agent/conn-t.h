@@ -22,6 +22,7 @@ enum conn_state {
 #define CONN_COUNTERS(X)                                                       \
 	X(conn_accepted, "SPOP connections accepted")                          \
 	X(conn_refused, "SPOP connections refused at max_connections")         \
+	X(conn_evicted, "SPOP connections without HELLO closed for a new one") \
 	X(conn_closed, "SPOP connections closed")                              \
 	X(hello, "HELLO handshakes completed")                                 \
 	X(healthcheck, "health-check HELLOs answered")                         \
@@ -49,17 +50,22 @@ struct conn_set {
 	struct spoa *spoa;	     /* handles NOTIFY messages */
 	struct conn *list;	     /* open connections */
 	struct conn *dead;	     /* closed, freed at the safe point */
-	uint32_t n;		     /* open connections */
-	uint64_t next_id;	     /* for log lines */
+	struct conn *hq_head;	     /* waiting for HELLO, oldest first */
+	struct conn *hq_tail;
+	uint32_t n;	  /* open connections */
+	uint64_t next_id; /* for log lines */
 	struct conn_counters cnt;
 	struct log_rl rl_proto;	  /* protocol errors */
 	struct log_rl rl_refused; /* refusals at max_connections */
+	struct log_rl rl_evicted; /* evictions at max_connections */
 };
 
 struct conn {
 	struct conn_set *set; /* owner */
 	struct conn *next;    /* the set's list of connections */
 	struct conn *prev;
+	struct conn *hq_next; /* the set's queue of CONN_ST_HELLO ones */
+	struct conn *hq_prev;
 	int fd;
 	enum conn_state state;
 	uint64_t id;	    /* "conn #N" in logs */

@@ -64,10 +64,44 @@ static bool conn_transition_ok(enum conn_state from, enum conn_state to)
 	return false;
 }
 
+/* Connections waiting for HELLO, oldest first: at max_connections the
+ * oldest of them makes room for a new one, so a flood of connections
+ * that never say HELLO cannot keep HAProxy (and its health checks) out.
+ */
+static void conn_hq_push(struct conn *c)
+{
+	struct conn_set *cs = c->set;
+
+	c->hq_next = NULL;
+	c->hq_prev = cs->hq_tail;
+	if (cs->hq_tail)
+		cs->hq_tail->hq_next = c;
+	else
+		cs->hq_head = c;
+	cs->hq_tail = c;
+}
+
+static void conn_hq_remove(struct conn *c)
+{
+	struct conn_set *cs = c->set;
+
+	if (c->hq_prev)
+		c->hq_prev->hq_next = c->hq_next;
+	else
+		cs->hq_head = c->hq_next;
+	if (c->hq_next)
+		c->hq_next->hq_prev = c->hq_prev;
+	else
+		cs->hq_tail = c->hq_prev;
+	c->hq_next = c->hq_prev = NULL;
+}
+
 /* Every state change goes through here. */
 static void conn_set_state(struct conn *c, enum conn_state st)
 {
 	assert(conn_transition_ok(c->state, st));
+	if (c->state == CONN_ST_HELLO && st != CONN_ST_HELLO)
+		conn_hq_remove(c);
 	if (log_enabled(LOG_DEBUG))
 		log_msg(LOG_DEBUG, "conn #%llu %s: %s -> %s",
 			(unsigned long long)c->id, c->peer,
@@ -98,6 +132,15 @@ int conn_new(struct conn_set *cs, int fd, const char *peer)
 	size_t wsize = 2 * (rsize + CONN_DISCONNECT_RESERVE);
 	struct conn *c;
 
+	if (cs->n >= cs->cfg->max_connections && cs->hq_head) {
+		log_rl(&cs->rl_evicted, clock_now.ms, LOG_WARNING,
+		       "%s: max_connections (%u) reached: closed the oldest "
+		       "connection without HELLO (%s) to accept it",
+		       peer, cs->cfg->max_connections, cs->hq_head->peer);
+		cs->cnt.conn_evicted++;
+		conn_close(cs->hq_head,
+			   "evicted: no HELLO, at max_connections");
+	}
 	if (cs->n >= cs->cfg->max_connections) {
 		log_rl(&cs->rl_refused, clock_now.ms, LOG_WARNING,
 		       "%s: refused: max_connections (%u) reached", peer,
@@ -125,6 +168,7 @@ int conn_new(struct conn_set *cs, int fd, const char *peer)
 	c->wbuf = c->rbuf + rsize;
 	c->wsize = wsize;
 	c->state = CONN_ST_HELLO;
+	conn_hq_push(c);
 	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
 	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
 	c->rio.data = c->wio.data = c;
@@ -388,13 +432,16 @@ static bool conn_room(const struct conn *c)
 					     CONN_DISCONNECT_RESERVE;
 }
 
-/* Handles every complete frame buffered, as long as the output has room. */
-static void conn_process(struct conn *c)
+/* Handles every complete frame buffered, as long as the output has room.
+ * Returns the number of frames handled.
+ */
+static uint32_t conn_process(struct conn *c)
 {
 	struct conn_set *cs = c->set;
 	uint32_t budget = cs->cfg->max_inflight;
 	struct spop_frame f;
 	size_t off = 0;
+	uint32_t frames = 0;
 	int n;
 
 	while (c->state == CONN_ST_HELLO || c->state == CONN_ST_ACTIVE) {
@@ -424,12 +471,14 @@ static void conn_process(struct conn *c)
 			break;
 		}
 		off += (size_t)n;
+		frames++;
 		conn_frame(c, &f);
 	}
 	if (off) {
 		c->rlen -= off;
 		memmove(c->rbuf, c->rbuf + off, c->rlen);
 	}
+	return frames;
 }
 
 /* Before closing after our last frame: closing a socket with unread input
@@ -521,9 +570,11 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		n = 0;
 	}
 	c->rlen += (size_t)n;
-	if (c->state == CONN_ST_ACTIVE)
+	/* only whole frames count as activity: bytes trickled in without
+	 * ever completing a frame must not hold the connection forever
+	 */
+	if (conn_process(c) && c->state == CONN_ST_ACTIVE)
 		ev_timer_again(cs->loop, &c->timer);
-	conn_process(c);
 	if (c->wlen && c->state != CONN_ST_CLOSED)
 		conn_flush(c);
 }
