@@ -401,6 +401,7 @@ void agent_free(struct agent *a)
 	while (a->conns.list)
 		conn_close(a->conns.list, "exit");
 	conn_reap(&a->conns);
+	conn_set_free(&a->conns);
 	hapi_stop(&a->hapi);
 	ctl_stop(a);
 	route_free(a->route);

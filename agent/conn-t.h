@@ -9,6 +9,7 @@
 
 #include "cfg-t.h"
 #include "log.h"
+#include "pool-t.h"
 #include "spop-t.h"
 
 enum conn_state {
@@ -58,6 +59,9 @@ struct conn_set {
 	struct log_rl rl_proto;	  /* protocol errors */
 	struct log_rl rl_refused; /* refusals at max_connections */
 	struct log_rl rl_evicted; /* evictions at max_connections */
+	struct pool rpool;	  /* read buffers, while a frame is partial */
+	struct pool wpool;	  /* write buffers, while output is queued */
+	ev_timer trim;		  /* gives unused buffers back, then stops */
 };
 
 struct conn {
@@ -76,10 +80,12 @@ struct conn {
 	uint32_t frame_max; /* our max before HELLO, negotiated after */
 	bool healthcheck;   /* HELLO said healthcheck: close after it */
 	bool reading;	    /* rio started */
-	char *rbuf;	    /* received bytes not yet consumed */
+	char *rbuf;	    /* received bytes not yet consumed: from set->rpool
+		     * while rlen > 0 (or during a read), else NULL
+		     */
 	size_t rlen;
 	size_t rsize; /* our max frame + prefix: a frame fits */
-	char *wbuf;   /* frames to send */
+	char *wbuf;   /* frames to send: from set->wpool while wlen > 0 */
 	size_t wlen;  /* bytes queued */
 	size_t woff;  /* bytes of wbuf already sent */
 	size_t wsize;

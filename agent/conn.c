@@ -2,11 +2,16 @@
  *
  * Each wake-up reads once, handles every complete frame in the buffer, and
  * writes every ACK it produced with one send(). Reading pauses while the
- * write buffer lacks room for one more frame (back-pressure), so memory per
- * connection is fixed at accept time and nothing is allocated per NOTIFY.
+ * write buffer lacks room for one more frame (back-pressure). A connection
+ * holds its buffers only while a frame is partial or output is queued: an
+ * idle one holds none. They come from the set's pools, so steady traffic
+ * allocates nothing; a timer gives unused ones back after a burst.
  */
 #include <assert.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +21,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
+#include "pool.h"
 #include "spoa.h"
 #include "spop.h"
 #include "text.h"
@@ -26,6 +32,12 @@
 #define CONN_WBUF_SIZE (32 * 1024)
 /* Kept free behind an ACK so an AGENT-DISCONNECT always fits. */
 #define CONN_DISCONNECT_RESERVE 128
+/* Free buffers: kept at most (per pool), kept at least by the trim, and
+ * how often the trim runs while some are free.
+ */
+#define CONN_POOL_MAX  4096
+#define CONN_POOL_KEEP 8
+#define CONN_POOL_TRIM 1.0 /* seconds */
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -109,6 +121,69 @@ static void conn_set_state(struct conn *c, enum conn_state st)
 	c->state = st;
 }
 
+static void conn_trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn_set *cs = w->data;
+	uint32_t n;
+
+	(void)loop;
+	(void)revents;
+	n = pool_trim(&cs->rpool, CONN_POOL_KEEP) +
+	    pool_trim(&cs->wpool, CONN_POOL_KEEP);
+#ifdef __GLIBC__
+	/* freed buffers sit in the heap's free space: give it back */
+	if (n)
+		malloc_trim(0);
+#endif
+	if (cs->rpool.nfree <= CONN_POOL_KEEP &&
+	    cs->wpool.nfree <= CONN_POOL_KEEP)
+		ev_timer_stop(cs->loop, &cs->trim);
+}
+
+/* Returns a buffer to <p>; the trim timer runs while buffers are free. */
+static void conn_buf_put(struct conn_set *cs, struct pool *p, char *buf,
+			 size_t size)
+{
+	pool_put(p, buf, size);
+	if (!ev_is_active(&cs->trim) && p->nfree > CONN_POOL_KEEP) {
+		ev_init(&cs->trim, conn_trim_cb);
+		cs->trim.data = cs;
+		cs->trim.repeat = CONN_POOL_TRIM;
+		ev_timer_again(cs->loop, &cs->trim);
+	}
+}
+
+/* The read buffer, taken from the pool if the connection has none.
+ * Returns NULL when memory is short.
+ */
+static char *conn_rbuf(struct conn *c)
+{
+	if (!c->rbuf)
+		c->rbuf = pool_get(&c->set->rpool, c->rsize);
+	return c->rbuf;
+}
+
+/* The write buffer, likewise. */
+static char *conn_wbuf(struct conn *c)
+{
+	if (!c->wbuf)
+		c->wbuf = pool_get(&c->set->wpool, c->wsize);
+	return c->wbuf;
+}
+
+/* Gives back the buffers that hold nothing. */
+static void conn_release(struct conn *c)
+{
+	if (c->rbuf && c->rlen == 0) {
+		conn_buf_put(c->set, &c->set->rpool, c->rbuf, c->rsize);
+		c->rbuf = NULL;
+	}
+	if (c->wbuf && c->wlen == 0) {
+		conn_buf_put(c->set, &c->set->wpool, c->wbuf, c->wsize);
+		c->wbuf = NULL;
+	}
+}
+
 static void conn_start_reading(struct conn *c)
 {
 	if (!c->reading && c->state != CONN_ST_CLOSED) {
@@ -151,8 +226,15 @@ int conn_new(struct conn_set *cs, int fd, const char *peer)
 	}
 	if (wsize < CONN_WBUF_SIZE)
 		wsize = CONN_WBUF_SIZE;
-	/* struct and both buffers in one allocation, freed in conn_reap() */
-	c = calloc(1, sizeof(*c) + rsize + wsize);
+	if (cs->rpool.max_free == 0) {
+		pool_init(&cs->rpool, rsize, CONN_POOL_MAX);
+		pool_init(&cs->wpool, wsize, CONN_POOL_MAX);
+	}
+	/* a reload may have changed the frame size */
+	pool_set_size(&cs->rpool, rsize);
+	pool_set_size(&cs->wpool, wsize);
+	/* buffers come later, while a frame is in flight */
+	c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_msg(LOG_ERR, "%s: out of memory for a connection", peer);
 		close(fd);
@@ -163,9 +245,7 @@ int conn_new(struct conn_set *cs, int fd, const char *peer)
 	c->id = ++cs->next_id;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->frame_max = fmax;
-	c->rbuf = (char *)(c + 1);
 	c->rsize = rsize;
-	c->wbuf = c->rbuf + rsize;
 	c->wsize = wsize;
 	c->state = CONN_ST_HELLO;
 	conn_hq_push(c);
@@ -229,8 +309,17 @@ void conn_reap(struct conn_set *cs)
 
 	while ((c = cs->dead) != NULL) {
 		cs->dead = c->next;
+		c->rlen = c->wlen = 0;
+		conn_release(c);
 		free(c);
 	}
+}
+
+void conn_set_free(struct conn_set *cs)
+{
+	ev_timer_stop(cs->loop, &cs->trim);
+	pool_free(&cs->rpool);
+	pool_free(&cs->wpool);
 }
 
 void conn_reset_counters(struct conn_set *cs)
@@ -259,6 +348,10 @@ void conn_disconnect(struct conn *c, uint32_t status, const char *why)
 			(unsigned long long)c->id, c->peer, why);
 	cs->cnt.disconnect_out[status <= SPOP_ERR_RES ? status
 						      : SPOP_ERR_RES + 1]++;
+	if (!conn_wbuf(c)) {
+		conn_close(c, "out of memory for the DISCONNECT");
+		return;
+	}
 	/* the reserve guarantees room, whatever is queued */
 	p = c->wbuf + c->wlen;
 	end = c->wbuf + c->wsize;
@@ -305,6 +398,10 @@ static void conn_hello(struct conn *c, const struct spop_frame *f)
 	}
 	c->frame_max = size;
 	c->healthcheck = h.healthcheck;
+	if (!conn_wbuf(c)) {
+		conn_close(c, "out of memory for the AGENT-HELLO");
+		return;
+	}
 	p = c->wbuf + c->wlen;
 	end = c->wbuf + c->wsize;
 	/* pipelining only: async and fragmentation are gone from HAProxy
@@ -336,9 +433,14 @@ static void conn_hello(struct conn *c, const struct spop_frame *f)
 static void conn_notify(struct conn *c, const struct spop_frame *f)
 {
 	struct conn_set *cs = c->set;
-	char *p = c->wbuf + c->wlen;
-	char *end = c->wbuf + c->wsize - CONN_DISCONNECT_RESERVE;
-	char *start;
+	char *p, *end, *start;
+
+	if (!conn_wbuf(c)) {
+		conn_close(c, "out of memory for the ACK");
+		return;
+	}
+	p = c->wbuf + c->wlen;
+	end = c->wbuf + c->wsize - CONN_DISCONNECT_RESERVE;
 
 	if (!(f->flags & SPOP_FL_FIN)) {
 		/* we did not announce fragmentation (SPOE.txt §3.2.1) */
@@ -487,11 +589,12 @@ static uint32_t conn_process(struct conn *c)
  */
 static void conn_drain(struct conn *c)
 {
+	char sink[4096];
 	int i;
 
 	shutdown(c->fd, SHUT_WR);
-	for (i = 0; i < 4; i++)
-		if (recv(c->fd, c->rbuf, c->rsize, MSG_DONTWAIT) <= 0)
+	for (i = 0; i < 16; i++)
+		if (recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
 			break;
 }
 
@@ -522,6 +625,7 @@ static void conn_flush(struct conn *c)
 	}
 	c->woff = c->wlen = 0;
 	ev_io_stop(cs->loop, &c->wio);
+	conn_release(c);
 	if (c->state == CONN_ST_CLOSING) {
 		conn_drain(c);
 		conn_close(c, c->healthcheck ? "health check done"
@@ -546,6 +650,10 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	clock_update();
+	if (!conn_rbuf(c)) {
+		conn_close(c, "out of memory for a frame");
+		return;
+	}
 	/* a full buffer holds whole frames left by the per-wake-up budget
 	 * (a frame always fits): handle them before reading more
 	 */
@@ -577,6 +685,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_timer_again(cs->loop, &c->timer);
 	if (c->wlen && c->state != CONN_ST_CLOSED)
 		conn_flush(c);
+	if (c->state != CONN_ST_CLOSED)
+		conn_release(c);
 }
 
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
