@@ -188,6 +188,8 @@ static int cmd_reload(struct ctl_req *r)
 
 	buf_init(&x.errs, 1u << 20);
 	if (a->reload(a, ctl_reload_err, &x) < 0) {
+		log_msg(LOG_WARNING, "control %s: reload rejected (%u error%s)",
+			r->s->peer, x.n, x.n == 1 ? "" : "s");
 		if (x.n)
 			ctl_err(r,
 				"reload rejected (%u error%s); the running "
