@@ -59,6 +59,7 @@ struct conn_set {
 	struct log_rl rl_proto;	  /* protocol errors */
 	struct log_rl rl_refused; /* refusals at max_connections */
 	struct log_rl rl_evicted; /* evictions at max_connections */
+	struct log_rl rl_idle;	  /* idle connections closed, either side */
 	struct pool rpool;	  /* read buffers, while a frame is partial */
 	struct pool wpool;	  /* write buffers, while output is queued */
 	ev_timer trim;		  /* gives unused buffers back, then stops */

@@ -334,10 +334,13 @@ void conn_disconnect(struct conn *c, uint32_t status, const char *why)
 
 	if (c->state == CONN_ST_CLOSING || c->state == CONN_ST_CLOSED)
 		return;
-	/* an idle connection timing out is routine, not a warning */
+	/* an idle connection timing out is routine, not a warning; a
+	 * burst of them (HAProxy gone quiet) is one line and a count
+	 */
 	if (status == SPOP_ERR_TIMEOUT && c->state == CONN_ST_ACTIVE)
-		log_msg(LOG_INFO, "conn #%llu %s: AGENT-DISCONNECT 2: %s",
-			(unsigned long long)c->id, c->peer, why);
+		log_rl(&cs->rl_idle, clock_now.ms, LOG_INFO,
+		       "conn #%llu %s: AGENT-DISCONNECT 2: %s",
+		       (unsigned long long)c->id, c->peer, why);
 	else if (status != SPOP_ERR_NONE)
 		log_rl(&cs->rl_proto, clock_now.ms, LOG_WARNING,
 		       "conn #%llu %s: AGENT-DISCONNECT %u (%s): %s",
@@ -434,6 +437,7 @@ static void conn_notify(struct conn *c, const struct spop_frame *f)
 {
 	struct conn_set *cs = c->set;
 	char *p, *end, *start;
+	int r;
 
 	if (!conn_wbuf(c)) {
 		conn_close(c, "out of memory for the ACK");
@@ -453,10 +457,15 @@ static void conn_notify(struct conn *c, const struct spop_frame *f)
 		end = p + c->frame_max + SPOP_FRAME_PREFIX;
 	start = spop_frame_begin(&p, end, SPOP_FRM_ACK, SPOP_FL_FIN,
 				 f->stream_id, f->frame_id);
-	if (!start || spoa_notify(cs->spoa, f->payload, f->len, &p, end) < 0) {
-		conn_disconnect(c, start ? SPOP_ERR_INVALID : SPOP_ERR_RES,
-				start ? "malformed NOTIFY or ACK too big"
-				      : "no room for the ACK");
+	r = start ? spoa_notify(cs->spoa, f->payload, f->len, &p, end) : -2;
+	if (r == -1) {
+		conn_disconnect(c, SPOP_ERR_INVALID, "malformed NOTIFY");
+		return;
+	}
+	if (r < 0) {
+		/* the answer would not fit in the negotiated frame size */
+		conn_disconnect(c, SPOP_ERR_TOO_BIG,
+				"the ACK would exceed max-frame-size");
 		return;
 	}
 	c->wlen += spop_frame_end(start, p);
@@ -470,7 +479,6 @@ static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
 	struct conn_set *cs = c->set;
 	struct spop_disconnect d;
 	char msg[128];
-	int prio;
 
 	cs->cnt.disconnect_in++;
 	if (spop_disconnect_parse(f->payload, f->len, &d) < 0) {
@@ -478,11 +486,22 @@ static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
 				"malformed HAPROXY-DISCONNECT");
 		return;
 	}
-	prio = d.status == SPOP_ERR_NONE ? LOG_DEBUG : LOG_WARNING;
-	log_msg(prio, "conn #%llu %s: HAPROXY-DISCONNECT %u (%s)",
-		(unsigned long long)c->id, c->peer, d.status,
-		text_printable(msg, sizeof(msg), d.message ? d.message : "",
-			       d.message ? d.message_len : 0));
+	text_printable(msg, sizeof(msg), d.message ? d.message : "",
+		       d.message ? d.message_len : 0);
+	/* HAProxy closes idle SPOE connections with status 2 (timeout):
+	 * routine, like a normal close; anything else is worth a warning
+	 */
+	if (d.status == SPOP_ERR_NONE)
+		log_msg(LOG_DEBUG, "conn #%llu %s: HAPROXY-DISCONNECT 0 (%s)",
+			(unsigned long long)c->id, c->peer, msg);
+	else if (d.status == SPOP_ERR_TIMEOUT)
+		log_rl(&cs->rl_idle, clock_now.ms, LOG_INFO,
+		       "conn #%llu %s: HAPROXY-DISCONNECT 2 (%s)",
+		       (unsigned long long)c->id, c->peer, msg);
+	else
+		log_rl(&cs->rl_proto, clock_now.ms, LOG_WARNING,
+		       "conn #%llu %s: HAPROXY-DISCONNECT %u (%s)",
+		       (unsigned long long)c->id, c->peer, d.status, msg);
 	conn_disconnect(c, SPOP_ERR_NONE, "HAProxy disconnected");
 }
 

@@ -159,6 +159,10 @@ static void test_session(void)
 {
 	const char *o;
 
+	o = run("show \x1b[31mred");
+	tap_ok(has(o, "error: ") && !strchr(o, 0x1b),
+	       "an escape sequence in the input is not echoed in the error");
+
 	o = run("prompt");
 	tap_ok(sess.interactive && strcmp(o, "\n") == 0,
 	       "prompt: interactive, an empty answer");
