@@ -520,10 +520,21 @@ static void ctl_refuse(struct ctl_listener *l, int fd, const char *peer)
 
 	if (ctl->n_class[CTL_CLASS_REFUSED] >=
 	    ctl_class_max[CTL_CLASS_REFUSED]) {
+		char sink[4096];
+		int i;
+
 		if (send(fd, http ? busy_http : busy,
 			 http ? sizeof(busy_http) - 1 : sizeof(busy) - 1,
 			 MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			errno = 0; /* best effort only */
+		/* without lingering, at least drop what already arrived
+		 * (usually the command): unread input turns the close into
+		 * a reset
+		 */
+		shutdown(fd, SHUT_WR);
+		for (i = 0; i < 4; i++)
+			if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+				break;
 		close(fd);
 		return;
 	}
