@@ -60,6 +60,9 @@ struct agent {
 	ev_timer stop_timer;	  /* SIGTERM: longest wait to drain */
 	ev_timer route_timer;	  /* applies passed breaker deadlines */
 	ev_timer state_timer;	  /* periodic state_file write */
+	ev_timer watch_timer;	  /* each second: stalls, log reports */
+	uint64_t watch_last_ms;	  /* monotonic ms of its last run */
+	bool state_dirty;	  /* a breaker moved since the last write */
 	uint64_t state_saved_gen; /* route_saved_gen() at the last write */
 	bool state_final;	  /* state written on the way out */
 	bool debug;		  /* -d: reloads keep LOG_DEBUG */

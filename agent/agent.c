@@ -28,6 +28,13 @@
 /* Seconds between two writes of the state file, when the state changed. */
 #define AGENT_STATE_EVERY 10.0
 
+/* The watch timer's period, and the delay past it reported as a stall of
+ * the event loop (the process frozen, swapped out, or a callback that
+ * ran too long).
+ */
+#define AGENT_WATCH_EVERY 1.0
+#define AGENT_STALL_MS	  2000
+
 /* Writes the state file (state_file) when the breaker state changed since
  * the last write, or always with <force>. A failure is logged
  * (rate-limited) and retried at the next period.
@@ -105,12 +112,39 @@ static void agent_exit_loop(struct agent *a)
 	ev_break(a->loop, EVBREAK_ALL);
 }
 
+/* Each second: reports a stall of the loop, the log messages suppressed
+ * in windows just ended, and writes the state file within about a second
+ * of a breaker's move (coalesced: one write for a burst of moves).
+ */
+static void agent_watch_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct agent *a = w->data;
+	uint64_t late;
+
+	(void)loop;
+	(void)revents;
+	clock_update();
+	late = clock_now.ms - a->watch_last_ms;
+	late = late > AGENT_WATCH_EVERY * 1000 ? late - AGENT_WATCH_EVERY * 1000
+					       : 0;
+	if (a->watch_last_ms && late >= AGENT_STALL_MS)
+		log_msg(LOG_WARNING, "event loop stalled %.1f s",
+			(double)late / 1000.0);
+	a->watch_last_ms = clock_now.ms;
+	log_rl_flush(clock_now.ms);
+	if (a->state_dirty) {
+		a->state_dirty = false;
+		agent_state_save(a, false);
+	}
+}
+
 static void agent_route_hook(void *arg, int backend, enum route_state from,
 			     enum route_state to, const char *why)
 {
 	struct agent *a = arg;
 	int prio = to == ROUTE_ST_CLOSED ? LOG_NOTICE : LOG_WARNING;
 
+	a->state_dirty = true;
 	log_msg(prio, "backend %s: %s -> %s: %s",
 		route_backend_name(a->route, backend), route_state_str(from),
 		route_state_str(to), why);
@@ -257,6 +291,17 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	signal(SIGPIPE, SIG_IGN);
 
 	listener_set_init(&a->spop, loop);
+	/* before any listener: a SIGTERM as soon as the socket answers must
+	 * stop the agent cleanly, not kill it (the signal waits in libev
+	 * until the loop runs)
+	 */
+	ev_signal_init(&a->sig_term, agent_signal_cb, SIGTERM);
+	ev_signal_init(&a->sig_int, agent_signal_cb, SIGINT);
+	ev_signal_init(&a->sig_hup, agent_signal_cb, SIGHUP);
+	a->sig_term.data = a->sig_int.data = a->sig_hup.data = a;
+	ev_signal_start(loop, &a->sig_term);
+	ev_signal_start(loop, &a->sig_int);
+	ev_signal_start(loop, &a->sig_hup);
 
 	a->route = route_new((uint64_t)a->started ^ (uint64_t)getpid());
 	if (!a->route || route_apply(a->route, cfg, clock_now.ms) < 0) {
@@ -275,13 +320,6 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	    hapi_start(&a->hapi, loop, a->route, &cfg->haproxy) < 0)
 		return -1;
 
-	ev_signal_init(&a->sig_term, agent_signal_cb, SIGTERM);
-	ev_signal_init(&a->sig_int, agent_signal_cb, SIGINT);
-	ev_signal_init(&a->sig_hup, agent_signal_cb, SIGHUP);
-	a->sig_term.data = a->sig_int.data = a->sig_hup.data = a;
-	ev_signal_start(loop, &a->sig_term);
-	ev_signal_start(loop, &a->sig_int);
-	ev_signal_start(loop, &a->sig_hup);
 	ev_check_init(&a->reaper, agent_reaper_cb);
 	a->reaper.data = a;
 	ev_check_start(loop, &a->reaper);
@@ -295,6 +333,10 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 		      AGENT_STATE_EVERY);
 	a->state_timer.data = a;
 	ev_timer_start(loop, &a->state_timer);
+	ev_timer_init(&a->watch_timer, agent_watch_cb, AGENT_WATCH_EVERY,
+		      AGENT_WATCH_EVERY);
+	a->watch_timer.data = a;
+	ev_timer_start(loop, &a->watch_timer);
 	log_msg(LOG_NOTICE, "aoai-spoa %s started: %u backends, %u pools",
 		AOAI_VERSION, cfg->n_backends, cfg->n_pools);
 	return 0;
@@ -401,6 +443,7 @@ void agent_free(struct agent *a)
 	while (a->conns.list)
 		conn_close(a->conns.list, "exit");
 	conn_reap(&a->conns);
+	conn_set_free(&a->conns);
 	hapi_stop(&a->hapi);
 	ctl_stop(a);
 	route_free(a->route);

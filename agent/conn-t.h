@@ -9,6 +9,7 @@
 
 #include "cfg-t.h"
 #include "log.h"
+#include "pool-t.h"
 #include "spop-t.h"
 
 enum conn_state {
@@ -22,6 +23,7 @@ enum conn_state {
 #define CONN_COUNTERS(X)                                                       \
 	X(conn_accepted, "SPOP connections accepted")                          \
 	X(conn_refused, "SPOP connections refused at max_connections")         \
+	X(conn_evicted, "SPOP connections without HELLO closed for a new one") \
 	X(conn_closed, "SPOP connections closed")                              \
 	X(hello, "HELLO handshakes completed")                                 \
 	X(healthcheck, "health-check HELLOs answered")                         \
@@ -49,17 +51,26 @@ struct conn_set {
 	struct spoa *spoa;	     /* handles NOTIFY messages */
 	struct conn *list;	     /* open connections */
 	struct conn *dead;	     /* closed, freed at the safe point */
-	uint32_t n;		     /* open connections */
-	uint64_t next_id;	     /* for log lines */
+	struct conn *hq_head;	     /* waiting for HELLO, oldest first */
+	struct conn *hq_tail;
+	uint32_t n;	  /* open connections */
+	uint64_t next_id; /* for log lines */
 	struct conn_counters cnt;
 	struct log_rl rl_proto;	  /* protocol errors */
 	struct log_rl rl_refused; /* refusals at max_connections */
+	struct log_rl rl_evicted; /* evictions at max_connections */
+	struct log_rl rl_idle;	  /* idle connections closed, either side */
+	struct pool rpool;	  /* read buffers, while a frame is partial */
+	struct pool wpool;	  /* write buffers, while output is queued */
+	ev_timer trim;		  /* gives unused buffers back, then stops */
 };
 
 struct conn {
 	struct conn_set *set; /* owner */
 	struct conn *next;    /* the set's list of connections */
 	struct conn *prev;
+	struct conn *hq_next; /* the set's queue of CONN_ST_HELLO ones */
+	struct conn *hq_prev;
 	int fd;
 	enum conn_state state;
 	uint64_t id;	    /* "conn #N" in logs */
@@ -70,10 +81,12 @@ struct conn {
 	uint32_t frame_max; /* our max before HELLO, negotiated after */
 	bool healthcheck;   /* HELLO said healthcheck: close after it */
 	bool reading;	    /* rio started */
-	char *rbuf;	    /* received bytes not yet consumed */
+	char *rbuf;	    /* received bytes not yet consumed: from set->rpool
+		     * while rlen > 0 (or during a read), else NULL
+		     */
 	size_t rlen;
 	size_t rsize; /* our max frame + prefix: a frame fits */
-	char *wbuf;   /* frames to send */
+	char *wbuf;   /* frames to send: from set->wpool while wlen > 0 */
 	size_t wlen;  /* bytes queued */
 	size_t woff;  /* bytes of wbuf already sent */
 	size_t wsize;

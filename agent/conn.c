@@ -2,11 +2,16 @@
  *
  * Each wake-up reads once, handles every complete frame in the buffer, and
  * writes every ACK it produced with one send(). Reading pauses while the
- * write buffer lacks room for one more frame (back-pressure), so memory per
- * connection is fixed at accept time and nothing is allocated per NOTIFY.
+ * write buffer lacks room for one more frame (back-pressure). A connection
+ * holds its buffers only while a frame is partial or output is queued: an
+ * idle one holds none. They come from the set's pools, so steady traffic
+ * allocates nothing; a timer gives unused ones back after a burst.
  */
 #include <assert.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +21,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
+#include "pool.h"
 #include "spoa.h"
 #include "spop.h"
 #include "text.h"
@@ -26,6 +32,12 @@
 #define CONN_WBUF_SIZE (32 * 1024)
 /* Kept free behind an ACK so an AGENT-DISCONNECT always fits. */
 #define CONN_DISCONNECT_RESERVE 128
+/* Free buffers: kept at most (per pool), kept at least by the trim, and
+ * how often the trim runs while some are free.
+ */
+#define CONN_POOL_MAX  4096
+#define CONN_POOL_KEEP 8
+#define CONN_POOL_TRIM 1.0 /* seconds */
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -64,15 +76,112 @@ static bool conn_transition_ok(enum conn_state from, enum conn_state to)
 	return false;
 }
 
+/* Connections waiting for HELLO, oldest first: at max_connections the
+ * oldest of them makes room for a new one, so a flood of connections
+ * that never say HELLO cannot keep HAProxy (and its health checks) out.
+ */
+static void conn_hq_push(struct conn *c)
+{
+	struct conn_set *cs = c->set;
+
+	c->hq_next = NULL;
+	c->hq_prev = cs->hq_tail;
+	if (cs->hq_tail)
+		cs->hq_tail->hq_next = c;
+	else
+		cs->hq_head = c;
+	cs->hq_tail = c;
+}
+
+static void conn_hq_remove(struct conn *c)
+{
+	struct conn_set *cs = c->set;
+
+	if (c->hq_prev)
+		c->hq_prev->hq_next = c->hq_next;
+	else
+		cs->hq_head = c->hq_next;
+	if (c->hq_next)
+		c->hq_next->hq_prev = c->hq_prev;
+	else
+		cs->hq_tail = c->hq_prev;
+	c->hq_next = c->hq_prev = NULL;
+}
+
 /* Every state change goes through here. */
 static void conn_set_state(struct conn *c, enum conn_state st)
 {
 	assert(conn_transition_ok(c->state, st));
+	if (c->state == CONN_ST_HELLO && st != CONN_ST_HELLO)
+		conn_hq_remove(c);
 	if (log_enabled(LOG_DEBUG))
 		log_msg(LOG_DEBUG, "conn #%llu %s: %s -> %s",
 			(unsigned long long)c->id, c->peer,
 			conn_state_str(c->state), conn_state_str(st));
 	c->state = st;
+}
+
+static void conn_trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn_set *cs = w->data;
+	uint32_t n;
+
+	(void)loop;
+	(void)revents;
+	n = pool_trim(&cs->rpool, CONN_POOL_KEEP) +
+	    pool_trim(&cs->wpool, CONN_POOL_KEEP);
+#ifdef __GLIBC__
+	/* freed buffers sit in the heap's free space: give it back */
+	if (n)
+		malloc_trim(0);
+#endif
+	if (cs->rpool.nfree <= CONN_POOL_KEEP &&
+	    cs->wpool.nfree <= CONN_POOL_KEEP)
+		ev_timer_stop(cs->loop, &cs->trim);
+}
+
+/* Returns a buffer to <p>; the trim timer runs while buffers are free. */
+static void conn_buf_put(struct conn_set *cs, struct pool *p, char *buf,
+			 size_t size)
+{
+	pool_put(p, buf, size);
+	if (!ev_is_active(&cs->trim) && p->nfree > CONN_POOL_KEEP) {
+		ev_init(&cs->trim, conn_trim_cb);
+		cs->trim.data = cs;
+		cs->trim.repeat = CONN_POOL_TRIM;
+		ev_timer_again(cs->loop, &cs->trim);
+	}
+}
+
+/* The read buffer, taken from the pool if the connection has none.
+ * Returns NULL when memory is short.
+ */
+static char *conn_rbuf(struct conn *c)
+{
+	if (!c->rbuf)
+		c->rbuf = pool_get(&c->set->rpool, c->rsize);
+	return c->rbuf;
+}
+
+/* The write buffer, likewise. */
+static char *conn_wbuf(struct conn *c)
+{
+	if (!c->wbuf)
+		c->wbuf = pool_get(&c->set->wpool, c->wsize);
+	return c->wbuf;
+}
+
+/* Gives back the buffers that hold nothing. */
+static void conn_release(struct conn *c)
+{
+	if (c->rbuf && c->rlen == 0) {
+		conn_buf_put(c->set, &c->set->rpool, c->rbuf, c->rsize);
+		c->rbuf = NULL;
+	}
+	if (c->wbuf && c->wlen == 0) {
+		conn_buf_put(c->set, &c->set->wpool, c->wbuf, c->wsize);
+		c->wbuf = NULL;
+	}
 }
 
 static void conn_start_reading(struct conn *c)
@@ -98,6 +207,15 @@ int conn_new(struct conn_set *cs, int fd, const char *peer)
 	size_t wsize = 2 * (rsize + CONN_DISCONNECT_RESERVE);
 	struct conn *c;
 
+	if (cs->n >= cs->cfg->max_connections && cs->hq_head) {
+		log_rl(&cs->rl_evicted, clock_now.ms, LOG_WARNING,
+		       "%s: max_connections (%u) reached: closed the oldest "
+		       "connection without HELLO (%s) to accept it",
+		       peer, cs->cfg->max_connections, cs->hq_head->peer);
+		cs->cnt.conn_evicted++;
+		conn_close(cs->hq_head,
+			   "evicted: no HELLO, at max_connections");
+	}
 	if (cs->n >= cs->cfg->max_connections) {
 		log_rl(&cs->rl_refused, clock_now.ms, LOG_WARNING,
 		       "%s: refused: max_connections (%u) reached", peer,
@@ -108,8 +226,15 @@ int conn_new(struct conn_set *cs, int fd, const char *peer)
 	}
 	if (wsize < CONN_WBUF_SIZE)
 		wsize = CONN_WBUF_SIZE;
-	/* struct and both buffers in one allocation, freed in conn_reap() */
-	c = calloc(1, sizeof(*c) + rsize + wsize);
+	if (cs->rpool.max_free == 0) {
+		pool_init(&cs->rpool, rsize, CONN_POOL_MAX);
+		pool_init(&cs->wpool, wsize, CONN_POOL_MAX);
+	}
+	/* a reload may have changed the frame size */
+	pool_set_size(&cs->rpool, rsize);
+	pool_set_size(&cs->wpool, wsize);
+	/* buffers come later, while a frame is in flight */
+	c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_msg(LOG_ERR, "%s: out of memory for a connection", peer);
 		close(fd);
@@ -120,11 +245,10 @@ int conn_new(struct conn_set *cs, int fd, const char *peer)
 	c->id = ++cs->next_id;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->frame_max = fmax;
-	c->rbuf = (char *)(c + 1);
 	c->rsize = rsize;
-	c->wbuf = c->rbuf + rsize;
 	c->wsize = wsize;
 	c->state = CONN_ST_HELLO;
+	conn_hq_push(c);
 	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
 	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
 	c->rio.data = c->wio.data = c;
@@ -185,8 +309,17 @@ void conn_reap(struct conn_set *cs)
 
 	while ((c = cs->dead) != NULL) {
 		cs->dead = c->next;
+		c->rlen = c->wlen = 0;
+		conn_release(c);
 		free(c);
 	}
+}
+
+void conn_set_free(struct conn_set *cs)
+{
+	ev_timer_stop(cs->loop, &cs->trim);
+	pool_free(&cs->rpool);
+	pool_free(&cs->wpool);
 }
 
 void conn_reset_counters(struct conn_set *cs)
@@ -201,10 +334,13 @@ void conn_disconnect(struct conn *c, uint32_t status, const char *why)
 
 	if (c->state == CONN_ST_CLOSING || c->state == CONN_ST_CLOSED)
 		return;
-	/* an idle connection timing out is routine, not a warning */
+	/* an idle connection timing out is routine, not a warning; a
+	 * burst of them (HAProxy gone quiet) is one line and a count
+	 */
 	if (status == SPOP_ERR_TIMEOUT && c->state == CONN_ST_ACTIVE)
-		log_msg(LOG_INFO, "conn #%llu %s: AGENT-DISCONNECT 2: %s",
-			(unsigned long long)c->id, c->peer, why);
+		log_rl(&cs->rl_idle, clock_now.ms, LOG_INFO,
+		       "conn #%llu %s: AGENT-DISCONNECT 2: %s",
+		       (unsigned long long)c->id, c->peer, why);
 	else if (status != SPOP_ERR_NONE)
 		log_rl(&cs->rl_proto, clock_now.ms, LOG_WARNING,
 		       "conn #%llu %s: AGENT-DISCONNECT %u (%s): %s",
@@ -215,6 +351,10 @@ void conn_disconnect(struct conn *c, uint32_t status, const char *why)
 			(unsigned long long)c->id, c->peer, why);
 	cs->cnt.disconnect_out[status <= SPOP_ERR_RES ? status
 						      : SPOP_ERR_RES + 1]++;
+	if (!conn_wbuf(c)) {
+		conn_close(c, "out of memory for the DISCONNECT");
+		return;
+	}
 	/* the reserve guarantees room, whatever is queued */
 	p = c->wbuf + c->wlen;
 	end = c->wbuf + c->wsize;
@@ -261,6 +401,10 @@ static void conn_hello(struct conn *c, const struct spop_frame *f)
 	}
 	c->frame_max = size;
 	c->healthcheck = h.healthcheck;
+	if (!conn_wbuf(c)) {
+		conn_close(c, "out of memory for the AGENT-HELLO");
+		return;
+	}
 	p = c->wbuf + c->wlen;
 	end = c->wbuf + c->wsize;
 	/* pipelining only: async and fragmentation are gone from HAProxy
@@ -292,9 +436,15 @@ static void conn_hello(struct conn *c, const struct spop_frame *f)
 static void conn_notify(struct conn *c, const struct spop_frame *f)
 {
 	struct conn_set *cs = c->set;
-	char *p = c->wbuf + c->wlen;
-	char *end = c->wbuf + c->wsize - CONN_DISCONNECT_RESERVE;
-	char *start;
+	char *p, *end, *start;
+	int r;
+
+	if (!conn_wbuf(c)) {
+		conn_close(c, "out of memory for the ACK");
+		return;
+	}
+	p = c->wbuf + c->wlen;
+	end = c->wbuf + c->wsize - CONN_DISCONNECT_RESERVE;
 
 	if (!(f->flags & SPOP_FL_FIN)) {
 		/* we did not announce fragmentation (SPOE.txt §3.2.1) */
@@ -307,10 +457,15 @@ static void conn_notify(struct conn *c, const struct spop_frame *f)
 		end = p + c->frame_max + SPOP_FRAME_PREFIX;
 	start = spop_frame_begin(&p, end, SPOP_FRM_ACK, SPOP_FL_FIN,
 				 f->stream_id, f->frame_id);
-	if (!start || spoa_notify(cs->spoa, f->payload, f->len, &p, end) < 0) {
-		conn_disconnect(c, start ? SPOP_ERR_INVALID : SPOP_ERR_RES,
-				start ? "malformed NOTIFY or ACK too big"
-				      : "no room for the ACK");
+	r = start ? spoa_notify(cs->spoa, f->payload, f->len, &p, end) : -2;
+	if (r == -1) {
+		conn_disconnect(c, SPOP_ERR_INVALID, "malformed NOTIFY");
+		return;
+	}
+	if (r < 0) {
+		/* the answer would not fit in the negotiated frame size */
+		conn_disconnect(c, SPOP_ERR_TOO_BIG,
+				"the ACK would exceed max-frame-size");
 		return;
 	}
 	c->wlen += spop_frame_end(start, p);
@@ -324,7 +479,6 @@ static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
 	struct conn_set *cs = c->set;
 	struct spop_disconnect d;
 	char msg[128];
-	int prio;
 
 	cs->cnt.disconnect_in++;
 	if (spop_disconnect_parse(f->payload, f->len, &d) < 0) {
@@ -332,19 +486,22 @@ static void conn_haproxy_disconnect(struct conn *c, const struct spop_frame *f)
 				"malformed HAPROXY-DISCONNECT");
 		return;
 	}
-	/* HAProxy closes an applet idle for its "timeout idle" with status 2
-	 * (timeout): after a burst, the applets it opened for it expire that
-	 * way. Routine, not a warning; the agent never holds a NOTIFY. */
+	text_printable(msg, sizeof(msg), d.message ? d.message : "",
+		       d.message ? d.message_len : 0);
+	/* HAProxy closes idle SPOE connections with status 2 (timeout):
+	 * routine, like a normal close; anything else is worth a warning
+	 */
 	if (d.status == SPOP_ERR_NONE)
-		prio = LOG_DEBUG;
-	else if (d.status == SPOP_ERR_TIMEOUT && c->state == CONN_ST_ACTIVE)
-		prio = LOG_INFO;
+		log_msg(LOG_DEBUG, "conn #%llu %s: HAPROXY-DISCONNECT 0 (%s)",
+			(unsigned long long)c->id, c->peer, msg);
+	else if (d.status == SPOP_ERR_TIMEOUT)
+		log_rl(&cs->rl_idle, clock_now.ms, LOG_INFO,
+		       "conn #%llu %s: HAPROXY-DISCONNECT 2 (%s)",
+		       (unsigned long long)c->id, c->peer, msg);
 	else
-		prio = LOG_WARNING;
-	log_msg(prio, "conn #%llu %s: HAPROXY-DISCONNECT %u (%s)",
-		(unsigned long long)c->id, c->peer, d.status,
-		text_printable(msg, sizeof(msg), d.message ? d.message : "",
-			       d.message ? d.message_len : 0));
+		log_rl(&cs->rl_proto, clock_now.ms, LOG_WARNING,
+		       "conn #%llu %s: HAPROXY-DISCONNECT %u (%s)",
+		       (unsigned long long)c->id, c->peer, d.status, msg);
 	conn_disconnect(c, SPOP_ERR_NONE, "HAProxy disconnected");
 }
 
@@ -396,13 +553,16 @@ static bool conn_room(const struct conn *c)
 					     CONN_DISCONNECT_RESERVE;
 }
 
-/* Handles every complete frame buffered, as long as the output has room. */
-static void conn_process(struct conn *c)
+/* Handles every complete frame buffered, as long as the output has room.
+ * Returns the number of frames handled.
+ */
+static uint32_t conn_process(struct conn *c)
 {
 	struct conn_set *cs = c->set;
 	uint32_t budget = cs->cfg->max_inflight;
 	struct spop_frame f;
 	size_t off = 0;
+	uint32_t frames = 0;
 	int n;
 
 	while (c->state == CONN_ST_HELLO || c->state == CONN_ST_ACTIVE) {
@@ -432,12 +592,14 @@ static void conn_process(struct conn *c)
 			break;
 		}
 		off += (size_t)n;
+		frames++;
 		conn_frame(c, &f);
 	}
 	if (off) {
 		c->rlen -= off;
 		memmove(c->rbuf, c->rbuf + off, c->rlen);
 	}
+	return frames;
 }
 
 /* Before closing after our last frame: closing a socket with unread input
@@ -446,11 +608,12 @@ static void conn_process(struct conn *c)
  */
 static void conn_drain(struct conn *c)
 {
+	char sink[4096];
 	int i;
 
 	shutdown(c->fd, SHUT_WR);
-	for (i = 0; i < 4; i++)
-		if (recv(c->fd, c->rbuf, c->rsize, MSG_DONTWAIT) <= 0)
+	for (i = 0; i < 16; i++)
+		if (recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
 			break;
 }
 
@@ -481,6 +644,7 @@ static void conn_flush(struct conn *c)
 	}
 	c->woff = c->wlen = 0;
 	ev_io_stop(cs->loop, &c->wio);
+	conn_release(c);
 	if (c->state == CONN_ST_CLOSING) {
 		conn_drain(c);
 		conn_close(c, c->healthcheck ? "health check done"
@@ -505,6 +669,10 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	clock_update();
+	if (!conn_rbuf(c)) {
+		conn_close(c, "out of memory for a frame");
+		return;
+	}
 	/* a full buffer holds whole frames left by the per-wake-up budget
 	 * (a frame always fits): handle them before reading more
 	 */
@@ -529,11 +697,15 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		n = 0;
 	}
 	c->rlen += (size_t)n;
-	if (c->state == CONN_ST_ACTIVE)
+	/* only whole frames count as activity: bytes trickled in without
+	 * ever completing a frame must not hold the connection forever
+	 */
+	if (conn_process(c) && c->state == CONN_ST_ACTIVE)
 		ev_timer_again(cs->loop, &c->timer);
-	conn_process(c);
 	if (c->wlen && c->state != CONN_ST_CLOSED)
 		conn_flush(c);
+	if (c->state != CONN_ST_CLOSED)
+		conn_release(c);
 }
 
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)

@@ -23,6 +23,11 @@ void conn_close(struct conn *c, const char *why);
 /* Frees connections closed since the last call: the loop's safe point. */
 void conn_reap(struct conn_set *cs);
 
+/* Frees the buffers kept for reuse and stops the set's timer: at exit,
+ * after every connection was closed and reaped.
+ */
+void conn_set_free(struct conn_set *cs);
+
 /* Zeroes the counters ("clear counters"). */
 void conn_reset_counters(struct conn_set *cs);
 

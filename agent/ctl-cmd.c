@@ -17,6 +17,10 @@
 
 #define CTL_ARGS_MAX	   16	     /* words of one command */
 #define CTL_TIMEOUT_MAX_MS 86400000u /* "set timeout cli" at most 1 day */
+/* ... and at level user at most 5 minutes: a user-level socket may be open
+ * to every local process, and a client there must not hold its place long
+ */
+#define CTL_TIMEOUT_USER_MAX_MS 300000u
 
 static int cmd_help(struct ctl_req *r);
 
@@ -47,12 +51,17 @@ static int cmd_level(struct ctl_req *r)
 static int cmd_set_timeout(struct ctl_req *r)
 {
 	uint64_t ms;
+	bool user = r->s->level == CFG_LEVEL_USER;
 
 	if (text_parse_durationz(r->argv[0], TEXT_DUR_BARE_S,
-				 CTL_TIMEOUT_MAX_MS, &ms) < 0 ||
+				 user ? CTL_TIMEOUT_USER_MAX_MS
+				      : CTL_TIMEOUT_MAX_MS,
+				 &ms) < 0 ||
 	    ms < 1000) {
-		ctl_err(r, "expected a duration from 1s to 24h, such as 30 "
-			   "(seconds), 90s or 5m");
+		ctl_err(r,
+			"expected a duration from 1s to %s, such as 30 "
+			"(seconds), 90s or 5m",
+			user ? "5m at level user" : "24h");
 		return -1;
 	}
 	r->s->timeout = (double)ms / 1000.0;
@@ -179,6 +188,8 @@ static int cmd_reload(struct ctl_req *r)
 
 	buf_init(&x.errs, 1u << 20);
 	if (a->reload(a, ctl_reload_err, &x) < 0) {
+		log_msg(LOG_WARNING, "control %s: reload rejected (%u error%s)",
+			r->s->peer, x.n, x.n == 1 ? "" : "s");
 		if (x.n)
 			ctl_err(r,
 				"reload rejected (%u error%s); the running "

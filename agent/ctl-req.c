@@ -10,10 +10,17 @@ void ctl_err(struct ctl_req *r, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
+	size_t i;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* errors may quote the input: no escape sequence reaches the
+	 * operator's terminal
+	 */
+	for (i = 0; msg[i]; i++)
+		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+			msg[i] = '?';
 	r->cnt->errors++;
 	if (r->json) {
 		buf_add(r->out, "{\"error\":", 9);

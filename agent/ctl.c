@@ -31,6 +31,29 @@
 #define CTL_LINGER	   1.0	       /* seconds of input discarded ... */
 #define CTL_LINGER_MAX	   (1u << 20)  /* ... at most, before closing */
 
+/* Client budgets, one per kind of listener, so that clients of one kind
+ * (a user-level socket anyone local may reach) cannot take the places of
+ * another (the admin socket, Prometheus). A refused client is kept a
+ * moment so its refusal is read rather than lost in a reset; those are
+ * budgeted too, and past that budget closed at once.
+ */
+enum ctl_class {
+	CTL_CLASS_USER,	    /* control socket at level user */
+	CTL_CLASS_OPERATOR, /* control socket at level operator */
+	CTL_CLASS_ADMIN,    /* control socket at level admin */
+	CTL_CLASS_METRICS,  /* the /metrics listener */
+	CTL_CLASS_REFUSED,  /* refused: answer sent, then closed */
+	CTL_CLASSES,
+};
+
+static const uint32_t ctl_class_max[CTL_CLASSES] = {
+	[CTL_CLASS_USER] = 128,
+	[CTL_CLASS_OPERATOR] = 128,
+	[CTL_CLASS_ADMIN] = CTL_CLIENTS_MAX,
+	[CTL_CLASS_METRICS] = 64,
+	[CTL_CLASS_REFUSED] = 32,
+};
+
 enum ctl_proto {
 	CTL_PROTO_CLI,	/* line-oriented commands */
 	CTL_PROTO_HTTP, /* GET /metrics */
@@ -62,6 +85,7 @@ struct ctl_client {
 	struct ctl *ctl;
 	int fd;
 	enum ctl_proto proto;
+	enum ctl_class cls; /* the budget it counts against */
 	enum ctl_client_state state;
 	struct ctl_session sess; /* level, prompt, timeout */
 	bool eof;		 /* the peer shut its side: finish, close */
@@ -84,9 +108,10 @@ struct ctl {
 	struct ctl_client *dead;    /* closed, freed by the reaper */
 	uint64_t next_id;
 	ev_check reaper;
-	struct listener_set lset; /* control and metrics listeners */
-	struct ctl_status *st;	  /* counters and clients: a->ctl_st */
-	struct log_rl rl_refused; /* refusals at the client limit */
+	struct listener_set lset;      /* control and metrics listeners */
+	struct ctl_status *st;	       /* counters and clients: a->ctl_st */
+	uint32_t n_class[CTL_CLASSES]; /* clients open, per budget */
+	struct log_rl rl_refused;      /* refusals at the client limit */
 };
 
 static const char *ctl_client_state_str(enum ctl_client_state st)
@@ -141,7 +166,9 @@ static void ctl_client_close(struct ctl_client *c, const char *why)
 	c->prev = NULL;
 	c->next = ctl->dead;
 	ctl->dead = c;
-	ctl->st->clients--;
+	ctl->n_class[c->cls]--;
+	if (c->cls != CTL_CLASS_REFUSED)
+		ctl->st->clients--;
 }
 
 static void ctl_reap(struct ctl *ctl)
@@ -412,7 +439,11 @@ static void ctl_client_timeout_cb(struct ev_loop *loop, ev_timer *w,
 	ctl_client_close(c, "idle timeout");
 }
 
-static void ctl_client_new(struct ctl_listener *l, int fd, const char *peer)
+/* Takes <fd> as a new client of <l> counted against budget <cls>.
+ * Returns it, or NULL when out of memory (fd closed).
+ */
+static struct ctl_client *ctl_client_new(struct ctl_listener *l, int fd,
+					 const char *peer, enum ctl_class cls)
 {
 	struct ctl *ctl = l->ctl;
 	struct ev_loop *loop = ctl->agent->loop;
@@ -420,10 +451,11 @@ static void ctl_client_new(struct ctl_listener *l, int fd, const char *peer)
 
 	if (!c) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->ctl = ctl;
 	c->fd = fd;
+	c->cls = cls;
 	c->proto = l->proto;
 	c->sess.level = l->level;
 	c->sess.peer = c->peer;
@@ -442,35 +474,102 @@ static void ctl_client_new(struct ctl_listener *l, int fd, const char *peer)
 	if (ctl->clients)
 		ctl->clients->prev = c;
 	ctl->clients = c;
-	ctl->st->clients++;
-	ctl->st->cnt.accepted++;
+	ctl->n_class[cls]++;
+	if (cls != CTL_CLASS_REFUSED) {
+		ctl->st->clients++;
+		ctl->st->cnt.accepted++;
+	}
 	ev_timer_again(loop, &c->timer);
 	ev_io_start(loop, &c->rio);
 	log_msg(LOG_DEBUG, "control #%llu %s: connected (level %s)",
 		(unsigned long long)c->id, c->peer,
 		ctl_level_str(c->sess.level));
+	return c;
 }
 
-/* A client accepted on <lsn>: served unless the client limit is reached. */
-static void ctl_accept(void *arg, struct listener *lsn, int fd,
-		       const char *peer)
+static enum ctl_class ctl_listener_class(const struct ctl_listener *l)
+{
+	if (l->proto == CTL_PROTO_HTTP)
+		return CTL_CLASS_METRICS;
+	switch (l->level) {
+	case CFG_LEVEL_USER:
+		return CTL_CLASS_USER;
+	case CFG_LEVEL_OPERATOR:
+		return CTL_CLASS_OPERATOR;
+	case CFG_LEVEL_ADMIN:
+		break;
+	}
+	return CTL_CLASS_ADMIN;
+}
+
+/* A client over its budget: told so, then closed. Unless too many are
+ * being refused already, it is kept until the answer is sent and its
+ * input is drained, as a close with unread input would reset the
+ * connection and lose the answer.
+ */
+static void ctl_refuse(struct ctl_listener *l, int fd, const char *peer)
 {
 	static const char busy[] = "error: too many control clients\n\n";
-	struct ctl_listener *l = arg;
+	static const char busy_http[] =
+		"HTTP/1.1 503 Service Unavailable\r\n"
+		"Content-Type: text/plain\r\nContent-Length: 21\r\n"
+		"Connection: close\r\n\r\ntoo many HTTP clients";
 	struct ctl *ctl = l->ctl;
+	bool http = l->proto == CTL_PROTO_HTTP;
+	struct ctl_client *c;
 
-	if (ctl->st->clients >= CTL_CLIENTS_MAX) {
-		ctl->st->cnt.refused++;
-		log_rl(&ctl->rl_refused, clock_now.ms, LOG_WARNING,
-		       "%s: refused: %u clients", lsn->name, ctl->st->clients);
-		if (l->proto == CTL_PROTO_CLI &&
-		    send(fd, busy, sizeof(busy) - 1,
+	if (ctl->n_class[CTL_CLASS_REFUSED] >=
+	    ctl_class_max[CTL_CLASS_REFUSED]) {
+		char sink[4096];
+		int i;
+
+		if (send(fd, http ? busy_http : busy,
+			 http ? sizeof(busy_http) - 1 : sizeof(busy) - 1,
 			 MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			errno = 0; /* best effort only */
+		/* without lingering, at least drop what already arrived
+		 * (usually the command): unread input turns the close into
+		 * a reset
+		 */
+		shutdown(fd, SHUT_WR);
+		for (i = 0; i < 4; i++)
+			if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+				break;
 		close(fd);
 		return;
 	}
-	ctl_client_new(l, fd, peer);
+	c = ctl_client_new(l, fd, peer, CTL_CLASS_REFUSED);
+	if (!c)
+		return;
+	if (http)
+		buf_add(&c->out, busy_http, sizeof(busy_http) - 1);
+	else
+		buf_add(&c->out, busy, sizeof(busy) - 1);
+	ctl_client_set_state(c, CTL_CL_CLOSING);
+	c->timer.repeat = CTL_LINGER;
+	ev_timer_again(ctl->agent->loop, &c->timer);
+	ctl_client_watch(c);
+}
+
+/* A client accepted on <lsn>: served unless its listener's budget is
+ * spent.
+ */
+static void ctl_accept(void *arg, struct listener *lsn, int fd,
+		       const char *peer)
+{
+	struct ctl_listener *l = arg;
+	struct ctl *ctl = l->ctl;
+	enum ctl_class cls = ctl_listener_class(l);
+
+	if (ctl->n_class[cls] >= ctl_class_max[cls]) {
+		ctl->st->cnt.refused++;
+		log_rl(&ctl->rl_refused, clock_now.ms, LOG_WARNING,
+		       "%s: refused: %u clients of its kind", lsn->name,
+		       ctl->n_class[cls]);
+		ctl_refuse(l, fd, peer);
+		return;
+	}
+	ctl_client_new(l, fd, peer, cls);
 }
 
 /* ------------------------------------------------------------------ */

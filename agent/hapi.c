@@ -20,6 +20,11 @@
 #define HAPI_TIMEOUT_MAX     5.0	/* ... poll_interval clamped */
 #define HAPI_FAULTS_PER_POLL 100	/* faults fed per server per poll */
 #define HAPI_FAIL_OPEN	     3		/* failed polls: forget DOWN */
+/* After start, errors are quiet (debug) until the first success or for
+ * this long: the agent is started before HAProxy, whose stats socket
+ * does not exist yet.
+ */
+#define HAPI_START_GRACE_MS 30000
 
 /* srv_admin_state bits (HAProxy 2.6 include/haproxy/server-t.h). */
 #define HAPI_ADMF_FMAINT 0x01 /* forced (CLI) maintenance */
@@ -91,6 +96,9 @@ struct hapi {
 	long long pid;	/* HAProxy's Pid: a change is a restart */
 	struct hapi_status st;
 	struct log_rl rl;
+	uint64_t grace_until; /* ms: errors before this are quiet; 0 after
+			       * the first success
+			       */
 };
 
 static const char *hapi_state_str(enum hapi_state st)
@@ -139,8 +147,12 @@ static void hapi_error(struct hapi *h, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(h->st.last_error, sizeof(h->st.last_error), fmt, ap);
 	va_end(ap);
-	log_rl(&h->rl, clock_now.ms, LOG_WARNING, "haproxy: %s",
-	       h->st.last_error);
+	if (clock_now.ms < h->grace_until)
+		log_msg(LOG_DEBUG, "haproxy: %s (not up yet since start)",
+			h->st.last_error);
+	else
+		log_rl(&h->rl, clock_now.ms, LOG_WARNING, "haproxy: %s",
+		       h->st.last_error);
 }
 
 /* Marks backend <b> down or up in the engine, once per change, logged. */
@@ -315,6 +327,7 @@ static void hapi_poll_done(struct hapi *h, bool ok)
 				    "HAProxy's stats socket does not answer");
 		return;
 	}
+	h->grace_until = 0;
 	if (!h->st.up)
 		log_msg(LOG_NOTICE, "haproxy: link up (%s, backend %s)",
 			h->cfg.stats_socket.kind == CFG_ADDR_UNIX
@@ -612,6 +625,7 @@ int hapi_start(struct hapi **hp, struct ev_loop *loop,
 	h->fd = -1;
 	h->pid = -1;
 	h->st.enabled = true;
+	h->grace_until = clock_now.ms + HAPI_START_GRACE_MS;
 	if (hapi_table(h) < 0) {
 		free(h);
 		log_msg(LOG_ERR, "haproxy: out of memory");

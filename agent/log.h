@@ -10,7 +10,8 @@
 #include <syslog.h>
 
 /* Rate limit of one kind of message: at most LOG_RL_BURST per
- * LOG_RL_WINDOW_MS; the number dropped is reported with the next one.
+ * LOG_RL_WINDOW_MS; the number dropped is reported by log_rl_flush() once
+ * the window is over, or with the next message if that comes first.
  */
 #define LOG_RL_BURST	 5
 #define LOG_RL_WINDOW_MS 10000
@@ -36,6 +37,10 @@ void log_errno(int prio, const char *fmt, ...)
 /* Logs unless <rl> says this kind of message was logged too often. */
 void log_rl(struct log_rl *rl, uint64_t now_ms, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Reports the messages suppressed in windows that ended by <now_ms>:
+ * called from a timer, about once a second.
+ */
+void log_rl_flush(uint64_t now_ms);
 /* Logs at LOG_CRIT and exits 1. */
 void fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));

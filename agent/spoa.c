@@ -165,13 +165,13 @@ static int spoa_route(struct spoa *sp, struct spop_msg_iter *it, char **p,
 	}
 	if (d.backend >= 0 &&
 	    set_var_str(p, end, SPOA_VAR_BACKEND, d.name, d.name_len) < 0)
-		return -1;
+		return -2;
 	reason = route_reason_str(d.reason);
 	if (set_var_str(p, end, SPOA_VAR_REASON, reason, strlen(reason)) < 0)
-		return -1;
+		return -2;
 	if (d.reason == ROUTE_EXHAUSTED &&
 	    set_var_int(p, end, SPOA_VAR_RETRY_AFTER, d.retry_after_s) < 0)
-		return -1;
+		return -2;
 	return 0;
 }
 
@@ -263,14 +263,14 @@ int spoa_notify(struct spoa *sp, const char *payload, size_t len, char **p,
 		else
 			sp->cnt.msg_unknown++;
 		if (r < 0)
-			return -1;
+			return r;
 	}
 	if (r < 0)
 		return -1;
 	if (*p == start &&
 	    spop_encode_unset_var(p, end, SPOP_SCOPE_TXN, SPOA_VAR_NOOP,
 				  sizeof(SPOA_VAR_NOOP) - 1) < 0)
-		return -1;
+		return -2;
 	return 0;
 }
 

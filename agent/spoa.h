@@ -12,8 +12,9 @@
 #define SPOA_VAR_RETRY_AFTER "retry_after"
 
 /* Handles the LIST-OF-MESSAGES of one NOTIFY and writes the actions of its
- * ACK at *p (at least one, whatever the messages). Returns 0, or -1 when
- * the payload is malformed or the actions do not fit before <end>.
+ * ACK at *p (at least one, whatever the messages). Returns 0, -1 when
+ * the payload is malformed, or -2 when the actions do not fit before
+ * <end>.
  */
 int spoa_notify(struct spoa *s, const char *payload, size_t len, char **p,
 		char *end);

@@ -20,6 +20,8 @@ Sections:
      ACK encode, near-flat across sizes; < 600 to decode a
      3-argument aoai-route NOTIFY and encode a 2-action ACK.
   4. Decisions per second on one core (decide-bench, native).
+  6. The agent's RSS with 1,000 and 10,000 idle SPOP connections (after
+     HELLO and one NOTIFY each). Goal: <= 50 MiB at 10,000.
 
 Environment: BENCH_SECONDS (per load case, default 2), BENCH_REPEAT (runs
 per load case, best kept, default 2), BENCH_PIN=1 to pin the server to
@@ -58,6 +60,8 @@ POOL_SIZES = (2, 8, 64)
 GOAL_RATE = 250000
 GOAL_INSTR_DECISION = 1500
 GOAL_INSTR_CODEC = 600
+IDLE_CONNS = (1000, 10000)
+GOAL_RSS_10K_MIB = 50
 # callgrind: two iteration counts; the difference cancels start-up
 CG_ITERS = (2000, 12000)
 NATIVE_ITERS = 2000000
@@ -495,6 +499,54 @@ def section_perf():
                   float(10 * (CG_ITERS[1] - CG_ITERS[0]))))
 
 
+# ---------------------------------------------------------------- 6
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def section_idle_rss(procs):
+    harness.raise_nofile(max(IDLE_CONNS) * 2 + 1024)
+    port = harness.free_port()
+    cfg = procs.write("idle-agent.yaml", agent_yaml(port).replace(
+        "max_connections: 1024", "max_connections: %d"
+        % (max(IDLE_CONNS) + 16)))
+    agent = procs.start([AGENT, "-f", cfg], log_name="idle-agent.log")
+    if not harness.wait_port(port, 10, agent):
+        raise RuntimeError("agent did not listen: %s"
+                           % harness.read_log(agent)[-1000:])
+    rows, conns = [], []
+    base = rss_kib(agent.pid)
+    try:
+        for n in IDLE_CONNS:
+            first = len(conns)
+            while len(conns) < n:
+                c = harness.SpopClient(port=port, timeout=10)
+                c.send(harness.haproxy_hello())
+                conns.append(c)
+            for i in range(first, n):
+                if conns[i].recv() is None or not conns[i].route(1, 1)[0]:
+                    raise RuntimeError("no AGENT-HELLO or ACK")
+            rss = rss_kib(agent.pid)
+            rows.append([k(n), "%.1f" % (rss / 1024.0),
+                         "%.0f" % ((rss - base) * 1024.0 / n)])
+    finally:
+        for c in conns:
+            c.close()
+        procs.stop(agent)
+    rss10k = float(rows[-1][1])
+    table("6. agent RSS with idle SPOP connections (after HELLO and one "
+          "NOTIFY each; %.1f MiB without)" % (base / 1024.0),
+          ["connections", "RSS MiB", "bytes each"], rows)
+    print("   RSS at %s connections: %.1f MiB -> goal <= %d MiB %s"
+          % (k(max(IDLE_CONNS)), rss10k, GOAL_RSS_10K_MIB,
+             verdict(rss10k <= GOAL_RSS_10K_MIB)))
+
+
 def main():
     for path in (AGENT, LOAD, ACK, DECIDE):
         if not os.access(path, os.X_OK):
@@ -508,6 +560,7 @@ def main():
     with harness.Procs() as procs:
         section_load(procs)
         section_strace(procs)
+        section_idle_rss(procs)
     section_callgrind()
     section_native()
     section_perf()

@@ -172,6 +172,10 @@ static void test_session(void)
 {
 	const char *o;
 
+	o = run("show \x1b[31mred");
+	tap_ok(has(o, "error: ") && !strchr(o, 0x1b),
+	       "an escape sequence in the input is not echoed in the error");
+
 	o = run("prompt");
 	tap_ok(sess.interactive && strcmp(o, "\n") == 0,
 	       "prompt: interactive, an empty answer");
@@ -189,6 +193,15 @@ static void test_session(void)
 	       "set timeout cli below 1s: error, unchanged");
 	o = run("set timeout cli 25h");
 	tap_ok(has(o, "error: expected a duration"), "above 24h: error");
+	o = run_as(CFG_LEVEL_USER, "set timeout cli 5m");
+	tap_ok(sess.timeout == 300.0, "level user: 5m allowed");
+	o = run_as(CFG_LEVEL_USER, "set timeout cli 24h");
+	tap_ok(has(o, "error: expected a duration from 1s to 5m at level "
+		      "user") &&
+		       sess.timeout == 60.0,
+	       "level user: above 5m refused, unchanged");
+	o = run_as(CFG_LEVEL_OPERATOR, "set timeout cli 24h");
+	tap_ok(sess.timeout == 86400.0, "level operator: 24h allowed");
 	o = run("set timeout cli");
 	tap_ok(has(o, "error: missing arguments; usage: set timeout cli "
 		      "DURATION"),

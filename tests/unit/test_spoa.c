@@ -157,6 +157,12 @@ int main(void)
 	mp = msg + 8;
 	tap_is_int(notify(), -1, "a truncated message is an error");
 
+	fresh();
+	msg_begin("aoai-route", 1);
+	arg_str("pool", "chat");
+	tap_is_int(spoa_notify(&sp, msg, (size_t)(mp - msg), &ap, ack + 8), -2,
+		   "actions that do not fit: -2, told apart from malformed");
+
 	route_free(sp.route);
 	cfg_free(cfg);
 	return tap_done();
