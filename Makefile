@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # aoai-spoa: HAProxy SPOE agent routing requests across Azure OpenAI regions.
 #
 #   make            build build/aoai-spoa and build/libspop.a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon's state: an aggregate of the modules' own structs. One event
  * loop owns every connection and the routing engine, so every decision
  * sees the same breaker state.

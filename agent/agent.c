@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon's lifecycle: start, signals, reload, graceful stop. */
 #include <signal.h>
 #include <stdio.h>

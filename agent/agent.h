@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon's lifecycle: start, reload, stop. */
 #ifndef AOAI_AGENT_H
 #define AOAI_AGENT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Types of the set of Entra ID credentials of an agent, one per keyless
  * backend, and their delivery to HAProxy.
  */

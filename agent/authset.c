@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The set of Entra ID credentials and their shared token map. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The agent's Entra ID credentials as a set: one per keyless backend, one
  * token map file shared by all, a "set map" line to HAProxy on every
  * change, and an availability hook for routing. Knows nothing of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Circuit breaker types: states, causes, the per-backend breaker. */
 #ifndef AOAI_BREAKER_T_H
 #define AOAI_BREAKER_T_H

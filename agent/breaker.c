@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Circuit breaker of one backend: fault window, trips, cooldowns, probes. */
 #include <assert.h>
 #include <stdio.h>

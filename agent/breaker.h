@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Circuit breaker of one backend: fault window, trips, cooldowns, probes. */
 #ifndef AOAI_BREAKER_H
 #define AOAI_BREAKER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Capped buffers and text tables. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Capped output buffers, JSON string literals and aligned text tables:
  * what every view of the agent is rendered into.
  */

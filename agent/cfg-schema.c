@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The configuration schema, described once: keys, types, ranges, defaults,
  * APIM names. It drives the parser's keys (cfg.c), the defaults,
  * cfg_schema_walk() ("show config") and docs/config.md (checked by a test).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The configuration schema's helpers for the parser (cfg.c): values from
  * text, defaults, the keys of one block.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Configuration types: what the YAML file says, after validation. */
 #ifndef AOAI_CFG_T_H
 #define AOAI_CFG_T_H

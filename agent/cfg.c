@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Configuration loading: the product's schema over the YAML layer (yconf.c)
  * into struct cfg, fully validated.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Configuration loading: YAML (libyaml) into struct cfg, fully validated. */
 #ifndef AOAI_CFG_H
 #define AOAI_CFG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The cached clocks: read once per wake-up of the event loop (two vDSO
  * calls, no system call), then read by every module from here.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SPOP connection types: one state machine per connection (SPOE.txt §3.2). */
 #ifndef AOAI_CONN_T_H
 #define AOAI_CONN_T_H

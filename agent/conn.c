@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SPOP connections: the state machine of SPOE.txt §3.2 on libev.
  *
  * Each wake-up reads once, handles every complete frame in the buffer, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SPOP connections: accept, frames in, ACKs out, one place to close. */
 #ifndef AOAI_CONN_H
 #define AOAI_CONN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Types of the Entra ID credentials: where an access token comes from,
  * and the state of its refresh.
  */

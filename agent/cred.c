@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Entra ID credentials: the token fetch per kind, the refresh schedule,
  * back-off and expiry. Tokens and secrets stay in secret buffers and are
  * never logged.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Entra ID credentials: fetch an access token (managed identity, workload
  * identity, client secret or certificate), refresh it ahead of expiry with
  * jittered back-off, keep it while valid, report when it is gone. Knows

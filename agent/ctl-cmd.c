@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Control commands: the command table (keywords, levels, argument counts,
  * help), the line dispatcher, and the handlers that change state. The
  * views are in ctl-show.c.

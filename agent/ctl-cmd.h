@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Control commands: HAProxy-style text commands run against the agent. */
 #ifndef AOAI_CTL_CMD_H
 #define AOAI_CTL_CMD_H

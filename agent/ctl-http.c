@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The metrics listener's HTTP: one request head in, one whole response
  * out, the connection closed after it.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The metrics listener's minimal HTTP/1.x server. */
 #ifndef AOAI_CTL_HTTP_H
 #define AOAI_CTL_HTTP_H

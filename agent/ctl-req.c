@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers of the control command handlers. */
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One control command being run: what its handler receives, and the
  * helpers every handler uses to answer.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Control socket views: show info, backends, pools, config, metrics and
  * haproxy, each in text for people and in JSON.
  */

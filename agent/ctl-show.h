@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Control socket views: the handlers of the "show" commands. Each
  * renders into r->out, in JSON when r->json, and returns 0 or -1 (after
  * ctl_err()).

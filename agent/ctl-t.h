@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Control socket types shared by its layers and by the views that show
  * the control socket itself.
  */

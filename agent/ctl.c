@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Control socket: its listeners, its clients' I/O (command lines, or one
  * HTTP request on the metrics listener), its lifecycle across reloads.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Control socket: its listeners (command lines, and the HTTP /metrics
  * listener) and its lifecycle across reloads. The commands are in
  * ctl-cmd.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Parsers of HAProxy's runtime API answers: pure text in, rows out. */
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Parsers of HAProxy's runtime API answers (2.6 to 3.x): "show info",
  * "show servers state B" and "show stat B 4 -1". Pure: the text is cut in
  * place (NUL bytes written) and rows are handed to a callback; nothing is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* HAProxy runtime API client: polls server state, mirrors open circuits. */
 #include <errno.h>
 #include <stdio.h>

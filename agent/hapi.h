@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* HAProxy runtime API link: reads server state and error counters from
  * HAProxy's stats socket, and mirrors open circuits as DRAIN.
  */

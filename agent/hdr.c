@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Header value parsers: numbers and Retry-After from HAProxy samples. */
 #include <stdbool.h>
 #include <string.h>

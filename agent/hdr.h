@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Header value parsers: numbers and Retry-After from HAProxy samples. */
 #ifndef AOAI_HDR_H
 #define AOAI_HDR_H

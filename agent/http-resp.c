@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* HTTP/1.1 response parser: status line, headers, Content-Length, chunked
  * or close-delimited bodies (RFC 9112), every size capped.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Types of the small HTTP/1.1 client used to fetch access tokens: one
  * request per connection, optional TLS over the same descriptor.
  */

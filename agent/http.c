@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Non-blocking HTTP/1.1 client for the token endpoints: resolve
  * (getaddrinfo_a), connect, TLS handshake, send, receive; one request per
  * connection. The caller's process ignores SIGPIPE (OpenSSL writes with

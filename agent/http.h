@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Small non-blocking HTTP/1.1 client on libev for the token endpoints:
  * one request per connection ("Connection: close"), TLS with OpenSSL over
  * the same descriptor, certificates verified, sizes capped.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Types of the client assertions: the certificate that signs them. */
 #ifndef AOAI_JWT_T_H
 #define AOAI_JWT_T_H

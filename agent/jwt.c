@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* RS256 client assertions (RFC 7523) with OpenSSL. */
 #include <jansson.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Client assertions for Entra ID (a JWT signed RS256 with a certificate's
  * private key, "x5t#S256" header), built with OpenSSL.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Listening socket types: one accept loop for the SPOP, control and
  * metrics listeners.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Listening sockets: one accept loop with an EMFILE pause. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Logging: one line per event on stderr, journald-friendly. */
 #include <errno.h>
 #include <stdio.h>

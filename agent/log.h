@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Logging to stderr, in journald's "<N>" form under systemd, with levels
  * and rate limiting. Never pass a header value, a key or a body here.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* aoai-spoa: command line, configuration check, and the event loop. */
 #include <ev.h>
 #include <getopt.h>

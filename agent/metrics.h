@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Prometheus text exposition of the agent. */
 #ifndef AOAI_METRICS_H
 #define AOAI_METRICS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Buffer pool types: fixed-size buffers handed out while a frame is in
  * flight and kept for reuse, so steady traffic allocates nothing.
  */

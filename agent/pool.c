@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Buffer pool: a free list per buffer size, trimmed by low-water mark. */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Buffer pool: get and put are a list pop and push once warm; memory goes
  * back to the system only from pool_trim(), called off the hot path.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Routing engine: run-time overrides and external signals, inspection,
  * and the state snapshots' export and restore.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Routing engine: configuration, and the carry-over of run-time state
  * across a reload (route_apply()).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Routing engine types: decisions, results, breaker states, counters. */
 #ifndef AOAI_ROUTE_T_H
 #define AOAI_ROUTE_T_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Routing engine: pools, priority groups, weights, affinity; the results
  * fed to the breakers (breaker.c). Configuration is route-apply.c,
  * overrides, inspection and snapshots route-admin.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Routing engine: pools, priority groups, weights, affinity, breakers. */
 #ifndef AOAI_ROUTE_H
 #define AOAI_ROUTE_H

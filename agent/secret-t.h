@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Types of the secret buffers: tokens, client secrets, private keys. */
 #ifndef AOAI_SECRET_T_H
 #define AOAI_SECRET_T_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Secret buffers (own pages, not dumped, wiped) and permission-checked
  * reads of files that hold secrets.
  */

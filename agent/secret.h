@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Secret buffers and secret files. Nothing here logs; errors come back as
  * text that never contains secret bytes.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* State snapshots: the routing engine's breaker state in a msgpack file. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* State snapshots: the routing engine's breaker state in a msgpack file. */
 #ifndef AOAI_SNAPSHOT_H
 #define AOAI_SNAPSHOT_H

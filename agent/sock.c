@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Socket helpers: listen, connect, names, systemd socket activation. */
 #include <arpa/inet.h>
 #include <errno.h>

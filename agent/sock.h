@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Socket helpers shared by the SPOP listeners, the control socket and the
  * HAProxy runtime API client.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The agent's messages: counters and state of the aoai-route and
  * aoai-result handlers.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* aoai-route -> decision -> set-var actions; aoai-result -> learning.
  *
  * This is the per-request hot path: it reads arguments in place from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The agent's messages: aoai-route and aoai-result (docs/design.md). */
 #ifndef AOAI_SPOA_H
 #define AOAI_SPOA_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The agent's counters as one list. */
 #include "conn.h"
 #include "spoa.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The agent's counters as one list in one order: "show info" and the
  * metrics walk the same list, so they cannot drift.
  */

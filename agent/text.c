@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Text and number helpers: strict integers and durations, parse and format. */
 #include <inttypes.h>
 #include <stdio.h>

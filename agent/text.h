@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Text and number helpers shared by every layer: strict unsigned integers,
  * durations ("150ms", "2s", "1m", "1h") parsed and formatted one way.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Token responses (IMDS and Entra ID v2.0) parsed with jansson. */
 #include <jansson.h>
 #include <malloc.h>

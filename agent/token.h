@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Access-token responses of the instance metadata service and of Entra
  * ID's v2.0 token endpoint, read with jansson. Error texts never contain
  * bytes of the response that could be a token.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Token map file (atomic replace) and runtime API "set map" lines. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Delivery of access tokens to HAProxy: the map file HAProxy loads at
  * start (written atomically, mode 0640) and the runtime API "set map"
  * line that updates a running HAProxy. Tokens go nowhere else.

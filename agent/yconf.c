@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Generic YAML layer of the configuration: libyaml documents whose nodes
  * keep their file:line:col, every error collected and reported sorted, and
  * a mapping parser with required, unknown and duplicate keys. It knows

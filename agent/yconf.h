@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Generic YAML layer of the configuration: nodes with file:line:col,
  * collected errors, a mapping parser with required/unknown/duplicate keys.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SPOP 2.0 wire types and constants (SPOE.txt §3). Types only. */
 #ifndef AOAI_SPOP_T_H
 #define AOAI_SPOP_T_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SPOP 2.0 codec: frames, messages, handshakes and reassembly. */
 #include "spop.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SPOP 2.0 codec: pure functions over byte buffers (SPOE.txt §3).
  *
  * Every decoder takes a cursor and an end, (const char **p, const char *end),

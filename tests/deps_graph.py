@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Prints the include graph of agent/ and protocol/ by module and fails on
 a cycle or an upward include.
 

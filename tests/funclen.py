@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Prints the longest C functions of the given files (default agent/*.c).
 
 A function is a line at column 0 that opens with a name and '(' and whose

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # make lint: clang-format must agree with the tree, banned functions
 # (curl's list) must not appear in C sources, and the include graph has no
 # cycle.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Runs every test layer and prints one closing line "N passed, M failed".
 
 Each test program prints one line per check, "ok - name" or

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """aoai-spoa-import-apim: Azure API Management backends, load-balanced pools
 and circuit breakers (JSON exports) to an aoai-spoa.yaml.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Baselines for the SPOP load benchmark (tests/bench/bench.py).
  *
  *   ack-server [-e] PORT

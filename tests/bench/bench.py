@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make bench: throughput, latency, syscalls and instruction counts.
 
 A benchmark, not a test: it reports numbers and how they compare with the

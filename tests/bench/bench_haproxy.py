@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make bench-haproxy: the shipped HAProxy topology next to its alternatives.
 
 A benchmark, not a test: it prints numbers and ratios measured in the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Per-decision cost of the hot path, without I/O (bench.py).
  *
  *   decide-bench [-m full|codec] [-s POOL_SIZE] [-k] [-t] ITERATIONS

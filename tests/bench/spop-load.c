@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SPOP load generator: NOTIFY -> ACK throughput and latency (bench.py).
  *
  *   spop-load -p PORT [-c CONNS] [-w WINDOW] [-d SECONDS] [-W WARMUP]

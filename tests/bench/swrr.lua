@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- make bench-haproxy, configuration 2: what an HAProxy user would write
 -- instead of an agent. Smooth weighted round-robin (nginx's algorithm) in
 -- a Lua action; the backend then routes with use-server on txn.swrr.

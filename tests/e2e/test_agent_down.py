@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """A dead agent costs nothing once HAProxy marked it down, on every version.
 
 The lab under steady load (3 clients): the median request time with the

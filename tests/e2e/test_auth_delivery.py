@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Token delivery to a real HAProxy (tests/run.py runs this once per
 supported version, HAPROXY naming the binary): the token map written by
 agent/tokmap.c is loaded at start, `set map` on the runtime API (the line agent/tokmap.c

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make bench-haproxy in its smoke mode: every configuration runs.
 
 Runs tests/bench/bench_haproxy.py once with BENCH_SMOKE=1 (one short

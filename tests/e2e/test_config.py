@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Every shipped configuration passes its checker, and the HAProxy side keeps
 the properties the design relies on (haproxy-conf/README.md: HAProxy
 behaviour per version), on every HAProxy version tests/run.py runs.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Fail-open: HAProxy keeps serving when the agent dies or hangs.
 
 - agent killed (SIGKILL) under steady load: no failed request; until the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Region faults through HAProxy and the agent's circuit breakers.
 
 - a burst of 500s in eastus: every client request still succeeds (retry-on

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """HAProxy runtime API link against the real HAProxy.
 
 HAProxy is started by the test with a stats socket in the temporary

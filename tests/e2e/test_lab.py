@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """`make run` (tests/lab/lab.py), shortened, and its real-Azure rendering.
 
 A. The lab with a 20 s workload (LAB_DURATION) into a temporary folder:

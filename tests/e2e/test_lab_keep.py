@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """`make lab` / `make lab-scenario` / `make lab-stop` (tests/lab/labctl.py)
 with a private state folder.
 

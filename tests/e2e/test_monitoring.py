@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The shipped Grafana dashboard and Prometheus rules (docs/monitoring/)
 against a real Prometheus scraping the lab.
 

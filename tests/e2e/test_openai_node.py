@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """A real client: the official `openai` npm package (AzureOpenAI, pinned in
 tests/node/package.json + package-lock.json) through HAProxy + aoai-spoa
 against the lab's mock regions while a region throttles.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """HAProxy soft reload, streaming and large bodies.
 
 - three soft reloads (new process, same configuration, -x takes the

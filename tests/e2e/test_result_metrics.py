@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """What HAProxy's aoai-result tells the agent, as an SRE reads it back:
 
 - the per-region latency histogram is fed by the shim's duration_ms: with

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The lab in normal operation, through HAProxy only.
 
 - client authentication: gateway key checked then dropped, never forwarded;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """A flood of idle connections on the SPOP port does not take the agent
 away from HAProxy, on every version.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """HAProxy reuses its SPOP connections to the agent, on every version.
 
 600 requests from 3 clients through the lab, then a soft reload and 600

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Throttling (429 + Retry-After) through HAProxy and the agent.
 
 A. one region throttled: zero client-visible 429 (in-request failover via

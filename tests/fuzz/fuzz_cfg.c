@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: cfg_parse() on any bytes must not crash or leak; what
  * it accepts walks well (cfg_schema_walk()).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: SPOP frame extraction over fuzzer-chosen read splits.
  *
  * Input layout: byte 0 picks the number of split bytes (low nibble, 1..16)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the header value parsers of agent/hdr.c. */
 #include <inttypes.h>
 #include <stdint.h>

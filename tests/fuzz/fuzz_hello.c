@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: HAPROXY-HELLO parsing and negotiation (SPOE.txt §3.2.4).
  *
  * Input layout: bytes 0-1 pick the agent's own max-frame-size (big endian,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the LIST-OF-MESSAGES iterator of a NOTIFY payload.
  *
  * Input layout: byte 0 drives how many arguments of each message the

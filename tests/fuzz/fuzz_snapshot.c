@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: snapshot_decode() on any bytes must not crash, leak or
  * allocate without bound; a rejected file changes nothing; an accepted one
  * leaves a sane engine whose snapshot decodes again.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the token client's response parser (agent/http-resp.c)
  * fed in pieces whose sizes come from the input, then the token response
  * reader (agent/token.c) on whatever body came out.

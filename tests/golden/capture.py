@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Capture golden SPOP 2.0 frames from the real HAProxy installed on this host.
 
 Usage:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers shared by the integration tests (tests/integration/test_*.py).
 
 Not a test program itself (run.py only runs test_*.py). Python puts the

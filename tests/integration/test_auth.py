@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Entra ID credentials against mock token endpoints (agent/cred.c through
 tests/tools/auth-drive): managed identity on a mock IMDS (plain HTTP),
 workload identity, client secret and client certificate on a mock Entra ID

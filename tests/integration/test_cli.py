@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Command line of the real agent: -c, -v, -h, usage errors, and error
 reporting as FILE:LINE:COL: message."""
 import os

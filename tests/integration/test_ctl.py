@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Control socket: every command and error path, access levels,
 JSON output, prompt mode, limits, run-time changes across reloads, socket
 files (mode, stale socket), reload of the socket list.

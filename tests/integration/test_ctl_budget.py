@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Per-listener client budgets: with 300 silent clients squatting the
 user-level control socket, the admin socket and /metrics still answer;
 the refusal of a user-level client reaches it even when it had already

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Control socket under load: 100 concurrent control clients,
 some of them hostile, while SPOP traffic flows; routing is not disturbed
 (exact 3:1 split, every ACK on time), and the client limit holds.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Control socket from systemd socket activation: a socket
 passed with LISTEN_FDNAMES "control" is served as the control socket, with
 the level configured for its path, and is never unlinked by the agent.

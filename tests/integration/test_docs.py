@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Documents that must agree with the shipped files: the agent's HAProxy
 stats socket (one path), the systemd units (README, man page, package),
 and the example version strings (the VERSION file's release)."""

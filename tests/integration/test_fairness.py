@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Frames handled per wake-up are bounded (agent.max_inflight): a
 connection that pipelines hundreds of NOTIFYs is served in slices, a full
 read buffer of whole frames is drained, and other connections are served

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Frames after the HELLO (SPOE.txt 3.2, 3.4, 3.5) against the real agent:
 NOTIFY -> ACK id echo and actions, what aoai-route answers, unknown
 messages/arguments, several messages per NOTIFY, HAPROXY-DISCONNECT, and

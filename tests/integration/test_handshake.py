@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """HELLO handshake of the real agent (SPOE.txt 3.2.4, 3.2.5, 3.5): the
 first frame, every HAPROXY-HELLO refusal and its status code, the
 AGENT-HELLO contents and frame-size negotiation, health checks, hello and

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """aoai-spoa-import-apim (agent/tools/import-apim.py) on the sample exports
 of tests/apim/: the Azure CLI's "az apim backend list" (flattened
 properties), an ARM template with nested and top-level backends, and a

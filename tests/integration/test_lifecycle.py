@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Lifecycle of the real agent: SIGHUP reloads (bad files rejected with
 FILE:LINE:COL errors, good ones applied, breaker state kept), and SIGTERM
 with open connections (DISCONNECT 0 to each, bounded by shutdown_timeout

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Stream handling and connection load against the real agent: byte at a
 time delivery, pipelining in one write, large ACKs to a slow reader, 1,000
 concurrent connections, max_connections, and EOF/RST at any point."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Logs an operator reads at 3 a.m.:
 - the count of rate-limited messages is reported once their window is
   over, by a timer, without waiting for another message of the kind;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The man pages: they render without warnings, aoai-spoa(8) lists the
 options --help prints, the versions agree (VERSION, man pages,
 debian/changelog), and the key reference of aoai-spoa.yaml(5) is exactly

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Memory under floods: idle SPOP connections hold no frame buffers, and
 memory goes back to the system after a flood.
 

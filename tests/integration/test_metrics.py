@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Prometheus metrics: the text exposition format validated by a
 strict parser, values checked against SPOP traffic, the HTTP listener
 (GET/HEAD /metrics, errors, limits) and "show metrics" on the control

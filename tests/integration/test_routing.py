@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Routing through the real agent over SPOP: exact weighted split, learning
 from aoai-result (429 cooldown, spillover, exhaustion, 5xx breaker with
 statuses given as strings), garbage argument values, session affinity, and

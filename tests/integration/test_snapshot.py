@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """State snapshots of the real agent (state_file): a throttle learned over
 SPOP survives SIGTERM and a restart, a periodic write survives SIGKILL, a
 garbage, truncated or unwritable state file is logged and the agent starts

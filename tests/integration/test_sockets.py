@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Listeners of the real agent: unix sockets (mode, stale file replaced,
 live socket or regular file refused), systemd socket activation, IPv6."""
 import os

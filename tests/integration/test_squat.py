@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """SPOP squatting: a connection that trickles bytes without ever
 completing a frame is closed by the idle timeout all the same; with
 max_connections filled by connections that never say HELLO, HAProxy's

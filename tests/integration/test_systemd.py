@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The shipped systemd units: hardened (systemd-analyze security), every
 sandboxing option explained by a comment, and consistent with the binary.
 """

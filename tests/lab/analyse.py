@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The lab's analysis: what one run measured (RunData), aggregated per
 region and per client (aggregate), judged (checks) and assembled into the
 report that report.py prints and lab.py writes as JSON. No I/O here."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real Azure OpenAI mode of the lab: the configuration file and the
 rendering of the production HAProxy configuration (haproxy-conf/haproxy.cfg)
 and of the agent's YAML for it. Standard library only.

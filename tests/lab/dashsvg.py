@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Grafana dashboard's panels drawn from Prometheus data, for readers
 without Grafana: one small line chart per panel query set, two columns,
 hand-written SVG (standard library only). tests/e2e/test_monitoring.py

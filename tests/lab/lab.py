@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """`make run`: the aoai-spoa lab, and its analysis.
 
 Starts three mock Azure OpenAI regions, the agent and HAProxy on loopback

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """`make lab` / `make lab-stop` / `make lab-scenario`: the lab kept up.
 
     python3 tests/lab/labctl.py up        start it in the background, print

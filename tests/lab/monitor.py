@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """HAProxy's own Prometheus exporter next to the lab, and a Prometheus
 that scrapes the lab (Debian's `prometheus` package), for the monitoring
 test (tests/e2e/test_monitoring.py) and the kept-up lab (`make lab`).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reading the running lab: the agent's backends (control socket), its
 breaker transitions (log), HAProxy's access log and `show stat`."""
 import collections

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What the lab prints: progress lines while the workload runs, and the
 report of the analysis (analyse.analyse) at the end. Text only."""
 import collections

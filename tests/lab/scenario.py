@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The mock lab's scenario: the regions' quotas and roles, the load phases
 and request mix, the incidents and the arrival schedule. Data and pure
 functions only (no process, no I/O)."""

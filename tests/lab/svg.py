@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The lab's chart: per-region requests per second over time (stacked, as
 the regions served them), the throttles and failures the regions answered,
 and one lane per region with its circuit state (closed / cooling after a

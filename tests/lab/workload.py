@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Driving the lab: the requests (chat, stream, embeddings), the open-loop
 workload with its timed events, the per-second sampler of the regions'
 counters, and the settle traffic that lets every circuit close."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Test harness shared by the Python test layers (stdlib only).
 
 - Tap: one line per check, "ok - name" / "not ok - name: detail"; done()

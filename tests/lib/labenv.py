@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The whole aoai-spoa lab on free loopback ports, in a temporary folder.
 
 Starts three mock Azure OpenAI regions (build/mock-aoai), the agent

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Cached Debian root filesystems, for running another Debian's HAProxy.
 
 A root filesystem is built once by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """SPOP 2.0 codec for the tests (SPOE.txt section 3), Python 3 stdlib only.
 
 An independent implementation of the wire format, so the tests do not check

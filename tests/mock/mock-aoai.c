@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mock-aoai: one mock Azure OpenAI region for end-to-end tests and the lab.
  *
  * Command line, listener, signals and the event loop. The HTTP codec is in

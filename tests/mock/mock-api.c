@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Azure OpenAI behaviour of the mock: routing, auth, quotas, faults, answer
  * bodies, event streams and the /_mock/ control endpoint.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Connection state machine and socket I/O of the mock Azure OpenAI server. */
 #include <errno.h>
 #include <netinet/in.h>

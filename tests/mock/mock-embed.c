@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Embeddings as Azure OpenAI answers them: one vector per input, in the
  * order of the inputs, as JSON floats or, when the request says
  * "encoding_format": "base64" (the official SDKs' default), as base64 of

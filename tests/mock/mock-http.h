@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* I/O-free HTTP/1.x request codec of the mock Azure OpenAI server. */
 #ifndef MOCK_HTTP_H
 #define MOCK_HTTP_H

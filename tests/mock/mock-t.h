@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Types of the mock Azure OpenAI region server: server, settings, stats,
  * connections.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Functions shared by the files of the mock Azure OpenAI region server. */
 #ifndef MOCK_H
 #define MOCK_H

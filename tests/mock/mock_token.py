@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Mock token endpoints for the Entra ID tests (stdlib only).
 
 Not a test program (run.py runs only test_*.py). Imported by

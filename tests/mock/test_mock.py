@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Tests of the mock Azure OpenAI region server (build/mock-aoai).
 
 Prints one line per check, "ok - name" or "not ok - name: detail", and exits

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 // A real client through the gateway: the official `openai` npm package's
 // AzureOpenAI client sends chat completions, streamed chat completions and
 // (optionally) embeddings to HAProxy + aoai-spoa, exactly as an application

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The Debian package, on Debian 12 (the host) and 13 (in a root filesystem
 of build tools): dpkg-buildpackage -us -uc -b on a copy of the tree builds
 aoai-spoa and aoai-spoa-dbgsym; lintian has no error and no warning; the

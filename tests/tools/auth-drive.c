@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Test driver of Entra ID credentials (agent/authset.c, agent/cred.c) on a
  * real event loop, for tests/integration/test_auth*.py. Each "--name N"
  * starts a credential, configured by the options after it ("--kind" first).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Minimal TAP-style checks for the C unit tests: "ok - name" or
  * "not ok - name: detail" per check; tap_done() gives the exit status.
  */

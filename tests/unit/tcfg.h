@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A routing configuration built by hand for the unit tests, without
  * cfg.c: fixed arrays, names, the tests' breaker defaults.
  */

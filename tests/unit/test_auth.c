@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the Entra ID pieces that need no network: secret buffers
  * and files (agent/secret.c), token responses (agent/token.c), client
  * assertions checked with OpenSSL (agent/jwt.c), the token map

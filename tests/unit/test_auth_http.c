@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the token endpoints' HTTP pieces (agent/http.c,
  * agent/http-resp.c): URL parsing, the response parser fed whole and byte
  * by byte, caps, and request building.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the circuit breaker alone (agent/breaker.c): transitions,
  * what each input reports, probes, the window, trip growth, causes. The
  * engine's view of the same (hook, plans, pools) is test_route.c's.

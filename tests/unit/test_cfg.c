@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of agent/cfg.c: values, defaults, every error and its position. */
 
 #include <stdbool.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the configuration schema (agent/cfg-schema.c): the table,
  * the defaults it gives, cfg_schema_walk() round trips, and the two places
  * that restate it: docs/config.md and haproxy-conf/aoai-spoa.yaml.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Control commands (agent/ctl-cmd.c, ctl-show.c) run without a socket:
  * every handler, the level checks, argument errors, JSON errors, the
  * session changes, and the counters they keep.

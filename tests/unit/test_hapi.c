@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Parsers of HAProxy's runtime API answers (agent/hapi-parse.c), on
  * answers in the form HAProxy 2.6 to 3.2 give.
  */

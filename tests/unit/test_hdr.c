@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the header value parsers (agent/hdr.c), table-driven. */
 #include <stdint.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The key reference of docs/man/aoai-spoa.yaml.5 is the schema's
  * (agent/cfg-schema.c): the entries between the ".\" keys: begin" and
  * ".\" keys: end" lines must be what this program writes from cfg_schema().

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Buffer pool: reuse without malloc once warm, the cap on free buffers,
  * the low-water trim, and a size change across a reload.
  */

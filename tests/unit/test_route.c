@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the routing engine (agent/route.c): fake clock, no sleeps. */
 #include <inttypes.h>
 #include <stdbool.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of state snapshots (agent/snapshot.c and the engine's
  * export/import): round trips through a file, deadline arithmetic with
  * injected clocks, and damaged files of every kind.

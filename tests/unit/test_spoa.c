@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The message handlers (agent/spoa.c) on hand-built NOTIFY payloads:
  * counters, garbage values counted once, the ACK's actions.
  */

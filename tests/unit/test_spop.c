@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit and conformance tests of the SPOP codec (protocol/), including the
  * golden frames captured from HAProxy 2.6, 3.0 and 3.2 (tests/golden/).
  */

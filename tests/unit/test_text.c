@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the shared integer and duration helpers (agent/text.c). */
 #include <stdint.h>
 #include <string.h>
