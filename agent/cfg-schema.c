@@ -545,6 +545,7 @@ static void cfg_walk_plain(struct cfg_walker *w, const struct cfg_field *f,
 			   const void *base)
 {
 	union {
+		struct cfg c; /* root-level keys (metrics_allow_remote) */
 		struct cfg_agent a;
 		struct cfg_haproxy h;
 		struct cfg_breaker b;
