@@ -128,6 +128,12 @@ def programs(args):
         yield ("fuzz", name, argv, args.fuzz_seconds + 120)
 
 
+# e2e programs that are not about the HAProxy version: run against the
+# first version of the matrix only ("make test only runs the benchmark
+# once, in a smoke mode").
+E2E_ONCE = {"tests/e2e/test_bench_smoke.py"}
+
+
 def e2e_programs():
     for path in sorted(glob.glob(os.path.join(ROOT, "tests/e2e/test_*.py"))):
         yield os.path.relpath(path, ROOT), [sys.executable, path], 600
@@ -297,8 +303,9 @@ class Report:
         print(final, flush=True)
 
 
-def run_e2e(rep, versions, label, base, keep):
-    """The e2e layer against one HAProxy version."""
+def run_e2e(rep, versions, label, base, keep, first):
+    """The e2e layer against one HAProxy version; E2E_ONCE programs only
+    when <first>."""
     tag = "e2e %s" % label
     haproxy, err = versions.get(label)
     if err:
@@ -310,7 +317,7 @@ def run_e2e(rep, versions, label, base, keep):
     rep.note("== %s: %s" % (tag, versions.describe(label, haproxy)))
     env = dict(base, HAPROXY=haproxy, AOAI_HAPROXY_VERSION=label)
     for name, argv, timeout in e2e_programs():
-        if not keep(name):
+        if not keep(name) or (name in E2E_ONCE and not first):
             continue
         rep.status("running [%s] %s ..." % (tag, name))
         rep.add(run_one("e2e", name, argv, env, timeout), tag)
@@ -322,14 +329,14 @@ def main():
     ap.add_argument("--only", help="run one layer (unit, mock, "
                     "integration, package, e2e, lint, fuzz)")
     ap.add_argument("--fuzz-seconds", type=int,
-                    default=int(os.environ.get("FUZZ_SECONDS_TEST", "15")))
+                    default=int(os.environ.get("FUZZ_SECONDS_TEST", "10")))
     ap.add_argument("-k", help="only programs whose name contains this")
     ap.add_argument("--versions", default=os.environ.get(
         "HAPROXY_VERSIONS") or " ".join(r[0] for r in MATRIX),
         help="HAProxy versions for the e2e layer (space or comma "
         "separated; default: %(default)s)")
     ap.add_argument("--jobs", type=int,
-                    default=int(os.environ.get("AOAI_E2E_JOBS", "1")),
+                    default=int(os.environ.get("AOAI_E2E_JOBS", "2")),
                     help="HAProxy versions whose e2e layers run at once")
     ap.add_argument("--log", default=os.path.join(ROOT, "build/test.log"))
     args = ap.parse_args()
@@ -365,7 +372,8 @@ def main():
     if versions.rows:
         labels = [r[0] for r in versions.rows]
         with ThreadPoolExecutor(max(1, args.jobs)) as ex:
-            for f in [ex.submit(run_e2e, rep, versions, lb, base, keep)
+            for f in [ex.submit(run_e2e, rep, versions, lb, base, keep,
+                                lb == labels[0])
                       for lb in labels]:
                 f.result()
     rep.close()

@@ -37,9 +37,24 @@ SUITES = {
     "bookworm": ("libev4", "libyaml-0-2", "libmsgpackc2", "python3"),
     "trixie": ("libev4t64", "libyaml-0-2", "libmsgpack-c2", "python3"),
 }
-BUILD_TOOLS = ("build-essential", "pkg-config", "libev-dev",
-               "libyaml-dev", "libmsgpack-c-dev", "libssl-dev", "debhelper",
-               "dpkg-dev", "python3")
+
+
+def build_tools():
+    """debian/control's Build-Depends (first alternative of each, the
+    debhelper-compat pseudo-package as debhelper) plus what
+    dpkg-buildpackage itself needs: one list, so a new build dependency
+    reaches the other release's build root filesystem."""
+    text = open(os.path.join(H.ROOT, "debian/control")).read()
+    m = re.search(r"^Build-Depends:(.*?)(?=^\S)", text, re.M | re.S)
+    pkgs = ["build-essential", "dpkg-dev", "python3"]
+    for dep in m.group(1).split(","):
+        name = dep.split("|")[0].split("(")[0].strip()
+        if name:
+            pkgs.append("debhelper" if name == "debhelper-compat" else name)
+    return tuple(sorted(set(pkgs)))
+
+
+BUILD_TOOLS = build_tools()
 # Releases tested; AOAI_PACKAGE_SUITES overrides (e.g. "bookworm" alone).
 # Their root filesystems are built (first run only, then cached) in the
 # background at once, while the first release's checks run.
