@@ -16,7 +16,6 @@
 
 #include "cfg-schema.h"
 #include "cfg.h"
-#include "sock.h"
 #include "text.h"
 #include "yconf.h"
 
@@ -560,7 +559,7 @@ static void cfg_check_addrs(struct cfg_ctx *ctx)
 		all[n++] = &cfg->metrics;
 	for (i = 1; i < n; i++)
 		for (j = 0; j < i; j++)
-			if (sock_same_addr(all[i], all[j])) {
+			if (cfg_listener_same(all[i], all[j])) {
 				cfg_err_mark(ctx, all[i]->mark,
 					     "address already used at %" PRIu32
 					     ":%" PRIu32,
@@ -1037,6 +1036,16 @@ int cfg_backend_index(const struct cfg *cfg, const char *name)
 		if (strcmp(cfg->backends[i].name, name) == 0)
 			return (int)i;
 	return -1;
+}
+
+bool cfg_listener_same(const struct cfg_listener *a,
+		       const struct cfg_listener *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	if (a->kind == CFG_ADDR_UNIX)
+		return strcmp(a->path, b->path) == 0;
+	return a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
 void cfg_free(struct cfg *cfg)

@@ -37,6 +37,10 @@ void cfg_free(struct cfg *cfg);
 const char *cfg_listener_str(const struct cfg_listener *l, char *buf,
 			     size_t size);
 
+/* True when listeners <a> and <b> would bind the same socket. */
+bool cfg_listener_same(const struct cfg_listener *a,
+		       const struct cfg_listener *b);
+
 /* The schema: every key of the file, in file order, block by block. Sets
  * *<n> to the count. The table is static and never changes.
  */

@@ -619,7 +619,7 @@ static struct ctl_listener *ctl_find(struct ctl *ctl,
 	struct ctl_listener *l;
 
 	for (l = ctl->listeners; l; l = l->next)
-		if (l->proto == proto && sock_same_addr(&l->addr, addr))
+		if (l->proto == proto && cfg_listener_same(&l->addr, addr))
 			return l;
 	return NULL;
 }
@@ -711,7 +711,7 @@ static void ctl_systemd_levels(struct ctl *ctl)
 			continue;
 		l->level = CFG_LEVEL_ADMIN;
 		for (i = 0; i < cfg->n_control; i++)
-			if (sock_same_addr(&l->addr, &cfg->control[i]))
+			if (cfg_listener_same(&l->addr, &cfg->control[i]))
 				l->level = cfg->control[i].level;
 	}
 }

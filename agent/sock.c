@@ -233,12 +233,3 @@ int sock_systemd_fds(int *fds, char (*names)[32], int max)
 	unsetenv("LISTEN_FDNAMES");
 	return (int)n;
 }
-
-bool sock_same_addr(const struct cfg_listener *a, const struct cfg_listener *b)
-{
-	if (a->kind != b->kind)
-		return false;
-	if (a->kind == CFG_ADDR_UNIX)
-		return strcmp(a->path, b->path) == 0;
-	return a->port == b->port && strcmp(a->host, b->host) == 0;
-}

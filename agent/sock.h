@@ -25,9 +25,6 @@ int sock_listen(const struct cfg_listener *l, char *err, size_t errlen);
  */
 int sock_connect(const struct cfg_listener *l, char *err, size_t errlen);
 
-/* True when listeners <a> and <b> would bind the same socket. */
-bool sock_same_addr(const struct cfg_listener *a, const struct cfg_listener *b);
-
 /* Numeric "HOST:PORT" of an accepted peer, or <fallback> (unix peers). */
 void sock_peer_str(const struct sockaddr_storage *ss, socklen_t len,
 		   const char *fallback, char *buf, size_t size);
