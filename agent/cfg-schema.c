@@ -8,7 +8,6 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "cfg-schema.h"
 #include "cfg.h"
 #include "text.h"
 

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "ctl-cmd.h"
+#include "ctl.h"
 #include "ctl-req.h"
 #include "ctl-show.h"
 #include "log.h"
@@ -71,7 +72,7 @@ static int cmd_set_timeout(struct ctl_req *r)
 
 static int cmd_set_weight(struct ctl_req *r)
 {
-	struct agent *a = r->a;
+	struct core *a = r->a;
 	const char *pool = r->argv[0];
 	struct route_member_info mi;
 	struct route_pool_info pi;
@@ -125,7 +126,7 @@ static int cmd_able(struct ctl_req *r)
 
 static int cmd_trip(struct ctl_req *r)
 {
-	struct agent *a = r->a;
+	struct core *a = r->a;
 	uint64_t ms;
 	char d[24];
 	int b = ctl_backend_arg(r, 0);
@@ -184,7 +185,7 @@ static void ctl_reload_err(void *arg, const char *msg)
 
 static int cmd_reload(struct ctl_req *r)
 {
-	struct agent *a = r->a;
+	struct core *a = r->a;
 	struct ctl_reload_ctx x = {.n = 0};
 
 	buf_init(&x.errs, 1u << 20);
@@ -458,7 +459,7 @@ static bool ctl_ends_json(const char *text)
 /* Runs one command (a ';'-separated part of a line) and appends its
  * output and the empty line that ends every answer (HAProxy's habit).
  */
-static void ctl_run_command(struct agent *a, struct ctl_counters *cnt,
+static void ctl_run_command(struct core *a, struct ctl_counters *cnt,
 			    struct ctl_session *s, char *text, struct buf *out)
 {
 	const struct ctl_cmd *best = NULL;
@@ -548,7 +549,7 @@ end:
 	buf_add(out, "\n", 1);
 }
 
-void ctl_cmd_run_line(struct agent *a, struct ctl_counters *cnt,
+void ctl_cmd_run_line(struct core *a, struct ctl_counters *cnt,
 		      struct ctl_session *s, char *line, struct buf *out)
 {
 	char *part = line, *semi;

@@ -116,7 +116,7 @@ static void ctl_kv_disconnects(struct ctl_kv *kv, const uint64_t *out)
 
 int ctl_show_info(struct ctl_req *r)
 {
-	struct agent *a = r->a;
+	struct core *a = r->a;
 	struct ctl_kv kv = {.r = r, .first = true};
 	struct hapi_status hs;
 	char buf[64];
@@ -162,7 +162,7 @@ int ctl_show_info(struct ctl_req *r)
 }
 
 /* Which backends have a weight set at run time in some pool. */
-static bool *ctl_weight_overrides(struct agent *a)
+static bool *ctl_weight_overrides(struct core *a)
 {
 	uint32_t nb = route_backend_count(a->route), np, p, i;
 	struct route_pool_info pi;
@@ -265,7 +265,7 @@ static void ctl_backend_json(struct ctl_req *r,
 
 int ctl_show_backends(struct ctl_req *r)
 {
-	struct agent *a = r->a;
+	struct core *a = r->a;
 	uint32_t n = route_backend_count(a->route), i;
 	struct route_backend_info bi;
 	struct buf_table t;
@@ -372,7 +372,7 @@ int ctl_show_backends(struct ctl_req *r)
 
 int ctl_show_pools(struct ctl_req *r)
 {
-	struct agent *a = r->a;
+	struct core *a = r->a;
 	uint32_t np = route_pool_count(a->route), p, i;
 	struct route_pool_info pi;
 	struct route_member_info mi;

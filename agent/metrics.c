@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent-t.h"
 #include "clock.h"
+#include "core-t.h"
 #include "hapi.h"
 #include "metrics.h"
 #include "route.h"
@@ -215,7 +215,7 @@ static void m_latency(struct buf *o, const struct route_backend_info *bi,
 static const char *const m_states[] = {"closed", "open", "cooling",
 				       "half-open"};
 
-static void m_backends(struct agent *a, struct buf *o)
+static void m_backends(struct core *a, struct buf *o)
 {
 	uint32_t n = route_backend_count(a->route), i;
 	struct route_backend_info *bi;
@@ -360,7 +360,7 @@ static const struct m_counter m_pool_counters[] = {
 /* Which member figure a pool family shows. */
 enum m_member_field { M_WEIGHT, M_EFFECTIVE, M_AVAILABLE };
 
-static void m_members(struct agent *a, struct buf *o, enum m_member_field f)
+static void m_members(struct core *a, struct buf *o, enum m_member_field f)
 {
 	uint32_t np = route_pool_count(a->route), p, i;
 	struct route_pool_info pi;
@@ -397,7 +397,7 @@ static void m_members(struct agent *a, struct buf *o, enum m_member_field f)
 	}
 }
 
-static void m_pools(struct agent *a, struct buf *o)
+static void m_pools(struct core *a, struct buf *o)
 {
 	uint32_t np = route_pool_count(a->route), p;
 	struct route_pool_info pi;
@@ -455,7 +455,7 @@ static void m_stat(void *arg, const char *name, const char *help,
 	m_single(arg, fam, "counter", help, value);
 }
 
-int metrics_render(struct agent *a, struct buf *o)
+int metrics_render(struct core *a, struct buf *o)
 {
 	const struct ctl_counters *cc = &a->ctl_st.cnt;
 	struct hapi_status hs;

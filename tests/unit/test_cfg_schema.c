@@ -11,7 +11,6 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "cfg-schema.h"
 #include "cfg.h"
 #include "tap.h"
 #include "text.h"
