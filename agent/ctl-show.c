@@ -19,6 +19,8 @@
 #include "spop.h"
 #include "stats.h"
 #include "text.h"
+#include "view-route.h"
+#include "view.h"
 
 /* "show info": flat key/value pairs, the same keys in text and JSON. */
 struct ctl_kv {
@@ -161,212 +163,29 @@ int ctl_show_info(struct ctl_req *r)
 	return 0;
 }
 
-/* Which backends have a weight set at run time in some pool. */
-static bool *ctl_weight_overrides(struct core *a)
-{
-	uint32_t nb = route_backend_count(a->route), np, p, i;
-	struct route_pool_info pi;
-	struct route_member_info mi;
-	bool *o = calloc(nb ? nb : 1, sizeof(*o));
-
-	if (!o)
-		return NULL;
-	np = route_pool_count(a->route);
-	for (p = 0; p < np; p++) {
-		if (route_pool_info(a->route, (int)p, &pi) < 0)
-			continue;
-		for (i = 0; i < pi.n_members; i++)
-			if (route_member_info(a->route, (int)p, i, clock_now.ms,
-					      &mi) == 0 &&
-			    mi.weight_overridden && mi.backend >= 0 &&
-			    (uint32_t)mi.backend < nb)
-				o[mi.backend] = true;
-	}
-	return o;
-}
-
-/* Share of its configured weight a backend gets now, per mille: 0 while
- * it cannot take ordinary traffic, its headroom factor otherwise.
- */
-static uint32_t ctl_weight_permille(const struct route_backend_info *bi)
-{
-	if (bi->disabled || bi->down || bi->state != ROUTE_ST_CLOSED)
-		return 0;
-	return bi->headroom_permille;
-}
-
-static void ctl_backend_json(struct ctl_req *r,
-			     const struct route_backend_info *bi, bool weights,
-			     uint64_t now_ms)
-{
-	static const char *const names[] = {
-#define X(name, help) #name,
-		ROUTE_BACKEND_COUNTERS(X)
-#undef X
-	};
-	const uint64_t vals[] = {
-#define X(name, help) bi->counters.name,
-		ROUTE_BACKEND_COUNTERS(X)
-#undef X
-	};
-	struct buf *o = r->out;
-	uint64_t left = bi->until_ms > now_ms ? bi->until_ms - now_ms : 0;
-	size_t k;
-
-	buf_add(o, "{\"name\":", 8);
-	buf_json_str(o, bi->name);
-	buf_printf(o, ",\"state\":\"%s\",\"disabled\":%s,\"down\":%s",
-		   route_state_str(bi->state), bi->disabled ? "true" : "false",
-		   bi->down ? "true" : "false");
-	buf_printf(o,
-		   ",\"runtime\":{\"disabled\":%s,\"trip\":%s,"
-		   "\"weight\":%s}",
-		   bi->disabled ? "true" : "false",
-		   bi->operator_trip ? "true" : "false",
-		   weights ? "true" : "false");
-	buf_add(o, ",\"reason\":", 10);
-	buf_json_str(o, bi->why);
-	buf_printf(o,
-		   ",\"remaining_ms\":%llu,\"trip_duration_ms\":%u,"
-		   "\"consecutive_trips\":%u,\"probes_inflight\":%u,"
-		   "\"probe_limit\":%u,\"window_faults\":%u,"
-		   "\"window_calls\":%u,\"consecutive_faults\":%u",
-		   (unsigned long long)left, bi->trip_duration_ms,
-		   bi->consecutive_trips, bi->probes_inflight, bi->probe_limit,
-		   bi->window_faults, bi->window_calls, bi->consecutive_faults);
-	if (bi->remaining_requests >= 0)
-		buf_printf(o, ",\"remaining_requests\":%lld",
-			   (long long)bi->remaining_requests);
-	else
-		buf_add(o, ",\"remaining_requests\":null", 26);
-	if (bi->remaining_tokens >= 0)
-		buf_printf(o, ",\"remaining_tokens\":%lld",
-			   (long long)bi->remaining_tokens);
-	else
-		buf_add(o, ",\"remaining_tokens\":null", 24);
-	if (bi->remaining_requests_age_ms >= 0)
-		buf_printf(o, ",\"remaining_requests_age_ms\":%lld",
-			   (long long)bi->remaining_requests_age_ms);
-	else
-		buf_add(o, ",\"remaining_requests_age_ms\":null", 33);
-	if (bi->remaining_tokens_age_ms >= 0)
-		buf_printf(o, ",\"remaining_tokens_age_ms\":%lld",
-			   (long long)bi->remaining_tokens_age_ms);
-	else
-		buf_add(o, ",\"remaining_tokens_age_ms\":null", 31);
-	buf_printf(o, ",\"headroom_permille\":%u,\"weight_permille\":%u",
-		   bi->headroom_permille, ctl_weight_permille(bi));
-	buf_add(o, ",\"counters\":{", 13);
-	for (k = 0; k < sizeof(vals) / sizeof(vals[0]); k++)
-		buf_printf(o, "%s\"%s\":%llu", k ? "," : "", names[k],
-			   (unsigned long long)vals[k]);
-	buf_add(o, "}}", 2);
-}
-
 int ctl_show_backends(struct ctl_req *r)
 {
-	struct core *a = r->a;
-	uint32_t n = route_backend_count(a->route), i;
-	struct route_backend_info bi;
-	struct buf_table t;
-	bool *weights, any_runtime = false, first = true;
+	struct view_backends vb;
 	int only = -1;
-	char left[32], flags[48], head[48];
 
 	if (r->argc == 1 && (only = ctl_backend_arg(r, 0)) < 0)
 		return -1;
-	weights = ctl_weight_overrides(a);
-	if (!weights) {
+	if (view_backends_fill(&vb, r->a->route, clock_now.ms, only) < 0) {
 		ctl_err(r, "out of memory");
 		return -1;
 	}
 	if (r->json) {
-		buf_add(r->out, "{\"backends\":[", 13);
+		buf_add(r->out, "{\"backends\":", 12);
+		view_json(&vb.rows, r->out);
+		buf_add(r->out, "}\n", 2);
 	} else {
-		buf_table_init(&t, 14, CTL_OUT_MAX);
-		buf_table_cell(&t, "BACKEND");
-		buf_table_cell(&t, "STATE");
-		buf_table_cell(&t, "UNTIL");
-		buf_table_cell(&t, "FLAGS");
-		buf_table_cell(&t, "WEIGHT");
-		buf_table_cell(&t, "HEADROOM");
-		buf_table_cell(&t, "DECISIONS");
-		buf_table_cell(&t, "2XX");
-		buf_table_cell(&t, "4XX");
-		buf_table_cell(&t, "429");
-		buf_table_cell(&t, "5XX");
-		buf_table_cell(&t, "FAULTS");
-		buf_table_cell(&t, "TRIPS");
-		buf_table_cell(&t, "REASON");
+		view_text(&vb.rows, r->out, "", CTL_OUT_MAX);
+		if (vb.any_runtime)
+			buf_printf(r->out, "* set at run time: kept across "
+					   "reloads until \"reset backend "
+					   "NAME\"\n");
 	}
-	for (i = 0; i < n; i++) {
-		if (only >= 0 && (int)i != only)
-			continue;
-		if (route_backend_info(a->route, (int)i, clock_now.ms, &bi) < 0)
-			continue;
-		if (r->json) {
-			if (!first)
-				buf_add(r->out, ",", 1);
-			ctl_backend_json(r, &bi, weights[i], clock_now.ms);
-			first = false;
-			continue;
-		}
-		flags[0] = '\0';
-		snprintf(flags, sizeof(flags), "%s%s%s%s",
-			 bi.disabled ? ",disabled*" : "",
-			 bi.operator_trip ? ",trip*" : "",
-			 weights[i] ? ",weight*" : "", bi.down ? ",down" : "");
-		if (bi.disabled || bi.operator_trip || weights[i])
-			any_runtime = true;
-		if (bi.state == ROUTE_ST_OPEN || bi.state == ROUTE_ST_COOLING)
-			text_fmt_left(left, sizeof(left),
-				      bi.until_ms > clock_now.ms
-					      ? bi.until_ms - clock_now.ms
-					      : 0);
-		else if (bi.state == ROUTE_ST_HALF_OPEN)
-			snprintf(left, sizeof(left), "probes %u/%u",
-				 bi.probes_inflight, bi.probe_limit);
-		else
-			snprintf(left, sizeof(left), "-");
-		if (bi.remaining_requests >= 0 || bi.remaining_tokens >= 0)
-			snprintf(head, sizeof(head), "%u%% req=%lld tok=%lld",
-				 bi.headroom_permille / 10,
-				 (long long)bi.remaining_requests,
-				 (long long)bi.remaining_tokens);
-		else
-			snprintf(head, sizeof(head), "%u%%",
-				 bi.headroom_permille / 10);
-		buf_table_cell(&t, "%s", bi.name);
-		buf_table_cell(&t, "%s", route_state_str(bi.state));
-		buf_table_cell(&t, "%s", left);
-		buf_table_cell(&t, "%s", flags[0] ? flags + 1 : "-");
-		buf_table_cell(&t, "%u%%", ctl_weight_permille(&bi) / 10);
-		buf_table_cell(&t, "%s", head);
-		buf_table_cell(&t, "%llu",
-			       (unsigned long long)bi.counters.decisions);
-		buf_table_cell(&t, "%llu",
-			       (unsigned long long)bi.counters.results_2xx);
-		buf_table_cell(&t, "%llu",
-			       (unsigned long long)bi.counters.results_4xx);
-		buf_table_cell(&t, "%llu",
-			       (unsigned long long)bi.counters.throttles);
-		buf_table_cell(&t, "%llu",
-			       (unsigned long long)bi.counters.results_5xx);
-		buf_table_cell(&t, "%llu",
-			       (unsigned long long)bi.counters.faults);
-		buf_table_cell(&t, "%llu",
-			       (unsigned long long)bi.counters.trips);
-		buf_table_cell(&t, "%s", bi.why[0] ? bi.why : "-");
-	}
-	free(weights);
-	if (r->json) {
-		buf_add(r->out, "]}\n", 3);
-		return 0;
-	}
-	buf_table_print(&t, r->out, "");
-	if (any_runtime)
-		buf_printf(r->out, "* set at run time: kept across "
-				   "reloads until \"reset backend NAME\"\n");
+	view_backends_free(&vb);
 	return 0;
 }
 
