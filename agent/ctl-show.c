@@ -191,117 +191,58 @@ int ctl_show_backends(struct ctl_req *r)
 
 int ctl_show_pools(struct ctl_req *r)
 {
-	struct core *a = r->a;
-	uint32_t np = route_pool_count(a->route), p, i;
-	struct route_pool_info pi;
-	struct route_member_info mi;
-	struct route_backend_info bi;
-	struct buf_table t;
-	bool first = true, any_runtime = false;
+	struct view_pools vp;
+	struct view_rows m;
 	const char *name;
-	uint32_t eff;
+	uint32_t p;
 	int only = -1;
 
 	if (r->argc == 1) {
 		name = r->argv[0];
-		only = route_pool_index(a->route, name, strlen(name));
+		only = route_pool_index(r->a->route, name, strlen(name));
 		if (only < 0) {
 			ctl_err(r, "no pool '%.64s'", name);
 			return -1;
 		}
 	}
+	if (view_pools_fill(&vp, r->a->route, clock_now.ms, only) < 0) {
+		ctl_err(r, "out of memory");
+		return -1;
+	}
 	if (r->json)
 		buf_add(r->out, "{\"pools\":[", 10);
-	for (p = 0; p < np; p++) {
-		if ((only >= 0 && (int)p != only) ||
-		    route_pool_info(a->route, (int)p, &pi) < 0)
-			continue;
+	for (p = 0; p < vp.pools.n; p++) {
+		const struct route_pool_info *pi = &vp.pi[p];
+
+		m = view_rows_slice(&vp.members, vp.first[p],
+				    vp.first[p + 1] - vp.first[p]);
 		if (r->json) {
-			buf_printf(r->out, "%s{\"name\":", first ? "" : ",");
-			buf_json_str(r->out, pi.name);
-			buf_printf(r->out,
-				   ",\"best_priority\":%u,"
-				   "\"current_priority\":%u,\"counters\":{",
-				   pi.best_priority, pi.cur_priority);
-#define X(name, help)                                                          \
-	buf_printf(r->out, "%s\"%s\":%llu",                                    \
-		   strcmp(#name, "weighted") == 0 ? "" : ",", #name,           \
-		   (unsigned long long)pi.counters.name);
-			ROUTE_POOL_COUNTERS(X)
-#undef X
-			buf_add(r->out, "},\"members\":[", 13);
-		} else {
-			buf_printf(r->out,
-				   "pool %s: %u members, group in use %u "
-				   "(best %u)\n",
-				   pi.name, pi.n_members, pi.cur_priority,
-				   pi.best_priority);
-			buf_add(r->out, "  decisions:", 12);
+			buf_add(r->out, p ? ",{" : "{", p ? 2 : 1);
+			view_json_fields(&vp.pools, p, r->out);
+			buf_add(r->out, ",\"members\":", 11);
+			view_json(&m, r->out);
+			buf_add(r->out, "}", 1);
+			continue;
+		}
+		buf_printf(r->out,
+			   "pool %s: %u members, group in use %u (best %u)\n",
+			   pi->name, pi->n_members, pi->cur_priority,
+			   pi->best_priority);
+		buf_add(r->out, "  decisions:", 12);
 #define X(name, help)                                                          \
 	buf_printf(r->out, " %s %llu", #name,                                  \
-		   (unsigned long long)pi.counters.name);
-			ROUTE_POOL_COUNTERS(X)
+		   (unsigned long long)pi->counters.name);
+		ROUTE_POOL_COUNTERS(X)
 #undef X
-			buf_add(r->out, "\n", 1);
-			buf_table_init(&t, 7, CTL_OUT_MAX);
-			buf_table_cell(&t, "BACKEND");
-			buf_table_cell(&t, "PRIORITY");
-			buf_table_cell(&t, "WEIGHT");
-			buf_table_cell(&t, "CONFIGURED");
-			buf_table_cell(&t, "EFFECTIVE");
-			buf_table_cell(&t, "STATE");
-			buf_table_cell(&t, "AVAILABLE");
-		}
-		first = false;
-		for (i = 0; i < pi.n_members; i++) {
-			if (route_member_info(a->route, (int)p, i, clock_now.ms,
-					      &mi) < 0 ||
-			    route_backend_info(a->route, mi.backend,
-					       clock_now.ms, &bi) < 0)
-				continue;
-			if (r->json) {
-				buf_printf(r->out,
-					   "%s{\"backend\":", i ? "," : "");
-				buf_json_str(r->out, bi.name);
-				buf_printf(
-					r->out,
-					",\"priority\":%u,\"weight\":%u,"
-					"\"cfg_weight\":%u,"
-					"\"runtime_weight\":%s,"
-					"\"effective_weight_milli\":%u,"
-					"\"state\":\"%s\",\"available\":%s}",
-					mi.priority, mi.weight, mi.cfg_weight,
-					mi.weight_overridden ? "true" : "false",
-					mi.available ? mi.effective_milli : 0,
-					route_state_str(bi.state),
-					mi.available ? "true" : "false");
-				continue;
-			}
-			any_runtime |= mi.weight_overridden;
-			buf_table_cell(&t, "%s", bi.name);
-			buf_table_cell(&t, "%u", mi.priority);
-			buf_table_cell(&t, "%u%s", mi.weight,
-				       mi.weight_overridden ? "*" : "");
-			buf_table_cell(&t, "%u", mi.cfg_weight);
-			eff = mi.available ? mi.effective_milli : 0;
-			buf_table_cell(&t, "%u.%03u", eff / 1000, eff % 1000);
-			buf_table_cell(&t, "%s%s%s", route_state_str(bi.state),
-				       bi.disabled ? ",disabled*" : "",
-				       bi.down ? ",down" : "");
-			buf_table_cell(&t, "%s", mi.available ? "yes" : "no");
-		}
-		if (r->json)
-			buf_add(r->out, "]}", 2);
-		else
-			buf_table_print(&t, r->out, "  ");
+		buf_add(r->out, "\n", 1);
+		view_text(&m, r->out, "  ", CTL_OUT_MAX);
 	}
-	if (r->json) {
+	if (r->json)
 		buf_add(r->out, "]}\n", 3);
-		return 0;
-	}
-	if (any_runtime)
+	else if (vp.any_runtime)
 		buf_printf(r->out, "* set at run time: kept across "
 				   "reloads until \"reset backend NAME\"\n");
+	view_pools_free(&vp);
 	return 0;
 }
 

@@ -157,90 +157,21 @@ static void m_backends(struct core *a, struct buf *o)
 	view_backends_free(&vb);
 }
 
-static const struct m_counter m_pool_counters[] = {
-#define X(name, help) {#name, help, offsetof(struct route_pool_counters, name)},
-	ROUTE_POOL_COUNTERS(X)
-#undef X
-};
-
-/* Which member figure a pool family shows. */
-enum m_member_field { M_WEIGHT, M_EFFECTIVE, M_AVAILABLE };
-
-static void m_members(struct core *a, struct buf *o, enum m_member_field f)
-{
-	uint32_t np = route_pool_count(a->route), p, i;
-	struct route_pool_info pi;
-	struct route_member_info mi;
-	const char *name = f == M_WEIGHT      ? "pool_member_weight"
-			   : f == M_EFFECTIVE ? "pool_member_effective_weight"
-					      : "pool_member_available";
-	char v[40];
-
-	m_family(o, name, "gauge",
-		 f == M_WEIGHT ? "weight in force (configured, or set at run "
-				 "time)"
-		 : f == M_EFFECTIVE
-			 ? "weight used now: weight x headroom, 0 when the "
-			   "backend cannot take traffic"
-			 : "1 when a decision would consider the member now");
-	for (p = 0; p < np; p++) {
-		if (route_pool_info(a->route, (int)p, &pi) < 0)
-			continue;
-		for (i = 0; i < pi.n_members; i++) {
-			if (route_member_info(a->route, (int)p, i, clock_now.ms,
-					      &mi) < 0)
-				continue;
-			if (f == M_WEIGHT)
-				m_u64(v, sizeof(v), mi.weight);
-			else if (f == M_EFFECTIVE)
-				m_milli(v, sizeof(v),
-					mi.available ? mi.effective_milli : 0);
-			else
-				snprintf(v, sizeof(v), "%d", mi.available);
-			m_sample(o, name, "pool", pi.name, "backend",
-				 route_backend_name(a->route, mi.backend), v);
-		}
-	}
-}
-
+/* The pools view's families: decisions, priority group, then the
+ * members' weights and availability.
+ */
 static void m_pools(struct core *a, struct buf *o)
 {
-	uint32_t np = route_pool_count(a->route), p;
-	struct route_pool_info pi;
-	char v[24];
-	size_t k;
+	struct view_pools vp;
 
-	m_family(o, "pool_decisions_total", "counter",
-		 "route decisions of the pool, by reason (exhausted: no "
-		 "member available, answered 429)");
-	for (p = 0; p < np; p++) {
-		if (route_pool_info(a->route, (int)p, &pi) < 0)
-			continue;
-		for (k = 0;
-		     k < sizeof(m_pool_counters) / sizeof(m_pool_counters[0]);
-		     k++) {
-			uint64_t n;
-
-			memcpy(&n,
-			       (const char *)&pi.counters +
-				       m_pool_counters[k].off,
-			       sizeof(n));
-			m_sample(o, "pool_decisions_total", "pool", pi.name,
-				 "reason", m_pool_counters[k].name,
-				 m_u64(v, sizeof(v), n));
-		}
+	if (view_pools_fill(&vp, a->route, clock_now.ms, -1) < 0) {
+		o->overflow = true;
+		return;
 	}
-	m_family(o, "pool_priority_group", "gauge",
-		 "priority group of the last decision (0: none or "
-		 "exhausted)");
-	for (p = 0; p < np; p++)
-		if (route_pool_info(a->route, (int)p, &pi) == 0)
-			m_sample(o, "pool_priority_group", "pool", pi.name,
-				 NULL, NULL,
-				 m_u64(v, sizeof(v), pi.cur_priority));
-	m_members(a, o, M_WEIGHT);
-	m_members(a, o, M_EFFECTIVE);
-	m_members(a, o, M_AVAILABLE);
+	view_prom(&vp.pools, o, M_PREFIX, "counter");
+	view_prom(&vp.pools, o, M_PREFIX, "gauge");
+	view_prom(&vp.members, o, M_PREFIX, NULL);
+	view_pools_free(&vp);
 }
 
 static void m_route_counter(void *arg, const char *name, const char *help,

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The backends view: its columns, declared once, and its rows. */
+/* The backends and pools views: their columns, declared once, and their
+ * rows.
+ */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,4 +312,173 @@ void view_backends_free(struct view_backends *vb)
 	view_rows_free(&vb->rows);
 	free(vb->r);
 	vb->r = NULL;
+}
+
+/* The pool columns: as VR_COLS, from pool <p>. The decision counters
+ * follow, generated from ROUTE_POOL_COUNTERS.
+ */
+#define VP_COLS(X)                                                             \
+	X(STR, p->name, .key = "name")                                         \
+	X(U64, p->best_priority, .key = "best_priority")                       \
+	X(U64, p->cur_priority, .key = "current_priority",                     \
+	  .prom = "pool_priority_group", .ptype = "gauge",                     \
+	  .help = "priority group of the last decision (0: none or "           \
+		  "exhausted)")
+
+static const struct view_col vp_cols[] = {
+#define X(t, expr, ...) {.type = VIEW_##t, __VA_ARGS__},
+	VP_COLS(X)
+#undef X
+#define X(n, h)                                                                \
+	{.type = VIEW_U64,                                                     \
+	 .key = #n,                                                            \
+	 .group = "counters",                                                  \
+	 .prom = "pool_decisions_total",                                       \
+	 .ptype = "counter",                                                   \
+	 .help = "route decisions of the pool, by reason (exhausted: no "      \
+		 "member available, answered 429)",                            \
+	 .plabel = "reason",                                                   \
+	 .pvalue = #n},
+		ROUTE_POOL_COUNTERS(X)
+#undef X
+};
+
+static const struct view vp_view = {
+	vp_cols, sizeof(vp_cols) / sizeof(vp_cols[0]), "pool"};
+
+/* The member columns, from member row <m>. Column 1 (the pool) labels the
+ * Prometheus samples before the backend.
+ */
+#define VM_COLS(X)                                                             \
+	X(STR, m->backend, .key = "backend", .head = "BACKEND")                \
+	X(STR, m->pool, )                                                      \
+	X(U64, m->mi.priority, .key = "priority", .head = "PRIORITY")          \
+	X(U64, m->mi.weight, .key = "weight", .prom = "pool_member_weight",    \
+	  .ptype = "gauge",                                                    \
+	  .help = "weight in force (configured, or set at run time)")          \
+	X(STR, m->weight, .head = "WEIGHT")                                    \
+	X(U64, m->mi.cfg_weight, .key = "cfg_weight", .head = "CONFIGURED")    \
+	X(BOOL, m->mi.weight_overridden, .key = "runtime_weight")              \
+	X(U64, m->mi.available ? m->mi.effective_milli : 0,                    \
+	  .key = "effective_weight_milli",                                     \
+	  .prom = "pool_member_effective_weight", .ptype = "gauge",            \
+	  .unit = VIEW_UNIT_MILLI,                                             \
+	  .help = "weight used now: weight x headroom, 0 when the backend "    \
+		  "cannot take traffic")                                       \
+	X(STR, m->eff, .head = "EFFECTIVE")                                    \
+	X(ENUM, m->state, .key = "state", .names = vr_states, .n_names = 4)    \
+	X(STR, m->st, .head = "STATE")                                         \
+	X(BOOL, m->mi.available, .key = "available", .head = "AVAILABLE",      \
+	  .prom = "pool_member_available", .ptype = "gauge",                   \
+	  .help = "1 when a decision would consider the member now")
+
+static const struct view_col vm_cols[] = {
+#define X(t, expr, ...) {.type = VIEW_##t, __VA_ARGS__},
+	VM_COLS(X)
+#undef X
+};
+
+static const struct view vm_view = {
+	vm_cols, sizeof(vm_cols) / sizeof(vm_cols[0]), "backend", "pool", 1};
+
+static void vp_cells(const struct route_pool_info *p, union view_val *cells)
+{
+	uint32_t k = 0;
+
+#define X(t, expr, ...) cells[k++] = VIEW_VAL_##t(expr);
+	VP_COLS(X)
+#undef X
+#define X(name, help) cells[k++] = VIEW_VAL_U64(p->counters.name);
+	ROUTE_POOL_COUNTERS(X)
+#undef X
+}
+
+static void vm_cells(const struct view_member_row *m, union view_val *cells)
+{
+	uint32_t k = 0;
+
+#define X(t, expr, ...) cells[k++] = VIEW_VAL_##t(expr);
+	VM_COLS(X)
+#undef X
+}
+
+/* Member <i> of pool <p> into <m>: false when the engine has no such
+ * member or backend.
+ */
+static bool vm_fill(struct route_engine *e, const struct route_pool_info *p,
+		    int pool, uint32_t i, uint64_t now_ms,
+		    struct view_member_row *m)
+{
+	struct route_backend_info bi;
+	uint32_t eff;
+
+	if (route_member_info(e, pool, i, now_ms, &m->mi) < 0 ||
+	    route_backend_info(e, m->mi.backend, now_ms, &bi) < 0)
+		return false;
+	m->pool = p->name;
+	m->backend = bi.name;
+	m->state = bi.state;
+	snprintf(m->weight, sizeof(m->weight), "%u%s", m->mi.weight,
+		 m->mi.weight_overridden ? "*" : "");
+	eff = m->mi.available ? m->mi.effective_milli : 0;
+	snprintf(m->eff, sizeof(m->eff), "%u.%03u", eff / 1000, eff % 1000);
+	snprintf(m->st, sizeof(m->st), "%s%s%s", route_state_str(bi.state),
+		 bi.disabled ? ",disabled*" : "", bi.down ? ",down" : "");
+	return true;
+}
+
+int view_pools_fill(struct view_pools *vp, struct route_engine *e,
+		    uint64_t now_ms, int only)
+{
+	uint32_t np = route_pool_count(e), n = 0, nm = 0, p, i;
+
+	memset(vp, 0, sizeof(*vp));
+	vp->pi = calloc(np ? np : 1, sizeof(*vp->pi));
+	vp->first = calloc(np + 1, sizeof(*vp->first));
+	if (!vp->pi || !vp->first)
+		goto fail;
+	for (p = 0; p < np; p++) {
+		if ((only >= 0 && (int)p != only) ||
+		    route_pool_info(e, (int)p, &vp->pi[n]) < 0)
+			continue;
+		vp->first[n] = (uint32_t)p; /* the engine's index, for now */
+		nm += vp->pi[n].n_members;
+		n++;
+	}
+	vp->m = calloc(nm ? nm : 1, sizeof(*vp->m));
+	if (!vp->m || view_rows_init(&vp->pools, &vp_view, n) < 0)
+		goto fail;
+	nm = 0;
+	for (p = 0; p < n; p++) {
+		int pool = (int)vp->first[p];
+
+		vp->first[p] = nm;
+		vp_cells(&vp->pi[p], view_row(&vp->pools, p));
+		for (i = 0; i < vp->pi[p].n_members; i++)
+			if (vm_fill(e, &vp->pi[p], pool, i, now_ms,
+				    &vp->m[nm])) {
+				vp->any_runtime |=
+					vp->m[nm].mi.weight_overridden;
+				nm++;
+			}
+	}
+	vp->first[n] = nm;
+	if (view_rows_init(&vp->members, &vm_view, nm) < 0)
+		goto fail;
+	for (i = 0; i < nm; i++)
+		vm_cells(&vp->m[i], view_row(&vp->members, i));
+	return 0;
+fail:
+	view_pools_free(vp);
+	return -1;
+}
+
+void view_pools_free(struct view_pools *vp)
+{
+	view_rows_free(&vp->pools);
+	view_rows_free(&vp->members);
+	free(vp->pi);
+	free(vp->first);
+	free(vp->m);
+	memset(vp, 0, sizeof(*vp));
 }

@@ -16,7 +16,8 @@ enum view_type {
 	VIEW_U64,  /* a count */
 	VIEW_I64,  /* a figure where < 0 means "not known": JSON null, text
 		    * "-", no Prometheus sample */
-	VIEW_BOOL, /* JSON true/false, Prometheus 0/1 */
+	VIEW_INT,  /* a signed figure, written as it is */
+	VIEW_BOOL, /* JSON true/false, text yes/no, Prometheus 0/1 */
 	VIEW_ENUM, /* an index into the column's names: text and JSON write
 		    * the name, Prometheus one sample per name, 1 for this one */
 };
@@ -46,8 +47,10 @@ struct view_col {
 	enum view_unit unit; /* Prometheus scale */
 	const char *const *names; /* VIEW_ENUM: the names, and ... */
 	uint32_t n_names;	  /* ... how many */
-	const char *label;	  /* VIEW_ENUM: the label that carries the
-					 * name in Prometheus ("state") */
+	const char *label; /* VIEW_ENUM: the label that carries the name in
+			    * Prometheus ("state") */
+	int width;	   /* fixed text layout: printf's field width (-20:
+			    * left, 8: right) */
 };
 
 /* A view: its columns. Column 0 names the row: the text's first column,
@@ -57,13 +60,17 @@ struct view {
 	const struct view_col *cols;
 	uint32_t ncols;
 	const char *row_label; /* Prometheus label of column 0: "backend" */
+	const char *pre_label; /* a label before it ("pool"), or NULL ... */
+	uint32_t pre_col;      /* ... from this VIEW_STR column */
+	bool fixed;	       /* text: the columns' widths, one space between,
+				* rather than widths measured on the rows */
 };
 
 /* One cell's value, as its column's type says. */
 union view_val {
 	const char *s; /* VIEW_STR: lives until the view is rendered */
 	uint64_t u;    /* VIEW_U64 */
-	int64_t i;     /* VIEW_I64 */
+	int64_t i;     /* VIEW_I64, VIEW_INT */
 	bool b;	       /* VIEW_BOOL */
 	uint32_t e;    /* VIEW_ENUM */
 };

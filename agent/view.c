@@ -36,52 +36,92 @@ static const char *view_enum_name(const struct view_col *col, uint32_t e)
 	return e < col->n_names ? col->names[e] : "?";
 }
 
+/* The text of one cell into <buf>. */
+static const char *view_text_cell(const struct view_col *col,
+				  const union view_val *x, char *buf,
+				  size_t size)
+{
+	switch (col->type) {
+	case VIEW_STR:
+		return x->s && x->s[0] ? x->s : "-";
+	case VIEW_U64:
+		snprintf(buf, size, "%llu", (unsigned long long)x->u);
+		return buf;
+	case VIEW_I64:
+		if (x->i < 0)
+			return "-";
+		/* fall through */
+	case VIEW_INT:
+		snprintf(buf, size, "%lld", (long long)x->i);
+		return buf;
+	case VIEW_BOOL:
+		return x->b ? "yes" : "no";
+	case VIEW_ENUM:
+		return view_enum_name(col, x->e);
+	}
+	return "?";
+}
+
+/* The fixed layout: each column in its width, one space between, the
+ * last one unpadded.
+ */
+static void view_text_fixed(const struct view_rows *r, struct buf *out,
+			    const char *indent)
+{
+	const struct view *v = r->v;
+	uint32_t c, i, last = 0;
+	char buf[32];
+	int64_t row;
+
+	for (c = 0; c < v->ncols; c++)
+		if (v->cols[c].head)
+			last = c;
+	for (row = -1; row < (int64_t)r->n; row++) {
+		buf_printf(out, "%s", indent);
+		for (c = 0; c < v->ncols; c++) {
+			const struct view_col *col = &v->cols[c];
+			const char *s;
+
+			if (!col->head)
+				continue;
+			i = (uint32_t)row;
+			s = row < 0 ? col->head
+				    : view_text_cell(col, view_cell(r, i, c),
+						     buf, sizeof(buf));
+			if (c == last)
+				buf_printf(out, "%s\n", s);
+			else
+				buf_printf(out, "%*s ", col->width, s);
+		}
+	}
+}
+
 void view_text(const struct view_rows *r, struct buf *out, const char *indent,
 	       size_t cap)
 {
 	const struct view *v = r->v;
 	struct buf_table t;
 	uint32_t c, i, n = 0;
+	char buf[32];
 
+	if (v->fixed) {
+		view_text_fixed(r, out, indent);
+		return;
+	}
 	for (c = 0; c < v->ncols; c++)
 		n += v->cols[c].head != NULL;
 	buf_table_init(&t, n, cap);
 	for (c = 0; c < v->ncols; c++)
 		if (v->cols[c].head)
 			buf_table_cell(&t, "%s", v->cols[c].head);
-	for (i = 0; i < r->n; i++) {
-		for (c = 0; c < v->ncols; c++) {
-			const struct view_col *col = &v->cols[c];
-			const union view_val *x = view_cell(r, i, c);
-
-			if (!col->head)
-				continue;
-			switch (col->type) {
-			case VIEW_STR:
-				buf_table_cell(&t, "%s",
-					       x->s && x->s[0] ? x->s : "-");
-				break;
-			case VIEW_U64:
-				buf_table_cell(&t, "%llu",
-					       (unsigned long long)x->u);
-				break;
-			case VIEW_I64:
-				if (x->i < 0)
-					buf_table_cell(&t, "-");
-				else
-					buf_table_cell(&t, "%lld",
-						       (long long)x->i);
-				break;
-			case VIEW_BOOL:
-				buf_table_cell(&t, "%s", x->b ? "yes" : "no");
-				break;
-			case VIEW_ENUM:
-				buf_table_cell(&t, "%s",
-					       view_enum_name(col, x->e));
-				break;
-			}
-		}
-	}
+	for (i = 0; i < r->n; i++)
+		for (c = 0; c < v->ncols; c++)
+			if (v->cols[c].head)
+				buf_table_cell(
+					&t, "%s",
+					view_text_cell(&v->cols[c],
+						       view_cell(r, i, c), buf,
+						       sizeof(buf)));
 	buf_table_print(&t, out, indent);
 }
 
@@ -97,10 +137,13 @@ static void view_json_val(const struct view_col *col, const union view_val *x,
 		buf_printf(out, "%llu", (unsigned long long)x->u);
 		break;
 	case VIEW_I64:
-		if (x->i < 0)
+		if (x->i < 0) {
 			buf_add(out, "null", 4);
-		else
-			buf_printf(out, "%lld", (long long)x->i);
+			break;
+		}
+		/* fall through */
+	case VIEW_INT:
+		buf_printf(out, "%lld", (long long)x->i);
 		break;
 	case VIEW_BOOL:
 		buf_printf(out, "%s", x->b ? "true" : "false");
@@ -129,13 +172,12 @@ static bool view_group_written(const struct view *v, uint32_t c)
 	return false;
 }
 
-void view_json_row(const struct view_rows *r, uint32_t i, struct buf *out)
+void view_json_fields(const struct view_rows *r, uint32_t i, struct buf *out)
 {
 	const struct view *v = r->v;
 	bool first = true, inner;
 	uint32_t c, k;
 
-	buf_add(out, "{", 1);
 	for (c = 0; c < v->ncols; c++) {
 		const struct view_col *col = &v->cols[c];
 
@@ -162,6 +204,12 @@ void view_json_row(const struct view_rows *r, uint32_t i, struct buf *out)
 		}
 		buf_add(out, "}", 1);
 	}
+}
+
+void view_json_row(const struct view_rows *r, uint32_t i, struct buf *out)
+{
+	buf_add(out, "{", 1);
+	view_json_fields(r, i, out);
 	buf_add(out, "}", 1);
 }
 
@@ -209,21 +257,29 @@ static void view_prom_label(struct buf *o, const char *v)
 	}
 }
 
+/* One sample with <n> labels <k>[i]="<v>[i]". */
+static void view_prom_sample_n(struct buf *o, const char *prefix,
+			       const char *name, const char *const *k,
+			       const char *const *v, int n, const char *value)
+{
+	int i;
+
+	buf_printf(o, "%s%s", prefix, name);
+	for (i = 0; i < n; i++) {
+		buf_printf(o, "%c%s=\"", i ? ',' : '{', k[i]);
+		view_prom_label(o, v[i]);
+		buf_add(o, "\"", 1);
+	}
+	buf_printf(o, "%s %s\n", n ? "}" : "", value);
+}
+
 void view_prom_sample(struct buf *o, const char *prefix, const char *name,
 		      const char *k1, const char *v1, const char *k2,
 		      const char *v2, const char *value)
 {
-	buf_printf(o, "%s%s", prefix, name);
-	if (k1) {
-		buf_printf(o, "{%s=\"", k1);
-		view_prom_label(o, v1);
-		if (k2) {
-			buf_printf(o, "\",%s=\"", k2);
-			view_prom_label(o, v2);
-		}
-		buf_add(o, "\"}", 2);
-	}
-	buf_printf(o, " %s\n", value);
+	const char *k[2] = {k1, k2}, *v[2] = {v1, v2};
+
+	view_prom_sample_n(o, prefix, name, k, v, !k1 ? 0 : !k2 ? 1 : 2, value);
 }
 
 /* The value of a number as Prometheus writes it in base units; false when
@@ -246,6 +302,9 @@ static bool view_prom_num(const struct view_col *col, const union view_val *x,
 	case VIEW_BOOL:
 		u = x->b;
 		break;
+	case VIEW_INT:
+		snprintf(buf, size, "%lld", (long long)x->i);
+		return true;
 	default:
 		return false;
 	}
@@ -263,10 +322,17 @@ static void view_prom_row(const struct view_rows *r, uint32_t i,
 			  const char *fam, const char *prefix, struct buf *out)
 {
 	const struct view *v = r->v;
-	const char *row = view_cell(r, i, 0)->s;
+	const char *k[3], *lv[3];
 	char val[48];
 	uint32_t c, e;
+	int n = 0;
 
+	if (v->pre_label) {
+		k[n] = v->pre_label;
+		lv[n++] = view_cell(r, i, v->pre_col)->s;
+	}
+	k[n] = v->row_label;
+	lv[n++] = view_cell(r, i, 0)->s;
 	for (c = 0; c < v->ncols; c++) {
 		const struct view_col *col = &v->cols[c];
 		const union view_val *x = view_cell(r, i, c);
@@ -274,15 +340,21 @@ static void view_prom_row(const struct view_rows *r, uint32_t i,
 		if (!col->prom || strcmp(col->prom, fam) != 0)
 			continue;
 		if (col->type == VIEW_ENUM) {
-			for (e = 0; e < col->n_names; e++)
-				view_prom_sample(out, prefix, fam, v->row_label,
-						 row, col->label, col->names[e],
-						 x->e == e ? "1" : "0");
+			k[n] = col->label;
+			for (e = 0; e < col->n_names; e++) {
+				lv[n] = col->names[e];
+				view_prom_sample_n(out, prefix, fam, k, lv,
+						   n + 1,
+						   x->e == e ? "1" : "0");
+			}
 			continue;
 		}
-		if (view_prom_num(col, x, val, sizeof(val)))
-			view_prom_sample(out, prefix, fam, v->row_label, row,
-					 col->plabel, col->pvalue, val);
+		if (!view_prom_num(col, x, val, sizeof(val)))
+			continue;
+		k[n] = col->plabel;
+		lv[n] = col->pvalue;
+		view_prom_sample_n(out, prefix, fam, k, lv,
+				   col->plabel ? n + 1 : n, val);
 	}
 }
 

@@ -16,6 +16,7 @@
 #define VIEW_VAL_STR(x)	 ((union view_val){.s = (x)})
 #define VIEW_VAL_U64(x)	 ((union view_val){.u = (uint64_t)(x)})
 #define VIEW_VAL_I64(x)	 ((union view_val){.i = (int64_t)(x)})
+#define VIEW_VAL_INT(x)	 ((union view_val){.i = (int64_t)(x)})
 #define VIEW_VAL_BOOL(x) ((union view_val){.b = (x)})
 #define VIEW_VAL_ENUM(x) ((union view_val){.e = (uint32_t)(x)})
 
@@ -38,6 +39,22 @@ void view_rows_free(struct view_rows *r);
  */
 void view_text(const struct view_rows *r, struct buf *out, const char *indent,
 	       size_t cap);
+
+/* The members of row <i>'s JSON object, without its braces, so that the
+ * caller may add its own (a nested list).
+ */
+void view_json_fields(const struct view_rows *r, uint32_t i, struct buf *out);
+
+/* Rows <from> .. <from + n - 1> of <r> as rows of their own (not owned:
+ * never freed).
+ */
+static inline struct view_rows view_rows_slice(const struct view_rows *r,
+					       uint32_t from, uint32_t n)
+{
+	struct view_rows s = {r->v, n, r->cells + (uint64_t)from * r->v->ncols};
+
+	return s;
+}
 
 /* One row as a JSON object: the columns with a key, those of a group in
  * one nested object placed where the group's first column stands.
