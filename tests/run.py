@@ -412,8 +412,12 @@ def main():
     versions = Versions(wanted if run_e2e_layer and e2e_names else ())
 
     layer = None
+    fuzz = []
     for lay, name, argv, timeout in programs(args):
         if args.only and lay != args.only or not keep(name):
+            continue
+        if lay == "fuzz":
+            fuzz.append((name, argv, timeout))
             continue
         if layer and lay != layer:
             rep.layer_done(layer)
@@ -422,6 +426,16 @@ def main():
         rep.add(run_one(lay, name, argv, base, timeout), lay)
     if layer:
         rep.layer_done(layer)
+    if fuzz:
+        # each target is one single-threaded process running for a fixed
+        # time: two at once use the two cores and halve the layer
+        rep.status("running [fuzz] %d targets, two at a time ..."
+                   % len(fuzz))
+        with ThreadPoolExecutor(2) as ex:
+            for f in [ex.submit(run_one, "fuzz", n, a, base, t)
+                      for n, a, t in fuzz]:
+                rep.add(f.result(), "fuzz")
+        rep.layer_done("fuzz")
 
     if versions.rows:
         E2E(rep, versions, base, keep).run(args.jobs)
