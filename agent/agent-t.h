@@ -13,6 +13,7 @@
 
 #include "core-t.h"
 #include "log.h"
+#include "statelog.h"
 
 struct ctl;
 
@@ -33,6 +34,7 @@ struct agent {
 	bool state_final;	  /* state written on the way out */
 	bool debug;		  /* -d: reloads keep LOG_DEBUG */
 	struct log_rl rl_state;	  /* failed state_file writes */
+	struct statelog slog;	  /* breaker changes, logged by the reaper */
 };
 
 #endif /* AOAI_AGENT_T_H */

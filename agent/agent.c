@@ -142,16 +142,22 @@ static void agent_watch_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/* Runs inside the engine call that moved the breaker, often on the
+ * request path: the line is queued (no system call) and written by the
+ * reaper, rate-limited per backend and kind.
+ */
 static void agent_route_hook(void *arg, int backend, enum route_state from,
 			     enum route_state to, const char *why)
 {
 	struct agent *a = arg;
 	int prio = to == ROUTE_ST_CLOSED ? LOG_NOTICE : LOG_WARNING;
+	char line[128];
 
 	a->state_dirty = true;
-	log_msg(prio, "backend %s: %s -> %s: %s",
-		route_backend_name(a->core.route, backend),
-		route_state_str(from), route_state_str(to), why);
+	snprintf(line, sizeof(line), "%s -> %s: %s", route_state_str(from),
+		 route_state_str(to), why);
+	statelog_push(&a->slog, clock_now.ms, prio, (uint32_t)backend,
+		      route_backend_name(a->core.route, backend), to, line);
 	hapi_mirror(a->core.hapi, backend, from, to); /* HAProxy drain/ready */
 }
 
@@ -179,6 +185,7 @@ static void agent_reaper_cb(struct ev_loop *loop, ev_check *w, int revents)
 
 	(void)revents;
 	(void)loop;
+	statelog_flush(&a->slog);
 	conn_reap(&a->core.conns);
 	if (a->core.stopping && a->core.conns.n == 0)
 		agent_exit_loop(a);
@@ -338,6 +345,10 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 		log_msg(LOG_ERR, "cannot set up the routing engine");
 		return -1;
 	}
+	if (statelog_resize(&a->slog, cfg->n_backends) < 0) {
+		log_msg(LOG_ERR, "out of memory");
+		return -1;
+	}
 	route_set_hook(a->core.route, agent_route_hook, a);
 	a->core.spoa.route = a->core.route;
 	a->core.conns.loop = loop;
@@ -428,6 +439,11 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 		cfg_free(next);
 		return -1;
 	}
+	/* what the old indices queued, then limiters for the new ones */
+	statelog_flush(&a->slog);
+	if (statelog_resize(&a->slog, next->n_backends) < 0)
+		log_msg(LOG_WARNING, "reload: out of memory; state changes of "
+				     "new backends are logged unlimited");
 	if (!listeners_equal(a->core.cfg, next))
 		log_msg(LOG_WARNING, "reload: listen addresses changed; they "
 				     "take effect at the next restart");
@@ -476,6 +492,8 @@ void agent_free(struct agent *a)
 	conn_set_free(&a->core.conns);
 	hapi_stop(&a->core.hapi);
 	ctl_stop(&a->ctl);
+	statelog_flush(&a->slog);
+	statelog_free(&a->slog);
 	route_free(a->core.route);
 	cfg_free(a->core.cfg);
 	a->core.route = NULL;
