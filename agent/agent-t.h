@@ -13,7 +13,7 @@
 
 #include "core-t.h"
 #include "log.h"
-#include "statelog.h"
+#include "statelog-t.h"
 
 struct ctl;
 

@@ -21,6 +21,7 @@
 #include "route.h"
 #include "snapshot.h"
 #include "sock.h"
+#include "statelog.h"
 
 /* The longest wait before passed deadlines are applied without traffic,
  * so a recovery is logged (and mirrored) when it happens, not at the next
