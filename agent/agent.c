@@ -80,6 +80,7 @@ static void agent_state_load(struct agent *a)
 		return;
 	rc = snapshot_load(a->core.route, path, clock_now.ms, wall, &st, err,
 			   sizeof(err));
+	statelog_flush(&a->slog); /* the restored states, before the summary */
 	age_s = rc == 0 && wall > st.saved_at_ms
 			? (wall - st.saved_at_ms) / 1000
 			: 0;
