@@ -167,7 +167,7 @@ void log_rl(struct log_rl *rl, uint64_t now_ms, int prio, const char *fmt, ...)
 			rl->dropped = 0;
 	}
 	va_start(ap, fmt);
-	if (rl->count >= (rl->burst ? rl->burst : LOG_RL_BURST)) {
+	if (rl->count >= LOG_RL_BURST) {
 		log_rl_suppress(rl, prio, fmt, ap);
 		va_end(ap);
 		return;

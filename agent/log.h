@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include <syslog.h>
 
-/* Rate limit of one kind of message: at most <burst> (0: LOG_RL_BURST)
- * per LOG_RL_WINDOW_MS; the number dropped is reported by log_rl_flush()
- * once the window is over, or with the next message if that comes first.
+/* Rate limit of one kind of message: at most LOG_RL_BURST per
+ * LOG_RL_WINDOW_MS; the number dropped is reported by log_rl_flush() once
+ * the window is over, or with the next message if that comes first.
  */
 #define LOG_RL_BURST	 5
 #define LOG_RL_WINDOW_MS 10000
@@ -21,7 +21,6 @@ struct log_rl {
 	uint64_t window_start; /* ms, monotonic */
 	uint32_t count;	       /* messages in this window */
 	uint32_t dropped;      /* suppressed since the last one logged */
-	uint32_t burst;	       /* messages per window; 0: LOG_RL_BURST */
 };
 
 void log_init(int level);

@@ -9,15 +9,11 @@
 int statelog_resize(struct statelog *s, uint32_t n_backends)
 {
 	struct log_rl *rl;
-	uint32_t i;
 
 	rl = calloc((size_t)(n_backends ? n_backends : 1) * STATELOG_KINDS,
 		    sizeof(*rl));
 	if (!rl)
 		return -1;
-	/* the first line of each kind, then a count per window */
-	for (i = 0; i < n_backends * STATELOG_KINDS; i++)
-		rl[i].burst = 1;
 	free(s->rl);
 	s->rl = rl;
 	s->n_backends = n_backends;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Breaker state changes, logged after the callback that caused them and
  * rate-limited per backend and kind: a flapping backend, or a burst of
- * trips, writes the first line of each kind and then one "N similar
- * messages suppressed" line per window (log.c's limiter), never a line
- * per request from inside the request's own callback.
+ * trips, writes the first LOG_RL_BURST lines of each kind and then one
+ * "N similar messages suppressed" line per window (log.c's limiter),
+ * never a line per request from inside the request's own callback.
  */
 #ifndef AOAI_STATELOG_H
 #define AOAI_STATELOG_H
