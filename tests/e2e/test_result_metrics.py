@@ -104,10 +104,15 @@ def check_decision_phase1(t, lab, before_d, before_r, served):
             for b in labenv.REGIONS}
     print("# decision-to-result / time-to-headers sums (s) per region: %s"
           % sums)
-    t.ok(all(d >= r >= 0 for d, r in sums.values()) and
-         sum(d for d, _ in sums.values()) < N * 10,
+    t.ok(all(d >= r >= 0 for d, r in sums.values()),
          "decision-to-result sums: non-negative, at least the time to "
-         "headers, plausible (under 10 s per attempt)", sums)
+         "headers", sums)
+    # the lab's HAProxy timeouts end any attempt well within 120 s: a
+    # sample above it would be a bad stamp (e.g. counted from 1970)
+    inf = {b: delta(dec, before_d, b, "+Inf") -
+           delta(dec, before_d, b, "120.000") for b in labenv.REGIONS}
+    t.eq(inf, {b: 0.0 for b in labenv.REGIONS},
+         "no decision-to-result sample beyond 120 s")
 
 
 def check_spoofed_stamp(t, lab, regions):
@@ -122,12 +127,12 @@ def check_spoofed_stamp(t, lab, regions):
     labenv.wait_until(counted, 10)
     after = hist(lab, DECISION)
     t.ok(r.status == 200 and delta(after, before, be, "+Inf") == 1 and
-         delta(after, before, be, "10.000") == 1 and
+         delta(after, before, be, "120.000") == 1 and
          bad_values(lab) == bad,
          "a client's x-aoai-t0: 200, timed from the agent's decision "
-         "(under 10 s, not from 1970), no bad value",
+         "(within the 120 s bucket, not from 1970), no bad value",
          (r.status, be, {k: delta(after, before, be, k)
-                         for k in ("10.000", "+Inf", "sum")}))
+                         for k in ("120.000", "+Inf", "sum")}))
 
 
 def check_retried(t, lab, regions):
@@ -169,17 +174,19 @@ def check_retried(t, lab, regions):
     others = [b for b in labenv.REGIONS if b != "eastus"]
     slow_dec = sum(delta(dec, dec0, b, "+Inf") - delta(dec, dec0, b, "0.250")
                    for b in others)
-    slow_rsp = sum(delta(rsp, rsp0, b, "+Inf") - delta(rsp, rsp0, b, "0.250")
-                   for b in others)
+    # per retry: decision-to-result minus its own time to headers is the
+    # time before the retry started, the 429's 300 ms among it
+    before_retry = round(sum(delta(dec, dec0, b, "sum") -
+                             delta(rsp, rsp0, b, "sum") for b in others), 3)
     print("# retry phase: client codes %s, mock (requests, 429s, x-aoai "
           "headers) %s, decision-to-result count/sum per region %s" % (
               codes, mc, {b: (delta(dec, dec0, b, "+Inf"),
                               round(delta(dec, dec0, b, "sum"), 3))
                           for b in labenv.REGIONS}))
-    t.ok(slow_dec >= throttled and slow_rsp == 0,
+    t.ok(slow_dec >= throttled and before_retry >= 0.25 * throttled,
          "the retries' decision-to-result includes the %d ms 429 before "
-         "them (above 0.25 s), their own time to headers does not"
-         % LATENCY_MS, (slow_dec, slow_rsp, throttled))
+         "them (above 0.25 s, and by 0.25 s or more above their own time "
+         "to headers)" % LATENCY_MS, (slow_dec, before_retry, throttled))
     t.ok(delta(dec, dec0, "eastus", "0.250") == 0 and
          delta(dec, dec0, "eastus", "+Inf") == throttled,
          "the throttled attempts are counted on eastus, above 0.25 s",
