@@ -95,20 +95,15 @@ static void m_histogram(struct buf *o, const struct spoa_hist *h)
 		 m_u64(n, sizeof(n), h->count));
 }
 
-struct m_counter {
-	const char *name;
-	const char *help;
-	size_t off;
-};
-
-/* Attempts' time to the response headers, one histogram per backend:
- * cumulative buckets, le in seconds.
+/* Family <name>, one histogram per backend of the route_latency at
+ * offset <off> in struct route_backend_info: cumulative buckets, le in
+ * seconds.
  */
 static void m_latency(struct buf *o, const struct view_backend_row *bi,
-		      uint32_t n)
+		      uint32_t n, const char *name, const char *help,
+		      size_t off)
 {
 	static const uint64_t bounds[] = ROUTE_LAT_BOUNDS_MS;
-	const char *name = "backend_response_time_seconds";
 	char le[40], v[40], b[96], c[96], sum[96];
 	uint32_t i;
 	uint64_t cum;
@@ -117,11 +112,10 @@ static void m_latency(struct buf *o, const struct view_backend_row *bi,
 	snprintf(b, sizeof(b), "%s_bucket", name);
 	snprintf(c, sizeof(c), "%s_count", name);
 	snprintf(sum, sizeof(sum), "%s_sum", name);
-	m_family(o, name, "histogram",
-		 "attempts' time to the response headers (time to first "
-		 "token of a stream), from aoai-result duration_ms");
+	m_family(o, name, "histogram", help);
 	for (i = 0; i < n; i++) {
-		const struct route_latency *l = &bi[i].bi.latency;
+		const struct route_latency *l =
+			(const void *)((const char *)&bi[i].bi + off);
 
 		cum = 0;
 		for (k = 0; k < ROUTE_LAT_BUCKETS; k++) {
@@ -152,7 +146,17 @@ static void m_backends(struct core *a, struct buf *o)
 		return;
 	}
 	view_prom(&vb.rows, o, M_PREFIX, "gauge");
-	m_latency(o, vb.r, vb.rows.n);
+	m_latency(o, vb.r, vb.rows.n, "backend_response_time_seconds",
+		  "attempts' time to the response headers (time to first "
+		  "token of a stream), from aoai-result duration_ms",
+		  offsetof(struct route_backend_info, latency));
+	m_latency(o, vb.r, vb.rows.n, "backend_decision_to_result_seconds",
+		  "time from the agent's decision to each attempt's result, "
+		  "from aoai-result since_decision_ms: HAProxy's queue, the "
+		  "hops, the time to the response headers; a retried "
+		  "attempt counts from the request's one decision, the "
+		  "attempts before it included",
+		  offsetof(struct route_backend_info, decision_latency));
 	view_prom(&vb.rows, o, M_PREFIX, "counter");
 	view_backends_free(&vb);
 }
