@@ -49,15 +49,17 @@ struct hapi_srv {
 	uint64_t eresp;
 	uint64_t wretr;
 	uint64_t wredis;
-	uint64_t faults; /* fed to the breaker by the link */
-	int op_state;	 /* srv_op_state, -1 unknown */
-	int admin;	 /* srv_admin_state, -1 unknown */
-	char status[24]; /* "show stat" status column */
-	bool down;	 /* the link marked it down in the engine */
-	bool want_drain; /* mirror: the breaker wants DRAIN */
-	int applied;	 /* mirror: -1 unknown, 0 ready, 1 drain */
-	bool dirty;	 /* mirror: a "set server" is due */
-	bool held;	 /* mirror: drain withheld, last usable server */
+	uint64_t faults;       /* fed to the breaker by the link */
+	int op_state;	       /* srv_op_state, -1 unknown */
+	int admin;	       /* srv_admin_state, -1 unknown */
+	char status[24];       /* "show stat" status column */
+	bool down;	       /* the link marked it down in the engine */
+	bool want_drain;       /* mirror: the breaker wants DRAIN */
+	int applied;	       /* mirror: -1 unknown, 0 ready, 1 drain */
+	bool dirty;	       /* mirror: a "set server" is due */
+	bool held;	       /* mirror: drain withheld, last usable server */
+	struct log_rl rl_down; /* "unavailable" / "available again" lines */
+	struct log_rl rl_set;  /* mirror's "set server" lines */
 };
 
 enum hapi_state {
@@ -167,8 +169,10 @@ static void hapi_set_down(struct hapi *h, uint32_t b, bool down,
 		return;
 	s->down = down;
 	route_set_down(h->route, (int)b, down);
-	log_msg(down ? LOG_WARNING : LOG_NOTICE, "haproxy: backend %s %s: %s",
-		s->name, down ? "unavailable" : "available again", why);
+	/* a flapping server: the first lines, then a count per window */
+	log_rl(&s->rl_down, clock_now.ms, down ? LOG_WARNING : LOG_NOTICE,
+	       "haproxy: backend %s %s: %s", s->name,
+	       down ? "unavailable" : "available again", why);
 }
 
 /* Clears every down flag the link set (fail open). */
@@ -538,12 +542,13 @@ static void hapi_run(struct hapi *h)
 			h->cmd, sizeof(h->cmd), "set server %s/%s state %s\n",
 			h->cfg.backend, s->name,
 			s->want_drain ? "drain" : "ready");
-		log_msg(LOG_NOTICE, "haproxy: set server %s/%s state %s (%s)",
-			h->cfg.backend, s->name,
-			s->want_drain ? "drain" : "ready",
-			s->want_drain ? "circuit open"
-				      : "circuit closed or "
-					"half-open");
+		log_rl(&s->rl_set, clock_now.ms, LOG_NOTICE,
+		       "haproxy: set server %s/%s state %s (%s)",
+		       h->cfg.backend, s->name,
+		       s->want_drain ? "drain" : "ready",
+		       s->want_drain ? "circuit open"
+				     : "circuit closed or "
+				       "half-open");
 		hapi_request(h, HAPI_SET);
 		return;
 	}
