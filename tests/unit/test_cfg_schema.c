@@ -60,6 +60,7 @@ static void print_err(void *arg, const char *msg)
 static void test_table(void)
 {
 	union {
+		struct cfg c; /* root-level keys (metrics_allow_remote) */
 		struct cfg_agent a;
 		struct cfg_haproxy h;
 		struct cfg_breaker b;
