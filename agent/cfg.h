@@ -41,6 +41,11 @@ const char *cfg_listener_str(const struct cfg_listener *l, char *buf,
 bool cfg_listener_same(const struct cfg_listener *a,
 		       const struct cfg_listener *b);
 
+/* A control socket's level as the file says it: "user", "operator",
+ * "admin".
+ */
+const char *cfg_level_str(enum cfg_level level);
+
 /* The schema: every key of the file, in file order, block by block. Sets
  * *<n> to the count. The table is static and never changes.
  */

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cfg.h"
 #include "ctl-cmd.h"
-#include "ctl.h"
 #include "ctl-req.h"
 #include "ctl-show.h"
 #include "log.h"
@@ -398,7 +398,7 @@ static int cmd_help(struct ctl_req *r)
 	buf_printf(r->out,
 		   "Commands at this session's level (%s); several may "
 		   "share a line, separated by ';':\n",
-		   ctl_level_str(r->s->level));
+		   cfg_level_str(r->s->level));
 	buf_table_init(&t, 2, CTL_OUT_MAX);
 	for (k = 0; k < CTL_NCMDS; k++) {
 		const struct ctl_cmd *cmd = &ctl_cmds[k];
@@ -515,7 +515,7 @@ static void ctl_run_command(struct core *a, struct ctl_counters *cnt,
 			"session is %s",
 			best->words[0], best->words[1] ? " " : "",
 			best->words[1] ? best->words[1] : "",
-			ctl_level_str(best->level), ctl_level_str(s->level));
+			cfg_level_str(best->level), cfg_level_str(s->level));
 		goto end;
 	}
 	if (r.argc < best->min_args || r.argc > best->max_args) {

@@ -482,7 +482,7 @@ static struct ctl_client *ctl_client_new(struct ctl_listener *l, int fd,
 	ev_io_start(loop, &c->rio);
 	log_msg(LOG_DEBUG, "control #%llu %s: connected (level %s)",
 		(unsigned long long)c->id, c->peer,
-		ctl_level_str(c->sess.level));
+		cfg_level_str(c->sess.level));
 	return c;
 }
 
@@ -649,7 +649,7 @@ static struct ctl_listener *ctl_open(struct ctl *ctl,
 			addr->port);
 	else
 		log_msg(LOG_INFO, "control socket on %s (level %s)", name,
-			ctl_level_str(addr->level));
+			cfg_level_str(addr->level));
 	return l;
 }
 
@@ -668,19 +668,6 @@ static struct ctl *ctl_get(struct ctl **ctlp, struct ev_loop *loop)
 	listener_set_init(&ctl->lset, loop);
 	*ctlp = ctl;
 	return ctl;
-}
-
-const char *ctl_level_str(enum cfg_level level)
-{
-	switch (level) {
-	case CFG_LEVEL_USER:
-		return "user";
-	case CFG_LEVEL_OPERATOR:
-		return "operator";
-	case CFG_LEVEL_ADMIN:
-		return "admin";
-	}
-	return "?";
 }
 
 int ctl_adopt(struct ctl **ctlp, struct ev_loop *loop, int fd)
@@ -744,7 +731,7 @@ int ctl_start(struct ctl **ctlp, struct ev_loop *loop, const struct cfg *cfg,
 	for (l = ctl->listeners; l; l = l->next)
 		log_msg(LOG_INFO,
 			"control socket on %s from systemd (level %s)",
-			l->lsn->name, ctl_level_str(l->level));
+			l->lsn->name, cfg_level_str(l->level));
 	for (i = 0; i < cfg->n_control; i++) {
 		if (ctl_find(ctl, &cfg->control[i], CTL_PROTO_CLI))
 			continue; /* adopted from systemd */
@@ -785,8 +772,8 @@ void ctl_reload(struct ctl *ctl, const struct cfg *cfg)
 			log_msg(LOG_NOTICE,
 				"control socket %s: level %s -> %s "
 				"for new clients",
-				l->lsn->name, ctl_level_str(l->level),
-				ctl_level_str(c->level));
+				l->lsn->name, cfg_level_str(l->level),
+				cfg_level_str(c->level));
 		l->level = c->level;
 		if (c->kind == CFG_ADDR_UNIX && c->mode != l->addr.mode) {
 			if (chmod(c->path, c->mode) < 0)

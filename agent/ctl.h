@@ -56,7 +56,4 @@ void ctl_reload(struct ctl *ctl, const struct cfg *cfg);
 /* Closes every listener and client and frees the module (NULL-safe). */
 void ctl_stop(struct ctl **ctlp);
 
-/* "user", "operator", "admin". */
-const char *ctl_level_str(enum cfg_level level);
-
 #endif /* AOAI_CTL_H */
