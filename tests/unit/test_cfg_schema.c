@@ -363,7 +363,7 @@ static size_t docs_table(char *out, size_t size)
 
 		snprintf(path, sizeof(path), "%s%s%s", bp, *bp ? "." : "",
 			 f->key);
-		if (f->def && !f->doc_def)
+		if (f->def && f->def[0] && !f->doc_def) /* "": unset */
 			snprintf(def, sizeof(def), "`%s`", f->def);
 		else if (f->doc_def)
 			snprintf(def, sizeof(def), "%s", f->doc_def);
