@@ -23,6 +23,7 @@ Token lifetime 6 s: refreshed at half-life.
 """
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -204,6 +205,13 @@ def run(t, lab, imds, tokmap):
          "metrics: token failures by cause")
     t.ok('aoai_spoa_auth_token_usable{backend="%s"} 0' % KEYLESS in m,
          "metrics: auth_token_usable 0")
+    with open(os.path.join(H.ROOT, "docs/monitoring/aoai-spoa.rules.yml")) \
+            as f:
+        wanted = set(re.findall(r"\b(aoai_spoa_auth_\w+)\b", f.read()))
+    missing = [n for n in sorted(wanted)
+               if not re.search(r"^%s\{" % n, m, re.M)]
+    t.ok(len(wanted) >= 3 and not missing, "metrics: every auth metric the "
+         "shipped alert rules read is exported (%d)" % len(wanted), missing)
     t.ok("backend %s: unavailable: auth:" % KEYLESS in lab.log_text("agent"),
          "log: the region is unavailable for auth")
     sw.reset_stats()
