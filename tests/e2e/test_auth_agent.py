@@ -248,6 +248,10 @@ def run(t, lab, imds, tokmap):
          % len(imds.issued), leaks[:3])
     t.ok(not lab.leaked_secrets(), "no region or gateway key in any log",
          lab.leaked_secrets()[:3])
+    san = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
+                     r"runtime error:")
+    t.ok(not san.search(lab.log_text("agent")), "no sanitizer report in "
+         "the agent's log", san.findall(lab.log_text("agent"))[:2])
 
 
 if __name__ == "__main__":
