@@ -16,8 +16,9 @@ Token lifetime 6 s: refreshed at half-life.
 - the token endpoint failing: the current token is used while valid, then
   the region is unavailable with reason auth (show backends, metrics, log)
   and traffic goes to the keyed regions; it comes back once tokens do;
-- SIGHUP keeps the valid token (no gap); a HAProxy reload reads the
-  current token from the map before its first request;
+- SIGHUP keeps the valid token (no gap); a set map HAProxy refused is
+  sent again; a HAProxy reload reads the current token from the map
+  before its first request;
 - no token appears in any log (agent -d, mocks -v, HAProxy), in show
   backends, show config or /metrics.
 """
@@ -164,6 +165,26 @@ def run(t, lab, imds, tokmap):
          "after SIGHUP the token is kept (no gap, counters kept)", b)
     t.ok("valid tokens kept across the reload" in lab.log_text("agent"),
          "the reload log says the tokens were kept")
+
+    # ---- a refused set map is sent again ----
+    def set_map_errors():
+        return metric(metrics(lab), "aoai_spoa_haproxy_set_map_errors_total")
+
+    def holds_latest():
+        out = lab.haproxy_cmd("show map %s" % tokmap)
+        vals = [l.split()[-1] for l in out.splitlines()
+                if len(l.split()) == 3 and l.split()[1] == KEYLESS]
+        return vals == [imds.issued[-1]]
+    errs0 = set_map_errors()
+    t.ok(errs0 is not None and holds_latest(), "HAProxy holds the latest "
+         "token; set map errors are counted (%s)" % errs0)
+    lab.haproxy_cmd("del map %s %s" % (tokmap, KEYLESS))
+    t.ok(H.wait_until(lambda: set_map_errors() > errs0, LIFETIME + 2),
+         "the next token's set map, refused by HAProxy (key deleted), is "
+         "counted as failed")
+    lab.haproxy_cmd("add map %s %s -" % (tokmap, KEYLESS))
+    t.ok(H.wait_until(holds_latest, 5), "and sent again after a poll: "
+         "HAProxy holds the latest token")
 
     # ---- HAProxy reload reads the current token ----
     lab.reload_haproxy()
