@@ -3,12 +3,14 @@
 """Entra ID through the real agent and HAProxy (tests/run.py runs this once
 per supported version).
 
-The lab with one keyless region: swedencentral's upstream sends
-"Authorization: Bearer %[str(swedencentral),map(TOKENMAP)]" and no
-api-key; its mock accepts only tokens signed by the test token endpoint
-(tests/mock/mock_token.py as IMDS, key given to both at test time) and
-answers Azure's 401 otherwise. eastus and westus-payg keep their keys.
-Token lifetime 6 s: refreshed at half-life.
+The lab with two keyless regions: their upstreams send
+"Authorization: Bearer %[str(NAME),map(TOKENMAP)]" and no api-key; their
+mocks accept only tokens signed by the test token endpoints
+(tests/mock/mock_token.py, key given to all at test time) and answer
+Azure's 401 otherwise. swedencentral uses a managed identity (mock IMDS,
+6-second tokens: refreshed at half-life), westus-payg a service principal
+with a client secret (mock Entra ID over TLS, CA made at test time).
+eastus keeps its api-key.
 
 - the agent fetches a token, hands it to HAProxy (set map) and only then
   routes to the region; keyed and keyless regions take traffic together;
@@ -19,12 +21,14 @@ Token lifetime 6 s: refreshed at half-life.
 - SIGHUP keeps the valid token (no gap); a set map HAProxy refused is
   sent again; a HAProxy reload reads the current token from the map
   before its first request;
-- no token appears in any log (agent -d, mocks -v, HAProxy), in show
+- the service principal's region serves with its own token;
+- no token and not the client secret appears in any log (agent -d, mocks -v, HAProxy), in show
   backends, show config or /metrics.
 """
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -36,15 +40,20 @@ import labenv
 sys.path.insert(0, os.path.join(H.ROOT, "tests/mock"))
 import mock_token as M  # noqa: E402
 
-KEYLESS = "swedencentral"
+KEYLESS = "swedencentral"  # managed identity (mock IMDS)
+SP = "westus-payg"  # service principal, client secret (mock Entra ID, TLS)
 LIFETIME = 6
 
-UPSTREAM_KEY = ('    http-request set-header api-key "%%[str(%s),map(${AOAI_KEYS_'
-                'MAP-haproxy-conf/lab/aoai-keys.map})]" unless { req.hdr('
-                'authorization) -m beg -i "bearer " }\n' % KEYLESS)
-UPSTREAM_BEARER = ('    http-request del-header api-key\n'
-                   '    http-request set-header Authorization "Bearer '
-                   '%%[str(%s),map(${AOAI_TOKEN_MAP})]"\n' % KEYLESS)
+
+def upstream_key(name):
+    return ('    http-request set-header api-key "%%[str(%s),map(${AOAI_KEYS_'
+            'MAP-haproxy-conf/lab/aoai-keys.map})]" unless { req.hdr('
+            'authorization) -m beg -i "bearer " }\n' % name)
+
+
+def upstream_bearer(name):
+    return ('    http-request set-header Authorization "Bearer '
+            '%%[str(%s),map(${AOAI_TOKEN_MAP})]"\n' % name)
 
 
 def backend(lab, name):
@@ -85,7 +94,16 @@ def main():
         f.write(key.hex().encode())
     imds = M.TokenServer(lifetime=LIFETIME)
     imds.jwt_key = key.hex().encode()
-    lab = labenv.Lab(quotas={KEYLESS: {"jwt_key_file": key_file}},
+    ca, crt, crt_key = M.make_ca(tmp)
+    entra = M.TokenServer(tls=(crt, crt_key), lifetime=60)
+    entra.jwt_key = imds.jwt_key
+    entra.secret = "CANARY-SECRET-%s" % os.urandom(8).hex()
+    secret_file = os.path.join(tmp, "sp.secret")
+    with open(secret_file, "w") as f:
+        f.write(entra.secret + "\n")
+    os.chmod(secret_file, 0o600)
+    lab = labenv.Lab(quotas={KEYLESS: {"jwt_key_file": key_file},
+                             SP: {"jwt_key_file": key_file}},
                      agent_args=["-d"], mock_verbose=True)
     tokmap = os.path.join(lab.dir, "tokens.map")
 
@@ -94,28 +112,36 @@ def main():
             "  - name: %s\n" % KEYLESS,
             "  - name: %s\n    auth:\n      kind: managed-identity\n"
             "      imds: %s\n      token_map: %s\n" % (KEYLESS, imds.url,
-                                                        tokmap))
+                                                        tokmap)).replace(
+            "  - name: %s\n" % SP,
+            "  - name: %s\n    auth:\n      kind: service-principal\n"
+            "      tenant: tenant-1\n      client_id: app-1\n"
+            "      secret_file: %s\n      authority: %s\n"
+            "      ca_file: %s\n      token_map: %s\n"
+            % (SP, secret_file, entra.url, ca, tokmap))
     lab.agent_edit = edit
     with open(labenv.LAB_CFG) as f:
         cfg = f.read()
-    t.ok(UPSTREAM_KEY in cfg, "the lab's %s upstream sets its api-key"
-         % KEYLESS)
+    t.ok(upstream_key(KEYLESS) in cfg and upstream_key(SP) in cfg,
+         "the lab's %s and %s upstreams set their api-key" % (KEYLESS, SP))
+    for name in (KEYLESS, SP):
+        cfg = cfg.replace(upstream_key(name), upstream_bearer(name))
     cfg_path = os.path.join(lab.dir, "haproxy-auth.cfg")
     with open(cfg_path, "w") as f:
-        f.write(cfg.replace(UPSTREAM_KEY, UPSTREAM_BEARER))
+        f.write(cfg)
     lab.haproxy_cfg = cfg_path
     lab.extra_env["AOAI_TOKEN_MAP"] = tokmap
     try:
         with lab:
-            run(t, lab, imds, tokmap)
+            run(t, lab, imds, entra, tokmap)
     finally:
         imds.close()
-        os.unlink(key_file)
-        os.rmdir(tmp)
+        entra.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     t.done()
 
 
-def run(t, lab, imds, tokmap):
+def run(t, lab, imds, entra, tokmap):
     sw = lab.region(KEYLESS)
 
     # ---- first token ----
@@ -131,6 +157,20 @@ def run(t, lab, imds, tokmap):
          "show backends: seconds to expiry", b.get("auth"))
     t.eq(backend(lab, "eastus").get("auth"), None,
          "a keyed region has no credential")
+    t.ok(H.wait_until(lambda: backend(lab, SP).get("auth", {}).get(
+        "token") == "valid" and not backend(lab, SP).get(
+        "auth_unavailable"), 10),
+        "service principal (client secret, Entra ID over TLS with the test "
+        "CA): a token HAProxy holds", backend(lab, SP))
+    t.eq(backend(lab, SP).get("auth", {}).get("kind"), "client-secret",
+         "show backends: the service principal's kind")
+    post = [r for r in entra.requests if r["method"] == "POST"]
+    t.ok(post and post[0]["path"] == "/tenant-1/oauth2/v2.0/token" and
+         post[0]["form"].get("client_id") == "app-1" and
+         post[0]["form"].get("scope") ==
+         "https://cognitiveservices.azure.com/.default",
+         "Entra ID asked for tenant-1, app-1, the Cognitive Services scope",
+         [(r["path"], sorted(r["form"])) for r in post[:1]])
     t.ok(os.stat(tokmap).st_mode & 0o777 == 0o640,
          "token map mode 0640", oct(os.stat(tokmap).st_mode))
     req = [r for r in imds.requests if r["method"] == "GET"]
@@ -250,6 +290,17 @@ def run(t, lab, imds, tokmap):
     t.ok(not labenv.failures(res) and labenv.served_by(res).get(KEYLESS),
          "it serves again", labenv.served_by(res))
 
+    # ---- the service principal's region serves ----
+    for name in ("eastus", KEYLESS):
+        lab.agent_cmd("disable backend %s" % name)
+    lab.region(SP).reset_stats()
+    res = lab.run_load(20, threads=2)
+    t.ok(not labenv.failures(res) and labenv.served_by(res).get(SP) == 20,
+         "with eastus and %s disabled, %s (service principal token) "
+         "serves all 20" % (KEYLESS, SP), labenv.served_by(res))
+    t.eq(lab.region(SP).stats()["auth_failures"], 0,
+         "%s never saw a bad token" % SP)
+
     # ---- no token anywhere ----
     outputs = {"show backends": lab.agent_cmd("show backends"),
                "show backends json": lab.agent_cmd("show backends json"),
@@ -257,16 +308,17 @@ def run(t, lab, imds, tokmap):
                "metrics": metrics(lab)}
     lab.stop_processes()
     outputs.update(lab.all_logs())
-    secrets = token_parts(imds.issued)
+    secrets = token_parts(imds.issued + entra.issued) + [entra.secret]
     with open(tokmap) as f:
         on_disk = f.read()
     t.ok(any(s in on_disk for s in secrets), "the leak search finds the "
          "current token where it belongs (the map file)")
     leaks = [(n, s[:12]) for n, text in outputs.items() for s in secrets
              if s in text]
-    t.ok(len(imds.issued) >= 4 and not leaks,
-         "no token (of %d issued) in any log, show output or metrics"
-         % len(imds.issued), leaks[:3])
+    t.ok(len(imds.issued) >= 4 and entra.issued and not leaks,
+         "no token (of %d issued) and not the client secret in any log, "
+         "show output or metrics" % (len(imds.issued) + len(entra.issued)),
+         leaks[:3])
     t.ok(not lab.leaked_secrets(), "no region or gateway key in any log",
          lab.leaked_secrets()[:3])
     san = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
