@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent-auth.h"
 #include "agent.h"
 #include "cfg.h"
 #include "clock.h"
@@ -318,6 +319,7 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	const struct ctl_ops ops = {.line = agent_ctl_line,
 				    .http = agent_ctl_http,
 				    .arg = &a->core};
+	struct authset *auth;
 
 	a->core.loop = loop;
 	a->core.reload = agent_reload_core;
@@ -361,6 +363,10 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 		return -1;
 	if (ctl_start(&a->ctl, loop, cfg, &a->core.ctl_st, &ops) < 0 ||
 	    hapi_start(&a->core.hapi, loop, a->core.route, &cfg->haproxy) < 0)
+		return -1;
+	/* the map exists (every key "-") before HAProxy starts */
+	if (agent_auth_prepare(cfg, loop, &auth) < 0 ||
+	    agent_auth_commit(&a->core, auth) < 0)
 		return -1;
 
 	ev_check_init(&a->reaper, agent_reaper_cb);
@@ -422,6 +428,7 @@ static bool listeners_equal(const struct cfg *x, const struct cfg *y)
 int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 {
 	struct reload_ctx ctx = {.err = err, .arg = arg};
+	struct authset *auth;
 	struct cfg *next;
 
 	clock_update();
@@ -434,10 +441,21 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 			a->core.cfg_path, ctx.n);
 		return -1;
 	}
+	/* credentials files are read before anything changes */
+	if (agent_auth_prepare(next, a->core.loop, &auth) < 0) {
+		a->core.cnt.reload_failed++;
+		log_msg(LOG_ERR, "reload: credentials refused; the running "
+				 "configuration stays");
+		agent_reload_err(&ctx, "auth: a credential could not be set "
+				       "up (see the log)");
+		cfg_free(next);
+		return -1;
+	}
 	if (route_apply(a->core.route, next, clock_now.ms) < 0) {
 		a->core.cnt.reload_failed++;
 		log_msg(LOG_ERR, "reload: routing engine refused the new "
 				 "configuration; the running one stays");
+		agent_auth_abandon(auth);
 		cfg_free(next);
 		return -1;
 	}
@@ -459,6 +477,8 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	/* control sockets and the HAProxy link follow the file */
 	ctl_reload(a->ctl, next);
 	hapi_reload(&a->core.hapi, a->core.loop, a->core.route, &next->haproxy);
+	agent_auth_commit(&a->core,
+			  auth); /* after the link: it sends the tokens */
 	log_msg(LOG_NOTICE, "reloaded %s: %u backends, %u pools",
 		a->core.cfg_path, next->n_backends, next->n_pools);
 	return 0;
@@ -492,6 +512,7 @@ void agent_free(struct agent *a)
 		conn_close(a->core.conns.list, "exit");
 	conn_reap(&a->core.conns);
 	conn_set_free(&a->core.conns);
+	agent_auth_free(&a->core);
 	hapi_stop(&a->core.hapi);
 	ctl_stop(&a->ctl);
 	statelog_flush(&a->slog);

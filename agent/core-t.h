@@ -34,6 +34,7 @@ struct agent_counters {
 
 struct route_engine;
 struct hapi;
+struct authset;
 struct core;
 
 /* Re-reads the configuration file (agent_reload() behind it): 0 or -1,
@@ -50,6 +51,7 @@ struct core {
 	struct conn_set conns;	    /* SPOP connections */
 	struct spoa spoa;	    /* aoai-route and aoai-result handlers */
 	struct hapi *hapi;	    /* HAProxy runtime API link; owned */
+	struct authset *auth;	    /* Entra ID credentials; owned, NULL */
 	struct ctl_status ctl_st; /* what the control socket shows of itself */
 	time_t started;		  /* wall clock, for "show info" */
 	time_t cfg_loaded;	  /* wall clock of the last (re)load */

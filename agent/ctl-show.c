@@ -170,7 +170,8 @@ int ctl_show_backends(struct ctl_req *r)
 
 	if (r->argc == 1 && (only = ctl_backend_arg(r, 0)) < 0)
 		return -1;
-	if (view_backends_fill(&vb, r->a->route, clock_now.ms, only) < 0) {
+	if (view_backends_fill(&vb, r->a->route, r->a->auth, clock_now.ms,
+			       only) < 0) {
 		ctl_err(r, "out of memory");
 		return -1;
 	}

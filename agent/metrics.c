@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Prometheus text exposition (format 0.0.4). */
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "authset.h"
 #include "clock.h"
 #include "core-t.h"
 #include "hapi.h"
@@ -141,7 +143,7 @@ static void m_backends(struct core *a, struct buf *o)
 {
 	struct view_backends vb;
 
-	if (view_backends_fill(&vb, a->route, clock_now.ms, -1) < 0) {
+	if (view_backends_fill(&vb, a->route, a->auth, clock_now.ms, -1) < 0) {
 		o->overflow = true;
 		return;
 	}
@@ -194,6 +196,25 @@ static void m_stat(void *arg, const char *name, const char *help,
 
 	snprintf(fam, sizeof(fam), "%s_total", name);
 	m_single(arg, fam, "counter", help, value);
+}
+
+/* authset_metrics()'s sink: the metrics buffer. */
+static void m_auth_out(void *arg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void m_auth_out(void *arg, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		buf_add(arg, line,
+			(size_t)n < sizeof(line) ? (size_t)n
+						 : sizeof(line) - 1);
 }
 
 int metrics_render(struct core *a, struct buf *o)
@@ -258,7 +279,14 @@ int metrics_render(struct core *a, struct buf *o)
 			 "connection and response errors HAProxy counted, fed "
 			 "to the breakers",
 			 hs.faults);
+		m_single(o, "haproxy_set_map_total", "counter",
+			 "set map lines (access tokens) HAProxy took", hs.maps);
+		m_single(o, "haproxy_set_map_errors_total", "counter",
+			 "set map lines (access tokens) that failed",
+			 hs.map_errors);
 	}
+	if (a->auth)
+		authset_metrics(a->auth, M_PREFIX, m_auth_out, o);
 	m_backends(a, o);
 	m_pools(a, o);
 	return o->overflow ? -1 : 0;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authset.h"
+#include "cred.h"
 #include "route.h"
 #include "text.h"
 #include "view-route.h"
@@ -37,13 +39,19 @@ static const char *const vr_states[] = {"closed", "open", "cooling",
 	X(U64, r->bi.counters.results_5xx, .head = "5XX")                      \
 	X(U64, r->bi.counters.faults, .head = "FAULTS")                        \
 	X(U64, r->bi.counters.trips, .head = "TRIPS")                          \
-	X(STR, r->bi.why, .key = "reason", .head = "REASON")                   \
+	X(STR, r->auth, .head = "AUTH")                                        \
+	X(STR, r->why, .head = "REASON")                                       \
+	X(STR, r->bi.why, .key = "reason")                                     \
 	X(BOOL, r->bi.disabled, .key = "disabled", .prom = "backend_disabled", \
 	  .ptype = "gauge",                                                    \
 	  .help = "1 when an operator disabled the backend (drain)")           \
 	X(BOOL, r->bi.down, .key = "down", .prom = "backend_down",             \
 	  .ptype = "gauge",                                                    \
 	  .help = "1 when HAProxy reports the server DOWN or in MAINT")        \
+	X(BOOL, r->bi.no_auth, .key = "auth_unavailable",                      \
+	  .prom = "backend_auth_unavailable", .ptype = "gauge",                \
+	  .help = "1 when a keyless backend has no access token HAProxy "      \
+		  "holds")                                                     \
 	X(BOOL, r->bi.disabled, .key = "disabled", .group = "runtime")         \
 	X(BOOL, r->bi.operator_trip, .key = "trip", .group = "runtime")        \
 	X(BOOL, r->weight_set, .key = "weight", .group = "runtime")            \
@@ -82,7 +90,18 @@ static const char *const vr_states[] = {"closed", "open", "cooling",
 	  .key = "remaining_tokens_age_ms",                                    \
 	  .prom = "backend_remaining_tokens_age_seconds", .ptype = "gauge",    \
 	  .unit = VIEW_UNIT_MILLI,                                             \
-	  .help = "time since x-ratelimit-remaining-tokens was last seen")
+	  .help = "time since x-ratelimit-remaining-tokens was last seen")     \
+	X(STR, r->cred ? cred_kind_name(r->cred->conf.kind) : NULL,            \
+	  .key = "kind", .group = "auth")                                      \
+	X(STR, vr_token_state(r->cred), .key = "token", .group = "auth")       \
+	X(INT, r->cred ? cred_seconds_left(r->cred) : 0,                       \
+	  .key = "expires_in_s", .group = "auth")                              \
+	X(U64, r->cred ? r->cred->refreshes : 0, .key = "refreshes",           \
+	  .group = "auth")                                                     \
+	X(U64, r->cred ? r->cred->failures : 0, .key = "failures",             \
+	  .group = "auth")                                                     \
+	X(STR, r->cred ? r->cred->last_error : NULL, .key = "last_error",      \
+	  .group = "auth")
 
 /* Results by status class share one family, with a "class" label. */
 static const struct {
@@ -195,7 +214,8 @@ static uint64_t vr_left_ms(const struct route_backend_info *bi, uint64_t now)
  */
 static uint32_t vr_weight_permille(const struct route_backend_info *bi)
 {
-	if (bi->disabled || bi->down || bi->state != ROUTE_ST_CLOSED)
+	if (bi->disabled || bi->down || bi->no_auth ||
+	    bi->state != ROUTE_ST_CLOSED)
 		return 0;
 	return bi->headroom_permille;
 }
@@ -221,15 +241,35 @@ static void vr_weight_overrides(struct route_engine *e, uint64_t now_ms,
 	}
 }
 
+/* A credential's token: "valid", "expired", "pending"; NULL without one. */
+static const char *vr_token_state(const struct cred *c)
+{
+	if (!c)
+		return NULL;
+	return cred_usable(c) ? "valid" : c->expired ? "expired" : "pending";
+}
+
 /* The text cells of row <r>. */
 static void vr_text_cells(struct view_backend_row *r, uint64_t now_ms)
 {
 	const struct route_backend_info *bi = &r->bi;
 
-	snprintf(r->flags, sizeof(r->flags), "%s%s%s%s",
+	snprintf(r->flags, sizeof(r->flags), "%s%s%s%s%s",
 		 bi->disabled ? ",disabled*" : "",
 		 bi->operator_trip ? ",trip*" : "",
-		 r->weight_set ? ",weight*" : "", bi->down ? ",down" : "");
+		 r->weight_set ? ",weight*" : "", bi->down ? ",down" : "",
+		 bi->no_auth ? ",auth" : "");
+	if (r->cred)
+		snprintf(r->auth, sizeof(r->auth), "%s,%s,%llds",
+			 cred_kind_name(r->cred->conf.kind),
+			 vr_token_state(r->cred),
+			 (long long)cred_seconds_left(r->cred));
+	if (bi->no_auth)
+		snprintf(r->why, sizeof(r->why), "auth: %s",
+			 r->cred && r->cred->last_error[0] ? r->cred->last_error
+							   : "no token yet");
+	else
+		snprintf(r->why, sizeof(r->why), "%s", bi->why);
 	if (bi->state == ROUTE_ST_OPEN || bi->state == ROUTE_ST_COOLING)
 		text_fmt_left(r->left, sizeof(r->left),
 			      bi->until_ms > now_ms ? bi->until_ms - now_ms
@@ -271,7 +311,7 @@ static void vr_cells(const struct view_backend_row *r, uint64_t now_ms,
 }
 
 int view_backends_fill(struct view_backends *vb, struct route_engine *e,
-		       uint64_t now_ms, int only)
+		       const struct authset *auth, uint64_t now_ms, int only)
 {
 	uint32_t nb = route_backend_count(e), n = 0, i;
 	struct view_backend_row *all;
@@ -299,6 +339,7 @@ int view_backends_fill(struct view_backends *vb, struct route_engine *e,
 	for (i = 0; i < n; i++) {
 		struct view_backend_row *r = &all[i];
 
+		r->cred = auth ? authset_find(auth, r->bi.name) : NULL;
 		vr_text_cells(r, now_ms);
 		if (r->bi.disabled || r->bi.operator_trip || r->weight_set)
 			vb->any_runtime = true;

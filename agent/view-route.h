@@ -8,9 +8,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "http-t.h"
 #include "route-t.h"
 #include "view-t.h"
 
+struct authset;
+struct cred;
 struct route_engine;
 
 /* One backend's row: the engine's copy and the text cells derived from
@@ -20,9 +23,13 @@ struct view_backend_row {
 	struct route_backend_info bi;
 	bool weight_set; /* a pool's weight for it was set at run time */
 	char left[32];	 /* UNTIL: time left, or probes in flight */
-	char flags[48];	 /* FLAGS, comma-separated, "" for none */
+	char flags[56];	 /* FLAGS, comma-separated, "" for none */
 	char weight[16]; /* WEIGHT: share of its weight it gets, "40%" */
 	char head[48];	 /* HEADROOM: factor and the last remaining-* */
+	const struct cred *cred;    /* keyless: its credential, else NULL */
+	char auth[64];		    /* AUTH: "-", or kind,token state,expiry */
+	char why[HTTP_ERR_MAX + 8]; /* REASON: the last transition's, or
+				     * why a keyless one has no token */
 };
 
 /* The backends view being rendered. */
@@ -33,10 +40,11 @@ struct view_backends {
 };
 
 /* Fills <vb> with the backends of <e> at <now_ms>, or only backend <only>
- * when >= 0. Returns 0, or -1 out of memory (<vb> then needs no free).
+ * when >= 0; <auth> (may be NULL) has the keyless ones' credentials.
+ * Returns 0, or -1 out of memory (<vb> then needs no free).
  */
 int view_backends_fill(struct view_backends *vb, struct route_engine *e,
-		       uint64_t now_ms, int only);
+		       const struct authset *auth, uint64_t now_ms, int only);
 
 void view_backends_free(struct view_backends *vb);
 

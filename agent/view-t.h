@@ -12,7 +12,8 @@
 
 /* What a cell holds, and so how each output writes it. */
 enum view_type {
-	VIEW_STR,  /* text; JSON string; no Prometheus sample */
+	VIEW_STR,  /* text ("-" when empty); JSON string, null when NULL; no
+		    * Prometheus sample */
 	VIEW_U64,  /* a count */
 	VIEW_I64,  /* a figure where < 0 means "not known": JSON null, text
 		    * "-", no Prometheus sample */
@@ -33,8 +34,8 @@ enum view_unit {
  */
 struct view_col {
 	const char *key;     /* JSON key; NULL: not in JSON */
-	const char *group;   /* JSON: inside this object ("counters"); NULL: at
-			    * the row's top level */
+	const char *group;   /* JSON: inside this object ("counters"), null when
+			    * its first cell is null; NULL: top level */
 	const char *head;    /* text table heading; NULL: not in the table */
 	const char *prom;    /* Prometheus family, without prefix; NULL: none.
 			    * Columns naming the same family share it */

@@ -131,7 +131,10 @@ static void view_json_val(const struct view_col *col, const union view_val *x,
 {
 	switch (col->type) {
 	case VIEW_STR:
-		buf_json_str(out, x->s ? x->s : "");
+		if (x->s)
+			buf_json_str(out, x->s);
+		else
+			buf_add(out, "null", 4);
 		break;
 	case VIEW_U64:
 		buf_printf(out, "%llu", (unsigned long long)x->u);
@@ -152,6 +155,15 @@ static void view_json_val(const struct view_col *col, const union view_val *x,
 		buf_json_str(out, view_enum_name(col, x->e));
 		break;
 	}
+}
+
+/* A cell JSON writes as null: a VIEW_STR without text, an unknown
+ * VIEW_I64. A group whose first cell is null is null itself.
+ */
+static bool view_is_null(const struct view_col *col, const union view_val *x)
+{
+	return (col->type == VIEW_STR && !x->s) ||
+	       (col->type == VIEW_I64 && x->i < 0);
 }
 
 static bool view_same_group(const struct view_col *a, const struct view_col *b)
@@ -189,6 +201,10 @@ void view_json_fields(const struct view_rows *r, uint32_t i, struct buf *out)
 		if (!col->group) {
 			buf_printf(out, "\"%s\":", col->key);
 			view_json_val(col, view_cell(r, i, c), out);
+			continue;
+		}
+		if (view_is_null(col, view_cell(r, i, c))) {
+			buf_printf(out, "\"%s\":null", col->group);
 			continue;
 		}
 		buf_printf(out, "\"%s\":{", col->group);
