@@ -28,6 +28,14 @@ The configurations, all on loopback, all over the same three mock regions
   5 shipped   haproxy-conf/lab/haproxy.cfg as shipped: route + result +
               in-request failover, with aoai-spoa (the lab agent YAML),
               HAProxy started as the lab starts it (-dMglobal)
+  5b shipped2  a variant, not shipped: the lab configuration with each
+              region's upstream-<name> folded into its region-<name> shim
+              (two passes). Faster, but a connection error or timeout
+              towards a region becomes a 503/504 that HAProxy generates
+              inside the shim, which reaches no http-response rule and no
+              SPOE (tests/bench/generated_responses.py): the agent never
+              hears of it. Skipped, with a message, when the lab
+              configuration no longer has the shape it folds.
   6 portkey   the Portkey AI gateway (tests/bench/portkey, pinned),
               loadbalance mode over the same regions
 
@@ -111,11 +119,11 @@ JSON_OUT = os.environ.get("BENCH_JSON") or os.path.join(
 REGIONS = ("eastus", "swedencentral", "westus-payg")
 WEIGHTS = {"eastus": 2, "swedencentral": 1, "westus-payg": 1}
 CONFIGS = ("plain", "floor1", "floor2", "floor3", "lua", "spoe-ack",
-           "spoe-agent", "shipped-ack", "shipped", "portkey")
+           "spoe-agent", "shipped-ack", "shipped", "shipped2", "portkey")
 # the numbers the issue and the README use for each configuration
 LABEL = {"plain": "1", "floor1": "1a", "floor3": "1b", "floor2": "1c",
          "lua": "2", "spoe-ack": "3", "shipped-ack": "3b", "spoe-agent": "4",
-         "shipped": "5", "portkey": "6"}
+         "shipped": "5", "shipped2": "5b", "portkey": "6"}
 FIXED = ("plain", "floor3", "spoe-ack", "spoe-agent", "shipped")
 INSTR = os.environ.get("BENCH_INSTR", "1") != "0"
 PERF_REQS = 100 if SMOKE else 5000
@@ -396,6 +404,9 @@ backend aoai-spoa
             self.start_shipped("shipped-ack", ack=True)
         if "shipped" in wanted:
             self.start_shipped("shipped")
+        if "shipped2" in wanted:
+            self.start_shipped("shipped2", cfg_path=self.p.write(
+                "shipped2.cfg", two_pass_cfg(LAB_CFG)))
         if "portkey" in wanted:
             self.start_portkey()
         for name, (port, gws, agents) in self.gw.items():
@@ -409,7 +420,7 @@ backend aoai-spoa
                 raise RuntimeError("%s: first request answered %d: %s"
                                    % (name, st, body[:300]))
 
-    def start_shipped(self, name, ack=False):
+    def start_shipped(self, name, ack=False, cfg_path=LAB_CFG):
         """The lab configuration as shipped, with the lab agent YAML (or the
         ACK-only agent: <ack>); every AOAI_*_PORT variable it names gets a
         free port."""
@@ -423,7 +434,7 @@ backend aoai-spoa
         os.chmod(keys, 0o600)
         os.chmod(clients, 0o600)
         env = dict(os.environ)
-        with open(LAB_CFG) as f:
+        with open(cfg_path) as f:
             cfg = f.read()
         for var in sorted(set(re.findall(r"\$\{(AOAI_[A-Z0-9_]+_PORT)-",
                                          cfg))):
@@ -451,7 +462,7 @@ backend aoai-spoa
             if not harness.wait_port(aport, self.wait, a):
                 raise RuntimeError("agent: %s" % harness.read_log(a))
         # run as the lab runs it (labenv.HAPROXY_RUN_OPTS: -dMglobal)
-        h = self.haproxy(name, cfg_path=LAB_CFG, env=env,
+        h = self.haproxy(name, cfg_path=cfg_path, env=env,
                          opts=labenv.HAPROXY_RUN_OPTS)
         self.gw[name] = (port, [h], [a])
         sock = os.path.join(d, "haproxy.sock")
@@ -503,6 +514,52 @@ backend aoai-spoa
         if name.startswith("shipped"):
             headers["api-key"] = "bench-gw-key"
         return PATH, headers
+
+
+def two_pass_cfg(path):
+    """The lab configuration at <path> with every "listen upstream-<r>"
+    folded into "listen region-<r>": the shim's server line is replaced by
+    the upstream's rules and server, tracks point at the shim, and the
+    upstream's "timeout server" moves to the shim. Raises ValueError when
+    the file has not that shape."""
+    with open(path) as f:
+        text = f.read()
+    blocks = re.split(r"\n(?=listen |backend |frontend |defaults |global)",
+                      text)
+    ups = {}
+    for b in blocks:
+        m = re.match(r"listen upstream-(\S+) from upstream\n", b)
+        if m:
+            body = [ln for ln in b.splitlines()[1:]
+                    if ln.strip() and not ln.lstrip().startswith(
+                        ("bind ", "#"))]
+            ups[m.group(1)] = body
+    if set(ups) != set(REGIONS):
+        raise ValueError("no upstream-<region> listen for each of %s"
+                         % ", ".join(REGIONS))
+    tmo = re.search(r"defaults upstream\n(?:.*\n)*?\s+(timeout server .*)",
+                    text)
+    out = []
+    for b in blocks:
+        if b.startswith("listen upstream-"):
+            continue
+        m = re.match(r"listen region-(\S+) from region\n", b)
+        if m:
+            r = m.group(1)
+            lines = b.splitlines()
+            srv = [i for i, ln in enumerate(lines)
+                   if ln.lstrip().startswith("server ")]
+            if len(srv) != 1:
+                raise ValueError("region-%s: not one server line" % r)
+            extra = ["    " + tmo.group(1)] if tmo else []
+            lines[srv[0]:srv[0] + 1] = extra + ups[r]
+            b = "\n".join(lines) + "\n"
+        out.append(b)
+    text = "\n".join(out)
+    text, n = re.subn(r"track upstream-(\S+)/", r"track region-\1/", text)
+    if n == 0:
+        raise ValueError("no 'track upstream-<region>/' in backend aoai")
+    return text
 
 
 def one_request(setup, name):
@@ -684,7 +741,8 @@ RPS_RATIOS = (("5/1", "shipped", "plain"), ("4/3", "spoe-agent", "spoe-ack"),
               ("1a/1", "floor1", "plain"), ("1c/1", "floor2", "plain"),
               ("1b/1", "floor3", "plain"), ("5/1b", "shipped", "floor3"),
               ("3b/1b", "shipped-ack", "floor3"),
-              ("5/3b", "shipped", "shipped-ack"))
+              ("5/3b", "shipped", "shipped-ack"),
+              ("5b/1", "shipped2", "plain"), ("5b/5", "shipped2", "shipped"))
 CPU_RATIOS = (("cpu 5/1", "shipped", "plain"),
               ("cpu 1b/1", "floor3", "plain"),
               ("cpu 5/1b", "shipped", "floor3"),
@@ -696,6 +754,7 @@ IR_RATIOS = (("Ir 5/1", "shipped", "plain"), ("Ir 1a/1", "floor1", "plain"),
              ("Ir 3b/1b", "shipped-ack", "floor3"),
              ("Ir 5/3b", "shipped", "shipped-ack"),
              ("Ir 5/1b", "shipped", "floor3"), ("Ir 3/1", "spoe-ack", "plain"),
+             ("Ir 5b/1", "shipped2", "plain"), ("Ir 5b/5", "shipped2", "shipped"),
              ("Ir 4/3", "spoe-agent", "spoe-ack"), ("Ir 2/1", "lua", "plain"))
 
 
@@ -833,9 +892,20 @@ def main():
             print("BENCH_ONLY: unknown configuration %r (%s)"
                   % (c, ", ".join(CONFIGS)))
             return 2
-    if not shutil.which("wrk"):
-        print("bench-haproxy: wrk is missing (apt-get install wrk)")
-        return 2
+    for tool, pkg, needed in (("wrk", "wrk", True),
+                              ("h2load", "nghttp2-client", True),
+                              ("valgrind", "valgrind", INSTR),
+                              ("callgrind_control", "valgrind", INSTR)):
+        if needed and not shutil.which(tool):
+            print("bench-haproxy: %s is missing (apt-get install %s)"
+                  % (tool, pkg))
+            return 2
+    if "shipped2" in wanted:
+        try:
+            two_pass_cfg(LAB_CFG)
+        except (OSError, ValueError) as e:
+            print("shipped2 skipped: %s does not fold: %s" % (LAB_CFG, e))
+            wanted.remove("shipped2")
     harness.raise_nofile(16384)
     load = os.getloadavg()
     hv = subprocess.run([HAPROXY, "-v"], stdout=subprocess.PIPE).stdout
@@ -883,7 +953,9 @@ def main():
                    for c, r in fixed.items()])
             print("  ratios: " + ", ".join("%s %s" % (k, f2(v))
                                             for k, v in rr.items()))
-        if shutil.which("perf"):
+        if not shutil.which("perf"):
+            print("\nperf stat cannot count here: perf is not installed")
+        else:
             sysc = {}
             for c in wanted:
                 if c == "portkey":
