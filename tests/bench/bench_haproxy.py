@@ -62,6 +62,7 @@ Memory: HAProxy's RSS on 5, idle and with BENCH_STREAMS (1000) streamed
 completions open at once, each past its first event.
 
 Environment: BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNS (32),
+ACK_SERVER (another ACK-only agent binary),
 BENCH_BODY (2048), BENCH_JSON (output file, default
 build/bench-haproxy.json), BENCH_SMOKE=1 (one short round, every
 configuration, a few requests each: checks that everything works),
@@ -69,7 +70,9 @@ BENCH_ONLY (comma-separated configuration names), HAPROXY (binary),
 BENCH_SHIPPED_CFG (another configuration in place of 5, to try changes),
 BENCH_NBTHREAD (HAProxy threads of 1-4 and floors; default HAProxy's, one
 per CPU), BENCH_INSTR (1), BENCH_INSTR_REQS (2000), BENCH_INSTR_WARMUP
-(300).
+(300), BENCH_CALLGRIND_DIR (keep the callgrind dumps there, for
+callgrind_annotate: the last dump of each process covers exactly the
+counted requests), BENCH_LOG_DIR (keep every process's output there).
 """
 import json
 import os
@@ -94,7 +97,8 @@ import labenv  # noqa: E402
 BUILD = os.path.join(ROOT, "build")
 AGENT = os.environ.get("AOAI_SPOA") or os.path.join(BUILD, "aoai-spoa")
 MOCK = os.environ.get("MOCK_AOAI") or os.path.join(BUILD, "mock-aoai")
-ACK = os.path.join(BUILD, "bench", "ack-server")
+ACK = os.environ.get("ACK_SERVER") or os.path.join(BUILD, "bench",
+                                                   "ack-server")
 HAPROXY = os.environ.get("HAPROXY", "/usr/sbin/haproxy")
 PORTKEY_DIR = os.path.join(ROOT, "tests", "bench", "portkey")
 PORTKEY_JS = os.path.join(PORTKEY_DIR, "node_modules", "@portkey-ai",
@@ -127,6 +131,8 @@ LABEL = {"plain": "1", "floor1": "1a", "floor3": "1b", "floor2": "1c",
 FIXED = ("plain", "floor3", "spoe-ack", "spoe-agent", "shipped")
 INSTR = os.environ.get("BENCH_INSTR", "1") != "0"
 PERF_REQS = 100 if SMOKE else 5000
+KEEP_CG = os.environ.get("BENCH_CALLGRIND_DIR")
+KEEP_LOGS = os.environ.get("BENCH_LOG_DIR")
 NO_REP_STRINGS = ("glibc.cpu.x86_rep_movsb_threshold=4294967295:"
                   "glibc.cpu.x86_rep_stosb_threshold=4294967295")
 INSTR_REQS = 100 if SMOKE else max(
@@ -881,6 +887,11 @@ def instructions_phase(wanted):
         for c in INSTR_CONFIGS:
             if c in setup.gw:
                 res[c] = count_instructions(setup, c)
+        if KEEP_CG:
+            os.makedirs(KEEP_CG, exist_ok=True)
+            for f in os.listdir(procs.dir):
+                if f.startswith("cg-"):
+                    shutil.copy(os.path.join(procs.dir, f), KEEP_CG)
     return res
 
 
@@ -976,6 +987,11 @@ def main():
                       [(name(c), f1(r["gw_syscalls"]), f2(r["gw_faults"]),
                         f2(r["gw_cswitches"]), f1(r.get("agent_syscalls")),
                         r["ok_2xx"]) for c, r in sysc.items()])
+        if KEEP_LOGS:
+            os.makedirs(KEEP_LOGS, exist_ok=True)
+            for f in os.listdir(procs.dir):
+                if f.endswith(".log"):
+                    shutil.copy(os.path.join(procs.dir, f), KEEP_LOGS)
         # memory after the run (idle), per gateway process
         results["rss_kb"] = {c: rss_kb(g[1][0].pid)
                              for c, g in setup.gw.items()}
