@@ -66,7 +66,9 @@ ACK_SERVER (another ACK-only agent binary),
 BENCH_BODY (2048), BENCH_JSON (output file, default
 build/bench-haproxy.json), BENCH_SMOKE=1 (one short round, every
 configuration, a few requests each: checks that everything works),
-BENCH_ONLY (comma-separated configuration names), HAPROXY (binary),
+BENCH_ONLY (comma-separated configuration names), HAPROXY (binary; 3.0
+or 3.2 from the cached Debian root filesystems:
+HAPROXY=$(python3 tests/lib/rootfs.py haproxy trixie|sid)),
 BENCH_SHIPPED_CFG (another configuration in place of 5, to try changes),
 BENCH_NBTHREAD (HAProxy threads of 1-4 and floors; default HAProxy's, one
 per CPU), BENCH_INSTR (1), BENCH_INSTR_REQS (2000), BENCH_INSTR_WARMUP
