@@ -7,6 +7,7 @@
 
 #include "agent-t.h"
 #include "clock.h"
+#include "fleet.h"
 #include "hapi.h"
 #include "metrics.h"
 #include "route.h"
@@ -455,6 +456,29 @@ static void m_stat(void *arg, const char *name, const char *help,
 	m_single(arg, fam, "counter", help, value);
 }
 
+static void m_fleet_counter(void *arg, const char *name, const char *help,
+			    uint64_t value)
+{
+	char fam[96];
+
+	snprintf(fam, sizeof(fam), "fleet_%s_total", name);
+	m_single(arg, fam, "counter", help, value);
+}
+
+/* The fleet link, when configured. */
+static void m_fleet(struct agent *a, struct buf *o)
+{
+	struct fleet_status fs;
+
+	if (!fleet_status(a->fleet, &fs))
+		return;
+	m_single(o, "fleet_up", "gauge",
+		 "1 when the last read of the peers table succeeded", fs.up);
+	m_single(o, "fleet_nodes", "gauge",
+		 "other nodes with keys in the peers table", fs.nodes);
+	fleet_counters_each(&fs.c, m_fleet_counter, o);
+}
+
 int metrics_render(struct agent *a, struct buf *o)
 {
 	const struct ctl_counters *cc = &a->ctl_st.cnt;
@@ -518,6 +542,7 @@ int metrics_render(struct agent *a, struct buf *o)
 			 "to the breakers",
 			 hs.faults);
 	}
+	m_fleet(a, o);
 	m_backends(a, o);
 	m_pools(a, o);
 	return o->overflow ? -1 : 0;
