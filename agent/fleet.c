@@ -30,7 +30,8 @@ struct fleet_bk {
 	uint32_t want;	      /* own deadline to publish, epoch s; 0 none */
 	uint32_t table;	      /* own deadline key in the last read; 0 none */
 	uint32_t written;     /* own deadline last written */
-	uint32_t reset_want;  /* own reset epoch to publish; 0 none */
+	uint32_t reset_want;  /* own reset key to publish: the newest reset
+			       * this node made or acted upon; 0 none */
 	uint32_t reset_table; /* own reset key in the last read */
 	uint32_t reset_seen;  /* newest reset (any node) acted upon */
 	bool polled;	      /* reset_seen holds the table's */
@@ -43,9 +44,7 @@ struct fleet_ent {
 	uint32_t val;		 /* epoch s */
 	uint64_t first_wall_ms;	 /* when <val> was first read here */
 	bool reset;		 /* a "!" reset key, not a deadline */
-	bool stale;		 /* void while val == stale_val */
-	uint32_t stale_val;
-	bool seen; /* in the last read */
+	bool seen;		 /* in the last read */
 };
 
 enum fleet_state {
@@ -241,24 +240,36 @@ static void fleet_compact(struct fleet *f)
 	}
 }
 
-/* Marks the deadlines of other nodes for backend <b> void at their
- * present values (a reset happened after they were written).
- */
-static void fleet_void(struct fleet *f, int b)
+/* The entry of <node>'s key of backend <b>, or NULL. */
+static const struct fleet_ent *fleet_find(const struct fleet *f, int b,
+					  const char *node, bool reset)
 {
 	uint32_t i;
 
-	for (i = 0; i < f->n_ents; i++) {
-		struct fleet_ent *e = &f->ents[i];
-
-		if (e->b == b && !e->reset) {
-			e->stale = true;
-			e->stale_val = e->val;
-		}
-	}
+	for (i = 0; i < f->n_ents; i++)
+		if (f->ents[i].b == b && f->ents[i].reset == reset &&
+		    strcmp(f->ents[i].node, node) == 0)
+			return &f->ents[i];
+	return NULL;
 }
 
-/* Resets of backend <b>: the newest one, from any node, acted upon once. */
+/* A deadline counts when its writer has acknowledged the newest reset of
+ * its backend: every node writes its reset key ("<backend>!<node>") with
+ * the newest reset it acted upon, after withdrawing its deadline, in the
+ * same command. A deadline written before a reset its writer has not seen
+ * yet is void; no clock comparison is needed.
+ */
+static bool fleet_valid(const struct fleet *f, const struct fleet_ent *e)
+{
+	const struct fleet_ent *ack = fleet_find(f, e->b, e->node, true);
+
+	return (ack ? ack->val : 0) >= f->bk[e->b].reset_seen;
+}
+
+/* Resets of backend <b>: the newest one, from any node, acted upon once:
+ * cooldowns end here, this node's deadline is withdrawn and the reset
+ * acknowledged (fleet_valid()).
+ */
 static void fleet_apply_resets(struct fleet *f, int b, uint64_t now_ms)
 {
 	struct fleet_bk *k = &f->bk[b];
@@ -272,20 +283,22 @@ static void fleet_apply_resets(struct fleet *f, int b, uint64_t now_ms)
 			by = f->ents[i].node;
 		}
 	if (!k->polled) {
-		/* what happened before this agent started is history */
+		/* what happened before this agent started is history; a
+		 * deadline of ours older than it is withdrawn
+		 */
 		k->polled = true;
 		if (r > k->reset_seen)
 			k->reset_seen = r;
-		return;
+	} else if (r > k->reset_seen) {
+		k->reset_seen = r;
+		k->want = 0;
+		f->st.c.resets_seen++;
+		log_msg(LOG_NOTICE, "fleet: backend %s reset by node %s",
+			k->name, by);
+		route_fleet_clear(f->route, b, now_ms);
 	}
-	if (r <= k->reset_seen)
-		return;
-	k->reset_seen = r;
-	f->st.c.resets_seen++;
-	k->want = 0;
-	fleet_void(f, b);
-	log_msg(LOG_NOTICE, "fleet: backend %s reset by node %s", k->name, by);
-	route_fleet_clear(f->route, b, now_ms);
+	if (k->reset_want < k->reset_seen)
+		k->reset_want = k->reset_seen;
 }
 
 /* The latest valid deadline other nodes wrote for backend <b>, each cut
@@ -305,9 +318,8 @@ static void fleet_apply_deadlines(struct fleet *f, int b, uint64_t now_ms,
 
 		if (e->b != b || e->reset)
 			continue;
-		if (e->stale && e->val == e->stale_val)
+		if (!fleet_valid(f, e))
 			continue;
-		e->stale = false;
 		u = (uint64_t)e->val * 1000;
 		/* a skewed clock or a rogue value holds max_wait at most */
 		cut = u > e->first_wall_ms + f->cfg.max_wait_ms;
@@ -701,7 +713,6 @@ void fleet_reset(struct fleet *f, int b)
 	k->reset_seen = k->reset_want;
 	k->want = 0;
 	f->st.c.resets_sent++;
-	fleet_void(f, b);
 	log_msg(LOG_NOTICE, "fleet: backend %s reset for the whole fleet",
 		k->name);
 	fleet_wake(f);
@@ -780,9 +791,8 @@ int fleet_show(const struct fleet *f, struct buf *o, bool json)
 				   "\"left_s\":%lld,\"void\":%s}",
 				   e->reset ? "reset" : "deadline", e->val,
 				   e->reset ? 0 : fleet_left(e->val, now_s),
-				   e->stale && e->val == e->stale_val
-					   ? "true"
-					   : "false");
+				   !e->reset && !fleet_valid(f, e) ? "true"
+								   : "false");
 		}
 		buf_add(o, "]}\n", 3);
 		return o->overflow ? -1 : 0;
@@ -813,8 +823,8 @@ int fleet_show(const struct fleet *f, struct buf *o, bool json)
 			   f->bk[e->b].name, e->node,
 			   e->reset ? "reset" : "deadline", e->val,
 			   e->reset ? 0 : fleet_left(e->val, now_s),
-			   e->stale && e->val == e->stale_val ? "void (reset)"
-							      : "-");
+			   !e->reset && !fleet_valid(f, e) ? "void (reset)"
+							   : "-");
 	}
 	return o->overflow ? -1 : 0;
 }

@@ -3,14 +3,16 @@
  * nodes through a HAProxy peers stick table, over the runtime API.
  *
  * Each node writes its own keys: "<backend>@<node>" holds the epoch second
- * at which the backend's local cooldown ends, "<backend>!<node>" the epoch
- * second of this node's last "reset backend". Every poll_interval the
- * table is read: for each backend the latest deadline written by another
- * node, cut at max_wait after it was first seen, cools the backend here
- * (route_fleet(): extends, never shortens); a newer reset key clears
- * cooldowns and makes the deadlines present at that moment void until
- * their writer writes again. Own keys the table lost (a HAProxy restart or
- * reload) are written again. Nothing of it runs on the request path.
+ * at which the backend's local cooldown ends, "<backend>!<node>" the
+ * newest reset of the backend (epoch second of the "reset backend") this
+ * node made or acted upon. Every poll_interval the table is read: for
+ * each backend the latest deadline written by another node, cut at
+ * max_wait after it was first seen, cools the backend here (route_fleet():
+ * extends, never shortens). A reset newer than any seen ends cooldowns
+ * here; the node withdraws its deadline and acknowledges the reset; a
+ * deadline counts only once its writer has acknowledged the newest reset.
+ * Own keys the table lost (a HAProxy restart or reload) are written
+ * again. Nothing of it runs on the request path.
  */
 #ifndef AOAI_FLEET_H
 #define AOAI_FLEET_H
@@ -54,9 +56,8 @@ void fleet_quiesce(struct fleet *f);
 void fleet_note(struct fleet *f, int b, enum route_state to);
 
 /* The operator reset backend <b> here: the reset is written for the whole
- * fleet, this node's deadline for it is withdrawn, and the other nodes'
- * deadlines present now are void until their writers write again.
- * NULL-safe.
+ * fleet and this node's deadline for it is withdrawn; other nodes'
+ * deadlines are void until their writers acknowledge it. NULL-safe.
  */
 void fleet_reset(struct fleet *f, int b);
 
