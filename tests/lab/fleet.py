@@ -4,9 +4,11 @@
 agent nodes in front of the same three mock regions, once with throttles
 shared through HAProxy peers and once without, in the same run.
 
-Each run: clients send chat requests through every node at once; after
-WARM seconds eastus starts answering every request with 429 and
-Retry-After 20 s. Printed per node and for the fleet: the 429s each
+Each run: clients send chat requests through every node at once, with
+random (exponential) gaps between requests, at about 2 and 20 requests a
+second per node, and then unpaced (3 clients per node, as fast as the
+mocks answer: hundreds a second); after WARM seconds eastus starts
+answering every request with 429 and Retry-After 20 s. Printed per node and for the fleet: the 429s each
 region answered it (the agent's throttle counters), the client-visible
 errors, and how long the node kept sending to eastus after the first 429
 anywhere (the last time its agent's eastus decisions or results moved,
@@ -18,6 +20,7 @@ that sampling's, one round over the three nodes).
 import argparse
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -45,13 +48,18 @@ def counters(node):
     return out
 
 
-def run(n, share, seconds):
+def run(n, share, seconds, threads, pause):
     with fleetenv.Fleet(n, share=share,
                         quotas={r: BIG for r in labenv.REGIONS}) as fl:
         for nd in fl.nodes:
             nd.run_load(6, threads=2)
         base = [counters(nd) for nd in fl.nodes]
-        loads = [labenv.Load(nd, threads=3).start() for nd in fl.nodes]
+        def paced(client, i):
+            if pause:
+                time.sleep(random.expovariate(1.0 / pause))
+            return client.chat("x")
+        loads = [labenv.Load(nd, threads=threads, fn=paced).start()
+                 for nd in fl.nodes]
         samples = []  # (time, node, counters)
         stop = threading.Event()
 
@@ -113,26 +121,36 @@ def show(title, rows):
     return tot["eastus"]
 
 
+# (label, clients per node, mean gap between a client's requests, s)
+RATES = (("~2/s per node", 2, 1.0), ("~20/s per node", 3, 0.15),
+         ("unpaced", 3, 0.0))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=8.0)
     a = ap.parse_args()
     n = max(1, min(a.nodes, fleetenv.MAX_NODES))
-    off, seen_off = run(n, False, a.seconds)
-    on, seen_on = run(n, True, a.seconds)
-    t_off = show("sharing OFF (today: each node on its own)", off)
-    t_on = show("sharing ON (HAProxy peers, poll 250 ms)", on)
-    single = off[0][1]["eastus"]
-    print("\n429s eastus answered the fleet: %d with sharing, %d without; "
-          "a single node's: %d (node1 without sharing); ratio with "
-          "sharing / single node: %s" % (
-              t_on, t_off, single,
-              "%.2f" % (t_on / single) if single else "n/a"))
-    if not (seen_off and seen_on):
-        print("warning: no 429 was seen in one of the runs")
-        return 1
-    return 0
+    rc = 0
+    for label, threads, pause in RATES:
+        off, seen_off = run(n, False, a.seconds, threads, pause)
+        on, seen_on = run(n, True, a.seconds, threads, pause)
+        print("\n==== %s: %d clients per node, mean gap %.2f s ====" % (
+            label, threads, pause))
+        t_off = show("sharing OFF (today: each node on its own)", off)
+        t_on = show("sharing ON (HAProxy peers, poll 250 ms)", on)
+        single = off[0][1]["eastus"]
+        print("\n%s: 429s eastus answered the fleet: %d with sharing, "
+              "%d without; a single node's: %d (node1 without sharing); "
+              "with sharing / single node: %s" % (
+                  label, t_on, t_off, single,
+                  "%.2f" % (t_on / single) if single else "n/a"),
+              flush=True)
+        if not (seen_off and seen_on):
+            print("warning: no 429 was seen in one of the runs")
+            rc = 1
+    return rc
 
 
 if __name__ == "__main__":
