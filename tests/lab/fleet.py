@@ -15,7 +15,11 @@ anywhere (the last time its agent's eastus decisions or results moved,
 sampled every SAMPLE seconds on the control sockets; the resolution is
 that sampling's, one round over the three nodes).
 
-    python3 tests/lab/fleet.py [--nodes 3] [--seconds 8]
+    python3 tests/lab/fleet.py [--nodes 3] [--seconds 8] [--poll 250ms]
+
+--poll sets the agents' fleet.poll_interval (the propagation delay is
+about half of it on average, plus a few ms); the CPU seconds the agents
+and HAProxy spent during each run are printed, to weigh a shorter one.
 """
 import argparse
 import json
@@ -48,12 +52,21 @@ def counters(node):
     return out
 
 
-def run(n, share, seconds, threads, pause):
-    with fleetenv.Fleet(n, share=share,
+def cpu_s(pid):
+    """User + system CPU seconds of process <pid> so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(n, share, seconds, threads, pause, poll):
+    with fleetenv.Fleet(n, share=share, poll=poll,
                         quotas={r: BIG for r in labenv.REGIONS}) as fl:
         for nd in fl.nodes:
             nd.run_load(6, threads=2)
         base = [counters(nd) for nd in fl.nodes]
+        cpu0 = sum(cpu_s(nd.agent.pid) + cpu_s(nd.haproxy.pid)
+                   for nd in fl.nodes)
         def paced(client, i):
             if pause:
                 time.sleep(random.expovariate(1.0 / pause))
@@ -75,6 +88,8 @@ def run(n, share, seconds, threads, pause):
                                  retry_after_ms=RA * 1000)
         time.sleep(max(0.0, seconds - WARM))
         results = [ld.stop() for ld in loads]
+        cpu = sum(cpu_s(nd.agent.pid) + cpu_s(nd.haproxy.pid)
+                  for nd in fl.nodes) - cpu0
         stop.set()
         th.join()
         fl.regions["eastus"].set(throttle_all=0)
@@ -99,7 +114,7 @@ def run(n, share, seconds, threads, pause):
         errs = len(labenv.failures(results[i]))
         kept = (last[i] - first) if (first is not None and i in last) else 0
         rows.append((fl.nodes[i].name, thr, errs, len(results[i]), kept))
-    return rows, first is not None
+    return rows, first is not None, cpu
 
 
 def show(title, rows):
@@ -130,22 +145,29 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--poll", default="250ms",
+                    help="the agents' fleet.poll_interval")
     a = ap.parse_args()
     n = max(1, min(a.nodes, fleetenv.MAX_NODES))
     rc = 0
     for label, threads, pause in RATES:
-        off, seen_off = run(n, False, a.seconds, threads, pause)
-        on, seen_on = run(n, True, a.seconds, threads, pause)
+        off, seen_off, cpu_off = run(n, False, a.seconds, threads, pause,
+                                     a.poll)
+        on, seen_on, cpu_on = run(n, True, a.seconds, threads, pause,
+                                  a.poll)
         print("\n==== %s: %d clients per node, mean gap %.2f s ====" % (
             label, threads, pause))
         t_off = show("sharing OFF (today: each node on its own)", off)
-        t_on = show("sharing ON (HAProxy peers, poll 250 ms)", on)
+        t_on = show("sharing ON (HAProxy peers, poll %s)" % a.poll, on)
         single = off[0][1]["eastus"]
         print("\n%s: 429s eastus answered the fleet: %d with sharing, "
               "%d without; a single node's: %d (node1 without sharing); "
               "with sharing / single node: %s" % (
                   label, t_on, t_off, single,
                   "%.2f" % (t_on / single) if single else "n/a"),
+              flush=True)
+        print("CPU seconds of the agents and HAProxy during the run: "
+              "%.2f with sharing, %.2f without" % (cpu_on, cpu_off),
               flush=True)
         if not (seen_off and seen_on):
             print("warning: no 429 was seen in one of the runs")
