@@ -23,6 +23,8 @@ D. robustness while node1's 20 s deadline runs: a soft reload of node2's
    nothing, node1's own key is back in its table;
 E. sharing off (no peers, no fleet: block): the same discovery leaves
    nodes 2 and 3 to find the throttle themselves (today's per-node 429s);
+G. a hung node (its HAProxy stopped): the others still share, it
+   catches up when it runs again;
 F. TLS peers with client certificates (made here with openssl): a peer
    signed by the fleet's CA replicates; a rogue peer with a self-signed
    certificate, claiming a configured peer's name, is refused.
@@ -30,6 +32,7 @@ F. TLS peers with client certificates (made here with openssl): a peer
 import json
 import os
 import random
+import signal
 import subprocess
 import tempfile
 import time
@@ -51,13 +54,14 @@ def throttle(fl, on, secs=RA):
         fl.regions["eastus"].set(throttle_all=0)
 
 
-def discover(fl, client, limit=40):
-    """Requests through node1 until its agent cools eastus; returns the
-    send time of the request that discovered it (None: never)."""
+def discover(fl, client, limit=40, node=0):
+    """Requests through <node> (node1) until its agent cools eastus;
+    returns the send time of the request that discovered it (None:
+    never)."""
     for _ in range(limit):
         t = time.monotonic()
         client.chat("x")
-        if fl.nodes[0].backend("eastus")[0] == "cooling":
+        if fl.nodes[node].backend("eastus")[0] == "cooling":
             return t
     return None
 
@@ -240,6 +244,31 @@ def part_d(t, fl):
          "restarts")
 
 
+def part_g(t, fl):
+    """node1's HAProxy hung (SIGSTOP): nodes 2 and 3 still share; node1
+    catches up when it runs again."""
+    h = fl.nodes[0].haproxy
+    os.kill(h.pid, signal.SIGSTOP)
+    try:
+        c = fl.nodes[1].client()
+        throttle(fl, True)
+        t0 = discover(fl, c, node=1)
+        seen = fl.wait_all("eastus", is_fleet_cooling, 3.0, nodes=[2])
+        t.ok(t0 is not None and 2 in seen, "G: node1 hung: node2's 429 "
+             "still reaches node3")
+        st = fl.nodes[0].backend("eastus")
+        t.ok(st[0] == "closed", "G: hung node1's agent learned nothing "
+             "(per-node behaviour)", st)
+    finally:
+        os.kill(h.pid, signal.SIGCONT)
+    seen = fl.wait_all("eastus", is_fleet_cooling, 10.0, nodes=[0])
+    t.ok(0 in seen, "G: node1 running again learns node2's deadline")
+    throttle(fl, False)
+    fl.nodes[1].agent_cmd("reset backend eastus")
+    seen = fl.wait_all("eastus", lambda st: st[0] == "closed", 3.0)
+    t.eq(len(seen), fl.n, "G: node2's reset clears the fleet")
+
+
 def openssl(*args):
     subprocess.run(["openssl"] + list(args), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -345,6 +374,7 @@ def main():
         throttle(fl, False)
         part_c(t, fl)
         part_d(t, fl)
+        part_g(t, fl)
         leaks = [x for nd in fl.nodes for x in nd.leaked_secrets()]
         t.eq(leaks, [], "no key in any log")
     with fleetenv.Fleet(3, share=False, quotas={
