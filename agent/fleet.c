@@ -356,6 +356,7 @@ static int fleet_parse(struct fleet *f)
 	bool header = false;
 	uint32_t b;
 
+	f->st.last_error[0] = '\0'; /* the answer's own errors are kept */
 	for (b = 0; b < f->n_bk; b++)
 		f->bk[b].table = f->bk[b].reset_table = 0;
 	for (b = 0; b < f->n_ents; b++)
@@ -389,7 +390,6 @@ static void fleet_poll_done(struct fleet *f, bool ok)
 	uint32_t b;
 
 	clock_update();
-	f->st.last_error[0] = '\0';
 	if (!ok || fleet_parse(f) < 0) {
 		f->st.c.poll_errors++;
 		f->st.up = false;
