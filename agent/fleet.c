@@ -14,10 +14,14 @@
 #include "sock.h"
 #include "text.h"
 
-#define FLEET_RESP_MAX	  (1u << 20) /* "show table" of a 1k-entry table */
-#define FLEET_ENTS_MAX	  1024	     /* other nodes' keys followed */
-#define FLEET_WRITES_MAX  32	     /* "set table" per request */
-#define FLEET_TIMEOUT_MIN 1.0	     /* seconds per request */
+#define FLEET_RESP_MAX (1u << 20) /* "show table" of a 1k-entry table */
+/* Other nodes' keys followed: a read costs O(keys x (keys + backends))
+ * compares on the event loop, so the count is bounded; more are dropped,
+ * counted.
+ */
+#define FLEET_ENTS_MAX	  512
+#define FLEET_WRITES_MAX  32  /* "set table" per request */
+#define FLEET_TIMEOUT_MIN 1.0 /* seconds per request */
 #define FLEET_CMD_MAX                                                          \
 	(FLEET_WRITES_MAX * (2 * CFG_NAME_MAX + CFG_FLEET_KEY_MAX + 48) +      \
 	 CFG_NAME_MAX + 16)
