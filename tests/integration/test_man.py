@@ -35,9 +35,10 @@ BASE = {
     "haproxy": {"stats_socket": "unix:///run/haproxy/a.sock",
                 "backend": "aoai"},
     "fleet": {"table": "aoai-fleet", "node": "node1"},
-    "defaults": {"circuit_breaker": {"failure": {}}, "headroom": {}},
+    "defaults": {"circuit_breaker": {"failure": {}}, "headroom": {},
+                 "auth": {}},
     "backends": [{"name": "a", "circuit_breaker": {"failure": {}},
-                  "headroom": {}}],
+                  "headroom": {}, "auth": {}}],
     "pools": [{"name": "p", "members": [{"backend": "a"}]}],
 }
 # Where to insert the probe in BASE, and the man page's path of that
@@ -60,6 +61,8 @@ PROBES = (
     (("backends", 0, "circuit_breaker", "failure"),
      "circuit_breaker.failure"),
     (("backends", 0, "headroom"), "headroom"),
+    (("defaults", "auth"), "auth"),
+    (("backends", 0, "auth"), "auth"),
     (("pools", 0), "pools[]"),
     (("pools", 0, "members", 0), "pools[].members[]"),
 )
