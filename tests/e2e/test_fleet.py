@@ -25,6 +25,8 @@ E. sharing off (no peers, no fleet: block): the same discovery leaves
    nodes 2 and 3 to find the throttle themselves (today's per-node 429s);
 G. a hung node (its HAProxy stopped): the others still share, it
    catches up when it runs again;
+H. a deadline an hour ahead (a skewed clock, a rogue value) is cut at
+   max_wait on every node;
 F. TLS peers with client certificates (made here with openssl): a peer
    signed by the fleet's CA replicates; a rogue peer with a self-signed
    certificate, claiming a configured peer's name, is refused.
@@ -269,6 +271,28 @@ def part_g(t, fl):
     t.eq(len(seen), fl.n, "G: node2's reset clears the fleet")
 
 
+def part_h(t, fl):
+    """A rogue or skewed value, an hour ahead, holds max_wait (5 m) at
+    most: written straight into node1's table as node "skewed"."""
+    fl.nodes[0].haproxy_cmd("set table aoai-fleet key swedencentral@skewed "
+                            "data.gpt0 %d" % (int(time.time()) + 3600))
+    seen = fl.wait_all("swedencentral", is_fleet_cooling, 3.0)
+    t.eq(len(seen), fl.n, "H: every node took the hour-ahead deadline")
+    left = [b["remaining_ms"] for nd in fl.nodes
+            for b in json.loads(nd.agent_cmd("show backends json"))
+            ["backends"] if b["name"] == "swedencentral"]
+    why = [nd.backend("swedencentral")[1] for nd in fl.nodes]
+    t.ok(left and max(left) <= 300000, "H: cut at max_wait 5m on every "
+         "node", left)
+    t.ok(all(w.endswith(", capped") for w in why), "H: reason says "
+         "capped", why)
+    fl.nodes[0].haproxy_cmd("set table aoai-fleet key swedencentral@skewed "
+                            "data.gpt0 0")
+    fl.nodes[0].agent_cmd("reset backend swedencentral")
+    seen = fl.wait_all("swedencentral", lambda st: st[0] == "closed", 3.0)
+    t.eq(len(seen), fl.n, "H: reset clears it on every node")
+
+
 def openssl(*args):
     subprocess.run(["openssl"] + list(args), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -375,6 +399,7 @@ def main():
         part_c(t, fl)
         part_d(t, fl)
         part_g(t, fl)
+        part_h(t, fl)
         leaks = [x for nd in fl.nodes for x in nd.leaked_secrets()]
         t.eq(leaks, [], "no key in any log")
     with fleetenv.Fleet(3, share=False, quotas={
