@@ -4,6 +4,8 @@
 #   make            build build/aoai-spoa and build/libspop.a
 #   make run        the local lab: HAProxy + agent + mock regions, analysis
 #   make run AZURE_CONFIG=azure.env   the same against real Azure OpenAI
+#   make run FLEET=3 three nodes sharing throttles (HAProxy peers), and
+#                   the same without sharing (also: make lab-fleet)
 #   make lab        the lab kept up (make lab-stop; make lab-scenario S=...)
 #   make test       every test layer; last line "N passed, M failed"
 #   make test HAPROXY_VERSIONS=2.6   the e2e layer against one HAProxy only
@@ -221,9 +223,17 @@ test: deps node-deps bench-haproxy-deps
 # compiler command lines.
 LAB_BUILD = @$(MAKE) --no-print-directory $(if $(V),,-s) all $(BUILD)/mock-aoai
 
+# make run FLEET=3 (or make lab-fleet): three nodes sharing throttles
+# through HAProxy peers, next to the same without sharing
+# (tests/lab/fleet.py).
 run: deps
 	$(LAB_BUILD)
-	@python3 tests/lab/lab.py
+	@python3 tests/lab/$(if $(FLEET),fleet.py --nodes $(FLEET),lab.py)
+
+.PHONY: lab-fleet
+lab-fleet: deps
+	$(LAB_BUILD)
+	@python3 tests/lab/fleet.py --nodes 3
 
 # The lab kept up (tests/lab/README.md): make lab [PROMETHEUS=1],
 # make lab-scenario S='throttle eastus', make lab-stop.

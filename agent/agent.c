@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "ctl.h"
+#include "fleet.h"
 #include "hapi.h"
 #include "listener.h"
 #include "log.h"
@@ -151,6 +152,7 @@ static void agent_route_hook(void *arg, int backend, enum route_state from,
 		route_backend_name(a->route, backend), route_state_str(from),
 		route_state_str(to), why);
 	hapi_mirror(a->hapi, backend, from, to); /* HAProxy drain/ready */
+	fleet_note(a->fleet, backend, to); /* a throttle: tell the fleet */
 }
 
 static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -321,7 +323,8 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	if (agent_listen(a) < 0)
 		return -1;
 	if (ctl_start(a) < 0 ||
-	    hapi_start(&a->hapi, loop, a->route, &cfg->haproxy) < 0)
+	    hapi_start(&a->hapi, loop, a->route, &cfg->haproxy) < 0 ||
+	    fleet_start(&a->fleet, loop, a->route, cfg) < 0)
 		return -1;
 	/* the map exists (every key "-") before HAProxy starts */
 	if (agent_auth_prepare(cfg, loop, &auth) < 0 ||
@@ -431,6 +434,7 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	/* control sockets and the HAProxy link follow the file */
 	ctl_reload(a);
 	hapi_reload(&a->hapi, a->loop, a->route, &next->haproxy);
+	fleet_reload(&a->fleet, a->loop, a->route, next);
 	agent_auth_commit(a, auth); /* after the link: it sends the tokens */
 	log_msg(LOG_NOTICE, "reloaded %s: %u backends, %u pools", a->cfg_path,
 		next->n_backends, next->n_pools);
@@ -445,6 +449,7 @@ void agent_stop(struct agent *a)
 		return;
 	a->stopping = true;
 	hapi_quiesce(a->hapi);
+	fleet_quiesce(a->fleet);
 	listener_close_all(&a->spop);
 	for (c = a->conns.list; c; c = next) {
 		next = c->next; /* the call may close and unlink it */
@@ -467,6 +472,7 @@ void agent_free(struct agent *a)
 	conn_set_free(&a->conns);
 	agent_auth_free(a);
 	hapi_stop(&a->hapi);
+	fleet_stop(&a->fleet);
 	ctl_stop(a);
 	route_free(a->route);
 	cfg_free(a->cfg);

@@ -23,6 +23,7 @@
 #define NONE  CFG_OFF_NONE
 #define AG(m) offsetof(struct cfg_agent, m)
 #define HA(m) offsetof(struct cfg_haproxy, m)
+#define FL(m) offsetof(struct cfg_fleet, m)
 #define BR(m) offsetof(struct cfg_breaker, m)
 #define HR(m) offsetof(struct cfg_headroom, m)
 #define ME(m) offsetof(struct cfg_member, m)
@@ -52,6 +53,8 @@ static const struct cfg_field cfg_fields[] = {
 	  "host"),
 	F(ROOT, "haproxy", MAP, HAPROXY, false, NONE, 0, 0, NULL, "none", NULL,
 	  "link to HAProxy's runtime API"),
+	F(ROOT, "fleet", MAP, FLEET, false, NONE, 0, 0, NULL, "none", NULL,
+	  "throttles shared with the other nodes (HAProxy peers)"),
 	F(ROOT, "defaults", MAP, DEFAULTS, false, NONE, 0, 0, NULL, NULL, NULL,
 	  "applied to every backend before its own keys"),
 	F(ROOT, "backends", SEQ, BACKEND, true, NONE, 0, 0, NULL, NULL, NULL,
@@ -93,6 +96,16 @@ static const struct cfg_field cfg_fields[] = {
 	  "between reads of server state and error counters"),
 	F(HAPROXY, "mirror", BOOL, ROOT, false, HA(mirror), 0, 0, "false", NULL,
 	  NULL, "set servers drain/ready while a circuit is not closed"),
+
+	F(FLEET, "table", NAME, ROOT, true, NONE, 0, 0, NULL, NULL, NULL,
+	  "the peers stick table in HAProxy"),
+	F(FLEET, "node", NAME, ROOT, true, NONE, 0, 0, NULL, NULL, NULL,
+	  "this node's name, unique in the fleet"),
+	F(FLEET, "poll_interval", DURATION, ROOT, false, FL(poll_interval_ms),
+	  50, 10 * MS_SEC, "250ms", NULL, NULL, "between reads of the table"),
+	F(FLEET, "max_wait", DURATION, ROOT, false, FL(max_wait_ms), MS_SEC,
+	  MS_HOUR, "5m", NULL, NULL,
+	  "cap on another node's deadline, from when it is first seen"),
 
 	F(DEFAULTS, "circuit_breaker", MAP, BREAKER, false, NONE, 0, 0, NULL,
 	  NULL, NULL, "every backend's breaker"),
@@ -271,6 +284,7 @@ const char *cfg_block_path(enum cfg_block b)
 		[CFG_BLK_AGENT] = "agent",
 		[CFG_BLK_SOCKET] = "listen[]",
 		[CFG_BLK_HAPROXY] = "haproxy",
+		[CFG_BLK_FLEET] = "fleet",
 		[CFG_BLK_DEFAULTS] = "defaults",
 		[CFG_BLK_BREAKER] = "circuit_breaker",
 		[CFG_BLK_FAILURE] = "circuit_breaker.failure",
@@ -648,6 +662,7 @@ static void cfg_walk_plain(struct cfg_walker *w, const struct cfg_field *f,
 		struct cfg c; /* root-level keys (metrics_allow_remote) */
 		struct cfg_agent a;
 		struct cfg_haproxy h;
+		struct cfg_fleet fl;
 		struct cfg_breaker b;
 		struct cfg_headroom r;
 		struct cfg_member m;
@@ -744,6 +759,8 @@ static void cfg_walk_root(struct cfg_walker *w, const struct cfg_field *f)
 			       false);
 	} else if (!strcmp(f->key, "haproxy") && cfg->haproxy.enabled) {
 		cfg_walk_map(w, f, 0, f->child, &cfg->haproxy);
+	} else if (!strcmp(f->key, "fleet") && cfg->fleet.enabled) {
+		cfg_walk_map(w, f, 0, f->child, &cfg->fleet);
 	} else if (!strcmp(f->key, "backends")) {
 		cfg_walk_seq(w, f, cfg->backends, cfg->n_backends,
 			     sizeof(cfg->backends[0]));
@@ -799,6 +816,10 @@ static void cfg_walk_special(struct cfg_walker *w, const struct cfg_field *f,
 			       cfg_listener_str(&cfg->haproxy.stats_socket, v,
 						sizeof(v)),
 			       false);
+	else if (f->block == CFG_BLK_FLEET && !strcmp(f->key, "table"))
+		cfg_walk_value(w, f, cfg->fleet.table, false);
+	else if (f->block == CFG_BLK_FLEET)
+		cfg_walk_value(w, f, cfg->fleet.node, false);
 	else if (f->block == CFG_BLK_BREAKER) /* failure: same struct */
 		cfg_walk_map(w, f, 0, f->child, base);
 	else if (f->block == CFG_BLK_BACKEND && !strcmp(f->key, "name"))

@@ -143,6 +143,19 @@ struct cfg_haproxy {
 	bool mirror; /* set servers drain/ready */
 };
 
+/* The fleet: throttles shared with the other nodes through a HAProxy
+ * peers table (agent/fleet.c). Needs the haproxy: block's stats socket.
+ */
+#define CFG_FLEET_KEY_MAX 63 /* "<backend>@<node>" in a "len 64" table */
+
+struct cfg_fleet {
+	bool enabled;
+	char table[CFG_NAME_MAX]; /* the peers stick table, in HAProxy */
+	char node[CFG_NAME_MAX];  /* this node's name in the keys */
+	uint32_t poll_interval_ms;
+	uint32_t max_wait_ms; /* cap on a deadline learned from the fleet */
+};
+
 /* Limits and timeouts of the SPOP server. */
 struct cfg_agent {
 	uint32_t max_connections;
@@ -165,6 +178,7 @@ struct cfg {
 	struct cfg_listener metrics; /* optional HTTP /metrics, tcp */
 	bool metrics_allow_remote;   /* metrics may listen off loopback */
 	struct cfg_haproxy haproxy;
+	struct cfg_fleet fleet;
 	uint32_t n_backends;
 	struct cfg_backend *backends; /* owned */
 	uint32_t n_pools;
@@ -198,6 +212,7 @@ enum cfg_block {
 	CFG_BLK_AGENT,	  /* agent: (struct cfg_agent) */
 	CFG_BLK_SOCKET,	  /* an item of listen or control (cfg_listener) */
 	CFG_BLK_HAPROXY,  /* haproxy: (struct cfg_haproxy) */
+	CFG_BLK_FLEET,	  /* fleet: (struct cfg_fleet) */
 	CFG_BLK_DEFAULTS, /* defaults: */
 	CFG_BLK_BREAKER,  /* circuit_breaker: (struct cfg_breaker) */
 	CFG_BLK_FAILURE,  /* circuit_breaker.failure: (struct cfg_breaker) */

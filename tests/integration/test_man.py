@@ -34,6 +34,7 @@ BASE = {
     "control": [{"address": "unix:///run/aoai-spoa/c.sock"}],
     "haproxy": {"stats_socket": "unix:///run/haproxy/a.sock",
                 "backend": "aoai"},
+    "fleet": {"table": "aoai-fleet", "node": "node1"},
     "defaults": {"circuit_breaker": {"failure": {}}, "headroom": {},
                  "auth": {}},
     "backends": [{"name": "a", "circuit_breaker": {"failure": {}},
@@ -50,6 +51,7 @@ PROBES = (
     (("listen", 0), "listen[]", {"level"}),  # "control sockets only"
     (("control", 0), "listen[]"),
     (("haproxy",), "haproxy"),
+    (("fleet",), "fleet"),
     (("defaults",), "defaults"),
     (("defaults", "circuit_breaker"), "circuit_breaker"),
     (("defaults", "circuit_breaker", "failure"), "circuit_breaker.failure"),
