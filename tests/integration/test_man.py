@@ -36,7 +36,7 @@ BASE = {
                 "backend": "aoai"},
     "defaults": {"circuit_breaker": {"failure": {}}, "headroom": {}},
     "backends": [{"name": "a", "circuit_breaker": {"failure": {}},
-                  "headroom": {}}],
+                  "headroom": {}, "upstream": {}}],
     "pools": [{"name": "p", "members": [{"backend": "a"}]}],
 }
 # Where to insert the probe in BASE, and the man page's path of that
@@ -58,6 +58,7 @@ PROBES = (
     (("backends", 0, "circuit_breaker", "failure"),
      "circuit_breaker.failure"),
     (("backends", 0, "headroom"), "headroom"),
+    (("backends", 0, "upstream"), "backends[].upstream"),
     (("pools", 0), "pools[]"),
     (("pools", 0, "members", 0), "pools[].members[]"),
 )
@@ -140,7 +141,7 @@ def main():
          "only in --help: %s; only in the man page: %s"
          % (sorted(help2 - man2), sorted(man2 - help2)))
     syn = re.findall(r"^usage: (.*)$|^       (aoai-spoa .*)$", usage, re.M)
-    t.ok(len(syn) == 3, "--help gives the three synopsis lines of "
+    t.ok(len(syn) == 4, "--help gives the four synopsis lines of "
          "aoai-spoa(8)", syn)
 
     # aoai-spoa.yaml(5): the documented keys are the parser's keys

@@ -66,6 +66,7 @@ static void test_table(void)
 		struct cfg_breaker b;
 		struct cfg_headroom r;
 		struct cfg_member m;
+		struct cfg_upstream u;
 	} scratch, again;
 	const struct cfg_field *fs, *blk[CFG_BLOCK_KEYS_MAX];
 	char err[160], back[64];

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The fixed text haproxy-config renders around the YAML's parts. */
+#ifndef AOAI_HACFG_TMPL_H
+#define AOAI_HACFG_TMPL_H
+
+/* haproxy.cfg, one line per entry without its newline, NULL-terminated;
+ * "@STATS_SOCKET@", "@SERVERS@", "@AGENT_SERVER@" and "@REGIONS@" are
+ * filled by the renderer.
+ */
+extern const char *const hacfg_tmpl_cfg[];
+
+/* aoai-spoe.conf, the same way (no part to fill). */
+extern const char *const hacfg_tmpl_spoe[];
+
+#endif /* AOAI_HACFG_TMPL_H */
