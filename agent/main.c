@@ -9,12 +9,14 @@
 #include "agent.h"
 #include "cfg.h"
 #include "hacfg.h"
+#include "hadrift.h"
 #include "log.h"
 
 /* Exit codes, as documented in usage(), the README and aoai-spoa(8). */
 #define EXIT_OK	    0 /* clean stop, or configuration valid */
 #define EXIT_CONFIG 1 /* configuration invalid, or startup failed */
 #define EXIT_USAGE  2 /* bad command line */
+#define EXIT_DRIFT  3 /* -c: the running HAProxy differs from the file */
 
 /* haproxy-config: options after the subcommand */
 #define OPT_HAPROXY 0x100
@@ -72,6 +74,40 @@ static void usage(FILE *out)
 		"signals: SIGHUP reloads FILE (kept only if valid), "
 		"SIGTERM/SIGINT stop\n"
 		"see aoai-spoa(8) and aoai-spoa.yaml(5)\n");
+}
+
+/* Prints one difference between HAProxy and the file on stdout. */
+static void print_drift(void *arg, const char *msg)
+{
+	(void)arg;
+	printf("drift: %s\n", msg);
+}
+
+/* -c with a haproxy block: the running HAProxy's servers against <cfg>.
+ * HAProxy not reachable is said, not an error (a host without HAProxy
+ * running, a package being installed). Returns the exit status.
+ */
+static int main_drift(const struct cfg *cfg)
+{
+	char err[256];
+	int n = hadrift_check(cfg, print_drift, NULL, err, sizeof(err));
+
+	if (n < 0) {
+		fprintf(stderr,
+			"haproxy: not compared with the running HAProxy: %s\n",
+			err);
+		return EXIT_OK;
+	}
+	if (n == 0) {
+		printf("haproxy: %s matches the configuration\n",
+		       cfg->haproxy.backend);
+		return EXIT_OK;
+	}
+	fprintf(stderr,
+		"haproxy: %d difference%s between the running HAProxy and "
+		"%s\n",
+		n, n == 1 ? "" : "s", cfg->file);
+	return EXIT_DRIFT;
 }
 
 /* Prints a configuration error on stderr as it is found. */
@@ -197,8 +233,11 @@ int main(int argc, char **argv)
 			return EXIT_CONFIG;
 		}
 		printf("configuration OK\n");
+		fflush(stdout);
+		errors = cfg->haproxy.enabled ? (unsigned)main_drift(cfg)
+					      : EXIT_OK;
 		cfg_free(cfg);
-		return EXIT_OK;
+		return (int)errors;
 	}
 	if (!cfg) {
 		fprintf(stderr, "%s: %u error%s, not starting\n", file, errors,
