@@ -121,8 +121,8 @@ int hapi_parse_state(char **p, const char *backend, hapi_state_fn fn, void *arg,
 		row.name = f[c_name];
 		row.op_state = (int)hapi_u64(f[c_op]);
 		row.admin = (int)hapi_u64(f[c_adm]);
-		row.uweight = c_uw >= 0 && c_uw < nf ? (int)hapi_u64(f[c_uw])
-						     : -1;
+		row.uweight =
+			c_uw >= 0 && c_uw < nf ? (int)hapi_u64(f[c_uw]) : -1;
 		fn(arg, &row);
 	}
 	return 0;
@@ -164,8 +164,8 @@ int hapi_parse_stat(char **p, const char *backend, hapi_stat_fn fn, void *arg,
 		row.eresp = hapi_u64(f[c_eresp]);
 		row.wretr = hapi_u64(f[c_wretr]);
 		row.wredis = hapi_u64(f[c_wredis]);
-		row.backup = c_bck >= 0 && *f[c_bck] ? (int)hapi_u64(f[c_bck])
-						     : -1;
+		row.backup =
+			c_bck >= 0 && *f[c_bck] ? (int)hapi_u64(f[c_bck]) : -1;
 		fn(arg, &row);
 	}
 	return 0;
