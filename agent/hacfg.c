@@ -326,9 +326,11 @@ static void hacfg_credential(struct hacfg_out *o, const struct cfg_backend *b)
 			   b->name, HACFG_KEYS_MAP);
 		break;
 	case CFG_KEY_NONE:
-		/* An Entra ID credential of the backend renders here too,
-		 * instead: set-header Authorization
-		 * "Bearer %[str(NAME),map(TOKENMAP)]" and no api-key.
+		/* The branch point of keyless regions: a backend with an Entra
+		 * ID credential renders here, instead of an api-key, the token
+		 * map lines of haproxy-conf/README.md ("Delivery to HAProxy"):
+		 * set-header Authorization "Bearer %[str(NAME),map(TOKENMAP)]"
+		 * and del-header api-key.
 		 */
 		hacfg_put(o, "    # key: none, the client's bearer token is "
 			     "passed to the region");
