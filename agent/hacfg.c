@@ -243,26 +243,22 @@ static void hacfg_agent_server(struct hacfg_out *o, const struct cfg *cfg)
 		   addr);
 }
 
-/* The "aoai" backend's server lines, names and addresses aligned. */
+/* The "aoai" backend's server lines. */
 static void hacfg_server_lines(struct hacfg_out *o, const struct cfg *cfg)
 {
 	struct hacfg_server srv[CFG_BACKENDS_MAX];
-	int w = 0, n;
 	uint32_t i;
 
 	hacfg_servers(cfg, srv);
 	for (i = 0; i < cfg->n_backends; i++) {
-		n = (int)strlen(cfg->backends[i].name);
-		w = n > w ? n : w;
-	}
-	for (i = 0; i < cfg->n_backends; i++) {
 		const char *name = cfg->backends[i].name;
 
-		hacfg_putf(o,
-			   "    server %-*s abns@aoai-region-%-*s weight %u%s "
-			   "track upstream-%s/%s",
-			   w, name, w, name, srv[i].weight,
-			   srv[i].backup ? " backup" : "", name, name);
+		hacfg_putf(
+			o,
+			"    server %s abns@aoai-region-%s weight %u%s track "
+			"upstream-%s/%s",
+			name, name, srv[i].weight,
+			srv[i].backup ? " backup" : "", name, name);
 	}
 }
 
