@@ -711,8 +711,9 @@ static void cfg_parse_upstream(struct cfg_ctx *ctx, yaml_node_t *n,
 		return;
 	cfg_get_plain(ctx, keys, f, nk, u);
 	/* a rename: the name clients use, and this resource's */
-	if (!u->deployment[0] != !u->client_deployment[0])
-		yconf_bad(&ctx->y, n,
+	if (!cfg_key(keys, nk, "deployment")->val !=
+	    !cfg_key(keys, nk, "client_deployment")->val)
+		yconf_err(&ctx->y, n,
 			  "upstream: deployment and client_deployment go "
 			  "together (clients' name -> this resource's)");
 }

@@ -215,6 +215,32 @@ static void test_check(void)
 	cfg_free(cfg);
 }
 
+/* The upstream keys' own errors, from the parser at file:line:col. */
+static void test_keys(void)
+{
+	static const char y[] = "listen: [tcp://127.0.0.1:1]\n"
+				"backends:\n"
+				"  - name: a\n"
+				"    upstream:\n"
+				"      endpoint: -a.example.com\n"
+				"      key: maybe\n"
+				"  - name: b\n"
+				"    upstream: {deployment: x}\n"
+				"pools: [{name: p, members: [{backend: a}]}]\n";
+	struct msgs m = {0};
+	struct cfg *cfg = cfg_parse("k.yaml", y, strlen(y), collect, &m);
+
+	tap_ok(cfg == NULL && m.n == 3, "three upstream errors (%u)", m.n);
+	tap_ok(has(&m, "k.yaml:5:17: endpoint: expected a host name"),
+	       "a host name starting with '-'");
+	tap_ok(has(&m, "k.yaml:6:12: key: expected map or none"),
+	       "key: map or none");
+	tap_ok(has(&m, "k.yaml:8:15: upstream: deployment and "
+		       "client_deployment go together"),
+	       "a deployment without the clients' name");
+	cfg_free(cfg);
+}
+
 /* "show servers state aoai;show stat aoai 4 -1" as HAProxy answers it
  * (columns cut down to those the parsers read, in HAProxy's order).
  */
@@ -291,6 +317,7 @@ int main(void)
 	test_servers(cfg);
 	test_render(cfg);
 	test_check();
+	test_keys();
 	test_drift(cfg);
 	cfg_free(cfg);
 	return tap_done();
