@@ -193,6 +193,16 @@ unsigned hacfg_check(const struct cfg *cfg, cfg_error_fn err, void *arg)
 			  cfg->haproxy.backend, HACFG_BACKEND);
 		bad++;
 	}
+	if (cfg->haproxy.enabled &&
+	    cfg->haproxy.stats_socket.kind == CFG_ADDR_TCP &&
+	    strncmp(cfg->haproxy.stats_socket.host, "127.", 4) &&
+	    strcmp(cfg->haproxy.stats_socket.host, "::1")) {
+		/* the rendered socket is level admin: never off the host */
+		hacfg_err(cfg, cfg->haproxy.stats_socket.mark, err, arg,
+			  "haproxy.stats_socket: HAProxy's admin socket is "
+			  "rendered on a unix socket or loopback only");
+		bad++;
+	}
 	if (cfg->n_listen && l->kind == CFG_ADDR_UNIX &&
 	    strncmp(l->path, HACFG_CHROOT "/", sizeof(HACFG_CHROOT))) {
 		hacfg_err(cfg, l->mark, err, arg,

@@ -215,6 +215,46 @@ static void test_check(void)
 	cfg_free(cfg);
 }
 
+/* The agent's stats socket as HAProxy binds it: tcp on loopback only. */
+static void test_stats_socket(void)
+{
+	static const char *const addrs[] = {"tcp://127.0.0.1:9876",
+					    "tcp://10.0.0.5:9876"};
+	char y[1024];
+	struct buf b;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct msgs m = {0};
+		struct cfg *cfg;
+		const char *p = strstr(yaml, "  backend: aoai\n");
+
+		snprintf(y, sizeof(y),
+			 "listen:\n  - tcp://[::1]:9999\nhaproxy:\n"
+			 "  stats_socket: %s\n%s",
+			 addrs[i], p);
+		cfg = cfg_parse("s.yaml", y, strlen(y), print_err, NULL);
+		tap_ok(cfg != NULL, "loads with stats_socket %s", addrs[i]);
+		if (!cfg)
+			continue;
+		tap_is_int(hacfg_check(cfg, collect, &m), i,
+			   i ? "off loopback: refused" : "loopback: accepted");
+		if (!i) {
+			buf_init(&b, HACFG_OUT_MAX);
+			hacfg_render_cfg(cfg, 0, &b);
+			tap_ok(b.p &&
+				       strstr(b.p, "\n    stats socket "
+						   "ipv4@127.0.0.1:9876 level "
+						   "admin\n") &&
+				       strstr(b.p, "\n    server agent "
+						   "ipv6@::1:9999 check "),
+			       "tcp stats socket and an IPv6 agent address");
+			buf_free(&b);
+		}
+		cfg_free(cfg);
+	}
+}
+
 /* The upstream keys' own errors, from the parser at file:line:col. */
 static void test_keys(void)
 {
@@ -318,6 +358,7 @@ int main(void)
 	test_render(cfg);
 	test_check();
 	test_keys();
+	test_stats_socket();
 	test_drift(cfg);
 	cfg_free(cfg);
 	return tap_done();
