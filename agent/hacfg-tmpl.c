@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The fixed text of haproxy.cfg and aoai-spoe.conf that haproxy-config
  * renders around what comes from the YAML (hacfg.c). Edit these lines as
- * the HAProxy files they become; a line "@NAME@" is where hacfg.c puts
- * the part named NAME.
+ * the HAProxy files they become; a whole line "@PART@" is where hacfg.c
+ * puts the part named PART, and in the region template "@NAME@" and
+ * "@ENDPOINT@" are the backend's name and upstream endpoint.
  */
 #include <stddef.h>
 
@@ -348,6 +349,32 @@ const char *const hacfg_tmpl_cfg[] = {
 	"    # retry only leaves the active tier when no active server is up.",
 	"    default-server ssl verify required ca-file /etc/ssl/certs/ca-certificates.crt resolvers sys resolve-prefer ipv4 init-addr last,libc,none check inter 5s fall 3 rise 2 observe layer4 error-limit 2 on-error mark-down",
 	"@REGIONS@",
+	NULL,
+};
+
+const char *const hacfg_tmpl_region[] = {
+	"",
+	"listen region-@NAME@ from region",
+	"    bind abns@aoai-region-@NAME@",
+	"    filter spoe engine aoai-result config /etc/haproxy/aoai-spoe.conf",
+	"    http-request set-var(txn.aoai_t0) date(0,ms)",
+	"    http-response set-var(txn.aoai_status) status",
+	"    http-response set-var(txn.aoai_rams) res.hdr(x-ms-retry-after-ms)",
+	"    http-response set-var(txn.aoai_rams) res.hdr(retry-after-ms)",
+	"    http-response set-var(txn.aoai_dur) date(0,ms),sub(txn.aoai_t0)",
+	"    http-response send-spoe-group aoai-result aoai-result-group if { nbsrv(aoai-spoa) gt 0 }",
+	"    http-response set-header x-aoai-upstream-status \"%[status]\"",
+	".if !version_atleast(3.1)",
+	"    http-response set-status 503 if { status 429 }",
+	".endif",
+	"    server @NAME@ abns@aoai-upstream-@NAME@ track upstream-@NAME@/@NAME@",
+	"",
+	"listen upstream-@NAME@ from upstream",
+	"    bind abns@aoai-upstream-@NAME@",
+	"    http-request set-header Host @ENDPOINT@",
+	"@CREDENTIAL@",
+	"@RENAME@",
+	"    server @NAME@ @ENDPOINT@:443 sni str(@ENDPOINT@) check-sni @ENDPOINT@",
 	NULL,
 };
 

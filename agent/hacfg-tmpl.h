@@ -9,6 +9,12 @@
  */
 extern const char *const hacfg_tmpl_cfg[];
 
+/* The region shim and upstream of one backend, rendered once per backend
+ * at "@REGIONS@": "@NAME@" and "@ENDPOINT@" inside lines, "@CREDENTIAL@"
+ * (api-key, or none) and "@RENAME@" (deployment rename) as whole lines.
+ */
+extern const char *const hacfg_tmpl_region[];
+
 /* aoai-spoe.conf, the same way (no part to fill). */
 extern const char *const hacfg_tmpl_spoe[];
 

@@ -10,7 +10,8 @@
 /*
  * The fixed text is hacfg-tmpl.c; what the YAML decides is written here:
  * the agent's stats socket and server address, the "aoai" backend's server
- * lines, and one shim + upstream pair per backend. Every line goes through
+ * lines, and per backend the region template (a shim and an upstream) with
+ * its name, endpoint, credential and rename. Every line goes through
  * hacfg_put(), which resolves ".if version_atleast(X)" blocks when a
  * version is asked for and keeps them otherwise, so that one rendering
  * serves every version.
@@ -20,7 +21,6 @@
 #define HACFG_DEPTH_MAX 8    /* nested .if blocks */
 #define HACFG_CHROOT	"/var/lib/haproxy" /* the template's chroot */
 #define HACFG_KEYS_MAP	"/etc/haproxy/aoai-keys.map"
-#define HACFG_SPOE_CONF "/etc/haproxy/aoai-spoe.conf"
 
 /* The output of one rendering and its .if state. */
 struct hacfg_out {
@@ -272,38 +272,35 @@ static void hacfg_server_lines(struct hacfg_out *o, const struct cfg *cfg)
 	}
 }
 
-/* The shim of backend <b>: reports every attempt to the agent. */
-static void hacfg_shim(struct hacfg_out *o, const struct cfg_backend *b)
+/* Line <t> of the region template with "@NAME@" and "@ENDPOINT@" of <b>
+ * replaced, into <out>.
+ */
+static const char *hacfg_subst(const char *t, const struct cfg_backend *b,
+			       char *out, size_t size)
 {
-	static const char *const body[] = {
-		"    http-request set-var(txn.aoai_t0) date(0,ms)",
-		"    http-response set-var(txn.aoai_status) status",
-		"    http-response set-var(txn.aoai_rams) "
-		"res.hdr(x-ms-retry-after-ms)",
-		"    http-response set-var(txn.aoai_rams) "
-		"res.hdr(retry-after-ms)",
-		"    http-response set-var(txn.aoai_dur) "
-		"date(0,ms),sub(txn.aoai_t0)",
-		"    http-response send-spoe-group aoai-result "
-		"aoai-result-group if { nbsrv(aoai-spoa) gt 0 }",
-		"    http-response set-header x-aoai-upstream-status "
-		"\"%[status]\"",
-		".if !version_atleast(3.1)",
-		"    http-response set-status 503 if { status 429 }",
-		".endif",
-	};
-	size_t i;
+	static const char name[] = "@NAME@", endpoint[] = "@ENDPOINT@";
+	const char *v;
+	size_t o = 0;
 
-	hacfg_put(o, "");
-	hacfg_putf(o, "listen region-%s from region", b->name);
-	hacfg_putf(o, "    bind abns@aoai-region-%s", b->name);
-	hacfg_putf(o, "    filter spoe engine aoai-result config %s",
-		   HACFG_SPOE_CONF);
-	for (i = 0; i < sizeof(body) / sizeof(body[0]); i++)
-		hacfg_put(o, body[i]);
-	hacfg_putf(o,
-		   "    server %s abns@aoai-upstream-%s track upstream-%s/%s",
-		   b->name, b->name, b->name, b->name);
+	while (*t && o + 1 < size) {
+		v = NULL;
+		if (!strncmp(t, name, sizeof(name) - 1)) {
+			v = b->name;
+			t += sizeof(name) - 1;
+		} else if (!strncmp(t, endpoint, sizeof(endpoint) - 1)) {
+			v = b->upstream.endpoint;
+			t += sizeof(endpoint) - 1;
+		}
+		if (!v) {
+			out[o++] = *t++;
+			continue;
+		}
+		o += (size_t)snprintf(out + o, size - o, "%s", v);
+		if (o >= size)
+			o = size - 1;
+	}
+	out[o] = '\0';
+	return out;
 }
 
 /* <s> with '.' escaped for a regular expression into <out>. */
@@ -344,30 +341,37 @@ static void hacfg_credential(struct hacfg_out *o, const struct cfg_backend *b)
 	}
 }
 
-/* The upstream of <b>: Host, credential, deployment, TLS to the region. */
-static void hacfg_upstream(struct hacfg_out *o, const struct cfg_backend *b)
+/* The deployment rename of <b>'s upstream, if it has one. */
+static void hacfg_rename(struct hacfg_out *o, const struct cfg_backend *b)
 {
 	const struct cfg_upstream *u = &b->upstream;
 	char from[2 * CFG_NAME_MAX];
 
-	hacfg_put(o, "");
-	hacfg_putf(o, "listen upstream-%s from upstream", b->name);
-	hacfg_putf(o, "    bind abns@aoai-upstream-%s", b->name);
-	hacfg_putf(o, "    http-request set-header Host %s", u->endpoint);
-	hacfg_credential(o, b);
-	if (u->deployment[0]) {
-		hacfg_putf(o, "    # clients say %s, this resource calls it %s",
-			   u->client_deployment, u->deployment);
-		hacfg_putf(
-			o,
-			"    http-request replace-path "
-			"^/openai/deployments/%s/(.*)$ "
-			"/openai/deployments/%s/\\1",
-			hacfg_regex(u->client_deployment, from, sizeof(from)),
-			u->deployment);
+	if (!u->deployment[0])
+		return;
+	hacfg_putf(o, "    # clients say %s, this resource calls it %s",
+		   u->client_deployment, u->deployment);
+	hacfg_putf(o,
+		   "    http-request replace-path "
+		   "^/openai/deployments/%s/(.*)$ /openai/deployments/%s/\\1",
+		   hacfg_regex(u->client_deployment, from, sizeof(from)),
+		   u->deployment);
+}
+
+/* The region shim and upstream of backend <b>, from the region template. */
+static void hacfg_region(struct hacfg_out *o, const struct cfg_backend *b)
+{
+	char line[HACFG_LINE_MAX];
+	const char *const *t;
+
+	for (t = hacfg_tmpl_region; *t; t++) {
+		if (!strcmp(*t, "@CREDENTIAL@"))
+			hacfg_credential(o, b);
+		else if (!strcmp(*t, "@RENAME@"))
+			hacfg_rename(o, b);
+		else
+			hacfg_put(o, hacfg_subst(*t, b, line, sizeof(line)));
 	}
-	hacfg_putf(o, "    server %s %s:443 sni str(%s) check-sni %s", b->name,
-		   u->endpoint, u->endpoint, u->endpoint);
 }
 
 /* Writes template <t>, its "@PART@" lines rendered from <cfg>. */
@@ -385,10 +389,8 @@ static int hacfg_render(const char *const *t, const struct cfg *cfg,
 		} else if (!strcmp(*t, "@AGENT_SERVER@")) {
 			hacfg_agent_server(&o, cfg);
 		} else if (!strcmp(*t, "@REGIONS@")) {
-			for (i = 0; i < cfg->n_backends; i++) {
-				hacfg_shim(&o, &cfg->backends[i]);
-				hacfg_upstream(&o, &cfg->backends[i]);
-			}
+			for (i = 0; i < cfg->n_backends; i++)
+				hacfg_region(&o, &cfg->backends[i]);
 		} else {
 			hacfg_put(&o, *t);
 		}
