@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The fixed text of haproxy.cfg and aoai-spoe.conf that haproxy-config
  * renders around what comes from the YAML (hacfg.c). Edit these lines as
- * the HAProxy files they become; a whole line "@PART@" is where hacfg.c
+ * the HAProxy files they become (or the shipped files, then run
+ * tests/tools/hacfg-template.py); a whole line "@PART@" is where hacfg.c
  * puts the part named PART, and in the region template "@NAME@" and
  * "@ENDPOINT@" are the backend's name and upstream endpoint.
  */
@@ -215,6 +216,13 @@ const char *const hacfg_tmpl_cfg[] = {
 	"    # the agent's Retry-After, without sending anything to a region.",
 	"    http-request return status 429 content-type application/json hdr Retry-After \"%[var(txn.aoai.retry_after)]\" lf-string \"{\\\"error\\\":{\\\"code\\\":\\\"429\\\",\\\"message\\\":\\\"All Azure OpenAI regions of this pool are throttled or unavailable. Please retry after %[var(txn.aoai.retry_after)] seconds.\\\"}}\" if { var(txn.aoai.reason) -m str exhausted }",
 	"",
+	"    # When the agent decided: the time of its decision (ms), for its",
+	"    # decision-to-result histogram. Every attempt, a retry too (it resends",
+	"    # this request), carries it to its region's shim, which removes it; a",
+	"    # client's own x-aoai-t0 is dropped.",
+	"    http-request del-header x-aoai-t0",
+	"    http-request set-header x-aoai-t0 \"%[date(0,ms)]\" if { var(txn.aoai.backend) -m found }",
+	"",
 	"    # The agent's choice. An unknown or DOWN server name is ignored and the",
 	"    # balance algorithm below picks one.",
 	"    use-server \"%[var(txn.aoai.backend)]\" if { var(txn.aoai.backend) -m found }",
@@ -293,10 +301,12 @@ const char *const hacfg_tmpl_cfg[] = {
 	"# a backend with its upstream block to the YAML and render again.",
 	"#",
 	"# region-<name> (the shim), for every attempt of the \"aoai\" backend:",
-	"#   - notes the time, then on the response remembers the region's real",
-	"#     status, retry-after-ms (else x-ms-retry-after-ms) and the duration, and",
-	"#     reports them to the agent (aoai-result group, sent by an http-response",
-	"#     rule so those variables exist, and before any rewrite);",
+	"#   - notes the time and takes the decision's time out of x-aoai-t0 (the",
+	"#     header never goes further), then on the response remembers the",
+	"#     region's real status, retry-after-ms (else x-ms-retry-after-ms), the",
+	"#     duration and the time since the decision, and reports them to the",
+	"#     agent (aoai-result group, sent by an http-response rule so those",
+	"#     variables exist, and before any rewrite);",
 	"#   - puts the real status in x-aoai-upstream-status and, before 3.1, turns",
 	"#     429 into 503 (retry-on cannot match 429 there).",
 	"# upstream-<name>, between the shim and Azure:",
@@ -358,10 +368,13 @@ const char *const hacfg_tmpl_region[] = {
 	"    bind abns@aoai-region-@NAME@",
 	"    filter spoe engine aoai-result config /etc/haproxy/aoai-spoe.conf",
 	"    http-request set-var(txn.aoai_t0) date(0,ms)",
+	"    http-request set-var(txn.aoai_d0) req.hdr(x-aoai-t0)",
+	"    http-request del-header x-aoai-t0",
 	"    http-response set-var(txn.aoai_status) status",
 	"    http-response set-var(txn.aoai_rams) res.hdr(x-ms-retry-after-ms)",
 	"    http-response set-var(txn.aoai_rams) res.hdr(retry-after-ms)",
 	"    http-response set-var(txn.aoai_dur) date(0,ms),sub(txn.aoai_t0)",
+	"    http-response set-var(txn.aoai_sdec) date(0,ms),sub(txn.aoai_d0)",
 	"    http-response send-spoe-group aoai-result aoai-result-group if { nbsrv(aoai-spoa) gt 0 }",
 	"    http-response set-header x-aoai-upstream-status \"%[status]\"",
 	".if !version_atleast(3.1)",
@@ -473,8 +486,12 @@ const char *const hacfg_tmpl_spoe[] = {
 	"#                single server has the region's name)",
 	"#   retry_after_ms  retry-after-ms, or x-ms-retry-after-ms when absent",
 	"#   duration_ms  time from the attempt's request to its response headers",
+	"#   since_decision_ms  time from the agent's decision (x-aoai-t0, stamped",
+	"#                by the \"aoai\" backend) to this response's headers; for a",
+	"#                retry, from the request's one decision. Absent when the",
+	"#                agent did not decide (fail-open).",
 	"spoe-message aoai-result",
-	"    args backend=srv_name status=status retry_after=res.hdr(retry-after) retry_after_ms=var(txn.aoai_rams) remaining_requests=res.hdr(x-ratelimit-remaining-requests) remaining_tokens=res.hdr(x-ratelimit-remaining-tokens) duration_ms=var(txn.aoai_dur)",
+	"    args backend=srv_name status=status retry_after=res.hdr(retry-after) retry_after_ms=var(txn.aoai_rams) remaining_requests=res.hdr(x-ratelimit-remaining-requests) remaining_tokens=res.hdr(x-ratelimit-remaining-tokens) duration_ms=var(txn.aoai_dur) since_decision_ms=var(txn.aoai_sdec)",
 	"",
 	"spoe-group aoai-result-group",
 	"    messages aoai-result",
