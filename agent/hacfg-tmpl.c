@@ -282,7 +282,7 @@ const char *const hacfg_tmpl_cfg[] = {
 	"    # pool-low-conn a thread keeps one idle connection and resets the",
 	"    # others, so each burst reopens them (a HELLO per few requests).",
 	"    # 2.6 and 3.0 do not pool SPOE connections; it is harmless there.",
-	"@AGENT_SERVER@",
+	"    server agent @AGENT@ check inter 1s fastinter 250ms fall 2 rise 2 on-marked-down shutdown-sessions pool-low-conn 16",
 	"",
 	"# ---- stats and Prometheus metrics (loopback) -----------------------------",
 	"",
@@ -359,6 +359,11 @@ const char *const hacfg_tmpl_cfg[] = {
 	"    # retry only leaves the active tier when no active server is up.",
 	"    default-server ssl verify required ca-file /etc/ssl/certs/ca-certificates.crt resolvers sys resolve-prefer ipv4 init-addr last,libc,none check inter 5s fall 3 rise 2 observe layer4 error-limit 2 on-error mark-down",
 	"@REGIONS@",
+	NULL,
+};
+
+const char *const hacfg_tmpl_server[] = {
+	"    server @NAME@ abns@aoai-region-@NAME@ weight @WEIGHT@@BACKUP@ track upstream-@NAME@/@NAME@",
 	NULL,
 };
 

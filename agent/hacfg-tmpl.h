@@ -4,10 +4,15 @@
 #define AOAI_HACFG_TMPL_H
 
 /* haproxy.cfg, one line per entry without its newline, NULL-terminated;
- * "@STATS_SOCKET@", "@SERVERS@", "@AGENT_SERVER@" and "@REGIONS@" are
- * filled by the renderer.
+ * the whole lines "@STATS_SOCKET@", "@SERVERS@" and "@REGIONS@" are
+ * filled by the renderer, "@AGENT@" in a line is the agent's address.
  */
 extern const char *const hacfg_tmpl_cfg[];
+
+/* The "aoai" backend's server line, rendered once per backend at
+ * "@SERVERS@": "@NAME@", "@WEIGHT@" and "@BACKUP@" (" backup" or "").
+ */
+extern const char *const hacfg_tmpl_server[];
 
 /* The region shim and upstream of one backend, rendered once per backend
  * at "@REGIONS@": "@NAME@" and "@ENDPOINT@" inside lines, "@CREDENTIAL@"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* haproxy-config: haproxy.cfg and aoai-spoe.conf from the configuration. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,12 @@
 #define HACFG_DEPTH_MAX 8    /* nested .if blocks */
 #define HACFG_CHROOT	"/var/lib/haproxy" /* the template's chroot */
 #define HACFG_KEYS_MAP	"/etc/haproxy/aoai-keys.map"
+
+/* A "@NAME@" of a template line and the text it stands for. */
+struct hacfg_var {
+	const char *name;
+	const char *value;
+};
 
 /* The output of one rendering and its .if state. */
 struct hacfg_out {
@@ -234,73 +241,91 @@ static void hacfg_stats_socket(struct hacfg_out *o, const struct cfg *cfg)
 			   s->port);
 }
 
-/* The agent server: HAProxy connects to the first listen address. */
-static void hacfg_agent_server(struct hacfg_out *o, const struct cfg *cfg)
+/* The agent's address as HAProxy's server line says it: the first listen
+ * address into <addr>.
+ */
+static const char *hacfg_agent_addr(const struct cfg *cfg, char *addr,
+				    size_t size)
 {
 	const struct cfg_listener *l = &cfg->listen[0];
-	char addr[CFG_PATH_MAX + CFG_HOST_MAX + 16];
 
 	if (l->kind == CFG_ADDR_UNIX) /* under the chroot: hacfg_check() */
-		snprintf(addr, sizeof(addr), "unix@%s",
+		snprintf(addr, size, "unix@%s",
 			 l->path + sizeof(HACFG_CHROOT) - 1);
 	else if (strchr(l->host, ':'))
-		snprintf(addr, sizeof(addr), "ipv6@%s:%u", l->host, l->port);
+		snprintf(addr, size, "ipv6@%s:%u", l->host, l->port);
 	else
-		snprintf(addr, sizeof(addr), "%s:%u", l->host, l->port);
-	hacfg_putf(o,
-		   "    server agent %s check inter 1s fastinter 250ms fall 2 "
-		   "rise 2 on-marked-down shutdown-sessions pool-low-conn 16",
-		   addr);
+		snprintf(addr, size, "%s:%u", l->host, l->port);
+	return addr;
 }
 
-/* The "aoai" backend's server lines. */
+/* Template line <t> with each "@NAME@" of the <n> variables <vars>
+ * replaced by its value, into <out>; other text is copied.
+ */
+static const char *hacfg_subst(const char *t, const struct hacfg_var *vars,
+			       size_t n, char *out, size_t size)
+{
+	size_t o = 0, i, k = 0;
+
+	while (*t && o + 1 < size) {
+		for (i = 0; i < n; i++) {
+			k = strlen(vars[i].name);
+			if (!strncmp(t, vars[i].name, k))
+				break;
+		}
+		if (i == n) {
+			out[o++] = *t++;
+			continue;
+		}
+		o += (size_t)snprintf(out + o, size - o, "%s", vars[i].value);
+		if (o >= size)
+			o = size - 1;
+		t += k;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Writes template <t> with <vars> replaced; a whole line "@PART@" is left
+ * to <part>, called with <arg>.
+ */
+static void hacfg_lines(struct hacfg_out *o, const char *const *t,
+			const struct hacfg_var *vars, size_t n,
+			void (*part)(struct hacfg_out *, const char *, void *),
+			void *arg)
+{
+	char line[HACFG_LINE_MAX];
+	size_t len;
+
+	for (; *t; t++) {
+		len = strlen(*t);
+		if (part && len > 2 && (*t)[0] == '@' && (*t)[len - 1] == '@' &&
+		    !strchr(*t, ' '))
+			part(o, *t, arg);
+		else
+			hacfg_put(o,
+				  hacfg_subst(*t, vars, n, line, sizeof(line)));
+	}
+}
+
+/* The "aoai" backend's server lines, one per backend. */
 static void hacfg_server_lines(struct hacfg_out *o, const struct cfg *cfg)
 {
 	struct hacfg_server srv[CFG_BACKENDS_MAX];
+	char weight[16];
 	uint32_t i;
 
 	hacfg_servers(cfg, srv);
 	for (i = 0; i < cfg->n_backends; i++) {
-		const char *name = cfg->backends[i].name;
+		const struct hacfg_var vars[] = {
+			{"@NAME@", cfg->backends[i].name},
+			{"@WEIGHT@", weight},
+			{"@BACKUP@", srv[i].backup ? " backup" : ""},
+		};
 
-		hacfg_putf(
-			o,
-			"    server %s abns@aoai-region-%s weight %u%s track "
-			"upstream-%s/%s",
-			name, name, srv[i].weight,
-			srv[i].backup ? " backup" : "", name, name);
+		snprintf(weight, sizeof(weight), "%u", srv[i].weight);
+		hacfg_lines(o, hacfg_tmpl_server, vars, 3, NULL, NULL);
 	}
-}
-
-/* Line <t> of the region template with "@NAME@" and "@ENDPOINT@" of <b>
- * replaced, into <out>.
- */
-static const char *hacfg_subst(const char *t, const struct cfg_backend *b,
-			       char *out, size_t size)
-{
-	static const char name[] = "@NAME@", endpoint[] = "@ENDPOINT@";
-	const char *v;
-	size_t o = 0;
-
-	while (*t && o + 1 < size) {
-		v = NULL;
-		if (!strncmp(t, name, sizeof(name) - 1)) {
-			v = b->name;
-			t += sizeof(name) - 1;
-		} else if (!strncmp(t, endpoint, sizeof(endpoint) - 1)) {
-			v = b->upstream.endpoint;
-			t += sizeof(endpoint) - 1;
-		}
-		if (!v) {
-			out[o++] = *t++;
-			continue;
-		}
-		o += (size_t)snprintf(out + o, size - o, "%s", v);
-		if (o >= size)
-			o = size - 1;
-	}
-	out[o] = '\0';
-	return out;
 }
 
 /* <s> with '.' escaped for a regular expression into <out>. */
@@ -358,43 +383,53 @@ static void hacfg_rename(struct hacfg_out *o, const struct cfg_backend *b)
 		   u->deployment);
 }
 
+/* The region template's whole-line parts for backend <arg>. */
+static void hacfg_region_part(struct hacfg_out *o, const char *name, void *arg)
+{
+	if (!strcmp(name, "@CREDENTIAL@"))
+		hacfg_credential(o, arg);
+	else if (!strcmp(name, "@RENAME@"))
+		hacfg_rename(o, arg);
+}
+
 /* The region shim and upstream of backend <b>, from the region template. */
 static void hacfg_region(struct hacfg_out *o, const struct cfg_backend *b)
 {
-	char line[HACFG_LINE_MAX];
-	const char *const *t;
+	const struct hacfg_var vars[] = {
+		{"@NAME@", b->name},
+		{"@ENDPOINT@", b->upstream.endpoint},
+	};
 
-	for (t = hacfg_tmpl_region; *t; t++) {
-		if (!strcmp(*t, "@CREDENTIAL@"))
-			hacfg_credential(o, b);
-		else if (!strcmp(*t, "@RENAME@"))
-			hacfg_rename(o, b);
-		else
-			hacfg_put(o, hacfg_subst(*t, b, line, sizeof(line)));
-	}
+	hacfg_lines(o, hacfg_tmpl_region, vars, 2, hacfg_region_part,
+		    (void *)(uintptr_t)b);
 }
 
-/* Writes template <t>, its "@PART@" lines rendered from <cfg>. */
+/* The whole-line parts of haproxy.cfg's template for <arg>, the cfg. */
+static void hacfg_cfg_part(struct hacfg_out *o, const char *name, void *arg)
+{
+	const struct cfg *cfg = arg;
+	uint32_t i;
+
+	if (!strcmp(name, "@STATS_SOCKET@"))
+		hacfg_stats_socket(o, cfg);
+	else if (!strcmp(name, "@SERVERS@"))
+		hacfg_server_lines(o, cfg);
+	else if (!strcmp(name, "@REGIONS@"))
+		for (i = 0; i < cfg->n_backends; i++)
+			hacfg_region(o, &cfg->backends[i]);
+}
+
+/* Writes template <t> for <cfg>; "@AGENT@" is the agent's address. */
 static int hacfg_render(const char *const *t, const struct cfg *cfg,
 			hacfg_version v, struct buf *out)
 {
 	struct hacfg_out o = {.b = out, .v = v};
-	uint32_t i;
+	char addr[CFG_PATH_MAX + CFG_HOST_MAX + 16];
+	const struct hacfg_var vars[] = {
+		{"@AGENT@", hacfg_agent_addr(cfg, addr, sizeof(addr))},
+	};
 
-	for (; *t; t++) {
-		if (!strcmp(*t, "@STATS_SOCKET@")) {
-			hacfg_stats_socket(&o, cfg);
-		} else if (!strcmp(*t, "@SERVERS@")) {
-			hacfg_server_lines(&o, cfg);
-		} else if (!strcmp(*t, "@AGENT_SERVER@")) {
-			hacfg_agent_server(&o, cfg);
-		} else if (!strcmp(*t, "@REGIONS@")) {
-			for (i = 0; i < cfg->n_backends; i++)
-				hacfg_region(&o, &cfg->backends[i]);
-		} else {
-			hacfg_put(&o, *t);
-		}
-	}
+	hacfg_lines(&o, t, vars, 1, hacfg_cfg_part, (void *)(uintptr_t)cfg);
 	return out->overflow ? -1 : 0;
 }
 

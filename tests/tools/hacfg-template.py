@@ -7,11 +7,12 @@ For a change made by hand to the shipped files (a merge, a new rule):
 run this, rebuild, then "make haproxy-conf" must leave the shipped files
 unchanged (tests/e2e/test_config.py checks rendered == shipped). The parts
 the YAML decides become "@PART@" lines again: the agent's stats socket,
-the aoai backend's server lines, the agent server, and the regions, whose
-template is the first backend's shim + upstream pair with its name and
-endpoint as "@NAME@" / "@ENDPOINT@", its api-key line as "@CREDENTIAL@"
-and "@RENAME@" before its upstream server line (the first backend of the
-shipped YAML has no deployment rename).
+the aoai backend's server lines (their template: the first backend's line,
+"@NAME@", "@WEIGHT@@BACKUP@"), the agent server's address ("@AGENT@"), and
+the regions, whose template is the first backend's shim + upstream pair
+with its name and endpoint as "@NAME@" / "@ENDPOINT@", its api-key line as
+"@CREDENTIAL@" and "@RENAME@" before its upstream server line (the first
+backend of the shipped YAML has no deployment rename).
 """
 import os
 import re
@@ -40,7 +41,7 @@ def main():
     cfg = open(os.path.join(ROOT, "haproxy-conf/haproxy.cfg")).read()
     spoe = open(os.path.join(ROOT, "haproxy-conf/aoai-spoe.conf")).read()
     lines = cfg.split("\n")[:-1]
-    out, region = [], []
+    out, region, server = [], [], []
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -49,8 +50,14 @@ def main():
         elif line.startswith("    server ") and " abns@aoai-region-" in line:
             if out[-1] != "@SERVERS@":
                 out.append("@SERVERS@")
+            if line.startswith("    server %s " % name) and not server:
+                server.append(re.sub(r" weight \d+( backup)?",
+                                     " weight @WEIGHT@@BACKUP@",
+                                     line).replace(name, "@NAME@"))
         elif line.startswith("    server agent "):
-            out.append("@AGENT_SERVER@")
+            w = line.split(" ")
+            w[6] = "@AGENT@"  # "", "", "", "", "server", "agent", ADDRESS
+            out.append(" ".join(w))
         elif line.startswith("listen region-"):
             break
         else:
@@ -73,6 +80,9 @@ def main():
             region.append("@RENAME@")
         region.append(line.replace(endpoint, "@ENDPOINT@").replace(
             name, "@NAME@"))
+    if not server or "@WEIGHT@@BACKUP@" not in server[0]:
+        sys.exit("haproxy.cfg: no server line of %s with a weight in "
+                 "backend aoai" % name)
     if "@CREDENTIAL@" not in region or "@RENAME@" not in region:
         sys.exit("haproxy.cfg: the %s pair has no api-key line or no "
                  "upstream server line" % name)
@@ -93,6 +103,8 @@ def main():
 const char *const hacfg_tmpl_cfg[] = {
 """)
         f.writelines(c_line(l) for l in out)
+        f.write("\tNULL,\n};\n\nconst char *const hacfg_tmpl_server[] = {\n")
+        f.writelines(c_line(l) for l in server)
         f.write("\tNULL,\n};\n\nconst char *const hacfg_tmpl_region[] = {\n")
         f.writelines(c_line(l) for l in region)
         f.write("\tNULL,\n};\n\nconst char *const hacfg_tmpl_spoe[] = {\n")
