@@ -268,11 +268,11 @@ int hadrift_check(const struct cfg *cfg, hadrift_fn fn, void *arg, char *err,
 {
 	char cmd[2 * CFG_NAME_MAX + 64], e[160];
 	char *text = malloc(HADRIFT_RESP_MAX);
-	int n = -1;
+	int n = HADRIFT_UNREACHABLE;
 
 	if (!text) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return HADRIFT_UNREACHABLE;
 	}
 	snprintf(cmd, sizeof(cmd), "show servers state %s;show stat %s 4 -1\n",
 		 cfg->haproxy.backend, cfg->haproxy.backend);
@@ -286,6 +286,8 @@ int hadrift_check(const struct cfg *cfg, hadrift_fn fn, void *arg, char *err,
 			 e);
 	} else {
 		n = hadrift_compare(cfg, text, fn, arg, err, errlen);
+		if (n < 0)
+			n = HADRIFT_BAD_ANSWER;
 	}
 	free(text);
 	return n;

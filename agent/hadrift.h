@@ -25,10 +25,15 @@ typedef void (*hadrift_fn)(void *arg, const char *msg);
 int hadrift_compare(const struct cfg *cfg, char *text, hadrift_fn fn, void *arg,
 		    char *err, size_t errlen);
 
+#define HADRIFT_UNREACHABLE (-1) /* HAProxy could not be asked */
+#define HADRIFT_BAD_ANSWER  (-2) /* it answered, not with the servers */
+
 /* Asks HAProxy's runtime API at cfg->haproxy.stats_socket and compares,
  * as hadrift_compare(). Blocking, at most a few seconds: for the command
- * line, never the event loop. Returns the number of differences, or -1
- * when HAProxy could not be asked or did not answer as expected (<err>).
+ * line, never the event loop. Returns the number of differences, or
+ * HADRIFT_UNREACHABLE (no connection, no answer in time) or
+ * HADRIFT_BAD_ANSWER (no such backend, an error text), the reason in
+ * <err>.
  */
 int hadrift_check(const struct cfg *cfg, hadrift_fn fn, void *arg, char *err,
 		  size_t errlen);

@@ -89,18 +89,27 @@ static void print_drift(void *arg, const char *msg)
 
 /* -c with a haproxy block: the running HAProxy's servers against <cfg>.
  * HAProxy not reachable is said, not an error (a host without HAProxy
- * running, a package being installed). Returns the exit status.
+ * running, a package being installed); one that answers without the
+ * backend's servers differs. Returns the exit status.
  */
 static int main_drift(const struct cfg *cfg)
 {
 	char err[256];
 	int n = hadrift_check(cfg, print_drift, NULL, err, sizeof(err));
 
-	if (n < 0) {
+	if (n == HADRIFT_UNREACHABLE) {
 		fprintf(stderr,
 			"haproxy: not compared with the running HAProxy: %s\n",
 			err);
 		return EXIT_OK;
+	}
+	if (n < 0) {
+		printf("drift: %s\n", err);
+		fprintf(stderr,
+			"haproxy: the running HAProxy did not list the servers "
+			"of %s\n",
+			cfg->haproxy.backend);
+		return EXIT_DRIFT;
 	}
 	if (n == 0) {
 		printf("haproxy: %s matches the configuration\n",
