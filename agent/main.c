@@ -247,10 +247,9 @@ int main(int argc, char **argv)
 		}
 		printf("configuration OK\n");
 		fflush(stdout);
-		errors = cfg->haproxy.enabled ? (unsigned)main_drift(cfg)
-					      : EXIT_OK;
+		opt = cfg->haproxy.enabled ? main_drift(cfg) : EXIT_OK;
 		cfg_free(cfg);
-		return (int)errors;
+		return opt; /* the exit status */
 	}
 	if (!cfg) {
 		fprintf(stderr, "%s: %u error%s, not starting\n", file, errors,
