@@ -169,7 +169,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a \
 
 $(BUILD)/mock-aoai: $(MOCK_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(MOCK_SRC) $(ALL_LDFLAGS) -lev -lm -o $@
+	$(CC) $(ALL_CFLAGS) $(MOCK_SRC) $(ALL_LDFLAGS) -lev -lm -lcrypto -o $@
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a
 	@mkdir -p $(dir $@)

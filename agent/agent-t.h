@@ -35,6 +35,7 @@ struct agent_counters {
 struct route_engine;
 struct ctl;
 struct hapi;
+struct authset;
 
 struct agent {
 	struct ev_loop *loop;
@@ -50,6 +51,7 @@ struct agent {
 	struct ctl *ctl;	    /* control sockets; owned */
 	struct ctl_status ctl_st;   /* what ctl shows of itself */
 	struct hapi *hapi;	    /* HAProxy runtime API link; owned */
+	struct authset *auth;	    /* Entra ID credentials; owned, NULL */
 	/* agent_reload(): the control socket's "reload" calls it through
 	 * here, so that ctl does not depend on the module that starts it
 	 */

@@ -27,6 +27,7 @@
 #define HR(m) offsetof(struct cfg_headroom, m)
 #define ME(m) offsetof(struct cfg_member, m)
 #define UP(m) offsetof(struct cfg_upstream, m)
+#define AU(m) offsetof(struct cfg_auth, m)
 
 /* block, key, type, child block, required, offset, min, max, default,
  * docs' default, APIM name, help
@@ -98,6 +99,8 @@ static const struct cfg_field cfg_fields[] = {
 	  NULL, NULL, "every backend's breaker"),
 	F(DEFAULTS, "headroom", MAP, HEADROOM, false, NONE, 0, 0, NULL, NULL,
 	  NULL, "every backend's headroom steering"),
+	F(DEFAULTS, "auth", MAP, AUTH, false, NONE, 0, 0, NULL, NULL, NULL,
+	  "every backend's Entra ID credential"),
 
 	F(BREAKER, "failure", MAP, FAILURE, false, NONE, 0, 0, NULL, NULL,
 	  "failureCondition", "what trips the circuit"),
@@ -161,6 +164,9 @@ static const struct cfg_field cfg_fields[] = {
 	  "this backend's breaker"),
 	F(BACKEND, "headroom", MAP, HEADROOM, false, NONE, 0, 0, NULL,
 	  "defaults.headroom", NULL, "this backend's headroom steering"),
+	F(BACKEND, "auth", MAP, AUTH, false, NONE, 0, 0, NULL, "defaults.auth",
+	  "authentication-managed-identity",
+	  "this backend's Entra ID credential; a kind replaces defaults.auth"),
 	F(BACKEND, "upstream", MAP, UPSTREAM, false, NONE, 0, 0, NULL, "none",
 	  NULL, "the HAProxy side, for aoai-spoa haproxy-config"),
 
@@ -179,8 +185,8 @@ static const struct cfg_field cfg_fields[] = {
 	  "the deployment name clients use, rewritten to deployment"),
 	F(UPSTREAM, "key", KEYSRC, ROOT, false, UP(key), 0, 0, "map", NULL,
 	  "credentials.header",
-	  "api-key from the keys map, or none "
-	  "(the client's bearer token passes)"),
+	  "api-key from the keys map, or none (the client's bearer token "
+	  "passes); a backend with auth sends the agent's token instead"),
 
 	F(POOL, "name", NAME, ROOT, true, NONE, 0, 0, NULL, NULL,
 	  "backend of type Pool", "the pool argument of aoai-route"),
@@ -193,6 +199,50 @@ static const struct cfg_field cfg_fields[] = {
 	  NULL, "pool.services[].priority", "lower is used first"),
 	F(MEMBER, "weight", U32, ROOT, false, ME(weight), 0, 1000, "1", NULL,
 	  "pool.services[].weight", "share within a priority; 0 = drained"),
+
+	F(AUTH, "kind", AUTH_KIND, ROOT, false, AU(kind), 0, 0, "none", NULL,
+	  NULL,
+	  "none (api-key in HAProxy), managed-identity, workload-identity, "
+	  "service-principal"),
+	F(AUTH, "client_id", TEXT, ROOT, false, AU(client_id), 0,
+	  CFG_AUTH_ID_MAX, "", NULL, "clientId",
+	  "application id; managed-identity: a user-assigned identity; "
+	  "workload-identity: else AZURE_CLIENT_ID"),
+	F(AUTH, "tenant", TEXT, ROOT, false, AU(tenant), 0, CFG_AUTH_ID_MAX, "",
+	  NULL, NULL,
+	  "Entra tenant id; workload-identity: else AZURE_TENANT_ID"),
+	F(AUTH, "secret_file", TEXT, ROOT, false, AU(secret_file), 0,
+	  CFG_AUTH_FILE_MAX, "", NULL, NULL,
+	  "service-principal: file holding the client secret, mode 0600"),
+	F(AUTH, "certificate_file", TEXT, ROOT, false, AU(certificate_file), 0,
+	  CFG_AUTH_FILE_MAX, "", NULL, NULL,
+	  "service-principal: PEM file with the certificate and its key"),
+	F(AUTH, "token_file", TEXT, ROOT, false, AU(token_file), 0,
+	  CFG_AUTH_FILE_MAX, "", NULL, NULL,
+	  "workload-identity: federated token file; else "
+	  "AZURE_FEDERATED_TOKEN_FILE"),
+	F(AUTH, "authority", TEXT, ROOT, false, AU(authority), 0,
+	  CFG_AUTH_URL_MAX, "", NULL, NULL,
+	  "Entra authority; empty: https://login.microsoftonline.com"),
+	F(AUTH, "imds", TEXT, ROOT, false, AU(imds), 0, CFG_AUTH_URL_MAX, "",
+	  NULL, NULL,
+	  "managed-identity: metadata service; empty: "
+	  "http://169.254.169.254"),
+	F(AUTH, "ca_file", TEXT, ROOT, false, AU(ca_file), 0, CFG_AUTH_FILE_MAX,
+	  "", NULL, NULL, "CAs that verify the authority; empty: the system's"),
+	F(AUTH, "token_map", TEXT, ROOT, false, AU(token_map), 0,
+	  CFG_AUTH_FILE_MAX, "/var/lib/aoai-spoa/tokens.map", NULL, NULL,
+	  "map file of tokens the agent writes, one for every backend"),
+	F(AUTH, "map_name", TEXT, ROOT, false, AU(map_name), 0,
+	  CFG_AUTH_FILE_MAX, "", NULL, NULL,
+	  "the map as haproxy.cfg names it; empty: token_map"),
+};
+
+static const char *const cfg_auth_kinds[] = {
+	[CFG_AUTH_NONE] = "none",
+	[CFG_AUTH_MANAGED_IDENTITY] = "managed-identity",
+	[CFG_AUTH_WORKLOAD_IDENTITY] = "workload-identity",
+	[CFG_AUTH_SERVICE_PRINCIPAL] = "service-principal",
 };
 
 static const struct {
@@ -229,6 +279,8 @@ const char *cfg_type_str(enum cfg_type t)
 		[CFG_T_DNS] = "host name",
 		[CFG_T_WORD] = "name",
 		[CFG_T_KEYSRC] = "key source",
+		[CFG_T_TEXT] = "text",
+		[CFG_T_AUTH_KIND] = "credential kind",
 	};
 
 	if ((unsigned)t < sizeof(names) / sizeof(names[0]) && names[t])
@@ -251,6 +303,7 @@ const char *cfg_block_path(enum cfg_block b)
 		[CFG_BLK_UPSTREAM] = "backends[].upstream",
 		[CFG_BLK_POOL] = "pools[]",
 		[CFG_BLK_MEMBER] = "pools[].members[]",
+		[CFG_BLK_AUTH] = "auth",
 	};
 
 	if ((unsigned)b < sizeof(paths) / sizeof(paths[0]) && paths[b])
@@ -389,6 +442,30 @@ static int cfg_value_string(const struct cfg_field *f, const char *s, char *out,
 	return 0;
 }
 
+/* A text field into the char array at <p> of f->max bytes: printable
+ * ASCII without spaces (paths, URLs, ids), "" allowed (unset). Returns 0
+ * or -1 (<err>).
+ */
+static int cfg_value_text(const struct cfg_field *f, const char *s, char *p,
+			  char *err, size_t len)
+{
+	size_t n = strlen(s), i;
+
+	if (n >= f->max) {
+		snprintf(err, len, "longer than %" PRIu64 " bytes", f->max - 1);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (s[i] <= ' ' || s[i] > '~') {
+			snprintf(err, len,
+				 "only printable characters, no spaces");
+			return -1;
+		}
+	}
+	memcpy(p, s, n + 1);
+	return 0;
+}
+
 int cfg_value_set(const struct cfg_field *f, const char *s, void *base,
 		  char *err, size_t len)
 {
@@ -449,6 +526,21 @@ int cfg_value_set(const struct cfg_field *f, const char *s, void *base,
 		}
 		*(int *)(void *)p = s[0] == 'm' ? CFG_KEY_MAP : CFG_KEY_NONE;
 		return 0;
+	case CFG_T_TEXT:
+		return cfg_value_text(f, s, p, err, len);
+	case CFG_T_AUTH_KIND:
+		for (i = 0;
+		     i < sizeof(cfg_auth_kinds) / sizeof(cfg_auth_kinds[0]);
+		     i++) {
+			if (strcmp(s, cfg_auth_kinds[i]) == 0) {
+				*(enum cfg_auth_kind *)(void *)p = i;
+				return 0;
+			}
+		}
+		snprintf(err, len,
+			 "expected none, managed-identity, workload-identity "
+			 "or service-principal");
+		return -1;
 	default:
 		snprintf(err, len, "not a plain value");
 		return -1;
@@ -528,6 +620,14 @@ const char *cfg_value_fmt(const struct cfg_field *f, const void *base,
 		snprintf(buf, size, "%s",
 			 *(const int *)(const void *)p == CFG_KEY_MAP ? "map"
 								      : "none");
+		break;
+	case CFG_T_TEXT:
+		snprintf(buf, size, "%s", p);
+		break;
+	case CFG_T_AUTH_KIND:
+		i = (size_t) * (const enum cfg_auth_kind *)(const void *)p;
+		if (i < sizeof(cfg_auth_kinds) / sizeof(cfg_auth_kinds[0]))
+			snprintf(buf, size, "%s", cfg_auth_kinds[i]);
 		break;
 	default:
 		break;
@@ -632,7 +732,8 @@ static void cfg_walk_plain(struct cfg_walker *w, const struct cfg_field *f,
 		struct cfg_breaker b;
 		struct cfg_headroom r;
 		struct cfg_member m;
-		struct cfg_upstream u;
+		struct cfg_upstream up;
+		struct cfg_auth u;
 	} scratch;
 	char v[CFG_WALK_VALUE_MAX], d[CFG_WALK_VALUE_MAX], err[128];
 	bool is_def = false;
@@ -789,6 +890,10 @@ static void cfg_walk_special(struct cfg_walker *w, const struct cfg_field *f,
 	else if (f->block == CFG_BLK_BACKEND && f->child == CFG_BLK_UPSTREAM) {
 		if (bk->upstream.mark.line) /* given in the file */
 			cfg_walk_map(w, f, 0, f->child, &bk->upstream);
+	} else if (f->block == CFG_BLK_BACKEND && f->child == CFG_BLK_AUTH) {
+		/* a keyed backend has nothing to say here */
+		if (bk->auth.kind != CFG_AUTH_NONE)
+			cfg_walk_map(w, f, 0, f->child, &bk->auth);
 	} else if (f->block == CFG_BLK_BACKEND)
 		cfg_walk_map(w, f, 0, f->child,
 			     f->child == CFG_BLK_BREAKER

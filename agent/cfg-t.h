@@ -99,11 +99,43 @@ struct cfg_upstream {
 	struct cfg_mark mark; /* of the "upstream" key; 0:0 when absent */
 };
 
+/* Entra ID credentials (keyless backends): sizes of the text fields. */
+#define CFG_AUTH_ID_MAX	  128 /* client_id, tenant */
+#define CFG_AUTH_URL_MAX  256 /* authority, imds */
+#define CFG_AUTH_FILE_MAX 256 /* secret, certificate, token, CA, map */
+
+/* Where a backend's access token comes from; NONE: the region takes an
+ * api-key from HAProxy's own map, the agent fetches nothing.
+ */
+enum cfg_auth_kind {
+	CFG_AUTH_NONE,
+	CFG_AUTH_MANAGED_IDENTITY,  /* IMDS of the Azure VM */
+	CFG_AUTH_WORKLOAD_IDENTITY, /* federated token file (AKS) */
+	CFG_AUTH_SERVICE_PRINCIPAL, /* client secret or certificate */
+};
+
+/* A backend's Entra ID credential ("auth:"), as written; "" = unset. */
+struct cfg_auth {
+	enum cfg_auth_kind kind;
+	char client_id[CFG_AUTH_ID_MAX];	  /* app or user-assigned id */
+	char tenant[CFG_AUTH_ID_MAX];		  /* Entra tenant */
+	char secret_file[CFG_AUTH_FILE_MAX];	  /* service principal */
+	char certificate_file[CFG_AUTH_FILE_MAX]; /* PEM certificate + key */
+	char token_file[CFG_AUTH_FILE_MAX];	  /* workload identity */
+	char authority[CFG_AUTH_URL_MAX];	  /* https://login... */
+	char imds[CFG_AUTH_URL_MAX];		  /* http://169.254.169.254 */
+	char ca_file[CFG_AUTH_FILE_MAX];	  /* "" = system CAs */
+	char token_map[CFG_AUTH_FILE_MAX]; /* map file the agent writes */
+	char map_name[CFG_AUTH_FILE_MAX];  /* as HAProxy names it */
+	struct cfg_mark mark;		   /* its "auth:" or "kind" */
+};
+
 struct cfg_backend {
 	char name[CFG_NAME_MAX]; /* equals the HAProxy server name */
 	struct cfg_breaker breaker;
 	struct cfg_headroom headroom;
 	struct cfg_upstream upstream;
+	struct cfg_auth auth; /* kind NONE: api-key, no token */
 	struct cfg_mark mark;
 };
 
@@ -178,6 +210,8 @@ enum cfg_type {
 	CFG_T_DNS,	 /* a DNS host name, at most <max> characters */
 	CFG_T_WORD,	 /* 1..<max> of A-Z a-z 0-9 _ . - (deployment names) */
 	CFG_T_KEYSRC,	 /* api-key source: map or none */
+	CFG_T_TEXT,	 /* printable, no spaces, shorter than max bytes */
+	CFG_T_AUTH_KIND, /* none, managed-identity, workload-identity, ... */
 };
 
 /* The mappings of the file; each key of the schema belongs to one. */
@@ -194,6 +228,7 @@ enum cfg_block {
 	CFG_BLK_UPSTREAM, /* backends[].upstream (struct cfg_upstream) */
 	CFG_BLK_POOL,	  /* an item of pools (struct cfg_pool) */
 	CFG_BLK_MEMBER,	  /* an item of members (struct cfg_member) */
+	CFG_BLK_AUTH,	  /* auth: of a backend or defaults (cfg_auth) */
 	CFG_BLK_COUNT
 };
 

@@ -718,6 +718,85 @@ static void cfg_parse_upstream(struct cfg_ctx *ctx, yaml_node_t *n,
 			  "together (clients' name -> this resource's)");
 }
 
+/* Applies the "auth" block <n> onto <a>. A block that names a kind starts
+ * from scratch (a service principal's files are not inherited by a
+ * managed identity); one without a kind refines the inherited credential.
+ */
+static void cfg_parse_auth(struct cfg_ctx *ctx, yaml_node_t *n,
+			   struct cfg_auth *a)
+{
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_AUTH, keys, f);
+
+	if (yconf_map(&ctx->y, n, "auth", keys, nk) < 0)
+		return;
+	if (cfg_key(keys, nk, "kind")->val) {
+		memset(a, 0, sizeof(*a));
+		cfg_block_defaults(CFG_BLK_AUTH, a);
+	}
+	cfg_get_plain(ctx, keys, f, nk, a);
+	a->mark = cfg_mark_node(n);
+}
+
+/* Checks the credential of backend <b> is complete for its kind, and that
+ * every keyless backend shares one token map. Errors point at the auth
+ * block that made the credential (the backend's or the defaults').
+ */
+static void cfg_auth_check(struct cfg_ctx *ctx, const struct cfg_backend *b)
+{
+	const struct cfg_auth *a = &b->auth, *first = NULL;
+	struct yconf_mark m = {a->mark.line, a->mark.col};
+	const char *path[] = {a->secret_file, a->certificate_file,
+			      a->token_file, a->ca_file, a->token_map};
+	uint32_t i;
+
+	if (a->kind == CFG_AUTH_NONE)
+		return;
+	if (!ctx->cfg->haproxy.enabled)
+		yconf_err_at(&ctx->y, m,
+			     "backend '%s': auth needs the haproxy: block "
+			     "(tokens reach HAProxy through its runtime API)",
+			     b->name);
+	if (a->kind == CFG_AUTH_SERVICE_PRINCIPAL &&
+	    (!a->tenant[0] || !a->client_id[0]))
+		yconf_err_at(&ctx->y, m,
+			     "backend '%s': service-principal needs tenant "
+			     "and client_id",
+			     b->name);
+	if (a->kind == CFG_AUTH_SERVICE_PRINCIPAL &&
+	    !a->secret_file[0] == !a->certificate_file[0])
+		yconf_err_at(&ctx->y, m,
+			     "backend '%s': service-principal needs one of "
+			     "secret_file and certificate_file",
+			     b->name);
+	if (a->kind != CFG_AUTH_SERVICE_PRINCIPAL &&
+	    (a->secret_file[0] || a->certificate_file[0]))
+		yconf_err_at(&ctx->y, m,
+			     "backend '%s': secret_file and certificate_file "
+			     "are for service-principal",
+			     b->name);
+	for (i = 0; i < CFG_NKEYS(path); i++)
+		if (path[i][0] && path[i][0] != '/')
+			yconf_err_at(&ctx->y, m,
+				     "backend '%s': '%s' is not an absolute "
+				     "path",
+				     b->name, path[i]);
+	if (!a->token_map[0])
+		yconf_err_at(&ctx->y, m, "backend '%s': token_map is empty",
+			     b->name);
+	for (i = 0; i < ctx->cfg->n_backends && !first; i++)
+		if (ctx->cfg->backends[i].auth.kind != CFG_AUTH_NONE)
+			first = &ctx->cfg->backends[i].auth;
+	if (first && first != a &&
+	    (strcmp(first->token_map, a->token_map) != 0 ||
+	     strcmp(first->map_name, a->map_name) != 0))
+		yconf_err_at(&ctx->y, m,
+			     "backend '%s': every keyless backend shares one "
+			     "token_map and map_name",
+			     b->name);
+}
+
 /* Parses "defaults" into the template <tmpl> every backend starts from;
  * <src> records where the cross-checked breaker fields were set.
  */
@@ -739,6 +818,9 @@ static void cfg_parse_defaults(struct cfg_ctx *ctx, yaml_node_t *n,
 	if (cfg_key(keys, nk, "headroom")->val)
 		cfg_parse_headroom(ctx, cfg_key(keys, nk, "headroom")->val,
 				   &tmpl->headroom);
+	if (cfg_key(keys, nk, "auth")->val)
+		cfg_parse_auth(ctx, cfg_key(keys, nk, "auth")->val,
+			       &tmpl->auth);
 	/* the template must stay unfinished: check a copy */
 	check = tmpl->breaker;
 	cfg_breaker_finish(ctx, &check, src, &none);
@@ -804,8 +886,13 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 			cfg_parse_upstream(ctx,
 					   cfg_key(keys, nk, "upstream")->val,
 					   &b->upstream);
+		if (cfg_key(keys, nk, "auth")->val)
+			cfg_parse_auth(ctx, cfg_key(keys, nk, "auth")->val,
+				       &b->auth);
 		cfg_breaker_finish(ctx, &b->breaker, &local, tsrc);
 	}
+	for (i = 0; i < (int)cfg->n_backends; i++)
+		cfg_auth_check(ctx, &cfg->backends[i]);
 }
 
 /* Sorts the members of <p> by priority, keeping file order within one. */
@@ -1054,6 +1141,8 @@ void cfg_backend_defaults(struct cfg_backend *b)
 	cfg_block_defaults(CFG_BLK_HEADROOM, &b->headroom);
 	memset(&b->upstream, 0, sizeof(b->upstream));
 	cfg_block_defaults(CFG_BLK_UPSTREAM, &b->upstream);
+	memset(&b->auth, 0, sizeof(b->auth));
+	cfg_block_defaults(CFG_BLK_AUTH, &b->auth);
 }
 
 int cfg_backend_index(const struct cfg *cfg, const char *name)

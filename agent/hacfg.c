@@ -192,6 +192,23 @@ unsigned hacfg_check(const struct cfg *cfg, cfg_error_fn err, void *arg)
 			  m->weight, HACFG_WEIGHT_MAX);
 		bad++;
 	}
+	for (i = 0; i < cfg->n_backends; i++) {
+		const struct cfg_auth *a = &cfg->backends[i].auth;
+		const char *m = a->map_name[0] ? a->map_name : a->token_map;
+
+		/* it goes inside map(...) of a quoted header value */
+		if (a->kind == CFG_AUTH_NONE ||
+		    strspn(m,
+			   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
+			   "yz0123456789/_.-") == strlen(m))
+			continue;
+		hacfg_err(cfg, a->mark, err, arg,
+			  "backend '%s': the token map '%s' has characters "
+			  "haproxy-config does not put in map() (A-Z a-z 0-9 "
+			  "/ _ . -)",
+			  cfg->backends[i].name, m);
+		bad++;
+	}
 	if (cfg->haproxy.enabled &&
 	    strcmp(cfg->haproxy.backend, HACFG_BACKEND)) {
 		hacfg_err(cfg, cfg->haproxy.stats_socket.mark, err, arg,
@@ -342,9 +359,23 @@ static const char *hacfg_regex(const char *s, char *out, size_t size)
 	return out;
 }
 
-/* How the upstream of <b> authenticates to its region. */
+/* How the upstream of <b> authenticates to its region: an Entra ID
+ * credential (auth:) sends the token the agent keeps in its token map,
+ * else the upstream's key source decides.
+ */
 static void hacfg_credential(struct hacfg_out *o, const struct cfg_backend *b)
 {
+	const struct cfg_auth *a = &b->auth;
+
+	if (a->kind != CFG_AUTH_NONE) {
+		/* the map as HAProxy names it: map_name, else token_map */
+		hacfg_putf(o,
+			   "    http-request set-header Authorization \"Bearer "
+			   "%%[str(%s),map(%s)]\"",
+			   b->name,
+			   a->map_name[0] ? a->map_name : a->token_map);
+		return;
+	}
 	switch (b->upstream.key) {
 	case CFG_KEY_MAP:
 		hacfg_putf(o,
@@ -354,12 +385,6 @@ static void hacfg_credential(struct hacfg_out *o, const struct cfg_backend *b)
 			   b->name, HACFG_KEYS_MAP);
 		break;
 	case CFG_KEY_NONE:
-		/* The branch point of keyless regions: a backend with an Entra
-		 * ID credential renders here, instead of an api-key, the token
-		 * map lines of haproxy-conf/README.md ("Delivery to HAProxy"):
-		 * set-header Authorization "Bearer %[str(NAME),map(TOKENMAP)]"
-		 * and del-header api-key.
-		 */
 		hacfg_put(o, "    # key: none, the client's bearer token is "
 			     "passed to the region");
 		break;

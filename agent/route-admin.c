@@ -53,6 +53,15 @@ int route_set_down(struct route_engine *e, int b, bool down)
 	return 0;
 }
 
+int route_set_auth(struct route_engine *e, int b, bool usable)
+{
+	if (!route_backend_ok(e, b))
+		return -1;
+	e->backends[b].no_auth = !usable;
+	e->epoch++;
+	return 0;
+}
+
 int route_trip(struct route_engine *e, int b, uint32_t duration_ms,
 	       uint64_t now_ms)
 {
@@ -128,6 +137,7 @@ int route_backend_info(struct route_engine *e, int b, uint64_t now_ms,
 			     bk->br.cause == BREAKER_BY_OPERATOR;
 	out->disabled = bk->disabled;
 	out->down = bk->down;
+	out->no_auth = bk->no_auth;
 	out->why = bk->br.why;
 	out->until_ms = bk->br.until_ms;
 	out->trip_duration_ms = (uint32_t)breaker_trip_ms(&bk->br);

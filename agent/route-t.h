@@ -158,6 +158,7 @@ struct route_backend_info {
 				     * cause ROUTE_BY_OPERATOR */
 	bool disabled;		    /* operator: no new decisions */
 	bool down;		    /* HAProxy says DOWN or MAINT */
+	bool no_auth;		    /* keyless without a token: "auth" */
 	const char *why;	    /* last transition reason, "" if none */
 	uint64_t until_ms;	    /* open/cooling: end; 0 otherwise */
 	uint32_t trip_duration_ms;  /* the next fault trip would last this */

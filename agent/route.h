@@ -115,6 +115,12 @@ int route_set_disabled(struct route_engine *e, int b, bool disabled);
  */
 int route_set_down(struct route_engine *e, int b, bool down);
 
+/* Marks keyless backend <b> unavailable for want of an access token
+ * HAProxy holds (reason "auth"), or available again. Like down: not an
+ * override, no hook.
+ */
+int route_set_auth(struct route_engine *e, int b, bool usable);
+
 /* Opens the circuit of backend <b> for <duration_ms> (capped at
  * ROUTE_WAIT_CEIL_MS), then half-open as after any trip. Does not grow the
  * trip duration. Runs the hook when the state changes.

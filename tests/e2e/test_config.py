@@ -182,8 +182,9 @@ def check_haproxy_cfg(t, label, text, yaml_text):
 
 
 def prod_copy(tmp, text=None):
-    """The production files under <tmp>, /etc/haproxy/ replaced; <text>
-    instead of the shipped haproxy.cfg."""
+    """The production files under <tmp>, /etc/haproxy/ and the agent's
+    token map folder (/var/lib/aoai-spoa/) replaced; <text> instead of the
+    shipped haproxy.cfg."""
     os.makedirs(os.path.join(tmp, "certs"), exist_ok=True)
     key = os.path.join(tmp, "k.pem")
     crt = os.path.join(tmp, "c.pem")
@@ -199,10 +200,13 @@ def prod_copy(tmp, text=None):
     with open(os.path.join(tmp, "aoai-clients.map"), "w") as f:
         f.write("gateway-key client\n")
     shutil.copy(SPOE, os.path.join(tmp, "aoai-spoe.conf"))
+    with open(os.path.join(tmp, "tokens.map"), "w") as f:
+        f.write("eastus -\nswedencentral -\nwestus-payg -\n")
+    text = (text or read(PROD_CFG)).replace("/etc/haproxy/", tmp + "/")
+    text = text.replace("/var/lib/aoai-spoa/", tmp + "/")
     cfg = os.path.join(tmp, "haproxy.cfg")
     with open(cfg, "w") as f:
-        f.write((text or read(PROD_CFG)).replace("/etc/haproxy/",
-                                                  tmp + "/"))
+        f.write(text)
     return cfg
 
 
@@ -407,6 +411,36 @@ def main():
         rc, out = run([HAPROXY, "-c", "-f", cfg],
                       env=dict(clean, AOAI_DEBUG_HEADERS="1"))
         t.ok(rc == 0, "haproxy -c production with AOAI_DEBUG_HEADERS",
+             out[-800:])
+        # the shipped YAML's keyless example (its commented auth: block)
+        # in force, rendered: swedencentral sends the agent's token
+        yaml = re.sub(r"^    # auth:\n((?:    #.*\n)*)",
+                      lambda m: "    auth:\n" + "".join(
+                          "      " + l[8:] + "\n" if l.startswith(
+                              "    #   ") and not l.startswith("    #   #")
+                          and not l.startswith("    #    ") else ""
+                          for l in m.group(1).splitlines()),
+                      read(PROD_YAML), flags=re.M)
+        kpath = os.path.join(tmp, "keyless.yaml")
+        with open(kpath, "w") as f:
+            f.write(yaml)
+        rc, out = run([AGENT_FAST, "-c", "-f", kpath])
+        t.ok(rc == 0 and "configuration OK" in out and
+             "kind: managed-identity" in yaml,
+             "aoai-spoa -c production yaml with its keyless example", out)
+        os.makedirs(os.path.join(tmp, "keyless"))
+        rc, text, err = render(kpath)
+        up = sections(text).get(("listen", "upstream-swedencentral"), [])
+        t.ok(rc == 0 and 'http-request set-header Authorization "Bearer '
+             '%[str(swedencentral),map(/var/lib/aoai-spoa/tokens.map)]"'
+             in up and not any("api-key" in l for l in up) and
+             any(l.startswith("http-request set-header api-key") for l in
+                 sections(text).get(("listen", "upstream-eastus"), [])),
+             "rendered keyless example: swedencentral sends the token map's "
+             "bearer, no api-key; eastus keeps its api-key", err + str(up))
+        cfg = prod_copy(os.path.join(tmp, "keyless"), text)
+        rc, out = run([HAPROXY, "-c", "-f", cfg], env=clean)
+        t.ok(rc == 0, "haproxy -c production with its keyless region",
              out[-800:])
 
     for label, path in (("production", PROD_YAML), ("lab", LAB_YAML)):

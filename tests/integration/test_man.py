@@ -34,9 +34,10 @@ BASE = {
     "control": [{"address": "unix:///run/aoai-spoa/c.sock"}],
     "haproxy": {"stats_socket": "unix:///run/haproxy/a.sock",
                 "backend": "aoai"},
-    "defaults": {"circuit_breaker": {"failure": {}}, "headroom": {}},
+    "defaults": {"circuit_breaker": {"failure": {}}, "headroom": {},
+                 "auth": {}},
     "backends": [{"name": "a", "circuit_breaker": {"failure": {}},
-                  "headroom": {}, "upstream": {}}],
+                  "headroom": {}, "auth": {}, "upstream": {}}],
     "pools": [{"name": "p", "members": [{"backend": "a"}]}],
 }
 # Where to insert the probe in BASE, and the man page's path of that
@@ -58,6 +59,8 @@ PROBES = (
     (("backends", 0, "circuit_breaker", "failure"),
      "circuit_breaker.failure"),
     (("backends", 0, "headroom"), "headroom"),
+    (("defaults", "auth"), "auth"),
+    (("backends", 0, "auth"), "auth"),
     (("backends", 0, "upstream"), "backends[].upstream"),
     (("pools", 0), "pools[]"),
     (("pools", 0, "members", 0), "pools[].members[]"),
