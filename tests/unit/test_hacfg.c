@@ -281,6 +281,71 @@ static void test_keys(void)
 	cfg_free(cfg);
 }
 
+/* A keyless backend (auth:): its upstream sends the agent's token from the
+ * token map, as HAProxy names it, and no api-key.
+ */
+static void test_keyless(void)
+{
+	static const char *const maps[] = {
+		"",
+		"      map_name: /etc/haproxy/tok.map\n",
+		"      map_name: /etc/haproxy/a\"b.map\n",
+	};
+	char y[1024];
+	struct buf b;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		struct msgs m = {0};
+		struct cfg *cfg;
+
+		snprintf(y, sizeof(y),
+			 "listen: [tcp://127.0.0.1:1]\n"
+			 "haproxy: {stats_socket: unix:///x.sock, backend: "
+			 "aoai}\n"
+			 "backends:\n"
+			 "  - name: k\n"
+			 "    upstream: {endpoint: k.example.com}\n"
+			 "    auth:\n"
+			 "      kind: managed-identity\n"
+			 "%s"
+			 "  - name: m\n"
+			 "    upstream: {endpoint: m.example.com}\n"
+			 "pools: [{name: p, members: [{backend: k}, {backend: "
+			 "m}]}]\n",
+			 maps[i]);
+		cfg = cfg_parse("a.yaml", y, strlen(y), print_err, NULL);
+		tap_ok(cfg != NULL, "keyless YAML %d loads", i);
+		if (!cfg)
+			continue;
+		if (i == 2) {
+			tap_is_int(hacfg_check(cfg, collect, &m), 1,
+				   "a token map name with a quote: refused");
+			cfg_free(cfg);
+			continue;
+		}
+		tap_is_int(hacfg_check(cfg, collect, &m), 0, "renderable");
+		buf_init(&b, HACFG_OUT_MAX);
+		hacfg_render_cfg(cfg, 0, &b);
+		tap_ok(b.p &&
+			       strstr(b.p, "\n    http-request set-header Host "
+					   "k.example.com\n    http-request "
+					   "set-header Authorization \"Bearer "
+					   "%[str(k),map(") &&
+			       strstr(b.p, i ? "map(/etc/haproxy/tok.map)]\"\n"
+					     : "map(/var/lib/aoai-spoa/"
+					       "tokens.map)]\"\n") &&
+			       count(b.p, "set-header api-key") == 1 &&
+			       strstr(b.p, "\"%[str(m),map(/etc/haproxy/"
+					   "aoai-keys.map)]\""),
+		       "keyless: Authorization from %s, no api-key; the keyed "
+		       "one keeps its api-key",
+		       i ? "map_name" : "token_map");
+		buf_free(&b);
+		cfg_free(cfg);
+	}
+}
+
 /* "show servers state aoai;show stat aoai 4 -1" as HAProxy answers it
  * (columns cut down to those the parsers read, in HAProxy's order).
  */
@@ -359,6 +424,7 @@ int main(void)
 	test_check();
 	test_keys();
 	test_stats_socket();
+	test_keyless();
 	test_drift(cfg);
 	cfg_free(cfg);
 	return tap_done();
