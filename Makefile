@@ -41,6 +41,8 @@ BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev
 BUILD_PKGS += libssl-dev libjansson-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 	valgrind ca-certificates systemd strace prometheus
+# make bench-haproxy: load (wrk, h2load), system calls per request (perf)
+TEST_PKGS  += wrk nghttp2-client linux-perf
 # tests/package: build the .deb, lint it, read the man pages
 TEST_PKGS  += dpkg-dev debhelper lintian man-db groff-base
 
