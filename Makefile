@@ -4,6 +4,8 @@
 #   make            build build/aoai-spoa and build/libspop.a
 #   make run        the local lab: HAProxy + agent + mock regions, analysis
 #   make run AZURE_CONFIG=azure.env   the same against real Azure OpenAI
+#   make run FLEET=3 three nodes sharing throttles (HAProxy peers), and
+#                   the same without sharing (also: make lab-fleet)
 #   make lab        the lab kept up (make lab-stop; make lab-scenario S=...)
 #   make test       every test layer; last line "N passed, M failed"
 #   make test HAPROXY_VERSIONS=2.6   the e2e layer against one HAProxy only
@@ -13,6 +15,8 @@
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
 #   make lint       clang-format check, banned functions, include graph
 #   make deps-graph the include graph between modules; fails on a cycle
+#   make haproxy-conf  haproxy-conf/haproxy.cfg and aoai-spoe.conf rendered
+#                   again from haproxy-conf/aoai-spoa.yaml (haproxy-config)
 #   make install    honours DESTDIR and PREFIX
 #
 # User CPPFLAGS/CFLAGS/LDFLAGS/LDLIBS are respected; project flags come
@@ -39,6 +43,8 @@ BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev
 BUILD_PKGS += libssl-dev libjansson-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 	valgrind ca-certificates systemd strace prometheus
+# make bench-haproxy: load (wrk, h2load), system calls per request (perf)
+TEST_PKGS  += wrk nghttp2-client linux-perf
 # tests/package: build the .deb, lint it, read the man pages
 TEST_PKGS  += dpkg-dev debhelper lintian man-db groff-base
 
@@ -96,7 +102,8 @@ FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps build-deps node-deps build-tests test run bench fuzz fuzz-build lint \
-	deps-graph format install clean bench-haproxy bench-haproxy-deps
+	deps-graph format install clean bench-haproxy bench-haproxy-deps \
+	haproxy-conf
 
 # A pure build: nothing is installed here (see "make deps").
 all: $(BUILD)/libspop.a $(BUILD)/aoai-spoa
@@ -219,9 +226,17 @@ test: deps node-deps bench-haproxy-deps
 # compiler command lines.
 LAB_BUILD = @$(MAKE) --no-print-directory $(if $(V),,-s) all $(BUILD)/mock-aoai
 
+# make run FLEET=3 (or make lab-fleet): three nodes sharing throttles
+# through HAProxy peers, next to the same without sharing
+# (tests/lab/fleet.py).
 run: deps
 	$(LAB_BUILD)
-	@python3 tests/lab/lab.py
+	@python3 tests/lab/$(if $(FLEET),fleet.py --nodes $(FLEET),lab.py)
+
+.PHONY: lab-fleet
+lab-fleet: deps
+	$(LAB_BUILD)
+	@python3 tests/lab/fleet.py --nodes 3
 
 # The lab kept up (tests/lab/README.md): make lab [PROMETHEUS=1],
 # make lab-scenario S='throttle eastus', make lab-stop.
@@ -248,6 +263,16 @@ fuzz: fuzz-build
 
 lint:
 	@sh tests/lint.sh
+
+# The shipped HAProxy files are the product's rendering of the shipped YAML
+# (tests/e2e/test_config.py checks that they still are).
+haproxy-conf: $(BUILD)/aoai-spoa
+	$(BUILD)/aoai-spoa haproxy-config -f haproxy-conf/aoai-spoa.yaml \
+		> haproxy-conf/haproxy.cfg.tmp
+	$(BUILD)/aoai-spoa haproxy-config -f haproxy-conf/aoai-spoa.yaml \
+		--spoe > haproxy-conf/aoai-spoe.conf.tmp
+	mv haproxy-conf/haproxy.cfg.tmp haproxy-conf/haproxy.cfg
+	mv haproxy-conf/aoai-spoe.conf.tmp haproxy-conf/aoai-spoe.conf
 
 # The include graph between modules; fails on a cycle or upward include.
 deps-graph:

@@ -16,6 +16,7 @@
 #include "ctl-cmd.h"
 #include "ctl-http.h"
 #include "ctl.h"
+#include "fleet.h"
 #include "hapi.h"
 #include "listener.h"
 #include "log.h"
@@ -162,6 +163,7 @@ static void agent_route_hook(void *arg, int backend, enum route_state from,
 	statelog_push(&a->slog, clock_now.ms, prio, (uint32_t)backend,
 		      route_backend_name(a->core.route, backend), to, line);
 	hapi_mirror(a->core.hapi, backend, from, to); /* HAProxy drain/ready */
+	fleet_note(a->core.fleet, backend, to); /* a throttle: tell the fleet */
 }
 
 static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -362,7 +364,8 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	if (agent_listen(a) < 0)
 		return -1;
 	if (ctl_start(&a->ctl, loop, cfg, &a->core.ctl_st, &ops) < 0 ||
-	    hapi_start(&a->core.hapi, loop, a->core.route, &cfg->haproxy) < 0)
+	    hapi_start(&a->core.hapi, loop, a->core.route, &cfg->haproxy) < 0 ||
+	    fleet_start(&a->core.fleet, loop, a->core.route, cfg) < 0)
 		return -1;
 	/* the map exists (every key "-") before HAProxy starts */
 	if (agent_auth_prepare(cfg, loop, &auth) < 0 ||
@@ -477,8 +480,9 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	/* control sockets and the HAProxy link follow the file */
 	ctl_reload(a->ctl, next);
 	hapi_reload(&a->core.hapi, a->core.loop, a->core.route, &next->haproxy);
-	agent_auth_commit(&a->core,
-			  auth); /* after the link: it sends the tokens */
+	fleet_reload(&a->core.fleet, a->core.loop, a->core.route, next);
+	/* after the link: it sends the tokens */
+	agent_auth_commit(&a->core, auth);
 	log_msg(LOG_NOTICE, "reloaded %s: %u backends, %u pools",
 		a->core.cfg_path, next->n_backends, next->n_pools);
 	return 0;
@@ -492,6 +496,7 @@ void agent_stop(struct agent *a)
 		return;
 	a->core.stopping = true;
 	hapi_quiesce(a->core.hapi);
+	fleet_quiesce(a->core.fleet);
 	listener_close_all(&a->core.spop);
 	for (c = a->core.conns.list; c; c = next) {
 		next = c->next; /* the call may close and unlink it */
@@ -514,6 +519,7 @@ void agent_free(struct agent *a)
 	conn_set_free(&a->core.conns);
 	agent_auth_free(&a->core);
 	hapi_stop(&a->core.hapi);
+	fleet_stop(&a->core.fleet);
 	ctl_stop(&a->ctl);
 	statelog_flush(&a->slog);
 	statelog_free(&a->slog);

@@ -600,6 +600,54 @@ static void cfg_parse_haproxy(struct cfg_ctx *ctx, yaml_node_t *n)
 			 h->backend);
 }
 
+/* Parses the "fleet" block: throttles shared through a peers table. */
+static void cfg_parse_fleet(struct cfg_ctx *ctx, yaml_node_t *n)
+{
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_FLEET, keys, f);
+	struct cfg_fleet *fl = &ctx->cfg->fleet;
+
+	if (yconf_map(&ctx->y, n, "fleet", keys, nk) < 0)
+		return;
+	cfg_get_plain(ctx, keys, f, nk, fl);
+	fl->enabled = true;
+	if (cfg_key(keys, nk, "table")->val)
+		cfg_name(ctx, cfg_key(keys, nk, "table")->val, "table",
+			 fl->table);
+	if (cfg_key(keys, nk, "node")->val)
+		cfg_name(ctx, cfg_key(keys, nk, "node")->val, "node", fl->node);
+	/* the table is read and written through the runtime API */
+	if (!ctx->cfg->haproxy.enabled)
+		yconf_err(&ctx->y, n,
+			  "fleet: needs the haproxy: block (its stats_socket "
+			  "reaches the peers table)");
+}
+
+/* Every key of the fleet table, "<backend>@<node>", must fit the table's
+ * "len 64" string keys: reported at the fleet block <n>.
+ */
+static void cfg_check_fleet_keys(struct cfg_ctx *ctx, yaml_node_t *n)
+{
+	const struct cfg *cfg = ctx->cfg;
+	size_t node = strlen(cfg->fleet.node), len;
+	uint32_t i;
+
+	if (!cfg->fleet.enabled)
+		return;
+	for (i = 0; i < cfg->n_backends; i++) {
+		len = strlen(cfg->backends[i].name) + 1 + node;
+		if (len > CFG_FLEET_KEY_MAX) {
+			yconf_err(&ctx->y, n,
+				  "fleet: key %s@%s is %zu bytes, the table's "
+				  "keys hold %d: shorten node",
+				  cfg->backends[i].name, cfg->fleet.node, len,
+				  CFG_FLEET_KEY_MAX);
+			return;
+		}
+	}
+}
+
 /* Applies the "failure" block <n> of a circuit breaker onto <b>. */
 static void cfg_parse_failure(struct cfg_ctx *ctx, yaml_node_t *n,
 			      struct cfg_breaker *b, struct cfg_bsrc *src)
@@ -693,6 +741,28 @@ static void cfg_parse_headroom(struct cfg_ctx *ctx, yaml_node_t *n,
 	if (yconf_map(&ctx->y, n, "headroom", keys, nk) < 0)
 		return;
 	cfg_get_plain(ctx, keys, f, nk, h);
+}
+
+/* Applies the "upstream" block <n> onto <u>: the HAProxy side of a
+ * backend, checked here, used only by haproxy-config.
+ */
+static void cfg_parse_upstream(struct cfg_ctx *ctx, yaml_node_t *n,
+			       struct cfg_upstream *u)
+{
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_UPSTREAM, keys, f);
+
+	u->mark = cfg_mark_node(n);
+	if (yconf_map(&ctx->y, n, "upstream", keys, nk) < 0)
+		return;
+	cfg_get_plain(ctx, keys, f, nk, u);
+	/* a rename: the name clients use, and this resource's */
+	if (!cfg_key(keys, nk, "deployment")->val !=
+	    !cfg_key(keys, nk, "client_deployment")->val)
+		yconf_err(&ctx->y, n,
+			  "upstream: deployment and client_deployment go "
+			  "together (clients' name -> this resource's)");
 }
 
 /* Applies the "auth" block <n> onto <a>. A block that names a kind starts
@@ -859,6 +929,10 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 			cfg_parse_headroom(ctx,
 					   cfg_key(keys, nk, "headroom")->val,
 					   &b->headroom);
+		if (cfg_key(keys, nk, "upstream")->val)
+			cfg_parse_upstream(ctx,
+					   cfg_key(keys, nk, "upstream")->val,
+					   &b->upstream);
 		if (cfg_key(keys, nk, "auth")->val)
 			cfg_parse_auth(ctx, cfg_key(keys, nk, "auth")->val,
 				       &b->auth);
@@ -1069,6 +1143,8 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 	cfg_check_addrs(ctx);
 	if (cfg_key(keys, nk, "haproxy")->val)
 		cfg_parse_haproxy(ctx, cfg_key(keys, nk, "haproxy")->val);
+	if (cfg_key(keys, nk, "fleet")->val)
+		cfg_parse_fleet(ctx, cfg_key(keys, nk, "fleet")->val);
 	if (cfg_key(keys, nk, "defaults")->val)
 		cfg_parse_defaults(ctx, cfg_key(keys, nk, "defaults")->val,
 				   &tmpl, &tsrc);
@@ -1079,6 +1155,8 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 		cfg_parse_pools(ctx, cfg_key(keys, nk, "pools")->val);
 	if (cfg_key(keys, nk, "state_file")->val)
 		cfg_parse_state_file(ctx, cfg_key(keys, nk, "state_file")->val);
+	if (cfg_key(keys, nk, "fleet")->val)
+		cfg_check_fleet_keys(ctx, cfg_key(keys, nk, "fleet")->val);
 }
 
 /* Loads the document (every node keeps its mark) once the event stream
@@ -1103,6 +1181,7 @@ void cfg_defaults(struct cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg_block_defaults(CFG_BLK_AGENT, &cfg->agent);
 	cfg_block_defaults(CFG_BLK_HAPROXY, &cfg->haproxy);
+	cfg_block_defaults(CFG_BLK_FLEET, &cfg->fleet);
 }
 
 void cfg_backend_defaults(struct cfg_backend *b)
@@ -1112,6 +1191,8 @@ void cfg_backend_defaults(struct cfg_backend *b)
 	cfg_block_defaults(CFG_BLK_FAILURE, &b->breaker);
 	memset(&b->headroom, 0, sizeof(b->headroom));
 	cfg_block_defaults(CFG_BLK_HEADROOM, &b->headroom);
+	memset(&b->upstream, 0, sizeof(b->upstream));
+	cfg_block_defaults(CFG_BLK_UPSTREAM, &b->upstream);
 	memset(&b->auth, 0, sizeof(b->auth));
 	cfg_block_defaults(CFG_BLK_AUTH, &b->auth);
 }

@@ -78,7 +78,7 @@ void cfg_schema_walk(const struct cfg *cfg, cfg_visit_fn fn, void *arg);
 /* The schema's helpers for the parser (cfg.c), implemented beside the
  * table in cfg-schema.c: values from text, defaults, the keys of one block.
  */
-#define CFG_BLOCK_KEYS_MAX 12 /* keys of the largest block */
+#define CFG_BLOCK_KEYS_MAX 16 /* keys of the largest block */
 
 /* The fields of block <b> in file order: stores at most CFG_BLOCK_KEYS_MAX
  * pointers in <out> and returns their count.

@@ -34,6 +34,7 @@ struct agent_counters {
 
 struct route_engine;
 struct hapi;
+struct fleet;
 struct authset;
 struct core;
 
@@ -51,6 +52,7 @@ struct core {
 	struct conn_set conns;	    /* SPOP connections */
 	struct spoa spoa;	    /* aoai-route and aoai-result handlers */
 	struct hapi *hapi;	    /* HAProxy runtime API link; owned */
+	struct fleet *fleet;	    /* throttles shared with other nodes */
 	struct authset *auth;	    /* Entra ID credentials; owned, NULL */
 	struct ctl_status ctl_st; /* what the control socket shows of itself */
 	time_t started;		  /* wall clock, for "show info" */

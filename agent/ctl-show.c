@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "ctl-req.h"
 #include "ctl-show.h"
+#include "fleet.h"
 #include "hapi.h"
 #include "metrics.h"
 #include "route.h"
@@ -412,5 +413,11 @@ int ctl_show_metrics(struct ctl_req *r)
 int ctl_show_haproxy(struct ctl_req *r)
 {
 	hapi_show(r->a->hapi, r->out, r->json);
+	return 0;
+}
+
+int ctl_show_fleet(struct ctl_req *r)
+{
+	fleet_show(r->a->fleet, r->out, r->json);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include "authset.h"
 #include "clock.h"
 #include "core-t.h"
+#include "fleet.h"
 #include "hapi.h"
 #include "metrics.h"
 #include "route.h"
@@ -198,6 +199,29 @@ static void m_stat(void *arg, const char *name, const char *help,
 	m_single(arg, fam, "counter", help, value);
 }
 
+static void m_fleet_counter(void *arg, const char *name, const char *help,
+			    uint64_t value)
+{
+	char fam[96];
+
+	snprintf(fam, sizeof(fam), "fleet_%s_total", name);
+	m_single(arg, fam, "counter", help, value);
+}
+
+/* The fleet link, when configured. */
+static void m_fleet(struct core *a, struct buf *o)
+{
+	struct fleet_status fs;
+
+	if (!fleet_status(a->fleet, &fs))
+		return;
+	m_single(o, "fleet_up", "gauge",
+		 "1 when the last read of the peers table succeeded", fs.up);
+	m_single(o, "fleet_nodes", "gauge",
+		 "other nodes with keys in the peers table", fs.nodes);
+	fleet_counters_each(&fs.c, m_fleet_counter, o);
+}
+
 /* authset_metrics()'s sink: the metrics buffer. */
 static void m_auth_out(void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -285,6 +309,7 @@ int metrics_render(struct core *a, struct buf *o)
 			 "set map lines (access tokens) that failed",
 			 hs.map_errors);
 	}
+	m_fleet(a, o);
 	if (a->auth)
 		authset_metrics(a->auth, M_PREFIX, m_auth_out, o);
 	m_backends(a, o);

@@ -34,10 +34,11 @@ BASE = {
     "control": [{"address": "unix:///run/aoai-spoa/c.sock"}],
     "haproxy": {"stats_socket": "unix:///run/haproxy/a.sock",
                 "backend": "aoai"},
+    "fleet": {"table": "aoai-fleet", "node": "node1"},
     "defaults": {"circuit_breaker": {"failure": {}}, "headroom": {},
                  "auth": {}},
     "backends": [{"name": "a", "circuit_breaker": {"failure": {}},
-                  "headroom": {}, "auth": {}}],
+                  "headroom": {}, "auth": {}, "upstream": {}}],
     "pools": [{"name": "p", "members": [{"backend": "a"}]}],
 }
 # Where to insert the probe in BASE, and the man page's path of that
@@ -50,6 +51,7 @@ PROBES = (
     (("listen", 0), "listen[]", {"level"}),  # "control sockets only"
     (("control", 0), "listen[]"),
     (("haproxy",), "haproxy"),
+    (("fleet",), "fleet"),
     (("defaults",), "defaults"),
     (("defaults", "circuit_breaker"), "circuit_breaker"),
     (("defaults", "circuit_breaker", "failure"), "circuit_breaker.failure"),
@@ -61,6 +63,7 @@ PROBES = (
     (("backends", 0, "headroom"), "headroom"),
     (("defaults", "auth"), "auth"),
     (("backends", 0, "auth"), "auth"),
+    (("backends", 0, "upstream"), "backends[].upstream"),
     (("pools", 0), "pools[]"),
     (("pools", 0, "members", 0), "pools[].members[]"),
 )
@@ -143,7 +146,7 @@ def main():
          "only in --help: %s; only in the man page: %s"
          % (sorted(help2 - man2), sorted(man2 - help2)))
     syn = re.findall(r"^usage: (.*)$|^       (aoai-spoa .*)$", usage, re.M)
-    t.ok(len(syn) == 3, "--help gives the three synopsis lines of "
+    t.ok(len(syn) == 4, "--help gives the four synopsis lines of "
          "aoai-spoa(8)", syn)
 
     # aoai-spoa.yaml(5): the documented keys are the parser's keys

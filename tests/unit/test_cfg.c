@@ -393,7 +393,7 @@ static void test_five_errors(void)
 		"tests/unit/cfg/five-errors.yaml:3:5: listen: port must be "
 		"1..65535, got 'tcp://127.0.0.1:99999'",
 		"tests/unit/cfg/five-errors.yaml:6:5: backends: unknown key "
-		"'colour' (valid: name, circuit_breaker, headroom, auth)",
+		"'colour' (valid: name, circuit_breaker, headroom, auth, upstream)",
 		"tests/unit/cfg/five-errors.yaml:8:22: trip_duration: "
 		"duration needs a unit: ms, s, m or h, got '30'",
 		"tests/unit/cfg/five-errors.yaml:9:11: backend 'eastus' "
@@ -446,8 +446,8 @@ static const struct err_case err_cases[] = {
 	 "shutdown_timeout, log_level)"},
 	{"unknown top-level key", LISTEN TAIL "listne: []\n",
 	 "t.yaml:4:1: configuration: unknown key 'listne' (valid: agent, "
-	 "listen, control, metrics, metrics_allow_remote, haproxy, defaults, "
-	 "backends, pools, state_file)"},
+	 "listen, control, metrics, metrics_allow_remote, haproxy, fleet, "
+	 "defaults, backends, pools, state_file)"},
 	{"expected a mapping", "agent: [1]\n" LISTEN TAIL,
 	 "t.yaml:1:8: agent: expected a mapping"},
 	{"top level not a mapping", "- a\n- b\n",
@@ -566,6 +566,22 @@ static const struct err_case err_cases[] = {
 		     "poll_interval: 50ms}\n",
 	 "t.yaml:4:63: poll_interval: expected a duration 100ms..1h, got "
 	 "'50ms'"},
+	{"fleet without haproxy", LISTEN TAIL "fleet: {table: t, node: n1}\n",
+	 "t.yaml:4:8: fleet: needs the haproxy: block (its stats_socket "
+	 "reaches the peers table)"},
+	{"fleet missing node",
+	 LISTEN TAIL "haproxy: {stats_socket: unix:///h, backend: b}\n"
+		     "fleet: {table: t}\n",
+	 "t.yaml:5:8: fleet: missing required key 'node'"},
+	{"fleet key too long",
+	 LISTEN TAIL
+	 "haproxy: {stats_socket: unix:///h, backend: b}\n"
+	 "fleet: {table: t, node: "
+	 "n1234567890123456789012345678901234567890123456789012345678901}"
+	 "\n",
+	 "t.yaml:5:8: fleet: key a@"
+	 "n1234567890123456789012345678901234567890123456789012345678901 is "
+	 "64 bytes, the table's keys hold 63: shorten node"},
 	{"haproxy bad socket",
 	 LISTEN TAIL "haproxy: {stats_socket: /run/h.sock, backend: b}\n",
 	 "t.yaml:4:25: stats_socket: expected tcp://HOST:PORT or "
