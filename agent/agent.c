@@ -357,6 +357,7 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	}
 	route_set_hook(a->core.route, agent_route_hook, a);
 	a->core.spoa.route = a->core.route;
+	a->core.spoa.fleet = &a->core.fleet;
 	a->core.conns.loop = loop;
 	a->core.conns.cfg = &cfg->agent;
 	a->core.conns.spoa = &a->core.spoa;

@@ -14,6 +14,8 @@
 	X(repairs, "own keys written again after the table lost them")         \
 	X(applied, "deadlines of other nodes that started or extended a "      \
 		   "cooldown")                                                 \
+	X(fast, "deadlines of other nodes that started or extended a "         \
+		"cooldown from aoai-route's arguments, before the next read")  \
 	X(capped, "deadlines of other nodes cut at max_wait")                  \
 	X(resets_sent, "fleet-wide resets this node started")                  \
 	X(resets_seen, "fleet-wide resets other nodes started")                \

@@ -25,6 +25,10 @@
 #define FLEET_CMD_MAX                                                          \
 	(FLEET_WRITES_MAX * (2 * CFG_NAME_MAX + CFG_FLEET_KEY_MAX + 48) +      \
 	 CFG_NAME_MAX + 16)
+/* aoai-route arguments followed: backends x other nodes of the rendered
+ * SPOE file; more are ignored, counted as dropped.
+ */
+#define FLEET_FAST_MAX 512
 /* The agent starts before HAProxy: errors are quiet this long. */
 #define FLEET_START_GRACE_MS 30000
 
@@ -51,6 +55,17 @@ struct fleet_ent {
 	bool seen;		 /* in the last read */
 };
 
+/* Another node's deadline as aoai-route passes it. */
+struct fleet_fast {
+	char key[CFG_FLEET_KEY_MAX + 1]; /* "<backend>@<node>" */
+	uint8_t len;
+	uint8_t node_off; /* the node's name starts at key + node_off */
+	int b;		  /* engine backend index; -1: not a backend here */
+	bool own;	  /* this node's own key: never applied */
+	uint32_t val;	  /* last value seen, epoch s */
+	uint64_t first_wall_ms; /* when <val> was first seen */
+};
+
 enum fleet_state {
 	FLEET_IDLE,	  /* no request */
 	FLEET_CONNECTING, /* non-blocking connect in progress */
@@ -68,6 +83,9 @@ struct fleet {
 	uint32_t n_bk;
 	struct fleet_ent *ents; /* FLEET_ENTS_MAX; owned */
 	uint32_t n_ents;
+	struct fleet_fast *fast; /* FLEET_FAST_MAX; owned */
+	uint32_t n_fast;
+	uint32_t fast_next; /* the slot the next argument likely is */
 	enum fleet_state state;
 	int fd;
 	ev_io io;
@@ -263,11 +281,16 @@ static const struct fleet_ent *fleet_find(const struct fleet *f, int b,
  * same command. A deadline written before a reset its writer has not seen
  * yet is void; no clock comparison is needed.
  */
+static bool fleet_acked(const struct fleet *f, int b, const char *node)
+{
+	const struct fleet_ent *ack = fleet_find(f, b, node, true);
+
+	return (ack ? ack->val : 0) >= f->bk[b].reset_seen;
+}
+
 static bool fleet_valid(const struct fleet *f, const struct fleet_ent *e)
 {
-	const struct fleet_ent *ack = fleet_find(f, e->b, e->node, true);
-
-	return (ack ? ack->val : 0) >= f->bk[e->b].reset_seen;
+	return fleet_acked(f, e->b, e->node);
 }
 
 /* Resets of backend <b>: the newest one, from any node, acted upon once:
@@ -411,6 +434,92 @@ static void fleet_poll_done(struct fleet *f, bool ok)
 		fleet_apply_resets(f, (int)b, clock_now.ms);
 		fleet_apply_deadlines(f, (int)b, clock_now.ms, wall_ms);
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* the request path                                                   */
+
+/* The slot of argument key <key>: the one after the last found first
+ * (HAProxy sends the arguments in the same order every time), else a
+ * search, else a new slot. NULL when the slots are taken or <key> is not
+ * "<backend>@<node>".
+ */
+static struct fleet_fast *fleet_fast_slot(struct fleet *f, const char *key,
+					  size_t len)
+{
+	struct fleet_fast *x;
+	const char *at;
+	uint32_t i;
+
+	for (i = 0; i < f->n_fast; i++) {
+		x = &f->fast[(f->fast_next + i) % f->n_fast];
+		if (x->len == len && memcmp(x->key, key, len) == 0) {
+			f->fast_next = (uint32_t)(x - f->fast + 1) % f->n_fast;
+			return x;
+		}
+	}
+	at = len ? memrchr(key, '@', len) : NULL;
+	if (!at || at == key || at == key + len - 1 ||
+	    len > CFG_FLEET_KEY_MAX || f->n_fast >= FLEET_FAST_MAX) {
+		f->st.c.dropped++;
+		return NULL;
+	}
+	x = &f->fast[f->n_fast++];
+	memset(x, 0, sizeof(*x));
+	memcpy(x->key, key, len);
+	x->len = (uint8_t)len;
+	x->node_off = (uint8_t)(at + 1 - key);
+	x->b = route_backend_index(f->route, key, (size_t)(at - key));
+	if (x->b >= 0 && (uint32_t)x->b >= f->n_bk)
+		x->b = -1;
+	x->own = strcmp(x->key + x->node_off, f->cfg.node) == 0;
+	if (x->b < 0)
+		f->st.c.dropped++;
+	return x;
+}
+
+void fleet_arg(struct fleet *f, const char *key, size_t len, uint64_t val)
+{
+	struct fleet_fast *x;
+	char why[ROUTE_WHY_MAX];
+	uint64_t wall_ms, u, now_ms = clock_now.ms;
+	bool cut;
+
+	if (!f || f->stopping)
+		return;
+	if (val > UINT32_MAX)
+		val = 0; /* not a deadline HAProxy's gpt0 can hold */
+	x = fleet_fast_slot(f, key, len);
+	if (!x || x->val == (uint32_t)val)
+		return;
+	/* a change: rare, once per deadline and node */
+	wall_ms = clock_wall_ms();
+	x->val = (uint32_t)val;
+	x->first_wall_ms = wall_ms;
+	if (x->own || x->b < 0 || !val ||
+	    !fleet_acked(f, x->b, x->key + x->node_off))
+		return;
+	u = val * 1000;
+	/* a skewed clock or a rogue value holds max_wait at most */
+	cut = u > wall_ms + f->cfg.max_wait_ms;
+	if (cut)
+		u = wall_ms + f->cfg.max_wait_ms;
+	if (u <= wall_ms)
+		return;
+	snprintf(why, sizeof(why), "fleet: throttled at %.32s%s",
+		 x->key + x->node_off, cut ? ", capped" : "");
+	if (route_fleet(f->route, x->b, now_ms + (u - wall_ms), why, now_ms) !=
+	    1)
+		return;
+	f->st.c.applied++;
+	f->st.c.fast++;
+	if (cut)
+		f->st.c.capped++;
+	log_msg(LOG_INFO,
+		"fleet: backend %s cooling %llums: deadline of node %s (from "
+		"aoai-route)%s",
+		f->bk[x->b].name, (unsigned long long)(u - wall_ms),
+		x->key + x->node_off, cut ? " (cut at max_wait)" : "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -625,11 +734,13 @@ int fleet_start(struct fleet **fp, struct ev_loop *loop,
 	if (f) {
 		f->bk = calloc(n ? n : 1, sizeof(*f->bk));
 		f->ents = calloc(FLEET_ENTS_MAX, sizeof(*f->ents));
+		f->fast = calloc(FLEET_FAST_MAX, sizeof(*f->fast));
 	}
-	if (!f || !f->bk || !f->ents) {
+	if (!f || !f->bk || !f->ents || !f->fast) {
 		if (f) {
 			free(f->bk);
 			free(f->ents);
+			free(f->fast);
 		}
 		free(f);
 		log_msg(LOG_ERR, "fleet: out of memory");
@@ -677,6 +788,7 @@ void fleet_stop(struct fleet **fp)
 	buf_free(&f->resp);
 	free(f->bk);
 	free(f->ents);
+	free(f->fast);
 	free(f);
 	*fp = NULL;
 }

@@ -12,7 +12,14 @@
  * here; the node withdraws its deadline and acknowledges the reset; a
  * deadline counts only once its writer has acknowledged the newest reset.
  * Own keys the table lost (a HAProxy restart or reload) are written
- * again. Nothing of it runs on the request path.
+ * again.
+ *
+ * The fast read path: HAProxy reads the table itself on every request and
+ * passes each other node's deadline as an "aoai-route" argument,
+ * "fleet.<backend>@<node>" = table_gpt0 (haproxy-config renders them from
+ * fleet.peers); fleet_arg() applies a changed value at once, as a read
+ * would. The reads stay: resets, repairs, and a fallback when HAProxy
+ * passes nothing.
  */
 #ifndef AOAI_FLEET_H
 #define AOAI_FLEET_H
@@ -60,6 +67,18 @@ void fleet_note(struct fleet *f, int b, enum route_state to);
  * deadlines are void until their writers acknowledge it. NULL-safe.
  */
 void fleet_reset(struct fleet *f, int b);
+
+/* Prefix of the aoai-route arguments fleet_arg() takes. */
+#define FLEET_ARG_PREFIX "fleet."
+
+/* Request path: argument "fleet.<key>" of aoai-route, <key> (after the
+ * prefix) "<backend>@<node>" and its table value <val> (epoch s; 0 when
+ * HAProxy had none). Unchanged values cost a compare; a new deadline of
+ * another node is applied to the engine like a read of the table would
+ * (same cap, same reset rule). No allocation, no system call (a log line
+ * when a cooldown starts). NULL-safe.
+ */
+void fleet_arg(struct fleet *f, const char *key, size_t len, uint64_t val);
 
 /* Fills <out>; returns false when the link is not configured (<f> NULL). */
 bool fleet_status(const struct fleet *f, struct fleet_status *out);

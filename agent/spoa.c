@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "fleet.h"
 #include "hdr.h"
 #include "log.h"
 #include "route.h"
@@ -109,6 +110,31 @@ static int arg_retry_after(struct spoa *sp, const struct spop_kv *kv,
 	return -1;
 }
 
+/* A "fleet.<backend>@<node>" argument: the table value HAProxy read for
+ * it (an integer; none when HAProxy had no entry) to the fleet link.
+ */
+static void spoa_fleet_arg(struct spoa *sp, const struct spop_kv *kv)
+{
+	const size_t pl = sizeof(FLEET_ARG_PREFIX) - 1;
+	uint64_t v = 0;
+
+	if (!sp->fleet || !*sp->fleet)
+		return;
+	switch (kv->val.type) {
+	case SPOP_DATA_INT32:
+	case SPOP_DATA_INT64:
+		v = kv->val.u.sint > 0 ? (uint64_t)kv->val.u.sint : 0;
+		break;
+	case SPOP_DATA_UINT32:
+	case SPOP_DATA_UINT64:
+		v = kv->val.u.uint;
+		break;
+	default:
+		break;
+	}
+	fleet_arg(*sp->fleet, kv->name + pl, kv->name_len - pl, v);
+}
+
 /* route_decide(), timed into the latency histogram. */
 static void spoa_decide_timed(struct spoa *sp, const char *pool,
 			      size_t pool_len, const char *key, size_t key_len,
@@ -153,6 +179,10 @@ static int spoa_route(struct spoa *sp, struct spop_msg_iter *it, char **p,
 		} else if (spop_name_eq(kv.name, kv.name_len, "key") && text) {
 			key = kv.val.u.str.ptr;
 			key_len = kv.val.u.str.len;
+		} else if (kv.name_len > sizeof(FLEET_ARG_PREFIX) - 1 &&
+			   memcmp(kv.name, FLEET_ARG_PREFIX,
+				  sizeof(FLEET_ARG_PREFIX) - 1) == 0) {
+			spoa_fleet_arg(sp, &kv);
 		}
 		/* unknown arguments are ignored (docs/design.md) */
 	}
