@@ -106,6 +106,20 @@ static const struct cfg_field cfg_fields[] = {
 	F(FLEET, "max_wait", DURATION, ROOT, false, FL(max_wait_ms), MS_SEC,
 	  MS_HOUR, "5m", NULL, NULL,
 	  "cap on another node's deadline, from when it is first seen"),
+	F(FLEET, "peers", SEQ, PEER, false, NONE, 0, 0, NULL, "none", NULL,
+	  "every node, this one too: haproxy-config renders the peers "
+	  "section and aoai-route's fleet arguments"),
+	F(FLEET, "crt", TEXT, ROOT, false, FL(crt), 0, CFG_PATH_MAX, "", NULL,
+	  NULL, "this node's peers certificate and key (PEM), for HAProxy"),
+	F(FLEET, "ca_file", TEXT, ROOT, false, FL(ca_file), 0, CFG_PATH_MAX,
+	  "", NULL, NULL, "the fleet's CA, for HAProxy's peers"),
+	F(FLEET, "plaintext", BOOL, ROOT, false, FL(plaintext), 0, 0, "false",
+	  NULL, NULL, "peers without TLS (a lab on loopback only)"),
+
+	F(PEER, "name", NAME, ROOT, true, NONE, 0, 0, NULL, NULL, NULL,
+	  "the node's name (its fleet.node)"),
+	F(PEER, "address", ADDR, ROOT, true, NONE, 0, 0, NULL, NULL, NULL,
+	  "tcp://HOST:PORT its HAProxy's peers listen on"),
 
 	F(DEFAULTS, "circuit_breaker", MAP, BREAKER, false, NONE, 0, 0, NULL,
 	  NULL, NULL, "every backend's breaker"),
@@ -320,6 +334,7 @@ const char *cfg_block_path(enum cfg_block b)
 		[CFG_BLK_SOCKET] = "listen[]",
 		[CFG_BLK_HAPROXY] = "haproxy",
 		[CFG_BLK_FLEET] = "fleet",
+		[CFG_BLK_PEER] = "fleet.peers[]",
 		[CFG_BLK_DEFAULTS] = "defaults",
 		[CFG_BLK_BREAKER] = "circuit_breaker",
 		[CFG_BLK_FAILURE] = "circuit_breaker.failure",
@@ -912,8 +927,23 @@ static void cfg_walk_special(struct cfg_walker *w, const struct cfg_field *f,
 			       false);
 	else if (f->block == CFG_BLK_FLEET && !strcmp(f->key, "table"))
 		cfg_walk_value(w, f, cfg->fleet.table, false);
-	else if (f->block == CFG_BLK_FLEET)
+	else if (f->block == CFG_BLK_FLEET && !strcmp(f->key, "peers")) {
+		if (cfg->fleet.n_peers)
+			cfg_walk_seq(w, f, cfg->fleet.peers,
+				     cfg->fleet.n_peers,
+				     sizeof(cfg->fleet.peers[0]));
+	} else if (f->block == CFG_BLK_FLEET)
 		cfg_walk_value(w, f, cfg->fleet.node, false);
+	else if (f->block == CFG_BLK_PEER && !strcmp(f->key, "name"))
+		cfg_walk_value(w, f, ((const struct cfg_fleet_peer *)base)->name,
+			       false);
+	else if (f->block == CFG_BLK_PEER)
+		cfg_walk_value(
+			w, f,
+			cfg_listener_str(
+				&((const struct cfg_fleet_peer *)base)->addr, v,
+				sizeof(v)),
+			false);
 	else if (f->block == CFG_BLK_BREAKER) /* failure: same struct */
 		cfg_walk_map(w, f, 0, f->child, base);
 	else if (f->block == CFG_BLK_BACKEND && !strcmp(f->key, "name"))

@@ -167,12 +167,28 @@ struct cfg_haproxy {
  */
 #define CFG_FLEET_KEY_MAX 63 /* "<backend>@<node>" in a "len 64" table */
 
+#define CFG_FLEET_PEERS_MAX 32
+
+/* A node of the fleet: its peer name (the node name in the keys) and the
+ * address its HAProxy's peers listen on.
+ */
+struct cfg_fleet_peer {
+	char name[CFG_NAME_MAX];
+	struct cfg_listener addr; /* tcp only */
+};
+
 struct cfg_fleet {
 	bool enabled;
 	char table[CFG_NAME_MAX]; /* the peers stick table, in HAProxy */
 	char node[CFG_NAME_MAX];  /* this node's name in the keys */
 	uint32_t poll_interval_ms;
 	uint32_t max_wait_ms; /* cap on a deadline learned from the fleet */
+	/* what haproxy-config renders; optional for the agent itself */
+	struct cfg_fleet_peer peers[CFG_FLEET_PEERS_MAX];
+	uint32_t n_peers;
+	char crt[CFG_PATH_MAX];	    /* this node's certificate + key (PEM) */
+	char ca_file[CFG_PATH_MAX]; /* the fleet's CA */
+	bool plaintext;		    /* peers without TLS: a lab only */
 };
 
 /* Limits and timeouts of the SPOP server. */
@@ -235,6 +251,7 @@ enum cfg_block {
 	CFG_BLK_SOCKET,	  /* an item of listen or control (cfg_listener) */
 	CFG_BLK_HAPROXY,  /* haproxy: (struct cfg_haproxy) */
 	CFG_BLK_FLEET,	  /* fleet: (struct cfg_fleet) */
+	CFG_BLK_PEER,	  /* an item of fleet.peers (cfg_fleet_peer) */
 	CFG_BLK_DEFAULTS, /* defaults: */
 	CFG_BLK_BREAKER,  /* circuit_breaker: (struct cfg_breaker) */
 	CFG_BLK_FAILURE,  /* circuit_breaker.failure: (struct cfg_breaker) */

@@ -600,6 +600,57 @@ static void cfg_parse_haproxy(struct cfg_ctx *ctx, yaml_node_t *n)
 			 h->backend);
 }
 
+/* Parses "fleet.peers": every node, unique names, this node among them. */
+static void cfg_parse_fleet_peers(struct cfg_ctx *ctx, yaml_node_t *n)
+{
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_PEER, keys, f);
+	struct cfg_fleet *fl = &ctx->cfg->fleet;
+	yaml_node_item_t *items;
+	yaml_node_t *item;
+	bool self = false;
+	int i, count = yconf_seq(&ctx->y, n, "peers", &items);
+	uint32_t j;
+
+	for (i = 0; i < count; i++) {
+		struct cfg_fleet_peer *p = &fl->peers[fl->n_peers];
+
+		item = yconf_node(&ctx->y, items[i]);
+		if (!item || yconf_map(&ctx->y, item, "peers", keys, nk) < 0)
+			continue;
+		if (fl->n_peers >= CFG_FLEET_PEERS_MAX) {
+			yconf_err(&ctx->y, item, "peers: at most %d nodes",
+				  CFG_FLEET_PEERS_MAX);
+			return;
+		}
+		if (cfg_name(ctx, cfg_key(keys, nk, "name")->val, "name",
+			     p->name) < 0 ||
+		    cfg_addr(ctx, cfg_key(keys, nk, "address")->val, "address",
+			     &p->addr) < 0)
+			continue;
+		if (p->addr.kind != CFG_ADDR_TCP) {
+			yconf_bad(&ctx->y, cfg_key(keys, nk, "address")->val,
+				  "address: HAProxy's peers listen on "
+				  "tcp://HOST:PORT");
+			continue;
+		}
+		for (j = 0; j < fl->n_peers; j++)
+			if (!strcmp(fl->peers[j].name, p->name))
+				break;
+		if (j < fl->n_peers) {
+			yconf_bad(&ctx->y, item, "peers: node %s twice",
+				  p->name);
+			continue;
+		}
+		self |= !strcmp(p->name, fl->node);
+		fl->n_peers++;
+	}
+	if (count > 0 && fl->node[0] && !self)
+		yconf_err(&ctx->y, n, "peers: this node (%s) is not listed",
+			  fl->node);
+}
+
 /* Parses the "fleet" block: throttles shared through a peers table. */
 static void cfg_parse_fleet(struct cfg_ctx *ctx, yaml_node_t *n)
 {
@@ -617,6 +668,8 @@ static void cfg_parse_fleet(struct cfg_ctx *ctx, yaml_node_t *n)
 			 fl->table);
 	if (cfg_key(keys, nk, "node")->val)
 		cfg_name(ctx, cfg_key(keys, nk, "node")->val, "node", fl->node);
+	if (cfg_key(keys, nk, "peers")->val)
+		cfg_parse_fleet_peers(ctx, cfg_key(keys, nk, "peers")->val);
 	/* the table is read and written through the runtime API */
 	if (!ctx->cfg->haproxy.enabled)
 		yconf_err(&ctx->y, n,

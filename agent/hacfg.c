@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fleet.h"
 #include "hacfg-tmpl.h"
 #include "hacfg.h"
 
@@ -29,9 +30,17 @@ struct hacfg_var {
 	const char *value;
 };
 
+#define HACFG_PEERS	   "aoai-peers" /* the rendered peers section */
+#define HACFG_FLEET_BEGIN  "# ==== fleet: BEGIN"
+#define HACFG_FLEET_END	   "# ==== fleet: END"
+#define HACFG_ROUTE_ARGS   "    args pool=" /* aoai-route's arguments */
+#define HACFG_FLEET_SIZE_K 1 /* the table's size, in 1k entries, at least */
+
 /* The output of one rendering and its .if state. */
 struct hacfg_out {
 	struct buf *b;
+	const struct cfg *cfg; /* its fleet block, when it renders one */
+	bool skip;	       /* inside the template's commented fleet block */
 	hacfg_version v; /* 0: keep the version conditions */
 	unsigned depth;
 	struct {
@@ -164,6 +173,55 @@ static void hacfg_err(const struct cfg *cfg, struct cfg_mark m,
 	err(arg, msg);
 }
 
+/* True when the fleet's HAProxy side is rendered: a fleet: block that
+ * lists its peers.
+ */
+static bool hacfg_fleet_on(const struct cfg *cfg)
+{
+	return cfg->fleet.enabled && cfg->fleet.n_peers > 0;
+}
+
+/* What the fleet's peers section needs: every node listed, TLS files, or
+ * plaintext on loopback only.
+ */
+static unsigned hacfg_check_fleet(const struct cfg *cfg, cfg_error_fn err,
+				  void *arg)
+{
+	const struct cfg_fleet *fl = &cfg->fleet;
+	unsigned bad = 0;
+	uint32_t i;
+
+	if (!fl->enabled)
+		return 0;
+	if (!fl->n_peers) {
+		hacfg_err(cfg, cfg->haproxy.stats_socket.mark, err, arg,
+			  "fleet: no peers: haproxy-config renders the peers "
+			  "section and aoai-route's fleet arguments from "
+			  "fleet.peers (every node, this one too)");
+		return 1;
+	}
+	if (!fl->plaintext && (!fl->crt[0] || !fl->ca_file[0])) {
+		hacfg_err(cfg, fl->peers[0].addr.mark, err, arg,
+			  "fleet: peers use TLS with client certificates: "
+			  "fleet.crt and fleet.ca_file are needed (or "
+			  "fleet.plaintext: true, a lab on loopback)");
+		bad++;
+	}
+	for (i = 0; fl->plaintext && i < fl->n_peers; i++) {
+		const struct cfg_listener *a = &fl->peers[i].addr;
+
+		if (!strncmp(a->host, "127.", 4) || !strcmp(a->host, "::1"))
+			continue;
+		/* anyone who reaches a plaintext peer may write the table */
+		hacfg_err(cfg, a->mark, err, arg,
+			  "fleet: peer %s: plaintext peers on loopback only; "
+			  "give fleet.crt and fleet.ca_file",
+			  fl->peers[i].name);
+		bad++;
+	}
+	return bad;
+}
+
 unsigned hacfg_check(const struct cfg *cfg, cfg_error_fn err, void *arg)
 {
 	const struct cfg_listener *l = &cfg->listen[0];
@@ -227,6 +285,7 @@ unsigned hacfg_check(const struct cfg *cfg, cfg_error_fn err, void *arg)
 			  "rendered on a unix socket or loopback only");
 		bad++;
 	}
+	bad += hacfg_check_fleet(cfg, err, arg);
 	if (cfg->n_listen && l->kind == CFG_ADDR_UNIX &&
 	    strncmp(l->path, HACFG_CHROOT "/", sizeof(HACFG_CHROOT))) {
 		hacfg_err(cfg, l->mark, err, arg,
@@ -303,6 +362,98 @@ static const char *hacfg_subst(const char *t, const struct hacfg_var *vars,
 	return out;
 }
 
+/* "host:port" of a peer address. */
+static const char *hacfg_peer_addr(const struct cfg_listener *a, char *out,
+				   size_t size)
+{
+	if (strchr(a->host, ':'))
+		snprintf(out, size, "ipv6@%s:%u", a->host, a->port);
+	else
+		snprintf(out, size, "%s:%u", a->host, a->port);
+	return out;
+}
+
+/* The fleet block of haproxy.cfg, in place of the template's commented
+ * one: this node's name, the peers section, the table.
+ */
+static void hacfg_fleet_cfg(struct hacfg_out *o)
+{
+	const struct cfg *cfg = o->cfg;
+	const struct cfg_fleet *fl = &cfg->fleet;
+	char addr[CFG_HOST_MAX + 16], tls[2 * CFG_PATH_MAX + 64] = "";
+	uint32_t i, keys, size_k;
+
+	hacfg_putf(o, "%s (rendered from aoai-spoa's fleet: block) ====",
+		   HACFG_FLEET_BEGIN);
+	hacfg_put(o, "# Throttles shared between nodes: haproxy-conf/README.md, "
+		     "\"A fleet\".");
+	hacfg_put(o, "# The agent writes the table over its stats socket; "
+		     "aoai-route (aoai-spoe.conf)");
+	hacfg_put(o, "# reads it on every request.");
+	if (fl->plaintext)
+		hacfg_put(o, "# PLAINTEXT peers (fleet.plaintext): anyone "
+			     "reaching a peer port may write the table.");
+	else
+		snprintf(tls, sizeof(tls),
+			 " ssl crt %s ca-file %s verify required", fl->crt,
+			 fl->ca_file);
+	hacfg_put(o, "global");
+	hacfg_putf(o, "    localpeer %s", fl->node);
+	hacfg_put(o, "");
+	hacfg_putf(o, "peers %s", HACFG_PEERS);
+	for (i = 0; i < fl->n_peers; i++)
+		if (!strcmp(fl->peers[i].name, fl->node))
+			hacfg_putf(o, "    bind %s%s",
+				   hacfg_peer_addr(&fl->peers[i].addr, addr,
+						   sizeof(addr)),
+				   tls);
+	if (tls[0])
+		hacfg_putf(o, "    default-server%s", tls);
+	for (i = 0; i < fl->n_peers; i++)
+		if (!strcmp(fl->peers[i].name, fl->node))
+			hacfg_putf(o, "    server %s", fl->peers[i].name);
+		else
+			hacfg_putf(o, "    server %s %s", fl->peers[i].name,
+				   hacfg_peer_addr(&fl->peers[i].addr, addr,
+						   sizeof(addr)));
+	hacfg_put(o, "");
+	/* a deadline and a reset key per node and backend */
+	keys = 2 * fl->n_peers * cfg->n_backends;
+	size_k = (keys + 1023) / 1024;
+	if (size_k < HACFG_FLEET_SIZE_K)
+		size_k = HACFG_FLEET_SIZE_K;
+	hacfg_putf(o, "backend %s", fl->table);
+	hacfg_putf(o,
+		   "    stick-table type string len %d size %uk expire 1h "
+		   "store gpt0 peers %s",
+		   CFG_FLEET_KEY_MAX + 1, size_k, HACFG_PEERS);
+	hacfg_putf(o, "%s ========", HACFG_FLEET_END);
+}
+
+/* aoai-route's fleet arguments: each other node's deadline of each
+ * backend, read from the table by HAProxy (agent/fleet.h, fleet_arg()),
+ * one "args" line each (HAProxy's lines are short).
+ */
+static void hacfg_fleet_args(struct hacfg_out *o)
+{
+	const struct cfg *cfg = o->cfg;
+	const struct cfg_fleet *fl = &cfg->fleet;
+	uint32_t b, i;
+
+	for (b = 0; b < cfg->n_backends; b++)
+		for (i = 0; i < fl->n_peers; i++) {
+			const char *name = cfg->backends[b].name;
+			const char *node = fl->peers[i].name;
+
+			if (strcmp(node, fl->node))
+				hacfg_putf(o,
+					   "    args %s%s@%s=str(%s@%s),"
+					   "table_gpt0(%s)",
+					   FLEET_ARG_PREFIX, name, node, name,
+					   node, fl->table);
+		}
+}
+
 /* Writes template <t> with <vars> replaced; a whole line "@PART@" is left
  * to <part>, called with <arg>.
  */
@@ -316,12 +467,26 @@ static void hacfg_lines(struct hacfg_out *o, const char *const *t,
 
 	for (; *t; t++) {
 		len = strlen(*t);
+		if (o->cfg && !strncmp(*t, HACFG_FLEET_BEGIN,
+				       sizeof(HACFG_FLEET_BEGIN) - 1)) {
+			hacfg_fleet_cfg(o);
+			o->skip = true;
+			continue;
+		}
+		if (o->skip) {
+			o->skip = strncmp(*t, HACFG_FLEET_END,
+					  sizeof(HACFG_FLEET_END) - 1) != 0;
+			continue;
+		}
 		if (part && len > 2 && (*t)[0] == '@' && (*t)[len - 1] == '@' &&
 		    !strchr(*t, ' '))
 			part(o, *t, arg);
 		else
 			hacfg_put(o,
 				  hacfg_subst(*t, vars, n, line, sizeof(line)));
+		if (o->cfg && !strncmp(*t, HACFG_ROUTE_ARGS,
+				       sizeof(HACFG_ROUTE_ARGS) - 1))
+			hacfg_fleet_args(o);
 	}
 }
 
@@ -448,7 +613,11 @@ static void hacfg_cfg_part(struct hacfg_out *o, const char *name, void *arg)
 static int hacfg_render(const char *const *t, const struct cfg *cfg,
 			hacfg_version v, struct buf *out)
 {
-	struct hacfg_out o = {.b = out, .v = v};
+	struct hacfg_out o = {
+		.b = out,
+		.v = v,
+		.cfg = hacfg_fleet_on(cfg) ? cfg : NULL,
+	};
 	char addr[CFG_PATH_MAX + CFG_HOST_MAX + 16];
 	const struct hacfg_var vars[] = {
 		{"@AGENT@", hacfg_agent_addr(cfg, addr, sizeof(addr))},
