@@ -59,8 +59,8 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(n, share, seconds, threads, pause, poll):
-    with fleetenv.Fleet(n, share=share, poll=poll,
+def run(n, share, seconds, threads, pause, poll, fast=True):
+    with fleetenv.Fleet(n, share=share, poll=poll, fast=fast,
                         quotas={r: BIG for r in labenv.REGIONS}) as fl:
         for nd in fl.nodes:
             nd.run_load(6, threads=2)
@@ -147,6 +147,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--poll", default="250ms",
                     help="the agents' fleet.poll_interval")
+    ap.add_argument("--poll-only", action="store_true",
+                    help="also run sharing with the reads of the table "
+                    "only (the shipped aoai-spoe.conf, no fleet arguments "
+                    "on aoai-route)")
     a = ap.parse_args()
     n = max(1, min(a.nodes, fleetenv.MAX_NODES))
     rc = 0
@@ -155,10 +159,20 @@ def main():
                                      a.poll)
         on, seen_on, cpu_on = run(n, True, a.seconds, threads, pause,
                                   a.poll)
+        if a.poll_only:
+            po, seen_po, cpu_po = run(n, True, a.seconds, threads, pause,
+                                      a.poll, fast=False)
         print("\n==== %s: %d clients per node, mean gap %.2f s ====" % (
             label, threads, pause))
         t_off = show("sharing OFF (today: each node on its own)", off)
-        t_on = show("sharing ON (HAProxy peers, poll %s)" % a.poll, on)
+        if a.poll_only:
+            t_po = show("sharing ON, reads of the table only (poll %s)"
+                        % a.poll, po)
+            print("%s: 429s eastus with reads only: %d (CPU %.2f s)" % (
+                label, t_po, cpu_po))
+            seen_on = seen_on and seen_po
+        t_on = show("sharing ON (HAProxy peers: aoai-route's fleet "
+                    "arguments, and reads every %s)" % a.poll, on)
         single = off[0][1]["eastus"]
         print("\n%s: 429s eastus answered the fleet: %d with sharing, "
               "%d without; a single node's: %d (node1 without sharing); "

@@ -7,7 +7,13 @@ HAProxy also loads haproxy-conf/lab/fleet.cfg (a plaintext peers section
 whose peers listen on 127.0.0.1, 127.0.0.2, 127.0.0.3, and the aoai-fleet
 table) as peer nodeN, and each agent gets a fleet: block naming the table
 and the node. With share=False nothing is shared: today's per-node
-behaviour, for comparison. Standard library only.
+behaviour, for comparison. With fast=True (the default) each node's
+aoai-spoe.conf is rendered from its agent's YAML (aoai-spoa haproxy-config
+--spoe, the fleet.peers list naming the three nodes): aoai-route carries
+the other nodes' deadlines read from the table, so a node learns a
+throttle on its next request; fast=False keeps the shipped
+aoai-spoe.conf, the agent then learns them from its reads of the table
+only. Standard library only.
 
     import fleetenv
 
@@ -19,6 +25,7 @@ behaviour, for comparison. Standard library only.
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -42,24 +49,70 @@ def free_port_on(addr):
         return s.getsockname()[1]
 
 
-def fleet_yaml(node, poll="250ms", max_wait="5m"):
-    return ("\nfleet:\n  table: %s\n  node: %s\n  poll_interval: %s\n"
+def fleet_yaml(node, poll="250ms", max_wait="5m", peer_env=None):
+    """The fleet: block of node <node>; with <peer_env> (the peers ports)
+    it lists the three nodes, plaintext on loopback as fleet.cfg has
+    them."""
+    text = ("\nfleet:\n  table: %s\n  node: %s\n  poll_interval: %s\n"
             "  max_wait: %s\n" % (TABLE, node, poll, max_wait))
+    if peer_env:
+        text += "  plaintext: true\n  peers:\n"
+        for i in range(MAX_NODES):
+            text += "    - {name: node%d, address: tcp://%s:%s}\n" % (
+                i + 1, peer_addr(i), peer_env["AOAI_PEER_PORT_%d" % (i + 1)])
+    return text
 
+
+def render_yaml(text):
+    """The agent YAML <text> with the upstream endpoint haproxy-config
+    needs given to each backend (the lab's regions have none: the lab's
+    haproxy.cfg is not rendered, only aoai-spoe.conf is)."""
+    out, inside = [], False
+    for line in text.splitlines(True):
+        if line[:1] not in ("", " ", "#", "\n"):
+            inside = line.startswith("backends:")
+        out.append(line)
+        m = re.match(r"  - name: ([\w.:-]+)\s*$", line)
+        if inside and m:
+            out.append("    upstream:\n      endpoint: %s.lab.invalid\n"
+                       % m.group(1))
+    return "".join(out)
 
 class Node(labenv.Lab):
     """One HAProxy + agent node; peer nodeN of the fleet when sharing."""
 
-    def __init__(self, index, share, peer_env, poll="250ms", **kw):
+    def __init__(self, index, share, peer_env, poll="250ms", fast=True,
+                 **kw):
         self.index = index
         self.name = "node%d" % (index + 1)
         self.share = share
+        self.fast = share and fast
         if share:
-            kw["agent_edit"] = lambda t: t + fleet_yaml(self.name, poll)
+            kw["agent_edit"] = lambda t: t + fleet_yaml(
+                self.name, poll, peer_env=peer_env)
             env = dict(kw.pop("extra_env", None) or {})
             env.update(peer_env)
             kw["extra_env"] = env
         super().__init__(**kw)
+
+    def _write_agent_yaml(self):
+        super()._write_agent_yaml()
+        if not self.fast:
+            return
+        with open(self.agent_yaml_path) as f:
+            text = render_yaml(f.read())
+        src = os.path.join(self.dir, "render.yaml")
+        with open(src, "w") as f:
+            f.write(text)
+        p = subprocess.run([labenv.AGENT_BIN, "haproxy-config", "-f", src,
+                            "--spoe"], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=30)
+        if p.returncode != 0:
+            raise labenv.LabError("haproxy-config --spoe: " + p.stderr)
+        self.spoe_conf = os.path.join(self.dir, "aoai-spoe.conf")
+        with open(self.spoe_conf, "w") as f:
+            f.write(p.stdout)
+        self.env["AOAI_SPOE_CONF"] = self.spoe_conf
 
     def _haproxy_argv(self, extra=()):
         fleet = ["-f", FLEET_CFG, "-L", self.name] if self.share else []
@@ -101,10 +154,12 @@ class Node(labenv.Lab):
 class Fleet:
     """n nodes (at most 3) sharing mock regions; stopped together."""
 
-    def __init__(self, n=3, share=True, poll="250ms", quotas=None, **kw):
+    def __init__(self, n=3, share=True, poll="250ms", quotas=None,
+                 fast=True, **kw):
         assert 1 <= n <= MAX_NODES
         self.n = n
         self.share = share
+        self.fast = fast
         self.poll = poll
         self.quotas = quotas
         self.kw = kw
@@ -133,6 +188,7 @@ class Fleet:
                 free_port_on(peer_addr(i)))
         for i in range(self.n):
             node = Node(i, self.share, self.peer_env, poll=self.poll,
+                        fast=self.fast,
                         quotas=self.quotas if i == 0 else None,
                         shared_regions=self.nodes[0] if i else None,
                         **self.kw)
