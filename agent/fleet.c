@@ -293,6 +293,20 @@ static bool fleet_valid(const struct fleet *f, const struct fleet_ent *e)
 	return fleet_acked(f, e->b, e->node);
 }
 
+/* After a reset of backend <b>: the request path's memory of its values
+ * goes, so that the same deadline written again (a new throttle within
+ * the same second) counts as new; one written before the reset stays void
+ * (fleet_acked()).
+ */
+static void fleet_fast_forget(struct fleet *f, int b)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->n_fast; i++)
+		if (f->fast[i].b == b)
+			f->fast[i].val = 0;
+}
+
 /* Resets of backend <b>: the newest one, from any node, acted upon once:
  * cooldowns end here, this node's deadline is withdrawn and the reset
  * acknowledged (fleet_valid()).
@@ -323,6 +337,7 @@ static void fleet_apply_resets(struct fleet *f, int b, uint64_t now_ms)
 		log_msg(LOG_NOTICE, "fleet: backend %s reset by node %s",
 			k->name, by);
 		route_fleet_clear(f->route, b, now_ms);
+		fleet_fast_forget(f, b);
 	}
 	if (k->reset_want < k->reset_seen)
 		k->reset_want = k->reset_seen;
@@ -828,6 +843,7 @@ void fleet_reset(struct fleet *f, int b)
 	k->reset_want = now_s > k->reset_seen ? now_s : k->reset_seen + 1;
 	k->reset_seen = k->reset_want;
 	k->want = 0;
+	fleet_fast_forget(f, b);
 	f->st.c.resets_sent++;
 	log_msg(LOG_NOTICE, "fleet: backend %s reset for the whole fleet",
 		k->name);

@@ -27,13 +27,25 @@ G. a hung node (its HAProxy stopped): the others still share, it
    catches up when it runs again;
 H. a deadline an hour ahead (a skewed clock, a rogue value) is cut at
    max_wait on every node;
-F. TLS peers with client certificates (made here with openssl): a peer
-   signed by the fleet's CA replicates; a rogue peer with a self-signed
-   certificate, claiming a configured peer's name, is refused.
+A2. the request path: each node's aoai-spoe.conf is rendered from its
+   YAML (fleet.peers), so aoai-route carries the other nodes' deadlines;
+   right after node1 discovers the throttle, one request through node2
+   and one through node3 (sooner than most reads of the table): none is
+   decided for eastus, and the agents count deadlines applied from
+   aoai-route's arguments;
+F. TLS peers with client certificates (made here with openssl), each
+   node's peers section and table rendered by "aoai-spoa haproxy-config"
+   from a fleet: block (peers, crt, ca_file): a peer signed by the fleet's
+   CA replicates; a rogue peer with a self-signed certificate, claiming a
+   configured peer's name, is refused;
+R. the production haproxy.cfg and aoai-spoe.conf rendered with a TLS
+   fleet: block pass "haproxy -c" on this HAProxy; the rendering refuses a
+   fleet without peers, and plaintext peers off loopback.
 """
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -42,6 +54,7 @@ import time
 import fleetenv
 import harness as H
 import labenv
+import test_config
 
 TRIALS = int(os.environ.get("AOAI_FLEET_TRIALS", "50"))
 RA = 20  # seconds of Retry-After in A, B, D, E
@@ -124,6 +137,46 @@ def part_a(t, fl):
     if done:
         print("# fleet reset propagation: p50 %.0f ms, max %.0f ms"
               % (1000 * pct(done, 50), 1000 * max(done)), flush=True)
+
+
+def fleet_fast(nd):
+    return json.loads(nd.agent_cmd("show fleet json")).get("fast", 0)
+
+
+def decisions(nd, backend="eastus"):
+    for b in json.loads(nd.agent_cmd("show backends json"))["backends"]:
+        if b["name"] == backend:
+            return b.get("counters", b).get("decisions", 0)
+    return 0
+
+
+def part_a2(t, fl, trials=20):
+    c = [nd.client() for nd in fl.nodes]
+    fast0 = [fleet_fast(nd) for nd in fl.nodes[1:]]
+    sent, missed = 0, 0
+    for i in range(trials):
+        throttle(fl, True)
+        time.sleep(random.uniform(0.0, 0.25))
+        d0 = [decisions(nd) for nd in fl.nodes[1:]]
+        if discover(fl, c[0]) is None:
+            missed += 1
+        else:
+            c[1].chat("x")
+            c[2].chat("x")
+            sent += sum(decisions(nd) - d for nd, d in
+                        zip(fl.nodes[1:], d0))
+        throttle(fl, False)
+        fleet_reset(fl, t, "A2")
+    fast = [fleet_fast(nd) - f for nd, f in zip(fl.nodes[1:], fast0)]
+    print("# A2: %d trials: nodes 2 and 3 applied node1's deadline from "
+          "aoai-route's arguments %d and %d times (the other trials: "
+          "their read of the table came first)" % (trials, fast[0],
+                                                    fast[1]), flush=True)
+    t.eq(missed, 0, "A2: node1 discovered the throttle every trial")
+    t.eq(sent, 0, "A2: the first request through nodes 2 and 3 after "
+         "node1's 429 was never decided for eastus (%d trials)" % trials)
+    t.ok(fast[0] > 0 and fast[1] > 0, "A2: nodes 2 and 3 applied "
+         "deadlines from aoai-route's fleet arguments", fast)
 
 
 def load_each(fl, n=30):
@@ -321,23 +374,43 @@ def make_certs(d):
         os.chmod("%s/%s.pem" % (d, n), 0o600)
 
 
-def tls_cfg(d, me, ports, crt, ca):
-    """The production peers layout (haproxy-conf/haproxy.cfg) for peer
-    <me> of node1..node3, with certificate <crt> trusting CA <ca>."""
-    lines = ["global", "    stats socket %s/%s.sock mode 600 level admin"
-             % (d, me), "", "peers aoai-peers",
-             "    bind 127.0.0.%s:%d ssl crt %s ca-file %s verify required"
-             % (me[-1], ports[me], crt, ca),
-             "    default-server ssl crt %s ca-file %s verify required"
-             % (crt, ca)]
+def fleet_block(node, ports, crt=None, ca=None, plaintext=False):
+    """A fleet: block naming node1..node3 at 127.0.0.N:<ports[N]>."""
+    text = "\nfleet:\n  table: aoai-fleet\n  node: %s\n" % node
+    if crt:
+        text += "  crt: %s\n  ca_file: %s\n" % (crt, ca)
+    if plaintext:
+        text += "  plaintext: true\n"
+    text += "  peers:\n"
     for n in ("node1", "node2", "node3"):
-        if n == me:
-            lines.append("    server %s" % n)
-        else:
-            lines.append("    server %s 127.0.0.%s:%d" % (n, n[-1], ports[n]))
-    lines += ["", "backend aoai-fleet",
-              "    stick-table type string len 64 size 1k expire 1h "
-              "store gpt0 peers aoai-peers", ""]
+        text += "    - {name: %s, address: tcp://127.0.0.%s:%d}\n" % (
+            n, n[-1], ports[n])
+    return text
+
+
+def render(d, yaml_text, *extra):
+    """aoai-spoa haproxy-config on <yaml_text>: (status, stdout, stderr)."""
+    path = os.path.join(d, "render-%d.yaml" % random.randrange(1 << 30))
+    with open(path, "w") as f:
+        f.write(yaml_text)
+    p = subprocess.run([labenv.AGENT_BIN, "haproxy-config", "-f", path] +
+                       list(extra), capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def tls_cfg(d, me, ports, crt, ca):
+    """Peer <me> of node1..node3 with certificate <crt> trusting CA <ca>:
+    the fleet block haproxy-config renders from the lab's YAML and a
+    fleet: block, behind a stats socket."""
+    lab = fleetenv.render_yaml(open(labenv.LAB_YAML).read())
+    rc, out, err = render(d, lab + fleet_block(me, ports, crt, ca))
+    if rc != 0:
+        raise RuntimeError("haproxy-config: " + err)
+    block = out[out.index("# ==== fleet: BEGIN"):]
+    block = block[:block.index("# ==== fleet: END")]
+    lines = ["global", "    stats socket %s/%s.sock mode 600 level admin"
+             % (d, me), "", block]
     path = "%s/%s.cfg" % (d, me)
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -358,7 +431,7 @@ def part_f(t):
         for me, crt in (("node1", "node1"), ("node2", "node2"),
                         ("node3", "rogue")):
             cfg = tls_cfg(d, me, ports, "%s/%s.pem" % (d, crt), ca)
-            procs.start([labenv.HAPROXY_BIN, "-db", "-f", cfg, "-L", me],
+            procs.start([labenv.HAPROXY_BIN, "-db", "-f", cfg],
                         log_name="haproxy-%s.log" % me)
         for me in ("node1", "node2", "node3"):
             H.wait_until(lambda: os.path.exists("%s/%s.sock" % (d, me)), 10)
@@ -384,12 +457,61 @@ def part_f(t):
              "F: (the rogue holds the key it tried to push)")
 
 
+def part_r(t):
+    with tempfile.TemporaryDirectory(prefix="aoai-fleet-render-") as d:
+        make_certs(d)
+        ports = {"node1": 10000, "node2": 10000, "node3": 10000}
+        prod = open(test_config.PROD_YAML).read()
+        yaml_text = prod + fleet_block(
+            "node2", ports, "/etc/haproxy/certs/fleet-node2.pem",
+            "/etc/haproxy/certs/fleet-ca.pem")
+        rc, cfg_text, err = render(d, yaml_text, "--haproxy",
+                                   H.HAPROXY_VERSION or "2.6")
+        rc2, spoe, err2 = render(d, yaml_text, "--spoe")
+        t.ok(rc == 0 and rc2 == 0, "R: haproxy-config renders a TLS "
+             "fleet", err + err2)
+        t.ok("peers aoai-peers" in cfg_text and
+             "    server node2\n" in cfg_text and
+             "    localpeer node2\n" in cfg_text and
+             "verify required" in cfg_text and
+             "# peers aoai-peers" not in cfg_text,
+             "R: the peers section is rendered in place of the commented "
+             "one")
+        t.ok("fleet.eastus@node1=str(eastus@node1),table_gpt0(aoai-fleet)"
+             in spoe and "fleet.eastus@node3=" in spoe and
+             "fleet.eastus@node2=" not in spoe,
+             "R: aoai-route carries the other nodes' keys, not its own")
+        tmp = os.path.join(d, "prod")
+        os.makedirs(tmp)
+        path = test_config.prod_copy(tmp, cfg_text)
+        with open(os.path.join(tmp, "aoai-spoe.conf"), "w") as f:
+            f.write(spoe)
+        shutil.copy(d + "/node2.pem", tmp + "/certs/fleet-node2.pem")
+        shutil.copy(d + "/ca.pem", tmp + "/certs/fleet-ca.pem")
+        clean = {k: v for k, v in os.environ.items()
+                 if not k.startswith("AOAI_")}
+        rc, out = test_config.run([H.HAPROXY, "-c", "-f", path], env=clean)
+        t.ok(rc == 0, "R: haproxy -c on the rendered production "
+             "haproxy.cfg and aoai-spoe.conf with a TLS fleet", out[-1500:])
+        rc, _, err = render(d, prod + "\nfleet:\n  table: aoai-fleet\n"
+                            "  node: node1\n")
+        t.ok(rc == 1 and "fleet: no peers" in err, "R: a fleet without "
+             "peers is not rendered", err)
+        off = dict(ports)
+        rc, _, err = render(d, prod + fleet_block("node1", off,
+                                                  plaintext=True).replace(
+            "127.0.0.3", "10.0.0.3"))
+        t.ok(rc == 1 and "plaintext peers on loopback only" in err,
+             "R: plaintext peers off loopback are refused", err)
+
+
 def main():
     t = H.Tap()
     with fleetenv.Fleet(3, share=True, quotas={
             n: BIG for n in labenv.REGIONS}) as fl:
         fl.nodes[0].run_load(12, threads=2)
         part_a(t, fl)
+        part_a2(t, fl)
         first, req, thr = part_b(t, fl, "B")
         t.eq(req, 0, "B: 1 s after node1's 429, 90 requests through the 3 "
              "nodes sent eastus zero requests")
@@ -415,6 +537,7 @@ def main():
              "E: the fleet with sharing received fewer 429s than without",
              (shared, (first, thr)))
     part_f(t)
+    part_r(t)
     t.done()
 
 
