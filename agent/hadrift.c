@@ -263,6 +263,53 @@ fail:
 	return -1;
 }
 
+/* The fleet's side of the running HAProxy ("show table;show peers" in
+ * <text>): its table, this node as the local peer, every other node of
+ * fleet.peers as a remote one. Returns the number of differences.
+ */
+static int hadrift_fleet(const struct cfg *cfg, const char *text,
+			 hadrift_fn fn, void *arg)
+{
+	const struct cfg_fleet *fl = &cfg->fleet;
+	char want[CFG_NAME_MAX + 32], msg[2 * CFG_NAME_MAX + 160];
+	int n = 0;
+	uint32_t i;
+
+	snprintf(want, sizeof(want), "# table: %s,", fl->table);
+	if (!strstr(text, want)) {
+		snprintf(msg, sizeof(msg),
+			 "fleet: no table %s in HAProxy (the fleet block of "
+			 "haproxy.cfg, aoai-spoa haproxy-config)",
+			 fl->table);
+		fn(arg, msg);
+		n++;
+	}
+	snprintf(want, sizeof(want), " id=%s(local,", fl->node);
+	if (!strstr(text, want)) {
+		snprintf(msg, sizeof(msg),
+			 "fleet: HAProxy's local peer is not %s (fleet.node; "
+			 "localpeer or haproxy -L)",
+			 fl->node);
+		fn(arg, msg);
+		n++;
+	}
+	for (i = 0; i < fl->n_peers; i++) {
+		if (!strcmp(fl->peers[i].name, fl->node))
+			continue;
+		snprintf(want, sizeof(want), " id=%s(remote,",
+			 fl->peers[i].name);
+		if (strstr(text, want))
+			continue;
+		snprintf(msg, sizeof(msg),
+			 "fleet: peer %s of fleet.peers is not a peer of "
+			 "HAProxy",
+			 fl->peers[i].name);
+		fn(arg, msg);
+		n++;
+	}
+	return n;
+}
+
 int hadrift_check(const struct cfg *cfg, hadrift_fn fn, void *arg, char *err,
 		  size_t errlen)
 {
@@ -289,6 +336,10 @@ int hadrift_check(const struct cfg *cfg, hadrift_fn fn, void *arg, char *err,
 		if (n < 0)
 			n = HADRIFT_BAD_ANSWER;
 	}
+	if (n >= 0 && cfg->fleet.enabled &&
+	    hadrift_ask(&cfg->haproxy.stats_socket, "show table;show peers\n",
+			text, HADRIFT_RESP_MAX, e, sizeof(e)) == 0)
+		n += hadrift_fleet(cfg, text, fn, arg);
 	free(text);
 	return n;
 }

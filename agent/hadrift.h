@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Drift between the running HAProxy and the configuration ("aoai-spoa -c"
  * with a haproxy block): the aoai backend's servers, weights and backup
- * flags against what haproxy-config renders.
+ * flags against what haproxy-config renders; with a fleet block, the
+ * peers table, this node as HAProxy's local peer and the other peers.
  */
 #ifndef AOAI_HADRIFT_H
 #define AOAI_HADRIFT_H
