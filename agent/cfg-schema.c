@@ -111,8 +111,8 @@ static const struct cfg_field cfg_fields[] = {
 	  "section and aoai-route's fleet arguments"),
 	F(FLEET, "crt", TEXT, ROOT, false, FL(crt), 0, CFG_PATH_MAX, "", NULL,
 	  NULL, "this node's peers certificate and key (PEM), for HAProxy"),
-	F(FLEET, "ca_file", TEXT, ROOT, false, FL(ca_file), 0, CFG_PATH_MAX,
-	  "", NULL, NULL, "the fleet's CA, for HAProxy's peers"),
+	F(FLEET, "ca_file", TEXT, ROOT, false, FL(ca_file), 0, CFG_PATH_MAX, "",
+	  NULL, NULL, "the fleet's CA, for HAProxy's peers"),
 	F(FLEET, "plaintext", BOOL, ROOT, false, FL(plaintext), 0, 0, "false",
 	  NULL, NULL, "peers without TLS (a lab on loopback only)"),
 
@@ -929,13 +929,13 @@ static void cfg_walk_special(struct cfg_walker *w, const struct cfg_field *f,
 		cfg_walk_value(w, f, cfg->fleet.table, false);
 	else if (f->block == CFG_BLK_FLEET && !strcmp(f->key, "peers")) {
 		if (cfg->fleet.n_peers)
-			cfg_walk_seq(w, f, cfg->fleet.peers,
-				     cfg->fleet.n_peers,
+			cfg_walk_seq(w, f, cfg->fleet.peers, cfg->fleet.n_peers,
 				     sizeof(cfg->fleet.peers[0]));
 	} else if (f->block == CFG_BLK_FLEET)
 		cfg_walk_value(w, f, cfg->fleet.node, false);
 	else if (f->block == CFG_BLK_PEER && !strcmp(f->key, "name"))
-		cfg_walk_value(w, f, ((const struct cfg_fleet_peer *)base)->name,
+		cfg_walk_value(w, f,
+			       ((const struct cfg_fleet_peer *)base)->name,
 			       false);
 	else if (f->block == CFG_BLK_PEER)
 		cfg_walk_value(

@@ -41,7 +41,7 @@ struct hacfg_out {
 	struct buf *b;
 	const struct cfg *cfg; /* its fleet block, when it renders one */
 	bool skip;	       /* inside the template's commented fleet block */
-	hacfg_version v; /* 0: keep the version conditions */
+	hacfg_version v;       /* 0: keep the version conditions */
 	unsigned depth;
 	struct {
 		bool version; /* a version condition, resolved here */
@@ -385,8 +385,9 @@ static void hacfg_fleet_cfg(struct hacfg_out *o)
 
 	hacfg_putf(o, "%s (rendered from aoai-spoa's fleet: block) ====",
 		   HACFG_FLEET_BEGIN);
-	hacfg_put(o, "# Throttles shared between nodes: haproxy-conf/README.md, "
-		     "\"A fleet\".");
+	hacfg_put(o,
+		  "# Throttles shared between nodes: haproxy-conf/README.md, "
+		  "\"A fleet\".");
 	hacfg_put(o, "# The agent writes the table over its stats socket; "
 		     "aoai-route (aoai-spoe.conf)");
 	hacfg_put(o, "# reads it on every request.");

@@ -267,8 +267,8 @@ fail:
  * <text>): its table, this node as the local peer, every other node of
  * fleet.peers as a remote one. Returns the number of differences.
  */
-static int hadrift_fleet(const struct cfg *cfg, const char *text,
-			 hadrift_fn fn, void *arg)
+static int hadrift_fleet(const struct cfg *cfg, const char *text, hadrift_fn fn,
+			 void *arg)
 {
 	const struct cfg_fleet *fl = &cfg->fleet;
 	char want[CFG_NAME_MAX + 32], msg[2 * CFG_NAME_MAX + 160];

@@ -45,9 +45,9 @@ struct fleet;
 
 /* What the message handlers need and own. */
 struct spoa {
-	struct route_engine *route;   /* decides and learns; not owned */
-	struct fleet *const *fleet;   /* the fleet link, NULL or not; not owned */
-	struct spoa_counters cnt;     /* owned */
+	struct route_engine *route; /* decides and learns; not owned */
+	struct fleet *const *fleet; /* the fleet link, NULL or not; not owned */
+	struct spoa_counters cnt;   /* owned */
 	struct spoa_hist decide_hist; /* aoai-route decision latency */
 	struct log_rl rl_pool;	      /* unknown pools */
 	struct log_rl rl_value;	      /* garbage argument values */
