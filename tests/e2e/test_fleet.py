@@ -166,7 +166,7 @@ def in_tables(fl, nodes, key, t0, timeout=2.0):
     return None if want else time.monotonic() - t0
 
 
-def part_a2(t, fl, trials=20):
+def part_a2(t, fl, trials=10):
     c = [nd.client() for nd in fl.nodes]
     fast0 = [fleet_fast(nd) for nd in fl.nodes[1:]]
     sent, missed, lags = 0, 0, []
