@@ -190,6 +190,13 @@ static void agent_accept(void *arg, struct listener *l, int fd,
 	conn_new(&a->conns, fd, peer);
 }
 
+static bool agent_shed(void *arg)
+{
+	struct agent *a = arg;
+
+	return conn_shed(&a->conns);
+}
+
 static int agent_listen_one(struct agent *a, int fd, const char *name,
 			    const char *path)
 {
@@ -292,6 +299,7 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	signal(SIGPIPE, SIG_IGN);
 
 	listener_set_init(&a->spop, loop);
+	listener_set_shed(&a->spop, agent_shed, a);
 	/* before any listener: a SIGTERM as soon as the socket answers must
 	 * stop the agent cleanly, not kill it (the signal waits in libev
 	 * until the loop runs)
