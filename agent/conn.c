@@ -263,9 +263,7 @@ static bool conn_evict(struct conn_set *cs, const char *limit)
 	struct conn *c;
 	int i;
 
-	for (i = 0; i < CONN_EVICT_READS && (c = cs->hq_head) &&
-		    c->since < clock_now.ms;
-	     i++) {
+	for (i = 0; i < CONN_EVICT_READS && (c = cs->hq_head); i++) {
 		conn_read_cb(cs->loop, &c->rio, EV_READ);
 		if (cs->n < open)
 			return true; /* it closed: room made */
