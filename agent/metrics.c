@@ -173,14 +173,15 @@ static uint64_t m_counter_at(const struct route_backend_counters *c, size_t off)
 	return v;
 }
 
-/* Attempts' time to the response headers, one histogram per backend:
- * cumulative buckets, le in seconds.
+/* Family <name>, one histogram per backend of the route_latency at
+ * offset <off> in struct route_backend_info: cumulative buckets, le in
+ * seconds.
  */
 static void m_latency(struct buf *o, const struct route_backend_info *bi,
-		      uint32_t n)
+		      uint32_t n, const char *name, const char *help,
+		      size_t off)
 {
 	static const uint64_t bounds[] = ROUTE_LAT_BOUNDS_MS;
-	const char *name = "backend_response_time_seconds";
 	char le[40], v[40], b[96], c[96], sum[96];
 	uint32_t i;
 	uint64_t cum;
@@ -189,11 +190,10 @@ static void m_latency(struct buf *o, const struct route_backend_info *bi,
 	snprintf(b, sizeof(b), "%s_bucket", name);
 	snprintf(c, sizeof(c), "%s_count", name);
 	snprintf(sum, sizeof(sum), "%s_sum", name);
-	m_family(o, name, "histogram",
-		 "attempts' time to the response headers (time to first "
-		 "token of a stream), from aoai-result duration_ms");
+	m_family(o, name, "histogram", help);
 	for (i = 0; i < n; i++) {
-		const struct route_latency *l = &bi[i].latency;
+		const struct route_latency *l =
+			(const void *)((const char *)&bi[i] + off);
 
 		cum = 0;
 		for (k = 0; k < ROUTE_LAT_BUCKETS; k++) {
@@ -312,7 +312,17 @@ static void m_backends(struct agent *a, struct buf *o)
 				 m_milli(v, sizeof(v),
 					 (uint64_t)bi[i]
 						 .remaining_tokens_age_ms));
-	m_latency(o, bi, n);
+	m_latency(o, bi, n, "backend_response_time_seconds",
+		  "attempts' time to the response headers (time to first "
+		  "token of a stream), from aoai-result duration_ms",
+		  offsetof(struct route_backend_info, latency));
+	m_latency(o, bi, n, "backend_decision_to_result_seconds",
+		  "time from the agent's decision to each attempt's result, "
+		  "from aoai-result since_decision_ms: HAProxy's queue, the "
+		  "hops, the time to the response headers; a retried "
+		  "attempt counts from the request's one decision, the "
+		  "attempts before it included",
+		  offsetof(struct route_backend_info, decision_latency));
 
 	m_family(o, "backend_results_total", "counter",
 		 "results learned from aoai-result, by status class "

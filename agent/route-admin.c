@@ -151,6 +151,7 @@ int route_backend_info(struct route_engine *e, int b, uint64_t now_ms,
 	out->counters.cooldowns = bk->br.c.cooldowns;
 	out->counters.recoveries = bk->br.c.recoveries;
 	out->latency = bk->lat;
+	out->decision_latency = bk->dlat;
 	return 0;
 }
 

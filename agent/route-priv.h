@@ -47,6 +47,7 @@ struct route_backend {
 	uint64_t hrw;	 /* rendezvous value derived from the name */
 	struct route_backend_counters c; /* the breaker's are in br.c */
 	struct route_latency lat;	 /* attempts' time to headers */
+	struct route_latency dlat;	 /* decision to each result */
 };
 
 /* One member of a pool, in priority order. */

@@ -65,6 +65,7 @@ struct route_result {
 	int64_t remaining_requests; /* x-ratelimit-remaining-requests; -1 */
 	int64_t remaining_tokens;   /* x-ratelimit-remaining-tokens; -1 */
 	int64_t duration_ms;	    /* response time; -1 unknown */
+	int64_t since_decision_ms;  /* decision to this result; -1 unknown */
 };
 
 /* Called on every breaker state change of backend <backend> (index), with
@@ -128,10 +129,12 @@ struct route_engine_counters {
 	ROUTE_ENGINE_COUNTERS(ROUTE_COUNTER_FIELD)
 };
 
-/* Attempt latency of a backend: time to the response headers as the
- * aoai-result message reports it (duration_ms), which for a streamed
- * completion is the time to the first token. Buckets in milliseconds, the
- * last one +Inf; per backend, so cardinality follows the configuration.
+/* A latency histogram of a backend's attempts, as aoai-result reports
+ * them: the time to the response headers (duration_ms, for a streamed
+ * completion the time to the first token), or the time from the agent's
+ * decision to the result (since_decision_ms). One set of buckets for
+ * both, in milliseconds, the last one +Inf; per backend, so cardinality
+ * follows the configuration.
  */
 #define ROUTE_LAT_BUCKETS 14
 #define ROUTE_LAT_BOUNDS_MS                                                    \
@@ -170,7 +173,8 @@ struct route_backend_info {
 	int64_t remaining_tokens_age_ms;   /* -1 never seen */
 	uint32_t headroom_permille;	   /* weight factor now, 1..1000 */
 	struct route_backend_counters counters;
-	struct route_latency latency; /* attempts' time to headers */
+	struct route_latency latency;	       /* attempts' time to headers */
+	struct route_latency decision_latency; /* decision to each result */
 };
 
 /* A pool as seen by "show pools" (a copy). */

@@ -138,6 +138,7 @@ void route_clear_counters(struct route_engine *e)
 	for (i = 0; i < e->n_backends; i++) {
 		route_backend_counters_clear(&e->backends[i].c);
 		memset(&e->backends[i].lat, 0, sizeof(e->backends[i].lat));
+		memset(&e->backends[i].dlat, 0, sizeof(e->backends[i].dlat));
 		memset(&e->backends[i].br.c, 0, sizeof(e->backends[i].br.c));
 	}
 }
@@ -647,24 +648,31 @@ static void route_learn_headroom(struct route_engine *e,
 		e->epoch++;
 }
 
-/* Adds the duration of result <r>, when it has one, to the latency
- * histogram of <bk>. A status-0 result has no response, so no duration.
+/* Adds <ms> to histogram <h>; a negative <ms> (unknown) is not counted. */
+static void route_latency_add(struct route_latency *h, int64_t ms)
+{
+	static const uint64_t bounds[] = ROUTE_LAT_BOUNDS_MS;
+	int i;
+
+	if (ms < 0)
+		return;
+	for (i = 0; (uint64_t)ms > bounds[i]; i++)
+		;
+	h->bucket[i]++;
+	h->count++;
+	h->sum_ms += (uint64_t)ms;
+}
+
+/* Adds the durations of result <r> that it has to the latency histograms
+ * of <bk>. A status-0 result has no response, so no duration.
  */
 static void route_learn_latency(struct route_backend *bk,
 				const struct route_result *r)
 {
-	static const uint64_t bounds[] = ROUTE_LAT_BOUNDS_MS;
-	uint64_t ms;
-	int i;
-
-	if (r->duration_ms < 0 || r->status == 0)
+	if (r->status == 0)
 		return;
-	ms = (uint64_t)r->duration_ms;
-	for (i = 0; ms > bounds[i]; i++)
-		;
-	bk->lat.bucket[i]++;
-	bk->lat.count++;
-	bk->lat.sum_ms += ms;
+	route_latency_add(&bk->lat, r->duration_ms);
+	route_latency_add(&bk->dlat, r->since_decision_ms);
 }
 
 /* Feeds result <r> to backend <b>'s breaker as a throttle, a fault (no

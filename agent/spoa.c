@@ -25,6 +25,12 @@
  */
 #define SPOA_VAR_NOOP "noop"
 
+/* No attempt lives a day (HAProxy's timeouts end it within minutes): a
+ * larger since_decision_ms is a stamp that was not a time, e.g. a zero
+ * read from a garbled header, which would make the difference the epoch.
+ */
+#define SPOA_SINCE_DECISION_MAX_MS (24 * 3600 * 1000)
+
 /* Inline so that strlen() of the literal names folds to a constant. */
 static inline int set_var_str(char **p, char *end, const char *name,
 			      const char *v, size_t len)
@@ -183,6 +189,7 @@ static int spoa_result(struct spoa *sp, struct spop_msg_iter *it)
 		.remaining_requests = -1,
 		.remaining_tokens = -1,
 		.duration_ms = -1,
+		.since_decision_ms = -1,
 	};
 	uint64_t ra_s = 0, ra_ms = 0, v;
 	bool has_ra_s = false, has_ra_ms = false, has_status = false;
@@ -227,6 +234,13 @@ static int spoa_result(struct spoa *sp, struct spop_msg_iter *it)
 			if (arg_uint(sp, &kv, &v) == 1)
 				res.duration_ms =
 					v > INT64_MAX ? INT64_MAX : (int64_t)v;
+		} else if (spop_name_eq(n, l, "since_decision_ms")) {
+			if (arg_uint(sp, &kv, &v) != 1)
+				continue;
+			if (v <= SPOA_SINCE_DECISION_MAX_MS)
+				res.since_decision_ms = (int64_t)v;
+			else
+				sp->cnt.bad_value++;
 		}
 	}
 	if (r < 0)

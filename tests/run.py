@@ -303,25 +303,79 @@ class Report:
         print(final, flush=True)
 
 
-def run_e2e(rep, versions, label, base, keep, first):
-    """The e2e layer against one HAProxy version; E2E_ONCE programs only
-    when <first>."""
-    tag = "e2e %s" % label
-    haproxy, err = versions.get(label)
-    if err:
-        res = Result("e2e", "HAProxy %s" % label)
-        res.fail("HAProxy %s unavailable: %s" % (label, err))
-        rep.add(res, tag)
-        rep.layer_done(tag)
-        return
-    rep.note("== %s: %s" % (tag, versions.describe(label, haproxy)))
-    env = dict(base, HAPROXY=haproxy, AOAI_HAPROXY_VERSION=label)
-    for name, argv, timeout in e2e_programs():
-        if not keep(name) or (name in E2E_ONCE and not first):
-            continue
-        rep.status("running [%s] %s ..." % (tag, name))
-        rep.add(run_one("e2e", name, argv, env, timeout), tag)
-    rep.layer_done(tag)
+class E2E:
+    """The e2e layer: every (HAProxy version, program) pair is one task in
+    one queue served by <jobs> workers, the versions interleaved, so no
+    worker idles while another version still has programs (the wall time
+    is about the sum over the versions divided by <jobs>). E2E_ONCE
+    programs run against the first version only."""
+
+    def __init__(self, rep, versions, base, keep):
+        self.rep, self.versions, self.base = rep, versions, base
+        self.lock = threading.Lock()
+        self.left = {}  # label -> tasks not finished
+        self.env = {}  # label -> environment, or None when unavailable
+        labels = [r[0] for r in versions.rows]
+        per = []
+        for i, lb in enumerate(labels):
+            mine = [(lb, name, argv, timeout)
+                    for name, argv, timeout in e2e_programs()
+                    if keep(name) and (name not in E2E_ONCE or i == 0)]
+            self.left[lb] = len(mine)
+            per.append(mine)
+        self.tasks = [t for row in _interleave(per) for t in row]
+
+    def _env(self, label):
+        """The environment of <label>'s programs, or None (reported once)
+        when its HAProxy is unavailable."""
+        with self.lock:
+            if label in self.env:
+                return self.env[label]
+        tag = "e2e %s" % label
+        haproxy, err = self.versions.get(label)
+        with self.lock:
+            if label in self.env:
+                return self.env[label]
+            if err:
+                res = Result("e2e", "HAProxy %s" % label)
+                res.fail("HAProxy %s unavailable: %s" % (label, err))
+                self.rep.add(res, tag)
+                self.env[label] = None
+            else:
+                self.rep.note("== %s: %s" % (
+                    tag, self.versions.describe(label, haproxy)))
+                self.env[label] = dict(self.base, HAPROXY=haproxy,
+                                       AOAI_HAPROXY_VERSION=label)
+            return self.env[label]
+
+    def _run(self, task):
+        label, name, argv, timeout = task
+        env = self._env(label)
+        if env is not None:
+            tag = "e2e %s" % label
+            self.rep.status("running [%s] %s ..." % (tag, name))
+            self.rep.add(run_one("e2e", name, argv, env, timeout), tag)
+        with self.lock:
+            self.left[label] -= 1
+            done = self.left[label] == 0
+        if done:
+            self.rep.layer_done("e2e %s" % label)
+
+    def run(self, jobs):
+        with ThreadPoolExecutor(max(1, jobs)) as ex:
+            for f in [ex.submit(self._run, t) for t in self.tasks]:
+                f.result()
+
+
+def _interleave(lists):
+    """[[a1, a2], [b1]] -> [[a1, b1], [a2]]: one row per rank."""
+    rows = []
+    for lst in lists:
+        for i, item in enumerate(lst):
+            if i == len(rows):
+                rows.append([])
+            rows[i].append(item)
+    return rows
 
 
 def main():
@@ -337,7 +391,7 @@ def main():
         "separated; default: %(default)s)")
     ap.add_argument("--jobs", type=int,
                     default=int(os.environ.get("AOAI_E2E_JOBS", "2")),
-                    help="HAProxy versions whose e2e layers run at once")
+                    help="e2e programs run at once (any versions)")
     ap.add_argument("--log", default=os.path.join(ROOT, "build/test.log"))
     args = ap.parse_args()
     wanted = [v for v in re.split(r"[\s,]+", args.versions) if v]
@@ -358,8 +412,12 @@ def main():
     versions = Versions(wanted if run_e2e_layer and e2e_names else ())
 
     layer = None
+    fuzz = []
     for lay, name, argv, timeout in programs(args):
         if args.only and lay != args.only or not keep(name):
+            continue
+        if lay == "fuzz":
+            fuzz.append((name, argv, timeout))
             continue
         if layer and lay != layer:
             rep.layer_done(layer)
@@ -368,14 +426,19 @@ def main():
         rep.add(run_one(lay, name, argv, base, timeout), lay)
     if layer:
         rep.layer_done(layer)
+    if fuzz:
+        # each target is one single-threaded process running for a fixed
+        # time: two at once use the two cores and halve the layer
+        rep.status("running [fuzz] %d targets, two at a time ..."
+                   % len(fuzz))
+        with ThreadPoolExecutor(2) as ex:
+            for f in [ex.submit(run_one, "fuzz", n, a, base, t)
+                      for n, a, t in fuzz]:
+                rep.add(f.result(), "fuzz")
+        rep.layer_done("fuzz")
 
     if versions.rows:
-        labels = [r[0] for r in versions.rows]
-        with ThreadPoolExecutor(max(1, args.jobs)) as ex:
-            for f in [ex.submit(run_e2e, rep, versions, lb, base, keep,
-                                lb == labels[0])
-                      for lb in labels]:
-                f.result()
+        E2E(rep, versions, base, keep).run(args.jobs)
     rep.close()
     return 1 if rep.failed or rep.passed == 0 else 0
 

@@ -257,6 +257,7 @@ def main():
             "aoai_spoa_disconnects_sent_total": "counter",
             "aoai_spoa_decision_duration_seconds": "histogram",
             "aoai_spoa_backend_response_time_seconds": "histogram",
+            "aoai_spoa_backend_decision_to_result_seconds": "histogram",
             "aoai_spoa_backend_remaining_requests": "gauge",
             "aoai_spoa_backend_remaining_tokens": "gauge",
             "aoai_spoa_backend_remaining_requests_age_seconds": "gauge",
@@ -282,14 +283,22 @@ def main():
         t.eq(value(fams, "aoai_spoa_backend_remaining_requests_age_seconds",
                    backend="eastus"), None,
              "no quota seen yet: no age sample")
+        t.eq(value(fams, "aoai_spoa_backend_decision_to_result_seconds_"
+                   "count", backend="eastus"), 0.0,
+             "decision-to-result histogram: one per backend, empty")
+        bad_before = value(fams, "aoai_spoa_bad_value_total")
         durs = ["20", "120", ("INT64", 120), "800", "3000"]
+        # two bad values: a negative integer, a word
+        since = ["25", ("INT64", 130), "900", ("INT64", -4), "soon"]
         for i in range(5):
             itest.send_result(c, 2, i + 1, "swedencentral", 200,
                               duration_ms=durs[i],
+                              since_decision_ms=since[i],
                               remaining_requests="4990",
                               remaining_tokens="812345")
         itest.send_result(c, 3, 1, "swedencentral", 429,
-                          retry_after_ms="30000")
+                          retry_after_ms="30000",
+                          since_decision_ms=("INT64", 30500))
         for i in range(3):
             itest.send_result(c, 4, i + 1, "eastus", 503)
         _, _, body = scrape(mport)
@@ -347,6 +356,21 @@ def main():
         t.eq(value(fams, "aoai_spoa_backend_response_time_seconds_count",
                    backend="eastus"), 0.0,
              "503 results without duration_ms are not timed")
+        name = "aoai_spoa_backend_decision_to_result_seconds"
+        dl = {le: value(fams, name + "_bucket", backend="swedencentral",
+                        le=le)
+              for le in ("0.010", "0.025", "0.250", "1.000", "30.000",
+                         "60.000", "+Inf")}
+        t.eq(dl, {"0.010": 0.0, "0.025": 1.0, "0.250": 2.0, "1.000": 3.0,
+                  "30.000": 3.0, "60.000": 4.0, "+Inf": 4.0},
+             "decision-to-result buckets: the latency's bounds, the "
+             "throttled attempt counted too")
+        t.eq(value(fams, name + "_sum", backend="swedencentral"), 31.555,
+             "decision-to-result sum in seconds (25+130+900+30500 ms)")
+        t.eq(value(fams, name + "_count", backend="swedencentral"), 4.0,
+             "decision-to-result count: the bad values not timed")
+        t.eq(value(fams, "aoai_spoa_bad_value_total") - (bad_before or 0),
+             2.0, "a negative and a garbage since_decision_ms: bad_value")
         t.eq(value(fams, "aoai_spoa_backend_remaining_requests",
                    backend="swedencentral"), 4990.0,
              "remaining requests gauge: the last value Azure sent")

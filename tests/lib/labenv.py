@@ -65,7 +65,8 @@ Region handle (one mock):
   api_key, proc, log_path; set(**kv) -> settings dict (POST /_mock/set,
   e.g. set(fail_status=500, fail_count=20), set(reset=1)), settings(),
   stats() -> dict (requests, bytes_in, throttled, resets, streams,
-  connections, tokens, auth_failures, status {"200": n, ...}),
+  connections, tokens, auth_failures, aoai_headers (requests that carried
+  an x-aoai-* header), status {"200": n, ...}),
   reset_stats(), stop(), start() (same port, same options).
 
 Lab methods:

@@ -665,6 +665,9 @@ void api_dispatch(struct conn *c)
 	}
 	srv->stats.requests++;
 	srv->stats.bytes_in += c->req_end;
+	/* the gateway's own headers (x-aoai-t0...) must not reach Azure */
+	if (c->req.has_aoai_hdr)
+		srv->stats.aoai_headers++;
 	api_window_roll(srv);
 	if (set->reset_count > 0) {
 		set->reset_count--;

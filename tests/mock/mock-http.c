@@ -176,6 +176,8 @@ static int mhttp_field(const char *buf, const char *n, size_t nlen,
 			return 400;
 		req->has_api_key = true;
 		req->api_key = mhttp_span_of(buf, v, vlen);
+	} else if (nlen > 7 && strncasecmp(n, "x-aoai-", 7) == 0) {
+		req->has_aoai_hdr = true;
 	} else if (mhttp_ieq(n, nlen, "authorization")) {
 		if (req->has_authz)
 			return 400;

@@ -43,6 +43,7 @@ struct mhttp_req {
 	struct mhttp_span authz;   /* Authorization value, when has_authz */
 	bool has_api_key;	   /* an api-key header was present */
 	bool has_authz;		   /* an Authorization header was present */
+	bool has_aoai_hdr;	   /* a header named x-aoai-* was present */
 	int minor;		   /* HTTP/1.<minor> */
 	bool keep_alive;	   /* connection persists after the response */
 	bool expect_continue;	   /* Expect: 100-continue */

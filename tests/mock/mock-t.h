@@ -63,7 +63,8 @@ struct mock_window {
 	X(auth_failures)                                                       \
 	X(throttled)                                                           \
 	X(tokens)                                                              \
-	X(connections)
+	X(connections)                                                         \
+	X(aoai_headers)
 
 struct mock_stats {
 #define MOCK_COUNTER_FIELD(name) uint64_t name;

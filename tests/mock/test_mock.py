@@ -780,6 +780,13 @@ def test_stats(m):
             "resets": 1, "streams": 1, "bytes_in": sent, "auth_failures": 1}
     got = {k: s.get(k) for k in want}
     check_eq(got, want, "stats counters")
+    check_eq(s.get("aoai_headers"), 0, "no x-aoai-* header seen")
+    m.post(CHAT, chat_body(), headers={"X-AOAI-T0": "1764806400000"})
+    m.post(CHAT, chat_body(), headers={"x-aoai-upstream-status": "200",
+                                       "x-aoaiother": "1"})
+    m.post(CHAT, chat_body(), headers={"x-aoaiother": "1"})
+    check_eq(m.stats().get("aoai_headers"), 2,
+             "requests with an x-aoai-* header counted (any case)")
     m.set("reset=1")
 
 

@@ -998,6 +998,71 @@ static void test_latency(void)
 	free(t);
 }
 
+static void learn_since(struct route_engine *e, const char *backend, int status,
+			int64_t dur, int64_t since, uint64_t now)
+{
+	struct route_result r = {
+		.backend = backend,
+		.backend_len = strlen(backend),
+		.status = status,
+		.retry_after_ms = -1,
+		.remaining_requests = -1,
+		.remaining_tokens = -1,
+		.duration_ms = dur,
+		.since_decision_ms = since,
+	};
+
+	route_learn(e, &r, now);
+}
+
+/* Decision-to-result times go to their own histogram, on the same buckets
+ * as the attempts' durations and independent of them; a result without a
+ * response is not timed; it follows the backend across a reload and
+ * clears with the counters.
+ */
+static void test_decision_latency(void)
+{
+	static const uint64_t bounds[] = ROUTE_LAT_BOUNDS_MS;
+	struct tcfg *t = tcfg_new();
+	int a = add_backend(t, "a"), p = add_pool(t, "p");
+	struct route_engine *e;
+	struct route_backend_info bi;
+	int k;
+
+	add_member(t, p, a, 1, 1);
+	e = engine(t, 0);
+	learn_since(e, "a", 429, 30, 35, 1);	/* a throttled attempt */
+	learn_since(e, "a", 200, 400, 460, 1);	/* its retry: both timed */
+	learn_since(e, "a", 200, 20, -1, 1);	/* no stamp */
+	learn_since(e, "a", 200, -1, 70, 1);	/* no duration, a stamp */
+	learn_since(e, "a", 0, -1, 80, 1);	/* no response */
+	learn_since(e, "a", 200, 1, 999999, 1); /* +Inf */
+	bi = binfo(e, "a", 1);
+	tap_is_int((long long)bi.decision_latency.count, 4,
+		   "four results timed from the decision");
+	tap_is_int((long long)bi.decision_latency.sum_ms,
+		   35 + 460 + 70 + 999999, "sum of those times");
+	tap_is_int((long long)bi.latency.count, 4,
+		   "the duration histogram counts its own four");
+	for (k = 0; bounds[k] < 35; k++)
+		;
+	tap_ok(bi.decision_latency.bucket[k] == 1, "35 ms: le %llu ms",
+	       (unsigned long long)bounds[k]);
+	tap_is_int((long long)bi.decision_latency.bucket[ROUTE_LAT_BUCKETS - 1],
+		   1, "999999 ms: +Inf");
+	tap_is_int(route_apply(e, &t->cfg, 2), 0, "reload");
+	tap_is_int((long long)binfo(e, "a", 2).decision_latency.count, 4,
+		   "decision histogram kept across a reload");
+	route_clear_counters(e);
+	bi = binfo(e, "a", 2);
+	tap_ok(bi.decision_latency.count == 0 &&
+		       bi.decision_latency.sum_ms == 0 &&
+		       bi.decision_latency.bucket[ROUTE_LAT_BUCKETS - 1] == 0,
+	       "clear counters empties it");
+	route_free(e);
+	free(t);
+}
+
 static void test_reload(void)
 {
 	struct tcfg *t1 = tcfg_new(), *t2 = tcfg_new();
@@ -1891,6 +1956,7 @@ int main(void)
 	test_unknown();
 	test_status_classes();
 	test_latency();
+	test_decision_latency();
 	test_reload();
 	test_overrides();
 	test_external();

@@ -56,6 +56,15 @@ static void arg_int(const char *name, int64_t v)
 		abort();
 }
 
+/* What HAProxy sends for a variable that is not set. */
+static void arg_null(const char *name)
+{
+	struct spop_data d = {.type = SPOP_DATA_NULL};
+
+	if (spop_encode_kv(&mp, msg + sizeof(msg), name, &d) < 0)
+		abort();
+}
+
 /* Starts a new payload; counters start from zero. */
 static void fresh(void)
 {
@@ -74,6 +83,141 @@ static int notify(void)
 static uint64_t results_learned(void)
 {
 	return route_engine_counters(sp.route)->results;
+}
+
+/* eastus's decision-to-result histogram. */
+static struct route_latency dlat(void)
+{
+	struct route_backend_info bi;
+
+	if (route_backend_info(sp.route, 0, clock_now.ms, &bi) < 0)
+		abort();
+	return bi.decision_latency;
+}
+
+/* One aoai-result from eastus, status 200, since_decision_ms set by
+ * <arg> (which adds one argument). Returns how many observations the
+ * decision-to-result histogram gained; bad_value is in sp.cnt.
+ */
+static long long since_decision(void (*arg)(void))
+{
+	uint64_t before = dlat().count;
+
+	fresh();
+	msg_begin("aoai-result", 3);
+	arg_str("backend", "eastus");
+	arg_int("status", 200);
+	arg();
+	if (notify() != 0 || results_learned() == 0)
+		abort();
+	return (long long)(dlat().count - before);
+}
+
+static void sd_int(void)
+{
+	arg_int("since_decision_ms", 1234);
+}
+
+static void sd_str(void)
+{
+	arg_str("since_decision_ms", "40");
+}
+
+static void sd_zero(void)
+{
+	arg_int("since_decision_ms", 0);
+}
+
+static void sd_null(void)
+{
+	arg_null("since_decision_ms");
+}
+
+static void sd_empty(void)
+{
+	arg_str("since_decision_ms", "");
+}
+
+static void sd_negative(void)
+{
+	arg_int("since_decision_ms", -3);
+}
+
+static void sd_negative_str(void)
+{
+	arg_str("since_decision_ms", "-3");
+}
+
+static void sd_garbage(void)
+{
+	arg_str("since_decision_ms", "12ms");
+}
+
+static void sd_epoch(void)
+{
+	/* date(0,ms) minus a zero stamp */
+	arg_int("since_decision_ms", 1764806400000);
+}
+
+static void sd_bool(void)
+{
+	struct spop_data d = {.type = SPOP_DATA_BOOL, .u.b = true};
+
+	if (spop_encode_kv(&mp, msg + sizeof(msg), "since_decision_ms", &d) < 0)
+		abort();
+}
+
+static void sd_other(void)
+{
+	arg_int("duration_ms", 5);
+}
+
+/* since_decision_ms: integers and decimal strings feed the histogram;
+ * absent, NULL (HAProxy's unset variable) and empty values are not
+ * measured and not garbage; negative, non-numeric and impossibly large
+ * values are counted once in bad_value and not measured; the result
+ * itself is learned in every case.
+ */
+static void test_since_decision(void)
+{
+	static const struct {
+		void (*arg)(void);
+		long long timed, bad;
+		const char *what;
+	} cases[] = {
+		{sd_int, 1, 0, "integer 1234"},
+		{sd_str, 1, 0, "decimal string \"40\""},
+		{sd_zero, 1, 0, "0: the same millisecond"},
+		{sd_other, 0, 0, "absent"},
+		{sd_null, 0, 0, "NULL (variable not set)"},
+		{sd_empty, 0, 0, "empty string"},
+		{sd_negative, 0, 1, "negative integer"},
+		{sd_negative_str, 0, 1, "negative string"},
+		{sd_garbage, 0, 1, "garbage \"12ms\""},
+		{sd_epoch, 0, 1, "a whole epoch in ms"},
+		{sd_bool, 0, 1, "a boolean"},
+	};
+	struct route_latency h;
+	size_t i;
+
+	route_clear_counters(sp.route);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t learned = results_learned();
+		long long timed = since_decision(cases[i].arg);
+
+		tap_ok(timed == cases[i].timed &&
+			       (long long)sp.cnt.bad_value == cases[i].bad &&
+			       results_learned() == learned + 1,
+		       "since_decision_ms %s: timed %lld (want %lld), "
+		       "bad_value %llu (want %lld), result learned",
+		       cases[i].what, timed, cases[i].timed,
+		       (unsigned long long)sp.cnt.bad_value, cases[i].bad);
+	}
+	h = dlat();
+	tap_is_int((long long)h.count, 3, "three decision-to-result times");
+	tap_is_int((long long)h.sum_ms, 1234 + 40 + 0, "their sum in ms");
+	tap_ok(h.bucket[0] == 1 && h.bucket[ROUTE_LAT_BUCKETS - 1] == 0,
+	       "0 ms in the first bucket, nothing in +Inf");
 }
 
 int main(void)
@@ -163,6 +307,8 @@ int main(void)
 	arg_str("pool", "chat");
 	tap_is_int(spoa_notify(&sp, msg, (size_t)(mp - msg), &ap, ack + 8), -2,
 		   "actions that do not fit: -2, told apart from malformed");
+
+	test_since_decision();
 
 	route_free(sp.route);
 	cfg_free(cfg);
