@@ -49,6 +49,11 @@
  * them is closed.
  */
 #define CONN_EVICT_READS 8
+/* A connection without HELLO is not closed for a new one before this (ms):
+ * HAProxy sends its HELLO at once, a peer that connected a moment ago may
+ * not have yet.
+ */
+#define CONN_HELLO_GRACE_MS 100
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -253,8 +258,10 @@ static struct conn *conn_idlest(struct conn_set *cs)
  * gets an AGENT-DISCONNECT (status 0: HAProxy simply opens another),
  * written straight to its socket as it has no output queued. A waiting
  * one is read first: its HELLO may sit unread behind the accept burst
- * (HAProxy's health check), and then it is served, not closed. Returns
- * true when a connection (and its descriptor) was closed.
+ * (HAProxy's health check), and then it is served, not closed; one that
+ * came less than CONN_HELLO_GRACE_MS ago is left its chance, and nothing
+ * is closed. Returns true when a connection (and its descriptor) was
+ * closed.
  */
 static bool conn_evict(struct conn_set *cs, const char *limit)
 {
@@ -269,6 +276,8 @@ static bool conn_evict(struct conn_set *cs, const char *limit)
 			return true; /* it closed: room made */
 		if (c->state != CONN_ST_HELLO)
 			continue; /* it said HELLO: served */
+		if (clock_now.ms - c->since < CONN_HELLO_GRACE_MS)
+			return false;
 		cs->cnt.conn_evicted++;
 		log_rl(&cs->rl_evicted, clock_now.ms, LOG_WARNING,
 		       "%s reached (%u SPOP connections): closed the oldest "
@@ -277,7 +286,8 @@ static bool conn_evict(struct conn_set *cs, const char *limit)
 		conn_close(c, "evicted: no HELLO, at a limit");
 		return true;
 	}
-	c = conn_idlest(cs);
+	/* a HELLO'd connection never goes while one without HELLO is left */
+	c = cs->hq_head ? NULL : conn_idlest(cs);
 	if (!c)
 		return false;
 	cs->cnt.conn_evicted_idle++;
