@@ -50,6 +50,7 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	char peer[CFG_PATH_MAX + 40];
 	socklen_t len;
 	int i, fd, err;
+	bool shed = false;
 
 	(void)revents;
 	clock_update();
@@ -66,8 +67,13 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			 * waiting one, which may be HAProxy's health check
 			 */
 			if ((err == EMFILE || err == ENFILE) && s->shed &&
-			    s->shed(s->shed_arg))
+			    !shed && s->shed(s->shed_arg)) {
+				/* once: if the freed descriptor did not
+				 * help (another process took it), pause
+				 */
+				shed = true;
 				continue;
+			}
 			if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 			    err == ENOMEM) {
 				/* the pending connection stays queued; do not
@@ -94,6 +100,7 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1},
 				   sizeof(int));
+		shed = false;
 		sock_peer_str(&ss, len, l->name, peer, sizeof(peer));
 		l->accept(l->arg, l, fd, peer);
 	}
