@@ -4,6 +4,8 @@
 #   make            build build/aoai-spoa and build/libspop.a
 #   make run        the local lab: HAProxy + agent + mock regions, analysis
 #   make run AZURE_CONFIG=azure.env   the same against real Azure OpenAI
+#   make run FLEET=3 three nodes sharing throttles (HAProxy peers), and
+#                   the same without sharing (also: make lab-fleet)
 #   make lab        the lab kept up (make lab-stop; make lab-scenario S=...)
 #   make test       every test layer; last line "N passed, M failed"
 #   make test HAPROXY_VERSIONS=2.6   the e2e layer against one HAProxy only
@@ -39,6 +41,8 @@ BUILD_PKGS := gcc make pkg-config libev-dev libyaml-dev libmsgpack-dev
 BUILD_PKGS += libssl-dev libjansson-dev
 TEST_PKGS  := haproxy socat clang libclang-rt-14-dev clang-format python3 \
 	valgrind ca-certificates systemd strace prometheus
+# make bench-haproxy: load (wrk, h2load), system calls per request (perf)
+TEST_PKGS  += wrk nghttp2-client linux-perf
 # tests/package: build the .deb, lint it, read the man pages
 TEST_PKGS  += dpkg-dev debhelper lintian man-db groff-base
 
@@ -166,7 +170,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a \
 
 $(BUILD)/mock-aoai: $(MOCK_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(MOCK_SRC) $(ALL_LDFLAGS) -lev -lm -o $@
+	$(CC) $(ALL_CFLAGS) $(MOCK_SRC) $(ALL_LDFLAGS) -lev -lm -lcrypto -o $@
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libagent.a $(BUILD)/libspop.a
 	@mkdir -p $(dir $@)
@@ -219,9 +223,17 @@ test: deps node-deps bench-haproxy-deps
 # compiler command lines.
 LAB_BUILD = @$(MAKE) --no-print-directory $(if $(V),,-s) all $(BUILD)/mock-aoai
 
+# make run FLEET=3 (or make lab-fleet): three nodes sharing throttles
+# through HAProxy peers, next to the same without sharing
+# (tests/lab/fleet.py).
 run: deps
 	$(LAB_BUILD)
-	@python3 tests/lab/lab.py
+	@python3 tests/lab/$(if $(FLEET),fleet.py --nodes $(FLEET),lab.py)
+
+.PHONY: lab-fleet
+lab-fleet: deps
+	$(LAB_BUILD)
+	@python3 tests/lab/fleet.py --nodes 3
 
 # The lab kept up (tests/lab/README.md): make lab [PROMETHEUS=1],
 # make lab-scenario S='throttle eastus', make lab-stop.

@@ -35,6 +35,8 @@ struct agent_counters {
 struct route_engine;
 struct ctl;
 struct hapi;
+struct fleet;
+struct authset;
 
 struct agent {
 	struct ev_loop *loop;
@@ -50,6 +52,8 @@ struct agent {
 	struct ctl *ctl;	    /* control sockets; owned */
 	struct ctl_status ctl_st;   /* what ctl shows of itself */
 	struct hapi *hapi;	    /* HAProxy runtime API link; owned */
+	struct fleet *fleet;	    /* throttles shared with other nodes */
+	struct authset *auth;	    /* Entra ID credentials; owned, NULL */
 	/* agent_reload(): the control socket's "reload" calls it through
 	 * here, so that ctl does not depend on the module that starts it
 	 */

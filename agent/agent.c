@@ -7,11 +7,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent-auth.h"
 #include "agent.h"
 #include "cfg.h"
 #include "clock.h"
 #include "conn.h"
 #include "ctl.h"
+#include "fleet.h"
 #include "hapi.h"
 #include "listener.h"
 #include "log.h"
@@ -150,6 +152,7 @@ static void agent_route_hook(void *arg, int backend, enum route_state from,
 		route_backend_name(a->route, backend), route_state_str(from),
 		route_state_str(to), why);
 	hapi_mirror(a->hapi, backend, from, to); /* HAProxy drain/ready */
+	fleet_note(a->fleet, backend, to); /* a throttle: tell the fleet */
 }
 
 static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -290,6 +293,8 @@ static void agent_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 		struct cfg *cfg)
 {
+	struct authset *auth;
+
 	a->loop = loop;
 	a->reload = agent_reload;
 	a->cfg_path = cfg_path;
@@ -326,7 +331,12 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	if (agent_listen(a) < 0)
 		return -1;
 	if (ctl_start(a) < 0 ||
-	    hapi_start(&a->hapi, loop, a->route, &cfg->haproxy) < 0)
+	    hapi_start(&a->hapi, loop, a->route, &cfg->haproxy) < 0 ||
+	    fleet_start(&a->fleet, loop, a->route, cfg) < 0)
+		return -1;
+	/* the map exists (every key "-") before HAProxy starts */
+	if (agent_auth_prepare(cfg, loop, &auth) < 0 ||
+	    agent_auth_commit(a, auth) < 0)
 		return -1;
 
 	ev_check_init(&a->reaper, agent_reaper_cb);
@@ -388,6 +398,7 @@ static bool listeners_equal(const struct cfg *x, const struct cfg *y)
 int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 {
 	struct reload_ctx ctx = {.err = err, .arg = arg};
+	struct authset *auth;
 	struct cfg *next;
 
 	clock_update();
@@ -400,10 +411,21 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 			a->cfg_path, ctx.n);
 		return -1;
 	}
+	/* credentials files are read before anything changes */
+	if (agent_auth_prepare(next, a->loop, &auth) < 0) {
+		a->cnt.reload_failed++;
+		log_msg(LOG_ERR, "reload: credentials refused; the running "
+				 "configuration stays");
+		agent_reload_err(&ctx, "auth: a credential could not be set "
+				       "up (see the log)");
+		cfg_free(next);
+		return -1;
+	}
 	if (route_apply(a->route, next, clock_now.ms) < 0) {
 		a->cnt.reload_failed++;
 		log_msg(LOG_ERR, "reload: routing engine refused the new "
 				 "configuration; the running one stays");
+		agent_auth_abandon(auth);
 		cfg_free(next);
 		return -1;
 	}
@@ -420,6 +442,8 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	/* control sockets and the HAProxy link follow the file */
 	ctl_reload(a);
 	hapi_reload(&a->hapi, a->loop, a->route, &next->haproxy);
+	fleet_reload(&a->fleet, a->loop, a->route, next);
+	agent_auth_commit(a, auth); /* after the link: it sends the tokens */
 	log_msg(LOG_NOTICE, "reloaded %s: %u backends, %u pools", a->cfg_path,
 		next->n_backends, next->n_pools);
 	return 0;
@@ -433,6 +457,7 @@ void agent_stop(struct agent *a)
 		return;
 	a->stopping = true;
 	hapi_quiesce(a->hapi);
+	fleet_quiesce(a->fleet);
 	listener_close_all(&a->spop);
 	for (c = a->conns.list; c; c = next) {
 		next = c->next; /* the call may close and unlink it */
@@ -453,7 +478,9 @@ void agent_free(struct agent *a)
 		conn_close(a->conns.list, "exit");
 	conn_reap(&a->conns);
 	conn_set_free(&a->conns);
+	agent_auth_free(a);
 	hapi_stop(&a->hapi);
+	fleet_stop(&a->fleet);
 	ctl_stop(a);
 	route_free(a->route);
 	cfg_free(a->cfg);

@@ -227,6 +227,17 @@ int authset_start(struct authset *s, char *err, size_t errlen)
 	return 0;
 }
 
+int authset_sync(struct authset *s)
+{
+	int rc = authset_write_map(s);
+
+	for (size_t i = 0; i < s->n; i++)
+		if (s->send && cred_usable(&s->v[i].cred) &&
+		    authset_send(s, &s->v[i]) == -1)
+			authset_resend_arm(s);
+	return rc;
+}
+
 void authset_free(struct authset *s)
 {
 	if (s->loop)

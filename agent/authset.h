@@ -46,6 +46,13 @@ size_t authset_adopt(struct authset *s, const struct authset *old);
  */
 int authset_start(struct authset *s, char *err, size_t errlen);
 
+/* After a reload (authset_adopt(), authset_start()): rewrites the map from
+ * the tokens now held (a backend added gets its key, one removed loses
+ * it) and sends the "set map" of each usable one. Returns 0, or -1 when
+ * the map could not be written (logged).
+ */
+int authset_sync(struct authset *s);
+
 /* Stops every credential; wipes and frees everything. */
 void authset_free(struct authset *s);
 

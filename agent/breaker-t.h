@@ -29,6 +29,7 @@ enum breaker_state {
 enum breaker_cause {
 	BREAKER_BY_BREAKER,  /* faults, throttles, deadlines, probes, start */
 	BREAKER_BY_OPERATOR, /* the control socket: trip or reset */
+	BREAKER_BY_FLEET,    /* another node's throttle, through the fleet */
 };
 
 /* What a breaker input changed, for the owner's caches and hook. */

@@ -433,6 +433,40 @@ void breaker_on_success(struct breaker *br, int status, uint64_t now_ms,
 	br->consecutive_faults = 0;
 }
 
+bool breaker_on_fleet(struct breaker *br, uint64_t until_ms, uint64_t now_ms,
+		      const char *why, struct breaker_event *ev)
+{
+	if (until_ms <= now_ms)
+		return false;
+	switch (br->state) {
+	case BREAKER_ST_CLOSED:
+	case BREAKER_ST_HALF_OPEN:
+		break;
+	case BREAKER_ST_COOLING:
+		if (until_ms <= br->until_ms)
+			return false;
+		break;
+	case BREAKER_ST_OPEN:
+		if (until_ms <= br->until_ms)
+			return false;
+		br->until_ms = until_ms;
+		ev->changes |= BREAKER_CH_PLAN | BREAKER_CH_SAVED;
+		return true;
+	}
+	breaker_set_state(br, BREAKER_ST_COOLING, until_ms, why,
+			  BREAKER_BY_FLEET, ev);
+	return true;
+}
+
+bool breaker_fleet_clear(struct breaker *br, struct breaker_event *ev)
+{
+	if (br->state != BREAKER_ST_COOLING)
+		return false;
+	breaker_set_state(br, BREAKER_ST_CLOSED, 0, "fleet reset",
+			  BREAKER_BY_FLEET, ev);
+	return true;
+}
+
 void breaker_trip(struct breaker *br, uint32_t duration_ms, uint64_t now_ms,
 		  struct breaker_event *ev)
 {

@@ -107,6 +107,20 @@ void breaker_on_fault(struct breaker *br, uint64_t now_ms,
 void breaker_on_success(struct breaker *br, int status, uint64_t now_ms,
 			struct breaker_event *ev);
 
+/* The fleet's deadline <until_ms> for this backend (another node was
+ * throttled): closed or half-open -> cooling until then; a running
+ * cooldown or trip ending earlier is extended. Never shortens. why <why>,
+ * cause BREAKER_BY_FLEET (kept by an extended open circuit). Returns true
+ * when the deadline moved.
+ */
+bool breaker_on_fleet(struct breaker *br, uint64_t until_ms, uint64_t now_ms,
+		      const char *why, struct breaker_event *ev);
+
+/* The fleet was reset: a cooldown (local or the fleet's) ends, closed. An
+ * open circuit (faults, operator) is left. Returns true when it closed.
+ */
+bool breaker_fleet_clear(struct breaker *br, struct breaker_event *ev);
+
 /* An operator's trip: open for <duration_ms> (capped at the ceiling),
  * without growing the trip duration. why "operator trip 60s".
  */

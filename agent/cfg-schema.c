@@ -23,9 +23,11 @@
 #define NONE  CFG_OFF_NONE
 #define AG(m) offsetof(struct cfg_agent, m)
 #define HA(m) offsetof(struct cfg_haproxy, m)
+#define FL(m) offsetof(struct cfg_fleet, m)
 #define BR(m) offsetof(struct cfg_breaker, m)
 #define HR(m) offsetof(struct cfg_headroom, m)
 #define ME(m) offsetof(struct cfg_member, m)
+#define AU(m) offsetof(struct cfg_auth, m)
 
 /* block, key, type, child block, required, offset, min, max, default,
  * docs' default, APIM name, help
@@ -51,6 +53,8 @@ static const struct cfg_field cfg_fields[] = {
 	  "host"),
 	F(ROOT, "haproxy", MAP, HAPROXY, false, NONE, 0, 0, NULL, "none", NULL,
 	  "link to HAProxy's runtime API"),
+	F(ROOT, "fleet", MAP, FLEET, false, NONE, 0, 0, NULL, "none", NULL,
+	  "throttles shared with the other nodes (HAProxy peers)"),
 	F(ROOT, "defaults", MAP, DEFAULTS, false, NONE, 0, 0, NULL, NULL, NULL,
 	  "applied to every backend before its own keys"),
 	F(ROOT, "backends", SEQ, BACKEND, true, NONE, 0, 0, NULL, NULL, NULL,
@@ -93,10 +97,22 @@ static const struct cfg_field cfg_fields[] = {
 	F(HAPROXY, "mirror", BOOL, ROOT, false, HA(mirror), 0, 0, "false", NULL,
 	  NULL, "set servers drain/ready while a circuit is not closed"),
 
+	F(FLEET, "table", NAME, ROOT, true, NONE, 0, 0, NULL, NULL, NULL,
+	  "the peers stick table in HAProxy"),
+	F(FLEET, "node", NAME, ROOT, true, NONE, 0, 0, NULL, NULL, NULL,
+	  "this node's name, unique in the fleet"),
+	F(FLEET, "poll_interval", DURATION, ROOT, false, FL(poll_interval_ms),
+	  50, 10 * MS_SEC, "250ms", NULL, NULL, "between reads of the table"),
+	F(FLEET, "max_wait", DURATION, ROOT, false, FL(max_wait_ms), MS_SEC,
+	  MS_HOUR, "5m", NULL, NULL,
+	  "cap on another node's deadline, from when it is first seen"),
+
 	F(DEFAULTS, "circuit_breaker", MAP, BREAKER, false, NONE, 0, 0, NULL,
 	  NULL, NULL, "every backend's breaker"),
 	F(DEFAULTS, "headroom", MAP, HEADROOM, false, NONE, 0, 0, NULL, NULL,
 	  NULL, "every backend's headroom steering"),
+	F(DEFAULTS, "auth", MAP, AUTH, false, NONE, 0, 0, NULL, NULL, NULL,
+	  "every backend's Entra ID credential"),
 
 	F(BREAKER, "failure", MAP, FAILURE, false, NONE, 0, 0, NULL, NULL,
 	  "failureCondition", "what trips the circuit"),
@@ -160,6 +176,9 @@ static const struct cfg_field cfg_fields[] = {
 	  "this backend's breaker"),
 	F(BACKEND, "headroom", MAP, HEADROOM, false, NONE, 0, 0, NULL,
 	  "defaults.headroom", NULL, "this backend's headroom steering"),
+	F(BACKEND, "auth", MAP, AUTH, false, NONE, 0, 0, NULL, "defaults.auth",
+	  "authentication-managed-identity",
+	  "this backend's Entra ID credential; a kind replaces defaults.auth"),
 
 	F(POOL, "name", NAME, ROOT, true, NONE, 0, 0, NULL, NULL,
 	  "backend of type Pool", "the pool argument of aoai-route"),
@@ -172,6 +191,50 @@ static const struct cfg_field cfg_fields[] = {
 	  NULL, "pool.services[].priority", "lower is used first"),
 	F(MEMBER, "weight", U32, ROOT, false, ME(weight), 0, 1000, "1", NULL,
 	  "pool.services[].weight", "share within a priority; 0 = drained"),
+
+	F(AUTH, "kind", AUTH_KIND, ROOT, false, AU(kind), 0, 0, "none", NULL,
+	  NULL,
+	  "none (api-key in HAProxy), managed-identity, workload-identity, "
+	  "service-principal"),
+	F(AUTH, "client_id", TEXT, ROOT, false, AU(client_id), 0,
+	  CFG_AUTH_ID_MAX, "", NULL, "clientId",
+	  "application id; managed-identity: a user-assigned identity; "
+	  "workload-identity: else AZURE_CLIENT_ID"),
+	F(AUTH, "tenant", TEXT, ROOT, false, AU(tenant), 0, CFG_AUTH_ID_MAX, "",
+	  NULL, NULL,
+	  "Entra tenant id; workload-identity: else AZURE_TENANT_ID"),
+	F(AUTH, "secret_file", TEXT, ROOT, false, AU(secret_file), 0,
+	  CFG_AUTH_FILE_MAX, "", NULL, NULL,
+	  "service-principal: file holding the client secret, mode 0600"),
+	F(AUTH, "certificate_file", TEXT, ROOT, false, AU(certificate_file), 0,
+	  CFG_AUTH_FILE_MAX, "", NULL, NULL,
+	  "service-principal: PEM file with the certificate and its key"),
+	F(AUTH, "token_file", TEXT, ROOT, false, AU(token_file), 0,
+	  CFG_AUTH_FILE_MAX, "", NULL, NULL,
+	  "workload-identity: federated token file; else "
+	  "AZURE_FEDERATED_TOKEN_FILE"),
+	F(AUTH, "authority", TEXT, ROOT, false, AU(authority), 0,
+	  CFG_AUTH_URL_MAX, "", NULL, NULL,
+	  "Entra authority; empty: https://login.microsoftonline.com"),
+	F(AUTH, "imds", TEXT, ROOT, false, AU(imds), 0, CFG_AUTH_URL_MAX, "",
+	  NULL, NULL,
+	  "managed-identity: metadata service; empty: "
+	  "http://169.254.169.254"),
+	F(AUTH, "ca_file", TEXT, ROOT, false, AU(ca_file), 0, CFG_AUTH_FILE_MAX,
+	  "", NULL, NULL, "CAs that verify the authority; empty: the system's"),
+	F(AUTH, "token_map", TEXT, ROOT, false, AU(token_map), 0,
+	  CFG_AUTH_FILE_MAX, "/var/lib/aoai-spoa/tokens.map", NULL, NULL,
+	  "map file of tokens the agent writes, one for every backend"),
+	F(AUTH, "map_name", TEXT, ROOT, false, AU(map_name), 0,
+	  CFG_AUTH_FILE_MAX, "", NULL, NULL,
+	  "the map as haproxy.cfg names it; empty: token_map"),
+};
+
+static const char *const cfg_auth_kinds[] = {
+	[CFG_AUTH_NONE] = "none",
+	[CFG_AUTH_MANAGED_IDENTITY] = "managed-identity",
+	[CFG_AUTH_WORKLOAD_IDENTITY] = "workload-identity",
+	[CFG_AUTH_SERVICE_PRINCIPAL] = "service-principal",
 };
 
 static const struct {
@@ -205,6 +268,8 @@ const char *cfg_type_str(enum cfg_type t)
 		[CFG_T_MODE] = "file mode",
 		[CFG_T_LEVEL] = "level",
 		[CFG_T_PATH] = "path",
+		[CFG_T_TEXT] = "text",
+		[CFG_T_AUTH_KIND] = "credential kind",
 	};
 
 	if ((unsigned)t < sizeof(names) / sizeof(names[0]) && names[t])
@@ -219,6 +284,7 @@ const char *cfg_block_path(enum cfg_block b)
 		[CFG_BLK_AGENT] = "agent",
 		[CFG_BLK_SOCKET] = "listen[]",
 		[CFG_BLK_HAPROXY] = "haproxy",
+		[CFG_BLK_FLEET] = "fleet",
 		[CFG_BLK_DEFAULTS] = "defaults",
 		[CFG_BLK_BREAKER] = "circuit_breaker",
 		[CFG_BLK_FAILURE] = "circuit_breaker.failure",
@@ -226,6 +292,7 @@ const char *cfg_block_path(enum cfg_block b)
 		[CFG_BLK_BACKEND] = "backends[]",
 		[CFG_BLK_POOL] = "pools[]",
 		[CFG_BLK_MEMBER] = "pools[].members[]",
+		[CFG_BLK_AUTH] = "auth",
 	};
 
 	if ((unsigned)b < sizeof(paths) / sizeof(paths[0]) && paths[b])
@@ -327,6 +394,30 @@ static int cfg_value_status(const char *s, struct cfg_status_set *out,
 	return 0;
 }
 
+/* A text field into the char array at <p> of f->max bytes: printable
+ * ASCII without spaces (paths, URLs, ids), "" allowed (unset). Returns 0
+ * or -1 (<err>).
+ */
+static int cfg_value_text(const struct cfg_field *f, const char *s, char *p,
+			  char *err, size_t len)
+{
+	size_t n = strlen(s), i;
+
+	if (n >= f->max) {
+		snprintf(err, len, "longer than %" PRIu64 " bytes", f->max - 1);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (s[i] <= ' ' || s[i] > '~') {
+			snprintf(err, len,
+				 "only printable characters, no spaces");
+			return -1;
+		}
+	}
+	memcpy(p, s, n + 1);
+	return 0;
+}
+
 int cfg_value_set(const struct cfg_field *f, const char *s, void *base,
 		  char *err, size_t len)
 {
@@ -377,6 +468,21 @@ int cfg_value_set(const struct cfg_field *f, const char *s, void *base,
 	case CFG_T_STATUS:
 		return cfg_value_status(s, (struct cfg_status_set *)(void *)p,
 					err, len);
+	case CFG_T_TEXT:
+		return cfg_value_text(f, s, p, err, len);
+	case CFG_T_AUTH_KIND:
+		for (i = 0;
+		     i < sizeof(cfg_auth_kinds) / sizeof(cfg_auth_kinds[0]);
+		     i++) {
+			if (strcmp(s, cfg_auth_kinds[i]) == 0) {
+				*(enum cfg_auth_kind *)(void *)p = i;
+				return 0;
+			}
+		}
+		snprintf(err, len,
+			 "expected none, managed-identity, workload-identity "
+			 "or service-principal");
+		return -1;
 	default:
 		snprintf(err, len, "not a plain value");
 		return -1;
@@ -447,6 +553,14 @@ const char *cfg_value_fmt(const struct cfg_field *f, const void *base,
 	case CFG_T_STATUS:
 		cfg_status_fmt((const struct cfg_status_set *)(const void *)p,
 			       buf, size);
+		break;
+	case CFG_T_TEXT:
+		snprintf(buf, size, "%s", p);
+		break;
+	case CFG_T_AUTH_KIND:
+		i = (size_t) * (const enum cfg_auth_kind *)(const void *)p;
+		if (i < sizeof(cfg_auth_kinds) / sizeof(cfg_auth_kinds[0]))
+			snprintf(buf, size, "%s", cfg_auth_kinds[i]);
 		break;
 	default:
 		break;
@@ -548,9 +662,11 @@ static void cfg_walk_plain(struct cfg_walker *w, const struct cfg_field *f,
 		struct cfg c; /* root-level keys (metrics_allow_remote) */
 		struct cfg_agent a;
 		struct cfg_haproxy h;
+		struct cfg_fleet fl;
 		struct cfg_breaker b;
 		struct cfg_headroom r;
 		struct cfg_member m;
+		struct cfg_auth u;
 	} scratch;
 	char v[CFG_WALK_VALUE_MAX], d[CFG_WALK_VALUE_MAX], err[128];
 	bool is_def = false;
@@ -643,6 +759,8 @@ static void cfg_walk_root(struct cfg_walker *w, const struct cfg_field *f)
 			       false);
 	} else if (!strcmp(f->key, "haproxy") && cfg->haproxy.enabled) {
 		cfg_walk_map(w, f, 0, f->child, &cfg->haproxy);
+	} else if (!strcmp(f->key, "fleet") && cfg->fleet.enabled) {
+		cfg_walk_map(w, f, 0, f->child, &cfg->fleet);
 	} else if (!strcmp(f->key, "backends")) {
 		cfg_walk_seq(w, f, cfg->backends, cfg->n_backends,
 			     sizeof(cfg->backends[0]));
@@ -698,11 +816,19 @@ static void cfg_walk_special(struct cfg_walker *w, const struct cfg_field *f,
 			       cfg_listener_str(&cfg->haproxy.stats_socket, v,
 						sizeof(v)),
 			       false);
+	else if (f->block == CFG_BLK_FLEET && !strcmp(f->key, "table"))
+		cfg_walk_value(w, f, cfg->fleet.table, false);
+	else if (f->block == CFG_BLK_FLEET)
+		cfg_walk_value(w, f, cfg->fleet.node, false);
 	else if (f->block == CFG_BLK_BREAKER) /* failure: same struct */
 		cfg_walk_map(w, f, 0, f->child, base);
 	else if (f->block == CFG_BLK_BACKEND && !strcmp(f->key, "name"))
 		cfg_walk_value(w, f, bk->name, false);
-	else if (f->block == CFG_BLK_BACKEND)
+	else if (f->block == CFG_BLK_BACKEND && f->child == CFG_BLK_AUTH) {
+		/* a keyed backend has nothing to say here */
+		if (bk->auth.kind != CFG_AUTH_NONE)
+			cfg_walk_map(w, f, 0, f->child, &bk->auth);
+	} else if (f->block == CFG_BLK_BACKEND)
 		cfg_walk_map(w, f, 0, f->child,
 			     f->child == CFG_BLK_BREAKER
 				     ? (const void *)&bk->breaker

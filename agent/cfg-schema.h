@@ -9,7 +9,7 @@
 
 #include "cfg-t.h"
 
-#define CFG_BLOCK_KEYS_MAX 12 /* keys of the largest block */
+#define CFG_BLOCK_KEYS_MAX 16 /* keys of the largest block */
 
 /* The fields of block <b> in file order: stores at most CFG_BLOCK_KEYS_MAX
  * pointers in <out> and returns their count.

@@ -81,10 +81,42 @@ struct cfg_headroom {
 	uint32_t max_age_ms;	     /* older headers are ignored */
 };
 
+/* Entra ID credentials (keyless backends): sizes of the text fields. */
+#define CFG_AUTH_ID_MAX	  128 /* client_id, tenant */
+#define CFG_AUTH_URL_MAX  256 /* authority, imds */
+#define CFG_AUTH_FILE_MAX 256 /* secret, certificate, token, CA, map */
+
+/* Where a backend's access token comes from; NONE: the region takes an
+ * api-key from HAProxy's own map, the agent fetches nothing.
+ */
+enum cfg_auth_kind {
+	CFG_AUTH_NONE,
+	CFG_AUTH_MANAGED_IDENTITY,  /* IMDS of the Azure VM */
+	CFG_AUTH_WORKLOAD_IDENTITY, /* federated token file (AKS) */
+	CFG_AUTH_SERVICE_PRINCIPAL, /* client secret or certificate */
+};
+
+/* A backend's Entra ID credential ("auth:"), as written; "" = unset. */
+struct cfg_auth {
+	enum cfg_auth_kind kind;
+	char client_id[CFG_AUTH_ID_MAX];	  /* app or user-assigned id */
+	char tenant[CFG_AUTH_ID_MAX];		  /* Entra tenant */
+	char secret_file[CFG_AUTH_FILE_MAX];	  /* service principal */
+	char certificate_file[CFG_AUTH_FILE_MAX]; /* PEM certificate + key */
+	char token_file[CFG_AUTH_FILE_MAX];	  /* workload identity */
+	char authority[CFG_AUTH_URL_MAX];	  /* https://login... */
+	char imds[CFG_AUTH_URL_MAX];		  /* http://169.254.169.254 */
+	char ca_file[CFG_AUTH_FILE_MAX];	  /* "" = system CAs */
+	char token_map[CFG_AUTH_FILE_MAX]; /* map file the agent writes */
+	char map_name[CFG_AUTH_FILE_MAX];  /* as HAProxy names it */
+	struct cfg_mark mark;		   /* its "auth:" or "kind" */
+};
+
 struct cfg_backend {
 	char name[CFG_NAME_MAX]; /* equals the HAProxy server name */
 	struct cfg_breaker breaker;
 	struct cfg_headroom headroom;
+	struct cfg_auth auth; /* kind NONE: api-key, no token */
 	struct cfg_mark mark;
 };
 
@@ -111,6 +143,19 @@ struct cfg_haproxy {
 	bool mirror; /* set servers drain/ready */
 };
 
+/* The fleet: throttles shared with the other nodes through a HAProxy
+ * peers table (agent/fleet.c). Needs the haproxy: block's stats socket.
+ */
+#define CFG_FLEET_KEY_MAX 63 /* "<backend>@<node>" in a "len 64" table */
+
+struct cfg_fleet {
+	bool enabled;
+	char table[CFG_NAME_MAX]; /* the peers stick table, in HAProxy */
+	char node[CFG_NAME_MAX];  /* this node's name in the keys */
+	uint32_t poll_interval_ms;
+	uint32_t max_wait_ms; /* cap on a deadline learned from the fleet */
+};
+
 /* Limits and timeouts of the SPOP server. */
 struct cfg_agent {
 	uint32_t max_connections;
@@ -133,6 +178,7 @@ struct cfg {
 	struct cfg_listener metrics; /* optional HTTP /metrics, tcp */
 	bool metrics_allow_remote;   /* metrics may listen off loopback */
 	struct cfg_haproxy haproxy;
+	struct cfg_fleet fleet;
 	uint32_t n_backends;
 	struct cfg_backend *backends; /* owned */
 	uint32_t n_pools;
@@ -156,6 +202,8 @@ enum cfg_type {
 	CFG_T_MODE,	 /* octal file mode, at most 0777 */
 	CFG_T_LEVEL,	 /* control level: user, operator, admin */
 	CFG_T_PATH,	 /* absolute file path */
+	CFG_T_TEXT,	 /* printable, no spaces, shorter than max bytes */
+	CFG_T_AUTH_KIND, /* none, managed-identity, workload-identity, ... */
 };
 
 /* The mappings of the file; each key of the schema belongs to one. */
@@ -164,6 +212,7 @@ enum cfg_block {
 	CFG_BLK_AGENT,	  /* agent: (struct cfg_agent) */
 	CFG_BLK_SOCKET,	  /* an item of listen or control (cfg_listener) */
 	CFG_BLK_HAPROXY,  /* haproxy: (struct cfg_haproxy) */
+	CFG_BLK_FLEET,	  /* fleet: (struct cfg_fleet) */
 	CFG_BLK_DEFAULTS, /* defaults: */
 	CFG_BLK_BREAKER,  /* circuit_breaker: (struct cfg_breaker) */
 	CFG_BLK_FAILURE,  /* circuit_breaker.failure: (struct cfg_breaker) */
@@ -171,6 +220,7 @@ enum cfg_block {
 	CFG_BLK_BACKEND,  /* an item of backends (struct cfg_backend) */
 	CFG_BLK_POOL,	  /* an item of pools (struct cfg_pool) */
 	CFG_BLK_MEMBER,	  /* an item of members (struct cfg_member) */
+	CFG_BLK_AUTH,	  /* auth: of a backend or defaults (cfg_auth) */
 	CFG_BLK_COUNT
 };
 

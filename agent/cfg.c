@@ -601,6 +601,54 @@ static void cfg_parse_haproxy(struct cfg_ctx *ctx, yaml_node_t *n)
 			 h->backend);
 }
 
+/* Parses the "fleet" block: throttles shared through a peers table. */
+static void cfg_parse_fleet(struct cfg_ctx *ctx, yaml_node_t *n)
+{
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_FLEET, keys, f);
+	struct cfg_fleet *fl = &ctx->cfg->fleet;
+
+	if (yconf_map(&ctx->y, n, "fleet", keys, nk) < 0)
+		return;
+	cfg_get_plain(ctx, keys, f, nk, fl);
+	fl->enabled = true;
+	if (cfg_key(keys, nk, "table")->val)
+		cfg_name(ctx, cfg_key(keys, nk, "table")->val, "table",
+			 fl->table);
+	if (cfg_key(keys, nk, "node")->val)
+		cfg_name(ctx, cfg_key(keys, nk, "node")->val, "node", fl->node);
+	/* the table is read and written through the runtime API */
+	if (!ctx->cfg->haproxy.enabled)
+		yconf_err(&ctx->y, n,
+			  "fleet: needs the haproxy: block (its stats_socket "
+			  "reaches the peers table)");
+}
+
+/* Every key of the fleet table, "<backend>@<node>", must fit the table's
+ * "len 64" string keys: reported at the fleet block <n>.
+ */
+static void cfg_check_fleet_keys(struct cfg_ctx *ctx, yaml_node_t *n)
+{
+	const struct cfg *cfg = ctx->cfg;
+	size_t node = strlen(cfg->fleet.node), len;
+	uint32_t i;
+
+	if (!cfg->fleet.enabled)
+		return;
+	for (i = 0; i < cfg->n_backends; i++) {
+		len = strlen(cfg->backends[i].name) + 1 + node;
+		if (len > CFG_FLEET_KEY_MAX) {
+			yconf_err(&ctx->y, n,
+				  "fleet: key %s@%s is %zu bytes, the table's "
+				  "keys hold %d: shorten node",
+				  cfg->backends[i].name, cfg->fleet.node, len,
+				  CFG_FLEET_KEY_MAX);
+			return;
+		}
+	}
+}
+
 /* Applies the "failure" block <n> of a circuit breaker onto <b>. */
 static void cfg_parse_failure(struct cfg_ctx *ctx, yaml_node_t *n,
 			      struct cfg_breaker *b, struct cfg_bsrc *src)
@@ -696,6 +744,85 @@ static void cfg_parse_headroom(struct cfg_ctx *ctx, yaml_node_t *n,
 	cfg_get_plain(ctx, keys, f, nk, h);
 }
 
+/* Applies the "auth" block <n> onto <a>. A block that names a kind starts
+ * from scratch (a service principal's files are not inherited by a
+ * managed identity); one without a kind refines the inherited credential.
+ */
+static void cfg_parse_auth(struct cfg_ctx *ctx, yaml_node_t *n,
+			   struct cfg_auth *a)
+{
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_AUTH, keys, f);
+
+	if (yconf_map(&ctx->y, n, "auth", keys, nk) < 0)
+		return;
+	if (cfg_key(keys, nk, "kind")->val) {
+		memset(a, 0, sizeof(*a));
+		cfg_block_defaults(CFG_BLK_AUTH, a);
+	}
+	cfg_get_plain(ctx, keys, f, nk, a);
+	a->mark = cfg_mark_node(n);
+}
+
+/* Checks the credential of backend <b> is complete for its kind, and that
+ * every keyless backend shares one token map. Errors point at the auth
+ * block that made the credential (the backend's or the defaults').
+ */
+static void cfg_auth_check(struct cfg_ctx *ctx, const struct cfg_backend *b)
+{
+	const struct cfg_auth *a = &b->auth, *first = NULL;
+	struct yconf_mark m = {a->mark.line, a->mark.col};
+	const char *path[] = {a->secret_file, a->certificate_file,
+			      a->token_file, a->ca_file, a->token_map};
+	uint32_t i;
+
+	if (a->kind == CFG_AUTH_NONE)
+		return;
+	if (!ctx->cfg->haproxy.enabled)
+		yconf_err_at(&ctx->y, m,
+			     "backend '%s': auth needs the haproxy: block "
+			     "(tokens reach HAProxy through its runtime API)",
+			     b->name);
+	if (a->kind == CFG_AUTH_SERVICE_PRINCIPAL &&
+	    (!a->tenant[0] || !a->client_id[0]))
+		yconf_err_at(&ctx->y, m,
+			     "backend '%s': service-principal needs tenant "
+			     "and client_id",
+			     b->name);
+	if (a->kind == CFG_AUTH_SERVICE_PRINCIPAL &&
+	    !a->secret_file[0] == !a->certificate_file[0])
+		yconf_err_at(&ctx->y, m,
+			     "backend '%s': service-principal needs one of "
+			     "secret_file and certificate_file",
+			     b->name);
+	if (a->kind != CFG_AUTH_SERVICE_PRINCIPAL &&
+	    (a->secret_file[0] || a->certificate_file[0]))
+		yconf_err_at(&ctx->y, m,
+			     "backend '%s': secret_file and certificate_file "
+			     "are for service-principal",
+			     b->name);
+	for (i = 0; i < CFG_NKEYS(path); i++)
+		if (path[i][0] && path[i][0] != '/')
+			yconf_err_at(&ctx->y, m,
+				     "backend '%s': '%s' is not an absolute "
+				     "path",
+				     b->name, path[i]);
+	if (!a->token_map[0])
+		yconf_err_at(&ctx->y, m, "backend '%s': token_map is empty",
+			     b->name);
+	for (i = 0; i < ctx->cfg->n_backends && !first; i++)
+		if (ctx->cfg->backends[i].auth.kind != CFG_AUTH_NONE)
+			first = &ctx->cfg->backends[i].auth;
+	if (first && first != a &&
+	    (strcmp(first->token_map, a->token_map) != 0 ||
+	     strcmp(first->map_name, a->map_name) != 0))
+		yconf_err_at(&ctx->y, m,
+			     "backend '%s': every keyless backend shares one "
+			     "token_map and map_name",
+			     b->name);
+}
+
 /* Parses "defaults" into the template <tmpl> every backend starts from;
  * <src> records where the cross-checked breaker fields were set.
  */
@@ -717,6 +844,9 @@ static void cfg_parse_defaults(struct cfg_ctx *ctx, yaml_node_t *n,
 	if (cfg_key(keys, nk, "headroom")->val)
 		cfg_parse_headroom(ctx, cfg_key(keys, nk, "headroom")->val,
 				   &tmpl->headroom);
+	if (cfg_key(keys, nk, "auth")->val)
+		cfg_parse_auth(ctx, cfg_key(keys, nk, "auth")->val,
+			       &tmpl->auth);
 	/* the template must stay unfinished: check a copy */
 	check = tmpl->breaker;
 	cfg_breaker_finish(ctx, &check, src, &none);
@@ -778,8 +908,13 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 			cfg_parse_headroom(ctx,
 					   cfg_key(keys, nk, "headroom")->val,
 					   &b->headroom);
+		if (cfg_key(keys, nk, "auth")->val)
+			cfg_parse_auth(ctx, cfg_key(keys, nk, "auth")->val,
+				       &b->auth);
 		cfg_breaker_finish(ctx, &b->breaker, &local, tsrc);
 	}
+	for (i = 0; i < (int)cfg->n_backends; i++)
+		cfg_auth_check(ctx, &cfg->backends[i]);
 }
 
 /* Sorts the members of <p> by priority, keeping file order within one. */
@@ -983,6 +1118,8 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 	cfg_check_addrs(ctx);
 	if (cfg_key(keys, nk, "haproxy")->val)
 		cfg_parse_haproxy(ctx, cfg_key(keys, nk, "haproxy")->val);
+	if (cfg_key(keys, nk, "fleet")->val)
+		cfg_parse_fleet(ctx, cfg_key(keys, nk, "fleet")->val);
 	if (cfg_key(keys, nk, "defaults")->val)
 		cfg_parse_defaults(ctx, cfg_key(keys, nk, "defaults")->val,
 				   &tmpl, &tsrc);
@@ -993,6 +1130,8 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 		cfg_parse_pools(ctx, cfg_key(keys, nk, "pools")->val);
 	if (cfg_key(keys, nk, "state_file")->val)
 		cfg_parse_state_file(ctx, cfg_key(keys, nk, "state_file")->val);
+	if (cfg_key(keys, nk, "fleet")->val)
+		cfg_check_fleet_keys(ctx, cfg_key(keys, nk, "fleet")->val);
 }
 
 /* Loads the document (every node keeps its mark) once the event stream
@@ -1017,6 +1156,7 @@ void cfg_defaults(struct cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg_block_defaults(CFG_BLK_AGENT, &cfg->agent);
 	cfg_block_defaults(CFG_BLK_HAPROXY, &cfg->haproxy);
+	cfg_block_defaults(CFG_BLK_FLEET, &cfg->fleet);
 }
 
 void cfg_backend_defaults(struct cfg_backend *b)
@@ -1026,6 +1166,8 @@ void cfg_backend_defaults(struct cfg_backend *b)
 	cfg_block_defaults(CFG_BLK_FAILURE, &b->breaker);
 	memset(&b->headroom, 0, sizeof(b->headroom));
 	cfg_block_defaults(CFG_BLK_HEADROOM, &b->headroom);
+	memset(&b->auth, 0, sizeof(b->auth));
+	cfg_block_defaults(CFG_BLK_AUTH, &b->auth);
 }
 
 int cfg_backend_index(const struct cfg *cfg, const char *name)

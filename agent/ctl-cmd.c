@@ -11,6 +11,7 @@
 #include "ctl-cmd.h"
 #include "ctl-req.h"
 #include "ctl-show.h"
+#include "fleet.h"
 #include "log.h"
 #include "route.h"
 #include "stats.h"
@@ -154,10 +155,12 @@ static int cmd_reset(struct ctl_req *r)
 	if (b < 0)
 		return -1;
 	route_reset(r->a->route, b, clock_now.ms);
+	fleet_reset(r->a->fleet, b); /* the fleet's cooldowns too */
 	buf_printf(r->out,
 		   "backend %s reset: closed, enabled, configured "
-		   "weights\n",
-		   route_backend_name(r->a->route, b));
+		   "weights%s\n",
+		   route_backend_name(r->a->route, b),
+		   r->a->fleet ? "; reset sent to the fleet" : "");
 	return 0;
 }
 
@@ -299,6 +302,14 @@ static const struct ctl_cmd ctl_cmds[] = {
 		.level = CFG_LEVEL_USER,
 		.json = true,
 		.fn = ctl_show_haproxy,
+	},
+	{
+		.words = {"show", "fleet"},
+		.args = "[json]",
+		.help = "throttle deadlines shared with the other nodes",
+		.level = CFG_LEVEL_USER,
+		.json = true,
+		.fn = ctl_show_fleet,
 	},
 	{
 		.words = {"show", "metrics"},

@@ -8,10 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authset.h"
 #include "cfg.h"
 #include "clock.h"
+#include "cred.h"
 #include "ctl-req.h"
 #include "ctl-show.h"
+#include "fleet.h"
 #include "hapi.h"
 #include "metrics.h"
 #include "route.h"
@@ -190,9 +193,66 @@ static bool *ctl_weight_overrides(struct agent *a)
  */
 static uint32_t ctl_weight_permille(const struct route_backend_info *bi)
 {
-	if (bi->disabled || bi->down || bi->state != ROUTE_ST_CLOSED)
+	if (bi->disabled || bi->down || bi->no_auth ||
+	    bi->state != ROUTE_ST_CLOSED)
 		return 0;
 	return bi->headroom_permille;
+}
+
+/* The credential of a keyless backend: kind, token state, expiry, last
+ * error; never the token.
+ */
+static void ctl_backend_auth_json(struct ctl_req *r,
+				  const struct route_backend_info *bi)
+{
+	const struct cred *c =
+		r->a->auth ? authset_find(r->a->auth, bi->name) : NULL;
+	struct buf *o = r->out;
+
+	buf_printf(o, ",\"auth_unavailable\":%s",
+		   bi->no_auth ? "true" : "false");
+	if (!c) {
+		buf_add(o, ",\"auth\":null", 12);
+		return;
+	}
+	buf_printf(o,
+		   ",\"auth\":{\"kind\":\"%s\",\"token\":\"%s\","
+		   "\"expires_in_s\":%lld,\"refreshes\":%llu,\"failures\":%u,"
+		   "\"last_error\":",
+		   cred_kind_name(c->conf.kind),
+		   cred_usable(c) ? "valid"
+		   : c->expired	  ? "expired"
+				  : "pending",
+		   (long long)cred_seconds_left(c),
+		   (unsigned long long)c->refreshes, c->failures);
+	buf_json_str(o, c->last_error);
+	buf_add(o, "}", 1);
+}
+
+/* The REASON cell of a backend unavailable for want of a token. */
+static void ctl_backend_auth_reason(const struct agent *a, const char *name,
+				    char *buf, size_t size)
+{
+	const struct cred *c = a->auth ? authset_find(a->auth, name) : NULL;
+
+	snprintf(buf, size, "auth: %s",
+		 c && c->last_error[0] ? c->last_error : "no token yet");
+}
+
+/* The AUTH cell: "-" for a keyed backend, else kind,token,expiry. */
+static void ctl_backend_auth_cell(const struct agent *a, const char *name,
+				  char *buf, size_t size)
+{
+	const struct cred *c = a->auth ? authset_find(a->auth, name) : NULL;
+
+	if (!c)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%s,%s,%llds", cred_kind_name(c->conf.kind),
+			 cred_usable(c) ? "valid"
+			 : c->expired	? "expired"
+					: "pending",
+			 (long long)cred_seconds_left(c));
 }
 
 static void ctl_backend_json(struct ctl_req *r,
@@ -256,6 +316,7 @@ static void ctl_backend_json(struct ctl_req *r,
 		buf_add(o, ",\"remaining_tokens_age_ms\":null", 31);
 	buf_printf(o, ",\"headroom_permille\":%u,\"weight_permille\":%u",
 		   bi->headroom_permille, ctl_weight_permille(bi));
+	ctl_backend_auth_json(r, bi);
 	buf_add(o, ",\"counters\":{", 13);
 	for (k = 0; k < sizeof(vals) / sizeof(vals[0]); k++)
 		buf_printf(o, "%s\"%s\":%llu", k ? "," : "", names[k],
@@ -271,7 +332,7 @@ int ctl_show_backends(struct ctl_req *r)
 	struct buf_table t;
 	bool *weights, any_runtime = false, first = true;
 	int only = -1;
-	char left[32], flags[48], head[48];
+	char left[32], flags[56], head[48], auth[64], why[HTTP_ERR_MAX + 8];
 
 	if (r->argc == 1 && (only = ctl_backend_arg(r, 0)) < 0)
 		return -1;
@@ -283,7 +344,7 @@ int ctl_show_backends(struct ctl_req *r)
 	if (r->json) {
 		buf_add(r->out, "{\"backends\":[", 13);
 	} else {
-		buf_table_init(&t, 14, CTL_OUT_MAX);
+		buf_table_init(&t, 15, CTL_OUT_MAX);
 		buf_table_cell(&t, "BACKEND");
 		buf_table_cell(&t, "STATE");
 		buf_table_cell(&t, "UNTIL");
@@ -297,6 +358,7 @@ int ctl_show_backends(struct ctl_req *r)
 		buf_table_cell(&t, "5XX");
 		buf_table_cell(&t, "FAULTS");
 		buf_table_cell(&t, "TRIPS");
+		buf_table_cell(&t, "AUTH");
 		buf_table_cell(&t, "REASON");
 	}
 	for (i = 0; i < n; i++) {
@@ -312,10 +374,11 @@ int ctl_show_backends(struct ctl_req *r)
 			continue;
 		}
 		flags[0] = '\0';
-		snprintf(flags, sizeof(flags), "%s%s%s%s",
+		snprintf(flags, sizeof(flags), "%s%s%s%s%s",
 			 bi.disabled ? ",disabled*" : "",
 			 bi.operator_trip ? ",trip*" : "",
-			 weights[i] ? ",weight*" : "", bi.down ? ",down" : "");
+			 weights[i] ? ",weight*" : "", bi.down ? ",down" : "",
+			 bi.no_auth ? ",auth" : "");
 		if (bi.disabled || bi.operator_trip || weights[i])
 			any_runtime = true;
 		if (bi.state == ROUTE_ST_OPEN || bi.state == ROUTE_ST_COOLING)
@@ -356,7 +419,14 @@ int ctl_show_backends(struct ctl_req *r)
 			       (unsigned long long)bi.counters.faults);
 		buf_table_cell(&t, "%llu",
 			       (unsigned long long)bi.counters.trips);
-		buf_table_cell(&t, "%s", bi.why[0] ? bi.why : "-");
+		ctl_backend_auth_cell(a, bi.name, auth, sizeof(auth));
+		buf_table_cell(&t, "%s", auth);
+		if (bi.no_auth)
+			ctl_backend_auth_reason(a, bi.name, why, sizeof(why));
+		buf_table_cell(&t, "%s",
+			       bi.no_auth  ? why
+			       : bi.why[0] ? bi.why
+					   : "-");
 	}
 	free(weights);
 	if (r->json) {
@@ -651,5 +721,11 @@ int ctl_show_metrics(struct ctl_req *r)
 int ctl_show_haproxy(struct ctl_req *r)
 {
 	hapi_show(r->a->hapi, r->out, r->json);
+	return 0;
+}
+
+int ctl_show_fleet(struct ctl_req *r)
+{
+	fleet_show(r->a->fleet, r->out, r->json);
 	return 0;
 }

@@ -20,5 +20,7 @@ int ctl_show_config(struct ctl_req *r);
 int ctl_show_metrics(struct ctl_req *r);
 /* The HAProxy runtime API link and its servers. */
 int ctl_show_haproxy(struct ctl_req *r);
+/* The fleet link: own and other nodes' deadlines. */
+int ctl_show_fleet(struct ctl_req *r);
 
 #endif /* AOAI_CTL_SHOW_H */

@@ -13,6 +13,7 @@
 #include "hapi.h"
 #include "log.h"
 #include "route.h"
+#include "secret.h"
 #include "sock.h"
 #include "text.h"
 
@@ -37,7 +38,8 @@
 #define HAPI_ADMF_MAINT                                                        \
 	(HAPI_ADMF_FMAINT | HAPI_ADMF_IMAINT | HAPI_ADMF_CMAINT |              \
 	 HAPI_ADMF_RMAINT | HAPI_ADMF_HMAINT)
-#define HAPI_OP_STOPPED 0 /* srv_op_state: DOWN */
+#define HAPI_OP_STOPPED	 0	     /* srv_op_state: DOWN */
+#define HAPI_MAP_CMD_MAX (64u << 10) /* one "set map" line with its token */
 
 /* What the link knows of one HAProxy server, by agent backend index. */
 struct hapi_srv {
@@ -57,6 +59,7 @@ struct hapi_srv {
 	int applied;	 /* mirror: -1 unknown, 0 ready, 1 drain */
 	bool dirty;	 /* mirror: a "set server" is due */
 	bool held;	 /* mirror: drain withheld, last usable server */
+	bool map_due;	 /* a "set map" of its token is due */
 };
 
 enum hapi_state {
@@ -69,6 +72,7 @@ enum hapi_state {
 enum hapi_kind {
 	HAPI_POLL, /* show info; show servers state; show stat */
 	HAPI_SET,  /* set server B/S state drain|ready */
+	HAPI_MAP,  /* set map MAP KEY TOKEN (Entra ID token delivery) */
 };
 
 struct hapi {
@@ -90,6 +94,12 @@ struct hapi {
 	bool set_drain;		     /* HAPI_SET: drain, else ready */
 	uint32_t rr;		     /* next server to look at for sets */
 	char cmd[2 * CFG_NAME_MAX + 96];
+	const char *wbuf;	   /* what is being sent: cmd or map_cmd.p */
+	struct sec_buf map_cmd;	   /* HAPI_MAP: the line, wiped after */
+	bool map_hold;		   /* a set map failed: none before next poll */
+	hapi_map_line_fn map_line; /* builds a set map line */
+	hapi_map_done_fn map_done; /* told its outcome */
+	void *map_arg;		   /* their argument */
 	size_t cmd_len;
 	size_t cmd_off;
 	struct buf resp;
@@ -141,6 +151,7 @@ static void hapi_set_state(struct hapi *h, enum hapi_state st)
 }
 
 static void hapi_run(struct hapi *h);
+static void hapi_request(struct hapi *h, enum hapi_kind kind);
 
 static double hapi_timeout(const struct hapi *h)
 {
@@ -381,12 +392,72 @@ static void hapi_set_done(struct hapi *h, bool ok)
 		h->srv[b].applied = h->set_drain ? 1 : 0;
 }
 
+/* A "set map" is over: HAProxy answers an empty line when it took it.
+ * A failed one is due again after the next poll (not at once: HAProxy
+ * may be down), and the owner is told either way.
+ */
+static void hapi_map_done(struct hapi *h, bool ok)
+{
+	int b = route_backend_index(h->route, h->set_name, strlen(h->set_name));
+	const char *p = h->resp.p ? h->resp.p : "";
+
+	while (ok && (*p == '\n' || *p == '\r' || *p == ' '))
+		p++;
+	if (ok && *p) {
+		/* HAProxy's map errors do not echo the value; the key and
+		 * the first words of the answer are safe to log
+		 */
+		hapi_error(h, "set map of %s refused: %.60s", h->set_name, p);
+		ok = false;
+	}
+	if (!ok) {
+		h->st.map_errors++;
+		h->map_hold = true;
+		if (b >= 0 && (uint32_t)b < h->n_srv)
+			h->srv[b].map_due = true;
+	} else {
+		h->st.maps++;
+	}
+	if (h->map_done)
+		h->map_done(h->map_arg, h->set_name, ok);
+}
+
+/* Starts the "set map" of the first backend due, built now with its
+ * current token. Returns true when a request started.
+ */
+static bool hapi_run_map(struct hapi *h)
+{
+	uint32_t b;
+
+	if (!h->map_line || h->map_hold || !h->map_cmd.p)
+		return false;
+	for (b = 0; b < h->n_srv; b++) {
+		if (!h->srv[b].map_due)
+			continue;
+		h->srv[b].map_due = false;
+		sec_buf_clear(&h->map_cmd);
+		if (h->map_line(h->map_arg, h->srv[b].name, &h->map_cmd) < 0)
+			continue;
+		snprintf(h->set_name, sizeof(h->set_name), "%s",
+			 h->srv[b].name);
+		h->cmd_len = h->map_cmd.len;
+		log_msg(LOG_INFO, "haproxy: set map of %s's token",
+			h->srv[b].name);
+		hapi_request(h, HAPI_MAP);
+		return true;
+	}
+	return false;
+}
+
 /* The request in flight is over (HAProxy closed, or it failed). */
 static void hapi_done(struct hapi *h, bool ok)
 {
 	hapi_close(h);
+	sec_buf_clear(&h->map_cmd);
 	if (h->kind == HAPI_POLL)
 		hapi_poll_done(h, ok);
+	else if (h->kind == HAPI_MAP)
+		hapi_map_done(h, ok);
 	else
 		hapi_set_done(h, ok);
 	buf_free(&h->resp);
@@ -417,7 +488,7 @@ static void hapi_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		hapi_set_state(h, HAPI_SENDING);
 	}
 	if (h->state == HAPI_SENDING) {
-		n = send(h->fd, h->cmd + h->cmd_off, h->cmd_len - h->cmd_off,
+		n = send(h->fd, h->wbuf + h->cmd_off, h->cmd_len - h->cmd_off,
 			 MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -429,6 +500,7 @@ static void hapi_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		h->cmd_off += (size_t)n;
 		if (h->cmd_off < h->cmd_len)
 			return;
+		sec_buf_clear(&h->map_cmd); /* the token is HAProxy's now */
 		hapi_set_state(h, HAPI_READING);
 		ev_io_stop(loop, &h->io);
 		ev_io_set(&h->io, h->fd, EV_READ);
@@ -460,7 +532,9 @@ static void hapi_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	hapi_error(h, "%s: no complete answer within %.1fs",
-		   h->kind == HAPI_POLL ? "poll" : "set server",
+		   h->kind == HAPI_POLL	 ? "poll"
+		   : h->kind == HAPI_MAP ? "set map"
+					 : "set server",
 		   hapi_timeout(h));
 	hapi_done(h, false);
 }
@@ -473,6 +547,7 @@ static void hapi_request(struct hapi *h, enum hapi_kind kind)
 
 	h->kind = kind;
 	h->cmd_off = 0;
+	h->wbuf = kind == HAPI_MAP ? h->map_cmd.p : h->cmd;
 	buf_init(&h->resp, HAPI_RESP_MAX);
 	h->fd = sock_connect(&h->cfg.stats_socket, err, sizeof(err));
 	if (h->fd < 0) {
@@ -515,6 +590,9 @@ static void hapi_run(struct hapi *h)
 	uint32_t i, b;
 
 	if (h->state != HAPI_IDLE || h->stopping)
+		return;
+	/* tokens first: a backend waits for its token to take traffic */
+	if (hapi_run_map(h))
 		return;
 	for (i = 0; h->cfg.mirror && i < h->n_srv; i++) {
 		struct hapi_srv *s;
@@ -575,6 +653,7 @@ static void hapi_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	h->poll_due = true;
+	h->map_hold = false;
 	hapi_run(h);
 }
 
@@ -639,7 +718,9 @@ int hapi_start(struct hapi **hp, struct ev_loop *loop,
 	h->pid = -1;
 	h->st.enabled = true;
 	h->grace_until = clock_now.ms + HAPI_START_GRACE_MS;
-	if (hapi_table(h) < 0) {
+	if (hapi_table(h) < 0 ||
+	    sec_buf_init(&h->map_cmd, HAPI_MAP_CMD_MAX) < 0) {
+		free(h->srv);
 		free(h);
 		log_msg(LOG_ERR, "haproxy: out of memory");
 		return -1;
@@ -672,6 +753,7 @@ void hapi_stop(struct hapi **hp)
 	ev_timer_stop(h->loop, &h->poll_timer);
 	ev_timer_stop(h->loop, &h->kick);
 	buf_free(&h->resp);
+	sec_buf_free(&h->map_cmd);
 	free(h->srv);
 	free(h);
 	*hp = NULL;
@@ -747,6 +829,33 @@ void hapi_mirror(struct hapi *h, int b, enum route_state from,
 		ev_timer_set(&h->kick, 0., 0.);
 		ev_timer_start(h->loop, &h->kick);
 	}
+}
+
+void hapi_map_hooks(struct hapi *h, hapi_map_line_fn line,
+		    hapi_map_done_fn done, void *arg)
+{
+	if (!h)
+		return;
+	h->map_line = line;
+	h->map_done = done;
+	h->map_arg = arg;
+}
+
+int hapi_set_map(struct hapi *h, const char *name)
+{
+	int b;
+
+	if (!h)
+		return -1;
+	b = route_backend_index(h->route, name, strlen(name));
+	if (b < 0 || (uint32_t)b >= h->n_srv)
+		return -1;
+	h->srv[b].map_due = true;
+	if (h->state == HAPI_IDLE && !ev_is_active(&h->kick)) {
+		ev_timer_set(&h->kick, 0., 0.);
+		ev_timer_start(h->loop, &h->kick);
+	}
+	return 0;
 }
 
 bool hapi_status(const struct hapi *h, struct hapi_status *out)

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "cfg-t.h"
 #include "route-t.h"
+#include "secret-t.h"
 
 /* What the link looks like now, for "show info", "show haproxy" and the
  * metrics.
@@ -25,6 +26,8 @@ struct hapi_status {
 	uint64_t sets;	       /* "set server" commands HAProxy accepted */
 	uint64_t set_errors;   /* "set server" commands that failed */
 	uint64_t faults;       /* faults fed to breakers (econ + eresp) */
+	uint64_t maps;	       /* "set map" token lines HAProxy took */
+	uint64_t map_errors;   /* "set map" lines that failed */
 	uint64_t last_poll_ms; /* monotonic time of the last good poll; 0 */
 	char last_error[128];  /* "" when none */
 };
@@ -65,6 +68,29 @@ void hapi_quiesce(struct hapi *h);
  */
 void hapi_mirror(struct hapi *h, int b, enum route_state from,
 		 enum route_state to);
+
+/* Builds into <out> the runtime API line "set map MAP KEY VALUE\n" of
+ * backend <name>'s current token. Returns 0, or -1: nothing to send.
+ */
+typedef int (*hapi_map_line_fn)(void *arg, const char *name,
+				struct sec_buf *out);
+
+/* Told whether HAProxy took the "set map" of backend <name>. */
+typedef void (*hapi_map_done_fn)(void *arg, const char *name, bool ok);
+
+/* Sets the token delivery hooks (NULL-safe; again after hapi_reload(),
+ * which may start a new link).
+ */
+void hapi_map_hooks(struct hapi *h, hapi_map_line_fn line,
+		    hapi_map_done_fn done, void *arg);
+
+/* Asks for backend <name>'s token to be sent with "set map": the line is
+ * built by the line hook when the request goes out (so it carries the
+ * token current then), before any poll or "set server". One failed is
+ * due again after the next poll. Returns 0, or -1 when the link is not
+ * configured or <name> is no backend.
+ */
+int hapi_set_map(struct hapi *h, const char *name);
 
 /* Fills <out>; returns false when the link is not configured (<h> NULL). */
 bool hapi_status(const struct hapi *h, struct hapi_status *out);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Prometheus text exposition (format 0.0.4). */
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent-t.h"
+#include "authset.h"
 #include "clock.h"
+#include "fleet.h"
 #include "hapi.h"
 #include "metrics.h"
 #include "route.h"
@@ -247,6 +250,11 @@ static void m_backends(struct agent *a, struct buf *o)
 	for (i = 0; i < n; i++)
 		m_sample(o, "backend_down", "backend", bi[i].name, NULL, NULL,
 			 bi[i].down ? "1" : "0");
+	m_family(o, "backend_auth_unavailable", "gauge",
+		 "1 when a keyless backend has no access token HAProxy holds");
+	for (i = 0; i < n; i++)
+		m_sample(o, "backend_auth_unavailable", "backend", bi[i].name,
+			 NULL, NULL, bi[i].no_auth ? "1" : "0");
 	m_family(o, "backend_cooldown_remaining_seconds", "gauge",
 		 "time until an open or cooling backend turns half-open");
 	for (i = 0; i < n; i++) {
@@ -263,7 +271,7 @@ static void m_backends(struct agent *a, struct buf *o)
 		 "share of its configured weights the backend gets now: 0 "
 		 "unless closed, enabled and up; else the headroom factor");
 	for (i = 0; i < n; i++) {
-		uint32_t w = bi[i].disabled || bi[i].down ||
+		uint32_t w = bi[i].disabled || bi[i].down || bi[i].no_auth ||
 					     bi[i].state != ROUTE_ST_CLOSED
 				     ? 0
 				     : bi[i].headroom_permille;
@@ -465,6 +473,48 @@ static void m_stat(void *arg, const char *name, const char *help,
 	m_single(arg, fam, "counter", help, value);
 }
 
+static void m_fleet_counter(void *arg, const char *name, const char *help,
+			    uint64_t value)
+{
+	char fam[96];
+
+	snprintf(fam, sizeof(fam), "fleet_%s_total", name);
+	m_single(arg, fam, "counter", help, value);
+}
+
+/* The fleet link, when configured. */
+static void m_fleet(struct agent *a, struct buf *o)
+{
+	struct fleet_status fs;
+
+	if (!fleet_status(a->fleet, &fs))
+		return;
+	m_single(o, "fleet_up", "gauge",
+		 "1 when the last read of the peers table succeeded", fs.up);
+	m_single(o, "fleet_nodes", "gauge",
+		 "other nodes with keys in the peers table", fs.nodes);
+	fleet_counters_each(&fs.c, m_fleet_counter, o);
+}
+
+/* authset_metrics()'s sink: the metrics buffer. */
+static void m_auth_out(void *arg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void m_auth_out(void *arg, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		buf_add(arg, line,
+			(size_t)n < sizeof(line) ? (size_t)n
+						 : sizeof(line) - 1);
+}
+
 int metrics_render(struct agent *a, struct buf *o)
 {
 	const struct ctl_counters *cc = &a->ctl_st.cnt;
@@ -527,7 +577,15 @@ int metrics_render(struct agent *a, struct buf *o)
 			 "connection and response errors HAProxy counted, fed "
 			 "to the breakers",
 			 hs.faults);
+		m_single(o, "haproxy_set_map_total", "counter",
+			 "set map lines (access tokens) HAProxy took", hs.maps);
+		m_single(o, "haproxy_set_map_errors_total", "counter",
+			 "set map lines (access tokens) that failed",
+			 hs.map_errors);
 	}
+	m_fleet(a, o);
+	if (a->auth)
+		authset_metrics(a->auth, M_PREFIX, m_auth_out, o);
 	m_backends(a, o);
 	m_pools(a, o);
 	return o->overflow ? -1 : 0;

@@ -53,6 +53,15 @@ int route_set_down(struct route_engine *e, int b, bool down)
 	return 0;
 }
 
+int route_set_auth(struct route_engine *e, int b, bool usable)
+{
+	if (!route_backend_ok(e, b))
+		return -1;
+	e->backends[b].no_auth = !usable;
+	e->epoch++;
+	return 0;
+}
+
 int route_trip(struct route_engine *e, int b, uint32_t duration_ms,
 	       uint64_t now_ms)
 {
@@ -89,6 +98,36 @@ int route_reset(struct route_engine *e, int b, uint64_t now_ms)
 	e->epoch++;
 	e->saved_gen++;
 	return 0;
+}
+
+int route_fleet(struct route_engine *e, int b, uint64_t until_ms,
+		const char *why, uint64_t now_ms)
+{
+	struct breaker_event ev = {0};
+
+	if (!route_backend_ok(e, b))
+		return -1;
+	route_advance(e, (uint32_t)b, now_ms);
+	until_ms =
+		route_min64(until_ms, route_after(now_ms, ROUTE_WAIT_CEIL_MS));
+	if (!breaker_on_fleet(&e->backends[b].br, until_ms, now_ms, why, &ev))
+		return 0;
+	e->backends[b].c.fleet_cooldowns++;
+	route_breaker_done(e, (uint32_t)b, &ev);
+	return 1;
+}
+
+int route_fleet_clear(struct route_engine *e, int b, uint64_t now_ms)
+{
+	struct breaker_event ev = {0};
+	bool closed;
+
+	if (!route_backend_ok(e, b))
+		return -1;
+	route_advance(e, (uint32_t)b, now_ms);
+	closed = breaker_fleet_clear(&e->backends[b].br, &ev);
+	route_breaker_done(e, (uint32_t)b, &ev);
+	return closed ? 1 : 0;
 }
 
 int route_fault(struct route_engine *e, int b, uint64_t now_ms)
@@ -128,6 +167,7 @@ int route_backend_info(struct route_engine *e, int b, uint64_t now_ms,
 			     bk->br.cause == BREAKER_BY_OPERATOR;
 	out->disabled = bk->disabled;
 	out->down = bk->down;
+	out->no_auth = bk->no_auth;
 	out->why = bk->br.why;
 	out->until_ms = bk->br.until_ms;
 	out->trip_duration_ms = (uint32_t)breaker_trip_ms(&bk->br);
@@ -276,7 +316,7 @@ int route_restore_backend(struct route_engine *e, const char *name, size_t len,
 
 	b = route_table_lookup(&e->backend_tab, name, len);
 	if (b < 0 || (unsigned)s->state > ROUTE_ST_HALF_OPEN ||
-	    (unsigned)s->cause > ROUTE_BY_OPERATOR)
+	    (unsigned)s->cause > ROUTE_BY_FLEET)
 		return -1;
 	bk = &e->backends[b];
 	if (bk->br.state != BREAKER_ST_CLOSED)

@@ -37,6 +37,7 @@ struct route_backend {
 	struct breaker br;	       /* embedded: its hot fields first */
 	bool disabled;		       /* operator drain */
 	bool down;		       /* HAProxy DOWN/MAINT */
+	bool no_auth;		       /* keyless, and no token HAProxy has */
 	const struct cfg_backend *cfg; /* in the applied cfg */
 	int64_t rem_req;	       /* last remaining requests, -1 none */
 	int64_t rem_tok;	       /* last remaining tokens, -1 none */

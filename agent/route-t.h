@@ -44,6 +44,7 @@ enum route_state {
 enum route_cause {
 	ROUTE_BY_BREAKER = BREAKER_BY_BREAKER,	 /* faults, throttles, time */
 	ROUTE_BY_OPERATOR = BREAKER_BY_OPERATOR, /* control socket */
+	ROUTE_BY_FLEET = BREAKER_BY_FLEET,	 /* another node, shared */
 };
 
 /* What route_decide() answers. */
@@ -98,6 +99,7 @@ typedef void (*route_counter_fn)(void *arg, const char *name, const char *help,
 	X(external_faults, "faults reported from outside (HAProxy stats)")     \
 	X(trips, "circuit openings by the fault breaker")                      \
 	X(cooldowns, "cooldowns started by throttles")                         \
+	X(fleet_cooldowns, "cooldowns started or extended by the fleet")       \
 	X(recoveries, "circuits closed by a successful probe")
 
 #define ROUTE_POOL_COUNTERS(X)                                                 \
@@ -158,6 +160,7 @@ struct route_backend_info {
 				     * cause ROUTE_BY_OPERATOR */
 	bool disabled;		    /* operator: no new decisions */
 	bool down;		    /* HAProxy says DOWN or MAINT */
+	bool no_auth;		    /* keyless without a token: "auth" */
 	const char *why;	    /* last transition reason, "" if none */
 	uint64_t until_ms;	    /* open/cooling: end; 0 otherwise */
 	uint32_t trip_duration_ms;  /* the next fault trip would last this */

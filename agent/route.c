@@ -350,7 +350,7 @@ static void route_plan(struct route_engine *e, struct route_pool *rp,
 			if (w0 && m->weight != w0)
 				rp->hrw_equal = false;
 			w0 = m->weight;
-			if (bk->down)
+			if (bk->down || bk->no_auth)
 				continue;
 			route_advance(e, m->backend, now_ms);
 			switch (bk->br.state) {

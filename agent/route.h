@@ -115,6 +115,12 @@ int route_set_disabled(struct route_engine *e, int b, bool disabled);
  */
 int route_set_down(struct route_engine *e, int b, bool down);
 
+/* Marks keyless backend <b> unavailable for want of an access token
+ * HAProxy holds (reason "auth"), or available again. Like down: not an
+ * override, no hook.
+ */
+int route_set_auth(struct route_engine *e, int b, bool usable);
+
 /* Opens the circuit of backend <b> for <duration_ms> (capped at
  * ROUTE_WAIT_CEIL_MS), then half-open as after any trip. Does not grow the
  * trip duration. Runs the hook when the state changes.
@@ -128,6 +134,22 @@ int route_trip(struct route_engine *e, int b, uint32_t duration_ms,
  * when the state changes.
  */
 int route_reset(struct route_engine *e, int b, uint64_t now_ms);
+
+/* Another node's throttle of backend <b>, shared through the fleet: the
+ * backend cools until <until_ms> (monotonic; capped at ROUTE_WAIT_CEIL_MS
+ * from now) unless its own cooldown or trip already ends later: the fleet
+ * extends, never shortens. The state's cause is ROUTE_BY_FLEET and its
+ * reason <why>. Runs the hook when the state changes. Returns 1 when the
+ * deadline moved, 0 when it did not, -1 when <b> is out of range.
+ */
+int route_fleet(struct route_engine *e, int b, uint64_t until_ms,
+		const char *why, uint64_t now_ms);
+
+/* A reset of backend <b> made on another node: a cooldown (local or the
+ * fleet's) ends, closed; open circuits are left. Returns 1 when it closed,
+ * 0 when there was no cooldown, -1 when <b> is out of range.
+ */
+int route_fleet_clear(struct route_engine *e, int b, uint64_t now_ms);
 
 /* Feeds one fault seen outside the responses (a connection error or
  * timeout counted by HAProxy) to backend <b>'s breaker, as a status-0

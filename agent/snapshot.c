@@ -114,7 +114,9 @@ static void snap_put_backend(void *arg, const char *name, size_t len,
 	struct snap_enc *en = arg;
 	const char *state = route_state_str(s->state);
 
-	const char *by = s->cause == ROUTE_BY_OPERATOR ? "operator" : "breaker";
+	const char *by = s->cause == ROUTE_BY_OPERATOR ? "operator"
+			 : s->cause == ROUTE_BY_FLEET  ? "fleet"
+						       : "breaker";
 
 	if (msgpack_pack_map(&en->pk, 8) < 0)
 		en->failed = true;
@@ -479,6 +481,8 @@ static int snap_backend(struct snap_rd *rd, uint64_t i, const char **name,
 	if (by)
 		s->cause = by_len == 8 && memcmp(by, "operator", 8) == 0
 				   ? ROUTE_BY_OPERATOR
+			   : by_len == 5 && memcmp(by, "fleet", 5) == 0
+				   ? ROUTE_BY_FLEET
 				   : ROUTE_BY_BREAKER;
 	else
 		s->cause = why_len >= 9 && memcmp(why, "operator ", 9) == 0

@@ -5,10 +5,15 @@
  *
  * Default: an "ACK-only" SPOP agent with the agent's I/O pattern (libev,
  * one read per wake-up, every complete frame handled, one send()): it
- * answers HAPROXY-HELLO with AGENT-HELLO and every NOTIFY with a constant
- * ACK of two set-var actions (backend, reason), echoing the ids, without
- * looking at the messages. The difference with the agent is the cost of
- * decoding the messages and routing.
+ * answers HAPROXY-HELLO with AGENT-HELLO and every NOTIFY with a
+ * precomputed ACK, echoing the ids, reading only the first message's name.
+ * aoai-route gets what the agent answers for a weighted decision: two
+ * set-var actions (backend, reason), the backend taking turns over
+ * eastus, swedencentral, eastus, westus-payg (the benchmarks' weights
+ * 2/1/1, so HAProxy spreads requests and server connections as it does
+ * with the agent); any other message (aoai-result) gets the agent's
+ * no-op (unset-var txn noop). The difference with the agent is the cost
+ * of decoding the arguments and routing.
  *
  * -e: a plain TCP echo server (the loopback round-trip baseline).
  *
@@ -50,8 +55,11 @@ struct ack_conn {
 };
 
 static bool echo_mode;
-static char ack_actions[128]; /* the constant LIST-OF-ACTIONS */
-static size_t ack_actions_len;
+#define ACK_ROUTES 4
+/* the precomputed LIST-OF-ACTIONS: aoai-route (in turn), anything else */
+static char ack_route[ACK_ROUTES][128], ack_noop[32];
+static size_t ack_route_len[ACK_ROUTES], ack_noop_len;
+static unsigned ack_turn;
 static struct ev_loop *loop;
 
 static void ack_close(struct ack_conn *c)
@@ -107,12 +115,24 @@ static int ack_frame(struct ack_conn *c, const struct spop_frame *f)
 			return -1;
 		c->hello_done = true;
 	} else if (f->type == SPOP_FRM_NOTIFY) {
+		struct spop_msg_iter it;
+		struct spop_msg m;
+		const char *act = ack_noop;
+		size_t act_len = ack_noop_len;
+
+		spop_msg_iter_init(&it, f->payload, f->len);
+		if (spop_msg_next(&it, &m) == 1 &&
+		    spop_name_eq(m.name, m.name_len, "aoai-route")) {
+			act = ack_route[ack_turn];
+			act_len = ack_route_len[ack_turn];
+			ack_turn = (ack_turn + 1) % ACK_ROUTES;
+		}
 		start = spop_frame_begin(&p, end, SPOP_FRM_ACK, SPOP_FL_FIN,
 					 f->stream_id, f->frame_id);
-		if (!start || (size_t)(end - p) < ack_actions_len)
+		if (!start || (size_t)(end - p) < act_len)
 			return -1;
-		memcpy(p, ack_actions, ack_actions_len);
-		p += ack_actions_len;
+		memcpy(p, act, act_len);
+		p += act_len;
 		spop_frame_end(start, p);
 	} else {
 		return -1; /* DISCONNECT or anything else: hang up */
@@ -217,21 +237,32 @@ static void ack_signal_cb(struct ev_loop *l, ev_signal *w, int revents)
 	ev_break(l, EVBREAK_ALL);
 }
 
-/* Builds the constant actions: what the agent answers for a weighted
- * decision (set-var txn backend "eastus", set-var txn reason "weighted").
+/* Builds the precomputed actions: the agent's weighted decisions for
+ * each backend in turn (set-var txn backend, set-var txn reason
+ * "weighted"), and its no-op (unset-var txn noop).
  */
 static void ack_build_actions(void)
 {
-	char *p = ack_actions, *end = ack_actions + sizeof(ack_actions);
+	static const char *const turn[ACK_ROUTES] = {"eastus", "swedencentral",
+						     "eastus", "westus-payg"};
 	struct spop_data d = {.type = SPOP_DATA_STR};
+	char *p, *end;
 
-	d.u.str.ptr = "eastus";
-	d.u.str.len = 6;
-	spop_encode_set_var(&p, end, SPOP_SCOPE_TXN, "backend", 7, &d);
-	d.u.str.ptr = "weighted";
-	d.u.str.len = 8;
-	spop_encode_set_var(&p, end, SPOP_SCOPE_TXN, "reason", 6, &d);
-	ack_actions_len = (size_t)(p - ack_actions);
+	for (int i = 0; i < ACK_ROUTES; i++) {
+		p = ack_route[i];
+		end = ack_route[i] + sizeof(ack_route[i]);
+		d.u.str.ptr = turn[i];
+		d.u.str.len = strlen(turn[i]);
+		spop_encode_set_var(&p, end, SPOP_SCOPE_TXN, "backend", 7, &d);
+		d.u.str.ptr = "weighted";
+		d.u.str.len = 8;
+		spop_encode_set_var(&p, end, SPOP_SCOPE_TXN, "reason", 6, &d);
+		ack_route_len[i] = (size_t)(p - ack_route[i]);
+	}
+	p = ack_noop;
+	spop_encode_unset_var(&p, ack_noop + sizeof(ack_noop), SPOP_SCOPE_TXN,
+			      "noop", 4);
+	ack_noop_len = (size_t)(p - ack_noop);
 }
 
 int main(int argc, char **argv)

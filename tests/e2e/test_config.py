@@ -172,8 +172,10 @@ def check_haproxy_cfg(t, label, text, yaml_text):
              "%s: upstream-%s injects key and Host" % (label, name))
 
 
-def prod_copy(tmp):
-    """The production files under <tmp>, /etc/haproxy/ replaced."""
+def prod_copy(tmp, keyless=False):
+    """The production files under <tmp>, /etc/haproxy/ replaced; with
+    <keyless>, the "#keyless" example lines of haproxy.cfg in force and
+    the agent's token map (/var/lib/aoai-spoa/) under <tmp> too."""
     os.makedirs(os.path.join(tmp, "certs"))
     key = os.path.join(tmp, "k.pem")
     crt = os.path.join(tmp, "c.pem")
@@ -189,9 +191,15 @@ def prod_copy(tmp):
     with open(os.path.join(tmp, "aoai-clients.map"), "w") as f:
         f.write("gateway-key client\n")
     shutil.copy(SPOE, os.path.join(tmp, "aoai-spoe.conf"))
-    cfg = os.path.join(tmp, "haproxy.cfg")
+    with open(os.path.join(tmp, "tokens.map"), "w") as f:
+        f.write("eastus -\nswedencentral -\nwestus-payg -\n")
+    text = read(PROD_CFG).replace("/etc/haproxy/", tmp + "/")
+    if keyless:
+        text = re.sub(r"^(\s*)#keyless ", r"\1", text, flags=re.M)
+        text = text.replace("/var/lib/aoai-spoa/", tmp + "/")
+    cfg = os.path.join(tmp, "keyless.cfg" if keyless else "haproxy.cfg")
     with open(cfg, "w") as f:
-        f.write(read(PROD_CFG).replace("/etc/haproxy/", tmp + "/"))
+        f.write(text)
     return cfg
 
 
@@ -225,6 +233,29 @@ def main():
                       env=dict(clean, AOAI_DEBUG_HEADERS="1"))
         t.ok(rc == 0, "haproxy -c production with AOAI_DEBUG_HEADERS",
              out[-800:])
+        os.makedirs(os.path.join(tmp, "keyless"))
+        cfg = prod_copy(os.path.join(tmp, "keyless"), keyless=True)
+        text = read(cfg)
+        t.ok(re.search(r'^\s+http-request set-header Authorization "Bearer '
+                       r'%\[str\(swedencentral\),map\(', text, re.M),
+             "production haproxy.cfg: the keyless example is there")
+        rc, out = run([HAPROXY, "-c", "-f", cfg], env=clean)
+        t.ok(rc == 0, "haproxy -c production with its keyless region",
+             out[-800:])
+        yaml = re.sub(r"^    # auth:\n((?:    #.*\n)*)",
+                      lambda m: "    auth:\n" + "".join(
+                          "      " + l[8:] + "\n" if l.startswith(
+                              "    #   ") and not l.startswith("    #   #")
+                          and not l.startswith("    #    ") else ""
+                          for l in m.group(1).splitlines()),
+                      read(PROD_YAML), flags=re.M)
+        kpath = os.path.join(tmp, "keyless.yaml")
+        with open(kpath, "w") as f:
+            f.write(yaml)
+        rc, out = run([AGENT_FAST, "-c", "-f", kpath])
+        t.ok(rc == 0 and "configuration OK" in out and
+             "kind: managed-identity" in yaml,
+             "aoai-spoa -c production yaml with its keyless example", out)
 
     for label, path in (("production", PROD_YAML), ("lab", LAB_YAML)):
         rc, out = run([AGENT_FAST, "-c", "-f", path])

@@ -53,7 +53,7 @@ BACKEND_KEYS = {"name", "state", "disabled", "down", "runtime", "reason",
                 "window_calls", "consecutive_faults", "remaining_requests",
                 "remaining_tokens", "remaining_requests_age_ms",
                 "remaining_tokens_age_ms", "headroom_permille",
-                "weight_permille", "counters"}
+                "weight_permille", "auth_unavailable", "auth", "counters"}
 MEMBER_KEYS = {"backend", "priority", "weight", "cfg_weight",
                "runtime_weight", "effective_weight_milli", "state",
                "available"}

@@ -34,9 +34,11 @@ BASE = {
     "control": [{"address": "unix:///run/aoai-spoa/c.sock"}],
     "haproxy": {"stats_socket": "unix:///run/haproxy/a.sock",
                 "backend": "aoai"},
-    "defaults": {"circuit_breaker": {"failure": {}}, "headroom": {}},
+    "fleet": {"table": "aoai-fleet", "node": "node1"},
+    "defaults": {"circuit_breaker": {"failure": {}}, "headroom": {},
+                 "auth": {}},
     "backends": [{"name": "a", "circuit_breaker": {"failure": {}},
-                  "headroom": {}}],
+                  "headroom": {}, "auth": {}}],
     "pools": [{"name": "p", "members": [{"backend": "a"}]}],
 }
 # Where to insert the probe in BASE, and the man page's path of that
@@ -49,6 +51,7 @@ PROBES = (
     (("listen", 0), "listen[]", {"level"}),  # "control sockets only"
     (("control", 0), "listen[]"),
     (("haproxy",), "haproxy"),
+    (("fleet",), "fleet"),
     (("defaults",), "defaults"),
     (("defaults", "circuit_breaker"), "circuit_breaker"),
     (("defaults", "circuit_breaker", "failure"), "circuit_breaker.failure"),
@@ -58,6 +61,8 @@ PROBES = (
     (("backends", 0, "circuit_breaker", "failure"),
      "circuit_breaker.failure"),
     (("backends", 0, "headroom"), "headroom"),
+    (("defaults", "auth"), "auth"),
+    (("backends", 0, "auth"), "auth"),
     (("pools", 0), "pools[]"),
     (("pools", 0, "members", 0), "pools[].members[]"),
 )

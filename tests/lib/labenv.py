@@ -43,6 +43,9 @@ Lab(...) arguments (all optional, keyword only):
   client_key  the gateway key clients send in api-key (HAProxy checks it
               against a clients map, then drops it), default
               "CANARY-GW-<random hex>"
+  shared_regions  another started Lab whose mock regions (and keys) this
+              one uses instead of starting its own (a fleet of nodes in
+              front of the same regions: tests/lib/fleetenv.py)
 
 Handles (attributes of a started Lab):
   url            "http://127.0.0.1:PORT", the client-facing frontend
@@ -410,7 +413,7 @@ class Lab:
                  bearer=None, agent_yaml=None, agent_edit=None,
                  start_agent=True, agent_args=(), haproxy_cfg=None,
                  extra_env=None, workdir=None, keep=False,
-                 mock_verbose=False, client_key=None):
+                 mock_verbose=False, client_key=None, shared_regions=None):
         self.region_names = list(regions)
         self.quotas = quotas or {}
         self.api_keys = dict(api_keys or {})
@@ -423,6 +426,7 @@ class Lab:
         self.extra_env = dict(extra_env or {})
         self.keep = keep or bool(workdir)
         self.mock_verbose = mock_verbose
+        self.shared_regions = shared_regions
         self._tmp = None
         if workdir:
             os.makedirs(workdir, exist_ok=True)
@@ -472,6 +476,11 @@ class Lab:
 
     def start(self):
         for name in self.region_names:
+            if self.shared_regions is not None:
+                self.regions[name] = self.shared_regions.regions[name]
+                self.api_keys[name] = self.shared_regions.api_keys[name]
+                self.logs[name] = self.regions[name].log_path
+                continue
             key = self.api_keys.get(name) or "CANARY-KEY-%s-%s" % (
                 name, os.urandom(6).hex())
             self.api_keys[name] = key

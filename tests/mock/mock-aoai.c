@@ -58,6 +58,7 @@ struct main_opts {
 	const char *listen;
 	const char *api_key_file;
 	const char *bearer;
+	const char *jwt_key_file;
 	const char *port_file;
 	const char *rpm, *tpm, *window_ms, *latency_ms, *stream_delay_ms;
 	const char *seed;
@@ -68,7 +69,8 @@ static void main_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mock-aoai --region NAME --port PORT [--listen ADDR]\n"
-		"         [--api-key-file FILE] [--bearer TOKEN] [--rpm N]"
+		"         [--api-key-file FILE] [--bearer TOKEN] [--jwt-key-file FILE]\n"
+		"         [--rpm N]"
 		" [--tpm N]\n"
 		"         [--window-ms MS] [--latency-ms MS]"
 		" [--stream-delay-ms MS]\n"
@@ -197,6 +199,16 @@ static int main_configure(const struct main_opts *o, struct mock_srv *srv,
 				o->api_key_file);
 			errors++;
 		}
+	}
+	if (o->jwt_key_file &&
+	    (main_read_key(o->jwt_key_file, srv->jwt_key, sizeof(srv->jwt_key),
+			   &srv->jwt_key_len) == -1 ||
+	     srv->jwt_key_len == 0)) {
+		fprintf(stderr,
+			"mock-aoai: --jwt-key-file %s: unreadable or "
+			"empty\n",
+			o->jwt_key_file);
+		errors++;
 	}
 	if (o->bearer) {
 		len = strlen(o->bearer);
@@ -370,6 +382,7 @@ static int main_parse_args(int argc, char **argv, struct main_opts *o)
 		{"listen", required_argument, NULL, 'l'},
 		{"api-key-file", required_argument, NULL, 'k'},
 		{"bearer", required_argument, NULL, 'b'},
+		{"jwt-key-file", required_argument, NULL, 'J'},
 		{"rpm", required_argument, NULL, 'R'},
 		{"tpm", required_argument, NULL, 'T'},
 		{"window-ms", required_argument, NULL, 'w'},
@@ -396,6 +409,9 @@ static int main_parse_args(int argc, char **argv, struct main_opts *o)
 			break;
 		case 'k':
 			o->api_key_file = optarg;
+			break;
+		case 'J':
+			o->jwt_key_file = optarg;
 			break;
 		case 'b':
 			o->bearer = optarg;

@@ -44,7 +44,15 @@ struct api_resp {
 	int64_t ra_s;	   /* retry-after, <0 omitted */
 	int64_t ra_ms;	   /* retry-after-ms, <0 omitted */
 	const char *allow; /* Allow, for 405 */
+	const char *www_auth; /* WWW-Authenticate, for a bad token */
 };
+
+#define API_TOKEN_401                                                          \
+	"Unauthorized. Access token is missing, invalid, audience is "         \
+	"incorrect (https://cognitiveservices.azure.com), or have expired."
+#define API_WWW_AUTH                                                           \
+	"Bearer authorization_uri=\"https://login.microsoftonline.com/"        \
+	"common/oauth2/authorize\", error=\"invalid_token\""
 
 /* Content pieces of a streamed answer; NULL is the region name. */
 static const char *const api_pieces[] = {
@@ -239,6 +247,8 @@ static void api_head(struct conn *c, const struct api_resp *r, size_t body_len)
 		mbuf_printf(o, "retry-after: %" PRId64 "\r\n", r->ra_s);
 	if (r->ra_ms >= 0)
 		mbuf_printf(o, "retry-after-ms: %" PRId64 "\r\n", r->ra_ms);
+	if (r->www_auth)
+		mbuf_printf(o, "WWW-Authenticate: %s\r\n", r->www_auth);
 	if (r->allow)
 		mbuf_printf(o, "Allow: %s\r\n", r->allow);
 	if (r->ctype && strncmp(r->ctype, "text/event-stream", 17) == 0)
@@ -464,13 +474,13 @@ static bool api_auth_ok(struct conn *c)
 {
 	struct mock_srv *srv = c->srv;
 
-	if (!srv->api_key_len && !srv->bearer_len)
+	if (!srv->api_key_len && !srv->bearer_len && !srv->jwt_key_len)
 		return true;
 	if (srv->api_key_len && c->req.has_api_key &&
 	    api_secret_eq(mhttp_at(c->in, c->req.api_key), srv->api_key,
 			  srv->api_key_len))
 		return true;
-	if (srv->bearer_len && c->req.has_authz) {
+	if ((srv->bearer_len || srv->jwt_key_len) && c->req.has_authz) {
 		struct mhttp_str a = mhttp_at(c->in, c->req.authz);
 
 		if (a.len > 7 && strncasecmp(a.p, "Bearer ", 7) == 0) {
@@ -480,7 +490,11 @@ static bool api_auth_ok(struct conn *c)
 				a.p++;
 				a.len--;
 			}
-			return api_secret_eq(a, srv->bearer, srv->bearer_len);
+			if (srv->jwt_key_len &&
+			    mock_jwt_ok(srv, a.p, a.len, mock_now(srv)))
+				return true;
+			return srv->bearer_len &&
+			       api_secret_eq(a, srv->bearer, srv->bearer_len);
 		}
 	}
 	return false;
@@ -697,6 +711,12 @@ void api_dispatch(struct conn *c)
 	if (!api_auth_ok(c)) {
 		srv->stats.auth_failures++;
 		r.status = 401;
+		/* a keyless resource answers a bad token in Entra ID's words */
+		if (srv->jwt_key_len && !c->req.has_api_key) {
+			r.www_auth = API_WWW_AUTH;
+			api_error(c, &r, API_TOKEN_401, set->latency_ms);
+			return;
+		}
 		api_error(c, &r, NULL, set->latency_ms);
 		return;
 	}

@@ -83,6 +83,8 @@ struct mock_srv {
 	size_t api_key_len;		/* 0: no api key configured */
 	char bearer[MOCK_KEY_MAX + 1];	/* --bearer */
 	size_t bearer_len;		/* 0: no bearer configured */
+	char jwt_key[MOCK_KEY_MAX + 1]; /* --jwt-key-file: HS256 key */
+	size_t jwt_key_len;		/* 0: no signed tokens accepted */
 	int verbose;			/* -v count */
 	struct mock_settings defaults;	/* from the command line */
 	struct mock_settings set;	/* in force */

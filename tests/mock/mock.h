@@ -69,4 +69,11 @@ void embed_body(struct mbuf *b, const struct embed_input *in, int n,
 /* Current time: the loop's ev_now(), the one clock of the quota logic. */
 ev_tstamp mock_now(const struct mock_srv *srv);
 
+/* True when <tok> (<len> bytes) is a JWT signed with the --jwt-key-file
+ * key (HS256), for the Cognitive Services audience, not expired at <now>
+ * (seconds since the epoch).
+ */
+bool mock_jwt_ok(const struct mock_srv *srv, const char *tok, size_t len,
+		 double now);
+
 #endif /* MOCK_H */

@@ -16,11 +16,17 @@ Behaviour is set on the object: `lifetime` (s) of the tokens issued,
 `script` (statuses to answer before succeeding, one per request),
 `fail` (a status answered to every request while set), `retry_after`
 (a Retry-After value sent with failures when set), `secret` (the
-client secret expected), `chunked` (answer with chunked bodies). Every
+client secret expected), `chunked` (answer with chunked bodies),
+`jwt_key` (bytes: tokens are then JWTs signed HS256 with it, audience
+https://cognitiveservices.azure.com and exp, which the region mock
+verifies offline with --jwt-key-file). Every
 request is recorded in `requests`; every token issued in `issued`.
 make_ca() writes a test CA and a server certificate for 127.0.0.1 with the
 openssl CLI.
 """
+import base64
+import hashlib
+import hmac
 import http.server
 import json
 import os
@@ -63,6 +69,23 @@ def new_token(n):
     """A JWT-shaped token holding CANARY, so leaks are easy to find."""
     rnd = secrets.token_urlsafe(24)
     return "eyJ0eXAiOiJKV1QifQ.%s%d%s.c2lnbmF0dXJl" % (CANARY, n, rnd)
+
+
+def _b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def signed_token(n, key, exp):
+    """An access token the region mock verifies: HS256 JWT, audience
+    Cognitive Services, expiry <exp>, the canary in its id claim."""
+    head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64(json.dumps({
+        "aud": "https://cognitiveservices.azure.com", "exp": exp,
+        "iat": int(time.time()),
+        "jti": "%s%d%s" % (CANARY, n, secrets.token_urlsafe(12))}).encode())
+    sig = hmac.new(key, ("%s.%s" % (head, body)).encode(),
+                   hashlib.sha256).digest()
+    return "%s.%s.%s" % (head, body, _b64(sig))
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -182,6 +205,7 @@ class TokenServer:
         self.secret = None
         self.chunked = False
         self.retry_after = None
+        self.jwt_key = None
         self.requests = []
         self.issued = []
         self.lock = threading.Lock()
@@ -201,10 +225,12 @@ class TokenServer:
 
     def issue(self):
         with self.lock:
-            tok = new_token(len(self.issued))
+            exp = int(time.time()) + self.lifetime
+            tok = signed_token(len(self.issued), self.jwt_key, exp) \
+                if self.jwt_key else new_token(len(self.issued))
             self.issued.append(tok)
             TokenServer.all_issued.append(tok)
-            return tok, int(time.time()) + self.lifetime
+            return tok, exp
 
     def count(self):
         with self.lock:

@@ -9,6 +9,8 @@ MOCK_AOAI_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full"; the
 exit status check at the end then fails on any memory error.
 """
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -421,6 +423,58 @@ def test_auth(m):
     check_eq(r.status, 401, "wrong bearer: 401")
 
 
+def test_jwt(tmp):
+    """--jwt-key-file: Entra ID tokens checked offline, as Azure does."""
+    import mock_token
+    key = b"jwt-test-key"
+    key_file = os.path.join(tmp, "jwt.key")
+    with open(key_file, "wb") as f:
+        f.write(key + b"\n")
+    now = int(time.time())
+    good = mock_token.signed_token(1, key, now + 60)
+    m = Mock(tmp, "--jwt-key-file", key_file)
+    try:
+        def ask(tok):
+            return m.post(CHAT, chat_body(), key=None,
+                          headers={"Authorization": "Bearer " + tok})
+        check_eq(ask(good).status, 200, "jwt: a signed, current token: 200")
+        head, body, sig = good.split(".")
+        other = json.loads(base64.urlsafe_b64decode(body + "==="))
+        other["aud"] = "https://management.azure.com"
+        forged = mock_token._b64(json.dumps(other).encode())
+        for name, tok in (
+                ("expired", mock_token.signed_token(2, key, now - 5)),
+                ("signed with another key",
+                 mock_token.signed_token(3, b"other", now + 60)),
+                ("another audience, signature kept",
+                 "%s.%s.%s" % (head, forged, sig)),
+                ("another audience, signed", "%s.%s.%s" % (
+                    head, forged, mock_token._b64(hmac.new(
+                        key, ("%s.%s" % (head, forged)).encode(),
+                        hashlib.sha256).digest()))),
+                ("not a JWT", "abc"),
+                ("unsigned", "%s.%s." % (head, body))):
+            r = ask(tok)
+            check(r.status == 401 and json.loads(r.body)["error"][
+                "message"].startswith("Unauthorized. Access token is "
+                                      "missing, invalid, audience is "
+                                      "incorrect") and
+                  (r.header("WWW-Authenticate") or "").startswith(
+                      "Bearer ") and "invalid_token" in r.header(
+                      "WWW-Authenticate"),
+                  "jwt: %s: Azure's 401 with WWW-Authenticate" % name,
+                  "%d %r %r" % (r.status, r.body, r.headers))
+        r = m.post(CHAT, chat_body(), key=None)
+        check_eq(r.status, 401, "jwt: no token: 401")
+        check_eq(m.post(CHAT, chat_body()).status, 200,
+                 "jwt: an api-key still works beside it")
+        check_eq(m.stats()["auth_failures"], 7, "jwt: auth_failures counts "
+                 "each rejection")
+    finally:
+        m.stop()
+        m.kill()
+
+
 def test_not_found(m):
     r = m.post("/openai/deployments/gpt-4o/completionz?api-version=1",
                chat_body())
@@ -826,6 +880,10 @@ def main():
         check(rc == 0, "SIGTERM: exit 0 promptly",
               "exit %r after %.1f s; stderr: %s"
               % (rc, time.monotonic() - t0, m.stderr()[-3000:]))
+        try:
+            test_jwt(tmp.name)
+        except Exception as exc:
+            check(False, "test_jwt", "%s: %s" % (type(exc).__name__, exc))
         try:
             test_cli()
         except Exception as exc:

@@ -393,7 +393,7 @@ static void test_five_errors(void)
 		"tests/unit/cfg/five-errors.yaml:3:5: listen: port must be "
 		"1..65535, got 'tcp://127.0.0.1:99999'",
 		"tests/unit/cfg/five-errors.yaml:6:5: backends: unknown key "
-		"'colour' (valid: name, circuit_breaker, headroom)",
+		"'colour' (valid: name, circuit_breaker, headroom, auth)",
 		"tests/unit/cfg/five-errors.yaml:8:22: trip_duration: "
 		"duration needs a unit: ms, s, m or h, got '30'",
 		"tests/unit/cfg/five-errors.yaml:9:11: backend 'eastus' "
@@ -446,8 +446,8 @@ static const struct err_case err_cases[] = {
 	 "shutdown_timeout, log_level)"},
 	{"unknown top-level key", LISTEN TAIL "listne: []\n",
 	 "t.yaml:4:1: configuration: unknown key 'listne' (valid: agent, "
-	 "listen, control, metrics, metrics_allow_remote, haproxy, defaults, "
-	 "backends, pools, state_file)"},
+	 "listen, control, metrics, metrics_allow_remote, haproxy, fleet, "
+	 "defaults, backends, pools, state_file)"},
 	{"expected a mapping", "agent: [1]\n" LISTEN TAIL,
 	 "t.yaml:1:8: agent: expected a mapping"},
 	{"top level not a mapping", "- a\n- b\n",
@@ -566,6 +566,22 @@ static const struct err_case err_cases[] = {
 		     "poll_interval: 50ms}\n",
 	 "t.yaml:4:63: poll_interval: expected a duration 100ms..1h, got "
 	 "'50ms'"},
+	{"fleet without haproxy", LISTEN TAIL "fleet: {table: t, node: n1}\n",
+	 "t.yaml:4:8: fleet: needs the haproxy: block (its stats_socket "
+	 "reaches the peers table)"},
+	{"fleet missing node",
+	 LISTEN TAIL "haproxy: {stats_socket: unix:///h, backend: b}\n"
+		     "fleet: {table: t}\n",
+	 "t.yaml:5:8: fleet: missing required key 'node'"},
+	{"fleet key too long",
+	 LISTEN TAIL
+	 "haproxy: {stats_socket: unix:///h, backend: b}\n"
+	 "fleet: {table: t, node: "
+	 "n1234567890123456789012345678901234567890123456789012345678901}"
+	 "\n",
+	 "t.yaml:5:8: fleet: key a@"
+	 "n1234567890123456789012345678901234567890123456789012345678901 is "
+	 "64 bytes, the table's keys hold 63: shorten node"},
 	{"haproxy bad socket",
 	 LISTEN TAIL "haproxy: {stats_socket: /run/h.sock, backend: b}\n",
 	 "t.yaml:4:25: stats_socket: expected tcp://HOST:PORT or "
@@ -1301,6 +1317,104 @@ static void test_files(void)
 	       "directory");
 }
 
+#define HAPI	  "haproxy: {stats_socket: unix:///run/h.sock, backend: aoai}\n"
+#define AUTH_POOL "pools: [{name: p, members: [{backend: a}, {backend: b}]}]\n"
+
+/* Entra ID credentials: inheritance from defaults, a kind that starts
+ * afresh, kind none, and each incomplete credential reported where its
+ * auth block is.
+ */
+static void test_auth(void)
+{
+	struct cfg *cfg;
+
+	cfg = expect_ok(
+		"auth: defaults and a backend's own", LISTEN HAPI
+		"defaults:\n"
+		"  auth: {kind: managed-identity, client_id: c1}\n"
+		"backends:\n"
+		"  - name: a\n"
+		"  - name: b\n"
+		"    auth: {imds: 'http://127.0.0.1:9'}\n"
+		"  - name: c\n"
+		"    auth: {kind: none}\n"
+		"  - name: d\n"
+		"    auth: {kind: service-principal, tenant: t,\n"
+		"           client_id: c2, secret_file: /s}\n" AUTH_POOL);
+	if (cfg) {
+		const struct cfg_auth *a = &cfg->backends[0].auth;
+		const struct cfg_auth *b = &cfg->backends[1].auth;
+		const struct cfg_auth *d = &cfg->backends[3].auth;
+
+		tap_ok(a->kind == CFG_AUTH_MANAGED_IDENTITY &&
+			       !strcmp(a->client_id, "c1") &&
+			       !strcmp(a->token_map,
+				       "/var/lib/aoai-spoa/tokens.map") &&
+			       !a->imds[0] && !a->map_name[0],
+		       "auth: a backend inherits defaults.auth");
+		tap_ok(b->kind == CFG_AUTH_MANAGED_IDENTITY &&
+			       !strcmp(b->client_id, "c1") &&
+			       !strcmp(b->imds, "http://127.0.0.1:9"),
+		       "auth: without a kind, a backend refines the default");
+		tap_ok(cfg->backends[2].auth.kind == CFG_AUTH_NONE,
+		       "auth: kind none is a keyed backend");
+		tap_ok(d->kind == CFG_AUTH_SERVICE_PRINCIPAL &&
+			       !strcmp(d->client_id, "c2") &&
+			       !strcmp(d->secret_file, "/s") &&
+			       !strcmp(d->token_map,
+				       "/var/lib/aoai-spoa/tokens.map"),
+		       "auth: a kind starts afresh, token_map default");
+		tap_ok(d->mark.line == 12 && d->mark.col == 11,
+		       "auth: the block's position is kept (%u:%u)",
+		       d->mark.line, d->mark.col);
+	}
+	cfg_free(cfg);
+	cfg = expect_ok("auth: none anywhere", LISTEN TAIL);
+	tap_ok(cfg && cfg->backends[0].auth.kind == CFG_AUTH_NONE,
+	       "auth: no block, no credential");
+	cfg_free(cfg);
+	expect_error("auth: unknown kind",
+		     LISTEN HAPI
+		     "backends: [{name: a, auth: {kind: key}}]\n"
+		     "pools: [{name: p, members: [{backend: a}]}]\n",
+		     "t.yaml:3:35: kind: expected none, managed-identity, "
+		     "workload-identity or service-principal, got 'key'");
+	expect_error("auth: without the haproxy block",
+		     LISTEN "backends: [{name: a, auth: {kind: "
+			    "managed-identity}}]\n"
+			    "pools: [{name: p, members: [{backend: a}]}]\n",
+		     "t.yaml:2:28: backend 'a': auth needs the haproxy: block "
+		     "(tokens reach HAProxy through its runtime API)");
+	expect_error("auth: service principal without a secret",
+		     LISTEN HAPI
+		     "backends: [{name: a, auth: {kind: service-principal, "
+		     "tenant: t, client_id: c}}]\n"
+		     "pools: [{name: p, members: [{backend: a}]}]\n",
+		     "t.yaml:3:28: backend 'a': service-principal needs one of "
+		     "secret_file and certificate_file");
+	expect_error("auth: a relative path",
+		     LISTEN HAPI
+		     "backends: [{name: a, auth: {kind: workload-identity, "
+		     "token_file: tok}}]\n"
+		     "pools: [{name: p, members: [{backend: a}]}]\n",
+		     "t.yaml:3:28: backend 'a': 'tok' is not an absolute path");
+	expect_error("auth: two token maps",
+		     LISTEN HAPI
+		     "backends:\n"
+		     "  - {name: a, auth: {kind: managed-identity}}\n"
+		     "  - {name: b, auth: {kind: managed-identity, "
+		     "token_map: /t.map}}\n" AUTH_POOL,
+		     "t.yaml:5:21: backend 'b': every keyless backend shares "
+		     "one token_map and map_name");
+	expect_error("auth: spaces in a value",
+		     LISTEN HAPI
+		     "backends: [{name: a, auth: {kind: managed-identity, "
+		     "client_id: 'a b'}}]\n"
+		     "pools: [{name: p, members: [{backend: a}]}]\n",
+		     "t.yaml:3:64: client_id: only printable characters, no "
+		     "spaces, got 'a b'");
+}
+
 int main(void)
 {
 	test_full();
@@ -1317,5 +1431,6 @@ int main(void)
 	test_max_trip();
 	test_garbage();
 	test_files();
+	test_auth();
 	return tap_done();
 }

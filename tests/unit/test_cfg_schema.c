@@ -6,6 +6,7 @@
  *   test_cfg_schema --docs   prints the key table of docs/config.md
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@ static void test_table(void)
 		struct cfg_breaker b;
 		struct cfg_headroom r;
 		struct cfg_member m;
+		struct cfg_auth u;
 	} scratch, again;
 	const struct cfg_field *fs, *blk[CFG_BLOCK_KEYS_MAX];
 	char err[160], back[64];
@@ -338,6 +340,54 @@ static void test_walk(void)
 	cfg_free(c1);
 }
 
+/* A keyless backend's auth block is walked (a keyed one's is not), and
+ * the walk loads back to the same credential.
+ */
+static void test_walk_auth(void)
+{
+	static const char yaml[] =
+		"listen: [tcp://127.0.0.1:1]\n"
+		"haproxy: {stats_socket: unix:///run/h.sock, backend: aoai}\n"
+		"backends:\n"
+		"  - name: a\n"
+		"    auth: {kind: service-principal, tenant: t1, client_id: c1,\n"
+		"           certificate_file: /etc/aoai-spoa/sp.pem,\n"
+		"           authority: 'https://login.microsoftonline.us'}\n"
+		"  - name: b\n"
+		"pools: [{name: p, members: [{backend: a}, {backend: b}]}]\n";
+	static struct render r1, r2;
+	struct cfg *c1, *c2;
+
+	c1 = cfg_parse("auth.yaml", yaml, strlen(yaml), print_err, NULL);
+	tap_ok(c1 != NULL, "a configuration with an auth block loads");
+	if (!c1)
+		return;
+	render(c1, &r1, false);
+	tap_ok(has_line(&r1, "backends[0].auth.kind=service-principal") &&
+		       has_line(&r1, "backends[0].auth.certificate_file="
+				     "/etc/aoai-spoa/sp.pem") &&
+		       has_line(&r1, "backends[0].auth.token_map="
+				     "/var/lib/aoai-spoa/tokens.map (default)"),
+	       "the walk shows the credential and its defaults");
+	tap_ok(!strstr(r1.lines, "backends[1].auth"),
+	       "a keyed backend shows no auth block");
+	render(c1, &r1, true);
+	c2 = cfg_parse("walked", r1.out, r1.len, print_err, NULL);
+	tap_ok(c2 &&
+		       !memcmp(&c1->backends[0].auth.kind,
+			       &c2->backends[0].auth.kind,
+			       offsetof(struct cfg_auth, mark)) &&
+		       c2->backends[1].auth.kind == CFG_AUTH_NONE,
+	       "the walk, rendered as YAML, loads to the same credentials");
+	if (c2) {
+		render(c2, &r2, true);
+		tap_ok(r1.len == r2.len && !memcmp(r1.out, r2.out, r1.len),
+		       "and walks the same");
+	}
+	cfg_free(c2);
+	cfg_free(c1);
+}
+
 /* ---------------------------------------------------------------- */
 /* docs/config.md                                                    */
 
@@ -363,7 +413,7 @@ static size_t docs_table(char *out, size_t size)
 
 		snprintf(path, sizeof(path), "%s%s%s", bp, *bp ? "." : "",
 			 f->key);
-		if (f->def && !f->doc_def)
+		if (f->def && f->def[0] && !f->doc_def) /* "": unset */
 			snprintf(def, sizeof(def), "`%s`", f->def);
 		else if (f->doc_def)
 			snprintf(def, sizeof(def), "%s", f->doc_def);
@@ -532,6 +582,7 @@ int main(int argc, char **argv)
 	test_table();
 	test_defaults();
 	test_walk();
+	test_walk_auth();
 	test_docs();
 	test_shipped_yaml();
 	return tap_done();

@@ -73,7 +73,7 @@ static size_t man_entries(char *out, size_t size)
 		if (f->doc_def)
 			snprintf(line, sizeof(line), "; default %s",
 				 f->doc_def);
-		else if (f->def)
+		else if (f->def && f->def[0]) /* "": unset */
 			snprintf(line, sizeof(line), "; default %s", f->def);
 		else
 			snprintf(line, sizeof(line), "; %s",

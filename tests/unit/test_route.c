@@ -1229,6 +1229,42 @@ static void test_external(void)
 	free(t);
 }
 
+/* A keyless backend without a token (route_set_auth) is never chosen, is
+ * shown as such, keeps its flag across a reset, and the pool is exhausted
+ * when no member has one.
+ */
+static void test_auth(void)
+{
+	struct tcfg *t = tcfg_new();
+	int a = add_backend(t, "a"), b = add_backend(t, "b");
+	int p = add_pool(t, "p");
+	struct route_engine *e;
+	int i, bad = 0, na = 0;
+
+	add_member(t, p, a, 1, 1);
+	add_member(t, p, b, 2, 1);
+	e = engine(t, 0);
+	tap_is_int(route_set_auth(e, a, false), 0, "auth: a loses its token");
+	tap_ok(binfo(e, "a", 0).no_auth && !binfo(e, "a", 0).down,
+	       "auth: shown as no_auth, not down");
+	for (i = 0; i < 20; i++)
+		bad += decide(e, "p", NULL, 0).backend == a;
+	tap_is_int(bad, 0, "auth: a backend without a token never chosen");
+	route_reset(e, a, 0);
+	tap_ok(binfo(e, "a", 0).no_auth, "auth: reset leaves the flag");
+	route_set_auth(e, b, false);
+	tap_is_int(decide(e, "p", NULL, 0).reason, ROUTE_EXHAUSTED,
+		   "auth: no member with a token: exhausted");
+	route_set_auth(e, a, true);
+	route_set_auth(e, b, true);
+	for (i = 0; i < 20; i++)
+		na += decide(e, "p", NULL, 0).backend == a;
+	tap_is_int(na, 20, "auth: a token again: chosen (first priority)");
+	tap_is_int(route_set_auth(e, 7, true), -1, "auth: bad index refused");
+	route_free(e);
+	free(t);
+}
+
 /* Who tripped: the operator_trip flag and the cause, not the reason text. */
 static void test_cause(void)
 {
@@ -1961,6 +1997,7 @@ int main(void)
 	test_overrides();
 	test_external();
 	test_cause();
+	test_auth();
 	test_hook_and_tick();
 	test_counters();
 	test_random();

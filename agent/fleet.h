@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The fleet: throttle deadlines shared with the other HAProxy + agent
+ * nodes through a HAProxy peers stick table, over the runtime API.
+ *
+ * Each node writes its own keys: "<backend>@<node>" holds the epoch second
+ * at which the backend's local cooldown ends, "<backend>!<node>" the
+ * newest reset of the backend (epoch second of the "reset backend") this
+ * node made or acted upon. Every poll_interval the table is read: for
+ * each backend the latest deadline written by another node, cut at
+ * max_wait after it was first seen, cools the backend here (route_fleet():
+ * extends, never shortens). A reset newer than any seen ends cooldowns
+ * here; the node withdraws its deadline and acknowledges the reset; a
+ * deadline counts only once its writer has acknowledged the newest reset.
+ * Own keys the table lost (a HAProxy restart or reload) are written
+ * again. Nothing of it runs on the request path.
+ */
+#ifndef AOAI_FLEET_H
+#define AOAI_FLEET_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "buf.h"
+#include "cfg-t.h"
+#include "fleet-t.h"
+#include "route-t.h"
+
+struct fleet;
+struct route_engine;
+
+/* Starts the link into *<fp> when <cfg> has a fleet: block (else does
+ * nothing): the first read at once, then every fleet.poll_interval, on
+ * haproxy.stats_socket. Feeds and asks <route>. Never blocks: one
+ * non-blocking request at a time ("set table ...; show table T"), with a
+ * timeout and a capped answer. Returns 0, or -1 out of memory (logged).
+ */
+int fleet_start(struct fleet **fp, struct ev_loop *loop,
+		struct route_engine *route, const struct cfg *cfg);
+
+/* After a successful reload to <cfg>: the link starts again with the new
+ * block (deadlines already applied to the engine stay there), or stops.
+ */
+void fleet_reload(struct fleet **fp, struct ev_loop *loop,
+		  struct route_engine *route, const struct cfg *cfg);
+
+/* Stops the link and frees it; *<fp> becomes NULL (NULL-safe). */
+void fleet_stop(struct fleet **fp);
+
+/* The agent drains: no new request starts (NULL-safe). */
+void fleet_quiesce(struct fleet *f);
+
+/* Breaker transition of backend <b> (the route hook calls it): a new local
+ * cooldown is written at once instead of at the next poll. Records and
+ * wakes only; no engine call, no I/O. NULL-safe.
+ */
+void fleet_note(struct fleet *f, int b, enum route_state to);
+
+/* The operator reset backend <b> here: the reset is written for the whole
+ * fleet and this node's deadline for it is withdrawn; other nodes'
+ * deadlines are void until their writers acknowledge it. NULL-safe.
+ */
+void fleet_reset(struct fleet *f, int b);
+
+/* Fills <out>; returns false when the link is not configured (<f> NULL). */
+bool fleet_status(const struct fleet *f, struct fleet_status *out);
+
+/* Dumps each counter of <c> to <fn>, in declaration order. */
+void fleet_counters_each(const struct fleet_counters *c,
+			 void (*fn)(void *arg, const char *name,
+				    const char *help, uint64_t value),
+			 void *arg);
+
+/* Renders "show fleet": the link, this node's keys, then one row per key
+ * of another node (backend, node, deadline, state). Returns 0, or -1 when
+ * <out> overflowed.
+ */
+int fleet_show(const struct fleet *f, struct buf *out, bool json);
+
+#endif /* AOAI_FLEET_H */

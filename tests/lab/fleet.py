@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The fleet lab (make run FLEET=3, or make lab-fleet): three HAProxy +
+agent nodes in front of the same three mock regions, once with throttles
+shared through HAProxy peers and once without, in the same run.
+
+Each run: clients send chat requests through every node at once, with
+random (exponential) gaps between requests, at about 2 and 20 requests a
+second per node, and then unpaced (3 clients per node, as fast as the
+mocks answer: hundreds a second); after WARM seconds eastus starts
+answering every request with 429 and Retry-After 20 s. Printed per node and for the fleet: the 429s each
+region answered it (the agent's throttle counters), the client-visible
+errors, and how long the node kept sending to eastus after the first 429
+anywhere (the last time its agent's eastus decisions or results moved,
+sampled every SAMPLE seconds on the control sockets; the resolution is
+that sampling's, one round over the three nodes).
+
+    python3 tests/lab/fleet.py [--nodes 3] [--seconds 8] [--poll 250ms]
+
+--poll sets the agents' fleet.poll_interval (the propagation delay is
+about half of it on average, plus a few ms); the CPU seconds the agents
+and HAProxy spent during each run are printed, to weigh a shorter one.
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+import fleetenv  # noqa: E402
+import labenv  # noqa: E402
+
+WARM = 2.0    # seconds of traffic before the throttle
+SAMPLE = 0.02  # seconds between control-socket samples
+RA = 20        # Retry-After of the throttle, seconds
+BIG = {"rpm": 1000000, "tpm": 1000000000}
+
+
+def counters(node):
+    """{backend: (decisions, throttles, results)} of one agent."""
+    out = {}
+    for b in json.loads(node.agent_cmd("show backends json"))["backends"]:
+        c = b.get("counters", b)
+        res = sum(c.get(k, 0) for k in ("results_2xx", "results_3xx",
+                                         "results_4xx", "throttles",
+                                         "results_5xx", "results_none"))
+        out[b["name"]] = (c.get("decisions", 0), c.get("throttles", 0), res)
+    return out
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of process <pid> so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(n, share, seconds, threads, pause, poll):
+    with fleetenv.Fleet(n, share=share, poll=poll,
+                        quotas={r: BIG for r in labenv.REGIONS}) as fl:
+        for nd in fl.nodes:
+            nd.run_load(6, threads=2)
+        base = [counters(nd) for nd in fl.nodes]
+        cpu0 = sum(cpu_s(nd.agent.pid) + cpu_s(nd.haproxy.pid)
+                   for nd in fl.nodes)
+        def paced(client, i):
+            if pause:
+                time.sleep(random.expovariate(1.0 / pause))
+            return client.chat("x")
+        loads = [labenv.Load(nd, threads=threads, fn=paced).start()
+                 for nd in fl.nodes]
+        samples = []  # (time, node, counters)
+        stop = threading.Event()
+
+        def sampler():
+            while not stop.is_set():
+                for i, nd in enumerate(fl.nodes):
+                    samples.append((time.monotonic(), i, counters(nd)))
+                time.sleep(SAMPLE)
+        th = threading.Thread(target=sampler, daemon=True)
+        th.start()
+        time.sleep(WARM)
+        fl.regions["eastus"].set(throttle_all=1, retry_after=RA,
+                                 retry_after_ms=RA * 1000)
+        time.sleep(max(0.0, seconds - WARM))
+        results = [ld.stop() for ld in loads]
+        cpu = sum(cpu_s(nd.agent.pid) + cpu_s(nd.haproxy.pid)
+                  for nd in fl.nodes) - cpu0
+        stop.set()
+        th.join()
+        fl.regions["eastus"].set(throttle_all=0)
+        end = [counters(nd) for nd in fl.nodes]
+    # first 429 anywhere: the first sample where any node's eastus
+    # throttles moved; per node, the last sample where its eastus
+    # decisions or results moved after that
+    first = None
+    last = {}
+    prev = {}
+    for t, i, c in samples:
+        d, th_, res = c.get("eastus", (0, 0, 0))
+        if first is None and th_ > base[i]["eastus"][1]:
+            first = t
+        p = prev.get(i)
+        if p is not None and (d > p[0] or res > p[2]) and first is not None:
+            last[i] = t
+        prev[i] = (d, th_, res)
+    rows = []
+    for i in range(n):
+        thr = {r: end[i][r][1] - base[i][r][1] for r in labenv.REGIONS}
+        errs = len(labenv.failures(results[i]))
+        kept = (last[i] - first) if (first is not None and i in last) else 0
+        rows.append((fl.nodes[i].name, thr, errs, len(results[i]), kept))
+    return rows, first is not None, cpu
+
+
+def show(title, rows):
+    print("\n%s" % title)
+    print("%-7s %8s %14s %12s %9s %7s %s" % (
+        "node", "requests", "429 eastus", "429 sweden", "429 payg",
+        "errors", "kept sending to eastus after the first 429"))
+    tot = {r: 0 for r in labenv.REGIONS}
+    for name, thr, errs, nreq, kept in rows:
+        print("%-7s %8d %14d %12d %9d %7d %.2f s" % (
+            name, nreq, thr["eastus"], thr["swedencentral"],
+            thr["westus-payg"], errs, kept))
+        for r in tot:
+            tot[r] += thr[r]
+    print("%-7s %8d %14d %12d %9d %7d %.2f s (max)" % (
+        "fleet", sum(r[3] for r in rows), tot["eastus"],
+        tot["swedencentral"], tot["westus-payg"], sum(r[2] for r in rows),
+        max(r[4] for r in rows)))
+    return tot["eastus"]
+
+
+# (label, clients per node, mean gap between a client's requests, s)
+RATES = (("~2/s per node", 2, 1.0), ("~20/s per node", 3, 0.15),
+         ("unpaced", 3, 0.0))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--poll", default="250ms",
+                    help="the agents' fleet.poll_interval")
+    a = ap.parse_args()
+    n = max(1, min(a.nodes, fleetenv.MAX_NODES))
+    rc = 0
+    for label, threads, pause in RATES:
+        off, seen_off, cpu_off = run(n, False, a.seconds, threads, pause,
+                                     a.poll)
+        on, seen_on, cpu_on = run(n, True, a.seconds, threads, pause,
+                                  a.poll)
+        print("\n==== %s: %d clients per node, mean gap %.2f s ====" % (
+            label, threads, pause))
+        t_off = show("sharing OFF (today: each node on its own)", off)
+        t_on = show("sharing ON (HAProxy peers, poll %s)" % a.poll, on)
+        single = off[0][1]["eastus"]
+        print("\n%s: 429s eastus answered the fleet: %d with sharing, "
+              "%d without; a single node's: %d (node1 without sharing); "
+              "with sharing / single node: %s" % (
+                  label, t_on, t_off, single,
+                  "%.2f" % (t_on / single) if single else "n/a"),
+              flush=True)
+        print("CPU seconds of the agents and HAProxy during the run: "
+              "%.2f with sharing, %.2f without" % (cpu_on, cpu_off),
+              flush=True)
+        if not (seen_off and seen_on):
+            print("warning: no 429 was seen in one of the runs")
+            rc = 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
