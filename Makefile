@@ -15,6 +15,8 @@
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 300)
 #   make lint       clang-format check, banned functions, include graph
 #   make deps-graph the include graph between modules; fails on a cycle
+#   make haproxy-conf  haproxy-conf/haproxy.cfg and aoai-spoe.conf rendered
+#                   again from haproxy-conf/aoai-spoa.yaml (haproxy-config)
 #   make install    honours DESTDIR and PREFIX
 #
 # User CPPFLAGS/CFLAGS/LDFLAGS/LDLIBS are respected; project flags come
@@ -100,7 +102,8 @@ FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps build-deps node-deps build-tests test run bench fuzz fuzz-build lint \
-	deps-graph format install clean bench-haproxy bench-haproxy-deps
+	deps-graph format install clean bench-haproxy bench-haproxy-deps \
+	haproxy-conf
 
 # A pure build: nothing is installed here (see "make deps").
 all: $(BUILD)/libspop.a $(BUILD)/aoai-spoa
@@ -260,6 +263,16 @@ fuzz: fuzz-build
 
 lint:
 	@sh tests/lint.sh
+
+# The shipped HAProxy files are the product's rendering of the shipped YAML
+# (tests/e2e/test_config.py checks that they still are).
+haproxy-conf: $(BUILD)/aoai-spoa
+	$(BUILD)/aoai-spoa haproxy-config -f haproxy-conf/aoai-spoa.yaml \
+		> haproxy-conf/haproxy.cfg.tmp
+	$(BUILD)/aoai-spoa haproxy-config -f haproxy-conf/aoai-spoa.yaml \
+		--spoe > haproxy-conf/aoai-spoe.conf.tmp
+	mv haproxy-conf/haproxy.cfg.tmp haproxy-conf/haproxy.cfg
+	mv haproxy-conf/aoai-spoe.conf.tmp haproxy-conf/aoai-spoe.conf
 
 # The include graph between modules; fails on a cycle or upward include.
 deps-graph:

@@ -27,6 +27,7 @@
 #define BR(m) offsetof(struct cfg_breaker, m)
 #define HR(m) offsetof(struct cfg_headroom, m)
 #define ME(m) offsetof(struct cfg_member, m)
+#define UP(m) offsetof(struct cfg_upstream, m)
 #define AU(m) offsetof(struct cfg_auth, m)
 
 /* block, key, type, child block, required, offset, min, max, default,
@@ -179,6 +180,26 @@ static const struct cfg_field cfg_fields[] = {
 	F(BACKEND, "auth", MAP, AUTH, false, NONE, 0, 0, NULL, "defaults.auth",
 	  "authentication-managed-identity",
 	  "this backend's Entra ID credential; a kind replaces defaults.auth"),
+	F(BACKEND, "upstream", MAP, UPSTREAM, false, NONE, 0, 0, NULL, "none",
+	  NULL, "the HAProxy side, for aoai-spoa haproxy-config"),
+
+	/* The HAProxy side of a region: "aoai-spoa haproxy-config" renders
+	 * its upstream-<name> section from these; the agent never reads them.
+	 * Strings: max is their length in characters.
+	 */
+	F(UPSTREAM, "endpoint", DNS, ROOT, false, UP(endpoint), 1, CFG_DNS_MAX,
+	  NULL, "none (haproxy-config needs it)", "url",
+	  "the resource's host name: Host, SNI, address:443"),
+	F(UPSTREAM, "deployment", WORD, ROOT, false, UP(deployment), 1,
+	  CFG_NAME_MAX - 1, NULL, "none", NULL,
+	  "this resource's name for client_deployment"),
+	F(UPSTREAM, "client_deployment", WORD, ROOT, false,
+	  UP(client_deployment), 1, CFG_NAME_MAX - 1, NULL, "none", NULL,
+	  "the deployment name clients use, rewritten to deployment"),
+	F(UPSTREAM, "key", KEYSRC, ROOT, false, UP(key), 0, 0, "map", NULL,
+	  "credentials.header",
+	  "api-key from the keys map, or none (the client's bearer token "
+	  "passes); a backend with auth sends the agent's token instead"),
 
 	F(POOL, "name", NAME, ROOT, true, NONE, 0, 0, NULL, NULL,
 	  "backend of type Pool", "the pool argument of aoai-route"),
@@ -268,6 +289,9 @@ const char *cfg_type_str(enum cfg_type t)
 		[CFG_T_MODE] = "file mode",
 		[CFG_T_LEVEL] = "level",
 		[CFG_T_PATH] = "path",
+		[CFG_T_DNS] = "host name",
+		[CFG_T_WORD] = "name",
+		[CFG_T_KEYSRC] = "key source",
 		[CFG_T_TEXT] = "text",
 		[CFG_T_AUTH_KIND] = "credential kind",
 	};
@@ -290,6 +314,7 @@ const char *cfg_block_path(enum cfg_block b)
 		[CFG_BLK_FAILURE] = "circuit_breaker.failure",
 		[CFG_BLK_HEADROOM] = "headroom",
 		[CFG_BLK_BACKEND] = "backends[]",
+		[CFG_BLK_UPSTREAM] = "backends[].upstream",
 		[CFG_BLK_POOL] = "pools[]",
 		[CFG_BLK_MEMBER] = "pools[].members[]",
 		[CFG_BLK_AUTH] = "auth",
@@ -394,6 +419,43 @@ static int cfg_value_status(const char *s, struct cfg_status_set *out,
 	return 0;
 }
 
+/* A string of field <f> (CFG_T_DNS, CFG_T_WORD) into <out> of f->max + 1
+ * bytes. Returns 0 or -1 (<err>).
+ */
+static int cfg_value_string(const struct cfg_field *f, const char *s, char *out,
+			    char *err, size_t len)
+{
+	size_t i, n = strlen(s);
+	bool dns = f->type == CFG_T_DNS;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+		      s[i] == '-' || (!dns && s[i] == '_')))
+			break;
+	/* a DNS name: no empty label, no label starting with '-' */
+	if (dns && i == n && n &&
+	    (s[0] == '.' || s[0] == '-' || s[n - 1] == '.' || strstr(s, "..") ||
+	     strstr(s, ".-")))
+		i = 0;
+	if (n < f->min || n > f->max || i < n) {
+		if (dns)
+			snprintf(err, len,
+				 "expected a host name of 1..%" PRIu64
+				 " characters among a-z 0-9 . -",
+				 f->max);
+		else
+			snprintf(err, len,
+				 "expected 1..%" PRIu64
+				 " characters among A-Z a-z 0-9 _ . -",
+				 f->max);
+		return -1;
+	}
+	memcpy(out, s, n + 1);
+	return 0;
+}
+
 /* A text field into the char array at <p> of f->max bytes: printable
  * ASCII without spaces (paths, URLs, ids), "" allowed (unset). Returns 0
  * or -1 (<err>).
@@ -468,6 +530,16 @@ int cfg_value_set(const struct cfg_field *f, const char *s, void *base,
 	case CFG_T_STATUS:
 		return cfg_value_status(s, (struct cfg_status_set *)(void *)p,
 					err, len);
+	case CFG_T_DNS:
+	case CFG_T_WORD:
+		return cfg_value_string(f, s, p, err, len);
+	case CFG_T_KEYSRC:
+		if (strcmp(s, "map") != 0 && strcmp(s, "none") != 0) {
+			snprintf(err, len, "expected map or none");
+			return -1;
+		}
+		*(int *)(void *)p = s[0] == 'm' ? CFG_KEY_MAP : CFG_KEY_NONE;
+		return 0;
 	case CFG_T_TEXT:
 		return cfg_value_text(f, s, p, err, len);
 	case CFG_T_AUTH_KIND:
@@ -553,6 +625,15 @@ const char *cfg_value_fmt(const struct cfg_field *f, const void *base,
 	case CFG_T_STATUS:
 		cfg_status_fmt((const struct cfg_status_set *)(const void *)p,
 			       buf, size);
+		break;
+	case CFG_T_DNS:
+	case CFG_T_WORD:
+		snprintf(buf, size, "%s", p);
+		break;
+	case CFG_T_KEYSRC:
+		snprintf(buf, size, "%s",
+			 *(const int *)(const void *)p == CFG_KEY_MAP ? "map"
+								      : "none");
 		break;
 	case CFG_T_TEXT:
 		snprintf(buf, size, "%s", p);
@@ -666,12 +747,15 @@ static void cfg_walk_plain(struct cfg_walker *w, const struct cfg_field *f,
 		struct cfg_breaker b;
 		struct cfg_headroom r;
 		struct cfg_member m;
+		struct cfg_upstream up;
 		struct cfg_auth u;
 	} scratch;
 	char v[CFG_WALK_VALUE_MAX], d[CFG_WALK_VALUE_MAX], err[128];
 	bool is_def = false;
 
 	cfg_value_fmt(f, base, v, sizeof(v));
+	if (!v[0] && (f->type == CFG_T_DNS || f->type == CFG_T_WORD))
+		return; /* a string not given */
 	/* a derived default (max_trip_duration) depends on other keys: its
 	 * value is never reported as the default, so leaving the defaults
 	 * out of a rendering keeps it
@@ -824,7 +908,10 @@ static void cfg_walk_special(struct cfg_walker *w, const struct cfg_field *f,
 		cfg_walk_map(w, f, 0, f->child, base);
 	else if (f->block == CFG_BLK_BACKEND && !strcmp(f->key, "name"))
 		cfg_walk_value(w, f, bk->name, false);
-	else if (f->block == CFG_BLK_BACKEND && f->child == CFG_BLK_AUTH) {
+	else if (f->block == CFG_BLK_BACKEND && f->child == CFG_BLK_UPSTREAM) {
+		if (bk->upstream.mark.line) /* given in the file */
+			cfg_walk_map(w, f, 0, f->child, &bk->upstream);
+	} else if (f->block == CFG_BLK_BACKEND && f->child == CFG_BLK_AUTH) {
 		/* a keyed backend has nothing to say here */
 		if (bk->auth.kind != CFG_AUTH_NONE)
 			cfg_walk_map(w, f, 0, f->child, &bk->auth);

@@ -11,6 +11,7 @@
 #define CFG_PATH_MAX	 108 /* sizeof(sun_path) */
 #define CFG_STATE_MAX	 256 /* state_file path, including the NUL */
 #define CFG_HOST_MAX	 64
+#define CFG_DNS_MAX	 253 /* characters of a DNS name */
 #define CFG_LISTEN_MAX	 16
 #define CFG_CONTROL_MAX	 4
 #define CFG_BACKENDS_MAX 1024
@@ -81,6 +82,23 @@ struct cfg_headroom {
 	uint32_t max_age_ms;	     /* older headers are ignored */
 };
 
+/* Where a region's upstream-<name> hop takes the api-key from. */
+enum cfg_keysrc {
+	CFG_KEY_MAP,  /* the keys map, by server name */
+	CFG_KEY_NONE, /* none: the client's bearer token passes through */
+};
+
+/* The HAProxy side of one backend ("upstream:"), read only by
+ * "aoai-spoa haproxy-config" and never by the agent.
+ */
+struct cfg_upstream {
+	char endpoint[CFG_DNS_MAX + 1]; /* resource host; "" = not given */
+	char deployment[CFG_NAME_MAX];	/* its deployment; "" = the client's */
+	char client_deployment[CFG_NAME_MAX]; /* renamed from; "" = none */
+	int key;			      /* enum cfg_keysrc */
+	struct cfg_mark mark; /* of the "upstream" key; 0:0 when absent */
+};
+
 /* Entra ID credentials (keyless backends): sizes of the text fields. */
 #define CFG_AUTH_ID_MAX	  128 /* client_id, tenant */
 #define CFG_AUTH_URL_MAX  256 /* authority, imds */
@@ -116,6 +134,7 @@ struct cfg_backend {
 	char name[CFG_NAME_MAX]; /* equals the HAProxy server name */
 	struct cfg_breaker breaker;
 	struct cfg_headroom headroom;
+	struct cfg_upstream upstream;
 	struct cfg_auth auth; /* kind NONE: api-key, no token */
 	struct cfg_mark mark;
 };
@@ -202,6 +221,9 @@ enum cfg_type {
 	CFG_T_MODE,	 /* octal file mode, at most 0777 */
 	CFG_T_LEVEL,	 /* control level: user, operator, admin */
 	CFG_T_PATH,	 /* absolute file path */
+	CFG_T_DNS,	 /* a DNS host name, at most <max> characters */
+	CFG_T_WORD,	 /* 1..<max> of A-Z a-z 0-9 _ . - (deployment names) */
+	CFG_T_KEYSRC,	 /* api-key source: map or none */
 	CFG_T_TEXT,	 /* printable, no spaces, shorter than max bytes */
 	CFG_T_AUTH_KIND, /* none, managed-identity, workload-identity, ... */
 };
@@ -218,6 +240,7 @@ enum cfg_block {
 	CFG_BLK_FAILURE,  /* circuit_breaker.failure: (struct cfg_breaker) */
 	CFG_BLK_HEADROOM, /* headroom: (struct cfg_headroom) */
 	CFG_BLK_BACKEND,  /* an item of backends (struct cfg_backend) */
+	CFG_BLK_UPSTREAM, /* backends[].upstream (struct cfg_upstream) */
 	CFG_BLK_POOL,	  /* an item of pools (struct cfg_pool) */
 	CFG_BLK_MEMBER,	  /* an item of members (struct cfg_member) */
 	CFG_BLK_AUTH,	  /* auth: of a backend or defaults (cfg_auth) */

@@ -744,6 +744,28 @@ static void cfg_parse_headroom(struct cfg_ctx *ctx, yaml_node_t *n,
 	cfg_get_plain(ctx, keys, f, nk, h);
 }
 
+/* Applies the "upstream" block <n> onto <u>: the HAProxy side of a
+ * backend, checked here, used only by haproxy-config.
+ */
+static void cfg_parse_upstream(struct cfg_ctx *ctx, yaml_node_t *n,
+			       struct cfg_upstream *u)
+{
+	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
+	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
+	size_t nk = cfg_keys(CFG_BLK_UPSTREAM, keys, f);
+
+	u->mark = cfg_mark_node(n);
+	if (yconf_map(&ctx->y, n, "upstream", keys, nk) < 0)
+		return;
+	cfg_get_plain(ctx, keys, f, nk, u);
+	/* a rename: the name clients use, and this resource's */
+	if (!cfg_key(keys, nk, "deployment")->val !=
+	    !cfg_key(keys, nk, "client_deployment")->val)
+		yconf_err(&ctx->y, n,
+			  "upstream: deployment and client_deployment go "
+			  "together (clients' name -> this resource's)");
+}
+
 /* Applies the "auth" block <n> onto <a>. A block that names a kind starts
  * from scratch (a service principal's files are not inherited by a
  * managed identity); one without a kind refines the inherited credential.
@@ -908,6 +930,10 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 			cfg_parse_headroom(ctx,
 					   cfg_key(keys, nk, "headroom")->val,
 					   &b->headroom);
+		if (cfg_key(keys, nk, "upstream")->val)
+			cfg_parse_upstream(ctx,
+					   cfg_key(keys, nk, "upstream")->val,
+					   &b->upstream);
 		if (cfg_key(keys, nk, "auth")->val)
 			cfg_parse_auth(ctx, cfg_key(keys, nk, "auth")->val,
 				       &b->auth);
@@ -1166,6 +1192,8 @@ void cfg_backend_defaults(struct cfg_backend *b)
 	cfg_block_defaults(CFG_BLK_FAILURE, &b->breaker);
 	memset(&b->headroom, 0, sizeof(b->headroom));
 	cfg_block_defaults(CFG_BLK_HEADROOM, &b->headroom);
+	memset(&b->upstream, 0, sizeof(b->upstream));
+	cfg_block_defaults(CFG_BLK_UPSTREAM, &b->upstream);
 	memset(&b->auth, 0, sizeof(b->auth));
 	cfg_block_defaults(CFG_BLK_AUTH, &b->auth);
 }

@@ -89,7 +89,7 @@ int hapi_parse_state(char **p, const char *backend, hapi_state_fn fn, void *arg,
 		     char *err, size_t errlen)
 {
 	char *line, *hdr[HAPI_COLS_MAX], *f[HAPI_COLS_MAX];
-	int nh, nf, c_name, c_op, c_adm;
+	int nh, nf, c_name, c_op, c_adm, c_uw;
 	struct hapi_row_state row;
 
 	line = hapi_parse_line(p);
@@ -109,6 +109,7 @@ int hapi_parse_state(char **p, const char *backend, hapi_state_fn fn, void *arg,
 	c_name = hapi_col(hdr, nh, "srv_name");
 	c_op = hapi_col(hdr, nh, "srv_op_state");
 	c_adm = hapi_col(hdr, nh, "srv_admin_state");
+	c_uw = hapi_col(hdr, nh, "srv_uweight");
 	if (c_name < 0 || c_op < 0 || c_adm < 0) {
 		snprintf(err, errlen, "show servers state: unknown header");
 		return -1;
@@ -120,6 +121,8 @@ int hapi_parse_state(char **p, const char *backend, hapi_state_fn fn, void *arg,
 		row.name = f[c_name];
 		row.op_state = (int)hapi_u64(f[c_op]);
 		row.admin = (int)hapi_u64(f[c_adm]);
+		row.uweight =
+			c_uw >= 0 && c_uw < nf ? (int)hapi_u64(f[c_uw]) : -1;
 		fn(arg, &row);
 	}
 	return 0;
@@ -129,7 +132,7 @@ int hapi_parse_stat(char **p, const char *backend, hapi_stat_fn fn, void *arg,
 		    char *err, size_t errlen)
 {
 	char *line, *hdr[HAPI_COLS_MAX], *f[HAPI_COLS_MAX];
-	int nh, nf, c_sv, c_econ, c_eresp, c_wretr, c_wredis, c_status;
+	int nh, nf, c_sv, c_econ, c_eresp, c_wretr, c_wredis, c_status, c_bck;
 	struct hapi_row_stat row;
 
 	line = hapi_parse_line(p);
@@ -145,6 +148,7 @@ int hapi_parse_stat(char **p, const char *backend, hapi_stat_fn fn, void *arg,
 	c_wretr = hapi_col(hdr, nh, "wretr");
 	c_wredis = hapi_col(hdr, nh, "wredis");
 	c_status = hapi_col(hdr, nh, "status");
+	c_bck = hapi_col(hdr, nh, "bck");
 	if (c_sv < 0 || c_econ < 0 || c_eresp < 0 || c_wretr < 0 ||
 	    c_wredis < 0 || c_status < 0) {
 		snprintf(err, errlen, "show stat: unknown CSV header");
@@ -160,6 +164,8 @@ int hapi_parse_stat(char **p, const char *backend, hapi_stat_fn fn, void *arg,
 		row.eresp = hapi_u64(f[c_eresp]);
 		row.wretr = hapi_u64(f[c_wretr]);
 		row.wredis = hapi_u64(f[c_wredis]);
+		row.backup =
+			c_bck >= 0 && *f[c_bck] ? (int)hapi_u64(f[c_bck]) : -1;
 		fn(arg, &row);
 	}
 	return 0;

@@ -15,6 +15,7 @@ struct hapi_row_state {
 	const char *name; /* srv_name */
 	int op_state;	  /* srv_op_state (0 is stopped) */
 	int admin;	  /* srv_admin_state bits */
+	int uweight;	  /* srv_uweight, the weight in use; -1 absent */
 };
 
 /* A server row of "show stat" (CSV). Numbers absent or garbled are 0. */
@@ -25,6 +26,7 @@ struct hapi_row_stat {
 	uint64_t eresp;	    /* response errors */
 	uint64_t wretr;	    /* retries */
 	uint64_t wredis;    /* redispatches */
+	int backup;	    /* bck: 1 a backup server, 0 not, -1 absent */
 };
 
 typedef void (*hapi_state_fn)(void *arg, const struct hapi_row_state *row);

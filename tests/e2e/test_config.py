@@ -16,7 +16,15 @@ behaviour per version), on every HAProxy version tests/run.py runs.
 - haproxy.cfg (both): spop-check with check inter 1s fall 2, retry-on and
   redispatch, tune.bufsize above 256 KB, api-key never captured, server
   names / weights / backup tier equal to the agent YAML's pools, TLS options
-  on every production region server.
+  on every production region server;
+- "aoai-spoa haproxy-config" on the shipped YAML renders exactly the shipped
+  haproxy.cfg and aoai-spoe.conf; the rendering for this version
+  (--haproxy) passes haproxy -c too, and has no ".if version_atleast" left;
+  a YAML missing what rendering needs is refused at file:line:col;
+- drift: HAProxy started from the rendered file (made runnable here: local
+  ports, no chroot, sockets in a temporary folder), "aoai-spoa -c" reports
+  no difference; started from a copy edited by hand (a weight, a backup
+  flag, a server removed, one added), it reports each, exit status 3.
 """
 import os
 import re
@@ -24,7 +32,8 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import Tap, ROOT, HAPROXY, AGENT_FAST
+from harness import Tap, ROOT, HAPROXY, HAPROXY_VERSION, AGENT_FAST, Procs
+from harness import free_port, wait_until
 
 CONF = os.path.join(ROOT, "haproxy-conf")
 PROD_CFG = os.path.join(CONF, "haproxy.cfg")
@@ -172,11 +181,11 @@ def check_haproxy_cfg(t, label, text, yaml_text):
              "%s: upstream-%s injects key and Host" % (label, name))
 
 
-def prod_copy(tmp, keyless=False):
-    """The production files under <tmp>, /etc/haproxy/ replaced; with
-    <keyless>, the "#keyless" example lines of haproxy.cfg in force and
-    the agent's token map (/var/lib/aoai-spoa/) under <tmp> too."""
-    os.makedirs(os.path.join(tmp, "certs"))
+def prod_copy(tmp, text=None):
+    """The production files under <tmp>, /etc/haproxy/ and the agent's
+    token map folder (/var/lib/aoai-spoa/) replaced; <text> instead of the
+    shipped haproxy.cfg."""
+    os.makedirs(os.path.join(tmp, "certs"), exist_ok=True)
     key = os.path.join(tmp, "k.pem")
     crt = os.path.join(tmp, "c.pem")
     rc, out = run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
@@ -193,14 +202,184 @@ def prod_copy(tmp, keyless=False):
     shutil.copy(SPOE, os.path.join(tmp, "aoai-spoe.conf"))
     with open(os.path.join(tmp, "tokens.map"), "w") as f:
         f.write("eastus -\nswedencentral -\nwestus-payg -\n")
-    text = read(PROD_CFG).replace("/etc/haproxy/", tmp + "/")
-    if keyless:
-        text = re.sub(r"^(\s*)#keyless ", r"\1", text, flags=re.M)
-        text = text.replace("/var/lib/aoai-spoa/", tmp + "/")
-    cfg = os.path.join(tmp, "keyless.cfg" if keyless else "haproxy.cfg")
+    text = (text or read(PROD_CFG)).replace("/etc/haproxy/", tmp + "/")
+    text = text.replace("/var/lib/aoai-spoa/", tmp + "/")
+    cfg = os.path.join(tmp, "haproxy.cfg")
     with open(cfg, "w") as f:
         f.write(text)
     return cfg
+
+
+def render(yaml_path, *extra):
+    p = subprocess.run([AGENT_FAST, "haproxy-config", "-f", yaml_path] +
+                       list(extra), cwd=ROOT, capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def check_render(t, clean):
+    rc, cfg, err = render(PROD_YAML)
+    t.ok(rc == 0 and cfg == read(PROD_CFG), "haproxy-config on the shipped "
+         "YAML renders the shipped haproxy.cfg (make haproxy-conf)",
+         err + diff_hint(cfg, read(PROD_CFG)))
+    rc, spoe, err = render(PROD_YAML, "--spoe")
+    t.ok(rc == 0 and spoe == read(SPOE), "haproxy-config --spoe renders the "
+         "shipped aoai-spoe.conf", err + diff_hint(spoe, read(SPOE)))
+    ver = HAPROXY_VERSION or "2.6"
+    rc, vcfg, err = render(PROD_YAML, "--haproxy", ver)
+    t.ok(rc == 0 and not re.search(r"^\.if !?version_atleast", vcfg,
+                                   re.M) and
+         "defined(AOAI_DEBUG_HEADERS)" in vcfg,
+         "--haproxy %s resolves the version blocks, keeps the others" % ver,
+         err)
+    want = "retry-on 429 " if ver >= "3.1" else "retry-on 500 "
+    t.ok(want in vcfg and ("set-status 503 if { status 429 }" in vcfg) ==
+         (ver < "3.1"), "--haproxy %s: the lines of that version" % ver)
+    with tempfile.TemporaryDirectory(prefix="aoai-render-") as tmp:
+        cfg = prod_copy(tmp, vcfg)
+        rc, out = run([HAPROXY, "-c", "-f", cfg], env=clean)
+        t.ok(rc == 0, "haproxy -c on the rendering --haproxy %s" % ver,
+             out[-1500:])
+        # what rendering needs, refused where it is written
+        text = read(PROD_YAML)
+        bad = text.replace("      endpoint: example-swedencentral."
+                           "openai.azure.com\n", "", 1)
+        bad = bad.replace("priority: 1, weight: 3}", "priority: 1, "
+                          "weight: 300}", 1)
+        path = os.path.join(tmp, "bad.yaml")
+        with open(path, "w") as f:
+            f.write(bad)
+        rc, out, err = render(path)
+        line_b = bad[:bad.index("- name: swedencentral")].count("\n") + 1
+        line_w = bad[:bad.index("weight: 300")].count("\n") + 1
+        t.ok(rc == 1 and not out and
+             "%s:%d:5: backend 'swedencentral': no upstream.endpoint"
+             % (path, line_b) in err and
+             re.search(r"%s:%d:\d+: weight 300: " % (re.escape(path),
+                                                     line_w), err),
+             "haproxy-config refuses a backend without endpoint and a "
+             "weight over 256, at file:line:col, rendering nothing", err)
+        rc, out, err = render(PROD_YAML, "--haproxy", "2.4")
+        t.ok(rc == 2, "--haproxy 2.4: usage error (2.6 or later)", err)
+
+
+def diff_hint(a, b):
+    al, bl = a.splitlines(), b.splitlines()
+    for i, (x, y) in enumerate(zip(al, bl)):
+        if x != y:
+            return "line %d: rendered %r, shipped %r" % (i + 1, x, y)
+    return "lengths %d and %d lines" % (len(al), len(bl))
+
+
+def runnable(text, d, uniq, ports):
+    """The rendered production file made runnable by a test: loopback
+    ports, no chroot/user/daemon, sockets and files under <d>, abstract
+    socket names made unique."""
+    out = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith(("chroot ", "user ", "group ", "daemon", "log /dev")):
+            continue
+        if s.startswith("stats socket /run/haproxy/admin.sock"):
+            continue
+        line = line.replace(" group haproxy", "")
+        line = line.replace("bind :443 ssl crt /etc/haproxy/certs/"
+                            "aoai-gateway.pem alpn h2,http/1.1",
+                            "bind 127.0.0.1:%d" % ports[0])
+        line = line.replace("bind 127.0.0.1:8404", "bind 127.0.0.1:%d"
+                            % ports[1])
+        line = line.replace("abns@aoai-", "abns@aoai-%s-" % uniq)
+        line = line.replace("/etc/haproxy/", d + "/")
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def drift_case(t, procs, label, text, yaml_path, want_rc, want_lines,
+               pattern=None):
+    """HAProxy from <text>, then aoai-spoa -c: exit <want_rc> and the
+    "drift:" lines <want_lines> (or one line matching <pattern>)."""
+    d = procs.dir
+    cfg = procs.write("drift-%s.cfg" % label, text)
+    sock = os.path.join(d, "hapi.sock")
+    if os.path.exists(sock):
+        os.unlink(sock)
+    hp = procs.start([HAPROXY, "-db", "-f", cfg],
+                     log_name="haproxy-drift-%s.log" % label)
+    up = wait_until(lambda: os.path.exists(sock) or hp.poll() is not None,
+                    timeout=15)
+    p = subprocess.run([AGENT_FAST, "-c", "-f", yaml_path], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    got = sorted(l[len("drift: "):] for l in p.stdout.splitlines()
+                 if l.startswith("drift: "))
+    same = (len(got) == 1 and re.match(pattern, got[0])) if pattern \
+        else got == sorted(want_lines)
+    t.ok(up and hp.poll() is None and p.returncode == want_rc and same
+         and "configuration OK" in p.stdout,
+         "drift, %s: exit %d, %d difference(s) reported" %
+         (label, want_rc, len(want_lines or [pattern])),
+         "rc %d; stdout %s; stderr %s; haproxy log %s" % (
+             p.returncode, p.stdout[-800:], p.stderr[-400:],
+             open(hp.log_path).read()[-600:]))
+    procs.stop(hp)
+    return p
+
+
+def check_drift(t):
+    with Procs() as procs:
+        d = procs.dir
+        prod_copy(d, read(PROD_CFG))  # maps, certificate, SPOE file
+        sock = os.path.join(d, "hapi.sock")
+        yaml_text = read(PROD_YAML).replace(
+            "unix:///run/haproxy/aoai-spoa.sock", "unix://" + sock)
+        yaml_path = procs.write("drift.yaml", yaml_text)
+        rc, text, err = render(yaml_path)
+        t.ok(rc == 0 and "stats socket %s " % sock in text,
+             "rendered with the YAML's stats socket", err)
+        ports = (free_port(), free_port())
+        base = runnable(text, d, "t%d" % ports[0], ports)
+        p = drift_case(t, procs, "rendered", base, yaml_path, 0, [])
+        t.ok("haproxy: aoai matches the configuration" in p.stdout,
+             "drift, rendered: says it matches", p.stdout)
+
+        edited = base.replace(
+            "weight 3 track upstream-eastus", "weight 2 track "
+            "upstream-eastus").replace(
+            "weight 1 backup track upstream-westus-payg",
+            "weight 1 track upstream-westus-payg")
+        edited = re.sub(r"\n    server swedencentral +abns@\S+ weight 1 "
+                        r"track \S+", "", edited)
+        edited = edited.replace(
+            "\n    server eastus ", "\n    server extra abns@aoai-t%d-"
+            "region-eastus weight 1\n    server eastus " % ports[0], 1)
+        t.ok(edited.count("\n    server ") == base.count("\n    server "),
+             "the hand-edited copy: one server less, one more")
+        p = drift_case(t, procs, "edited", edited, yaml_path, 3, [
+            "aoai/eastus: weight 2 in HAProxy, 3 in the configuration",
+            "aoai/westus-payg: backup in the configuration, not in HAProxy",
+            "aoai/swedencentral: missing in HAProxy",
+            "aoai/extra: in HAProxy, unknown to the configuration"])
+        t.ok("4 differences" in p.stderr, "drift, edited: counted on "
+             "stderr", p.stderr)
+        # HAProxy answers, but has no backend aoai
+        other = base.replace("\nbackend aoai\n", "\nbackend aoai-x\n").replace(
+            "default_backend aoai\n", "default_backend aoai-x\n")
+        p = drift_case(t, procs, "no-backend", other, yaml_path, 3, None,
+                       r"show servers state aoai: \S")
+        t.ok("did not list the servers of aoai" in p.stderr,
+             "drift, no backend aoai: said on stderr", p.stderr)
+    # HAProxy not running: said, not an error
+    with tempfile.TemporaryDirectory(prefix="aoai-drift-") as tmp:
+        y = os.path.join(tmp, "a.yaml")
+        with open(y, "w") as f:
+            f.write(read(PROD_YAML).replace(
+                "unix:///run/haproxy/aoai-spoa.sock",
+                "unix://%s/none.sock" % tmp))
+        p = subprocess.run([AGENT_FAST, "-c", "-f", y], capture_output=True,
+                           text=True, timeout=60)
+        t.ok(p.returncode == 0 and "configuration OK" in p.stdout and
+             "not compared with the running HAProxy" in p.stderr,
+             "-c with HAProxy not running: exit 0, says it did not compare",
+             p.stdout + p.stderr)
 
 
 def main():
@@ -233,15 +412,8 @@ def main():
                       env=dict(clean, AOAI_DEBUG_HEADERS="1"))
         t.ok(rc == 0, "haproxy -c production with AOAI_DEBUG_HEADERS",
              out[-800:])
-        os.makedirs(os.path.join(tmp, "keyless"))
-        cfg = prod_copy(os.path.join(tmp, "keyless"), keyless=True)
-        text = read(cfg)
-        t.ok(re.search(r'^\s+http-request set-header Authorization "Bearer '
-                       r'%\[str\(swedencentral\),map\(', text, re.M),
-             "production haproxy.cfg: the keyless example is there")
-        rc, out = run([HAPROXY, "-c", "-f", cfg], env=clean)
-        t.ok(rc == 0, "haproxy -c production with its keyless region",
-             out[-800:])
+        # the shipped YAML's keyless example (its commented auth: block)
+        # in force, rendered: swedencentral sends the agent's token
         yaml = re.sub(r"^    # auth:\n((?:    #.*\n)*)",
                       lambda m: "    auth:\n" + "".join(
                           "      " + l[8:] + "\n" if l.startswith(
@@ -256,6 +428,20 @@ def main():
         t.ok(rc == 0 and "configuration OK" in out and
              "kind: managed-identity" in yaml,
              "aoai-spoa -c production yaml with its keyless example", out)
+        os.makedirs(os.path.join(tmp, "keyless"))
+        rc, text, err = render(kpath)
+        up = sections(text).get(("listen", "upstream-swedencentral"), [])
+        t.ok(rc == 0 and 'http-request set-header Authorization "Bearer '
+             '%[str(swedencentral),map(/var/lib/aoai-spoa/tokens.map)]"'
+             in up and not any("api-key" in l for l in up) and
+             any(l.startswith("http-request set-header api-key") for l in
+                 sections(text).get(("listen", "upstream-eastus"), [])),
+             "rendered keyless example: swedencentral sends the token map's "
+             "bearer, no api-key; eastus keeps its api-key", err + str(up))
+        cfg = prod_copy(os.path.join(tmp, "keyless"), text)
+        rc, out = run([HAPROXY, "-c", "-f", cfg], env=clean)
+        t.ok(rc == 0, "haproxy -c production with its keyless region",
+             out[-800:])
 
     for label, path in (("production", PROD_YAML), ("lab", LAB_YAML)):
         rc, out = run([AGENT_FAST, "-c", "-f", path])
@@ -295,6 +481,9 @@ def main():
 
     check_haproxy_cfg(t, "production", read(PROD_CFG), read(PROD_YAML))
     check_haproxy_cfg(t, "lab", read(LAB_CFG), read(LAB_YAML))
+
+    check_render(t, clean)
+    check_drift(t)
 
     prod = sections(read(PROD_CFG))
     ups = [(k, v) for k, v in prod.items() if k[1].startswith("upstream-")]

@@ -38,7 +38,7 @@ BASE = {
     "defaults": {"circuit_breaker": {"failure": {}}, "headroom": {},
                  "auth": {}},
     "backends": [{"name": "a", "circuit_breaker": {"failure": {}},
-                  "headroom": {}, "auth": {}}],
+                  "headroom": {}, "auth": {}, "upstream": {}}],
     "pools": [{"name": "p", "members": [{"backend": "a"}]}],
 }
 # Where to insert the probe in BASE, and the man page's path of that
@@ -63,6 +63,7 @@ PROBES = (
     (("backends", 0, "headroom"), "headroom"),
     (("defaults", "auth"), "auth"),
     (("backends", 0, "auth"), "auth"),
+    (("backends", 0, "upstream"), "backends[].upstream"),
     (("pools", 0), "pools[]"),
     (("pools", 0, "members", 0), "pools[].members[]"),
 )
@@ -145,7 +146,7 @@ def main():
          "only in --help: %s; only in the man page: %s"
          % (sorted(help2 - man2), sorted(man2 - help2)))
     syn = re.findall(r"^usage: (.*)$|^       (aoai-spoa .*)$", usage, re.M)
-    t.ok(len(syn) == 3, "--help gives the three synopsis lines of "
+    t.ok(len(syn) == 4, "--help gives the four synopsis lines of "
          "aoai-spoa(8)", syn)
 
     # aoai-spoa.yaml(5): the documented keys are the parser's keys

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Real Azure OpenAI mode of the lab: the configuration file and the
-rendering of the production HAProxy configuration (haproxy-conf/haproxy.cfg)
+rendering of the production HAProxy configuration (the product's
+"aoai-spoa haproxy-config", the command that renders haproxy-conf/haproxy.cfg)
 and of the agent's YAML for it. Standard library only.
 
 The configuration is a file of KEY=VALUE lines (shell-like, "#" comments,
@@ -23,26 +24,29 @@ be written in the file:
 <R> is the region name upper-cased with every other character as "_"
 (westus-payg -> WESTUS_PAYG), as in the lab.
 
-render_haproxy() keeps the production file's design and text (frontend,
-backend aoai, the shims and upstreams with TLS, verify, SNI) and changes only
-what a run on this machine needs: no chroot/user/daemon, logs on stdout,
-maxconn 4096,
-the stats socket, the SPOE file and the maps in the run folder, a plain
-HTTP client-side bind on 127.0.0.1 (the gateway's certificate is not needed
-to test routing), no stats frontend, and one region-<name> + upstream-<name>
-pair per configured region, made from the file's eastus pair.
+render_haproxy() runs "aoai-spoa haproxy-config" on the agent YAML of
+render_agent_yaml() (one backend per region with its upstream endpoint and
+deployment rename, the pools with the weights and priorities), so the
+regions, weights and backup tier are the product's rendering, and changes
+only what a run on this machine needs: no chroot/user/daemon, logs on
+stdout, maxconn 4096, one stats socket, the SPOE file and the maps in the
+run folder, a plain HTTP client-side bind on 127.0.0.1 (the gateway's
+certificate is not needed to test routing), no stats frontend, the agent's
+address, an endpoint port other than 443. The YAML carries one deployment
+rename per region; when a region renames both the chat and the embeddings
+deployment, the second replace-path line is added here.
 """
 import os
 import re
 import shlex
+import subprocess
 import urllib.parse
 
 ROOT = os.environ.get("AOAI_ROOT") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROD_CFG = os.path.join(ROOT, "haproxy-conf/haproxy.cfg")
 LAB_YAML = os.path.join(ROOT, "haproxy-conf/lab/aoai-spoa.yaml")
-TEMPLATE_REGION = "eastus"
-TEMPLATE_HOST = "example-eastus.openai.azure.com"
+AGENT_BIN = os.environ.get("AOAI_SPOA") or os.path.join(ROOT,
+                                                        "build/aoai-spoa")
 
 
 class ConfigError(ValueError):
@@ -160,7 +164,8 @@ def load_config(path=None, environ=None):
             "deployment": get(p + "DEPLOYMENT", deployment),
             "embeddings_deployment": get(p + "EMBEDDINGS_DEPLOYMENT", emb),
             "priority": integer(p + "PRIORITY", 1, 1, 100),
-            "weight": integer(p + "WEIGHT", 1, 1, 1000),
+            # HAProxy's server weights: at most 256
+            "weight": integer(p + "WEIGHT", 1, 1, 256),
         }
         for k in ("deployment", "embeddings_deployment"):
             if r[k] and not dep_re.fullmatch(r[k]):
@@ -174,35 +179,10 @@ def load_config(path=None, environ=None):
 
 # ---- HAProxy configuration ----------------------------------------------
 
-def _sections(text):
-    """Splits a HAProxy configuration into [(header line or "", text)]:
-    each section starts at a non-indented keyword line; comments and blank
-    lines before a section belong to it."""
-    out = []
-    cur_head, cur = "", []
-    pending = []
-    for line in text.splitlines(keepends=True):
-        s = line.strip()
-        if line[:1] not in (" ", "\t") and s and not s.startswith("#") \
-                and not s.startswith("."):
-            out.append((cur_head, "".join(cur)))
-            cur_head, cur = s, pending + [line]
-            pending = []
-        elif not s or (s.startswith("#") and line[:1] == "#"):
-            pending.append(line)
-        else:
-            cur.extend(pending)
-            pending = []
-            cur.append(line)
-    cur.extend(pending)
-    out.append((cur_head, "".join(cur)))
-    return out
-
-
 def _replace_line(text, pattern, repl, what, count=1):
     new, n = re.subn(pattern, repl, text, flags=re.M)
     if n < count:
-        raise ConfigError("haproxy-conf/haproxy.cfg changed: cannot find "
+        raise ConfigError("aoai-spoa haproxy-config changed: cannot find "
                           "%s (%s)" % (what, pattern))
     return new
 
@@ -212,136 +192,92 @@ def _q(path):
 
 
 def render_haproxy(cfg, run_dir, fe_port, agent_addr, ports, keys_map,
-                   clients_map, spoe_conf, source=PROD_CFG):
-    """The production haproxy.cfg adapted to run here (see module doc).
-    ports: {region: (shim_port, upstream_port)}. Returns the text."""
-    with open(source) as f:
-        text = f.read()
-    secs = _sections(text)
-    heads = [h for h, _ in secs]
-    tmpl_region = tmpl_upstream = None
-    for h, body in secs:
-        if h.startswith("listen region-%s " % TEMPLATE_REGION):
-            tmpl_region = body
-        elif h.startswith("listen upstream-%s " % TEMPLATE_REGION):
-            tmpl_upstream = body
-    if not tmpl_region or not tmpl_upstream:
-        raise ConfigError("haproxy-conf/haproxy.cfg changed: no "
-                          "region-eastus/upstream-eastus pair to copy")
-    out = ["# RENDERED by tests/lab/azure.py from haproxy-conf/haproxy.cfg "
-           "for the lab's\n# real Azure OpenAI mode. Do not edit: "
-           "re-rendered on every run.\n"]
-    regions_done = False
-    for h, body in secs:
-        if h == "":
-            continue  # the file's leading comment
-        if h == "global":
-            body = body[body.index("global"):]  # not the file's header
-            body = re.sub(r"^\s*(chroot|user|group|daemon)\b.*\n", "",
-                          body, flags=re.M)
-            body = re.sub(r"^(\s*)log /dev/log local0\n",
-                          r"\1log stdout format raw local0 info\n", body,
-                          flags=re.M)
-            body = re.sub(r"^\s*log /dev/log local1 notice\n", "", body,
-                          flags=re.M)
-            # production's maxconn needs ~2 descriptors per connection;
-            # the lab's machine may not allow that many
-            body = re.sub(r"^(\s*)maxconn \d+", r"\1maxconn 4096", body,
-                          flags=re.M)
-            body = _replace_line(
-                body, r"^(\s*)stats socket \S+",
-                lambda m: m.group(1) + "stats socket " + _q(
-                    os.path.join(run_dir, "haproxy.sock")),
-                "the global stats socket")
-        elif h.startswith("frontend aoai-front"):
-            body = _replace_line(
-                body, r"^(\s*)bind \S+ ssl .*$",
-                lambda m: "%sbind 127.0.0.1:%d" % (m.group(1), fe_port),
-                "the frontend's ssl bind")
-            body = _replace_line(body, r"/etc/haproxy/aoai-clients\.map",
-                                 lambda m: clients_map, "the clients map",
-                                 2)
-        elif h.startswith("frontend stats"):
-            continue
-        elif h.startswith("backend aoai-spoa"):
-            body = _replace_line(
-                body, r"^(\s*server agent )\S+",
-                lambda m: m.group(1) + agent_addr, "the agent server")
-        elif h.startswith("backend aoai"):
-            body = _replace_line(
-                body, r"config /etc/haproxy/aoai-spoe\.conf",
-                lambda m: "config " + _q(spoe_conf), "the SPOE file")
-            lines = body.splitlines(keepends=True)
-            first = next(i for i, l in enumerate(lines)
-                         if l.strip().startswith("server "))
-            lines = [l for l in lines if not l.strip().startswith("server ")]
-            top = min(r["priority"] for r in cfg["regions"])
-            srv = []
-            for r in cfg["regions"]:
-                srv.append("    server %s abns@aoai-region-%s weight %d%s track "
-                           "upstream-%s/%s\n" % (
-                               r["name"], r["name"], r["weight"],
-                               " backup" if r["priority"] > top else "",
-                               r["name"], r["name"]))
-            body = "".join(lines[:first] + srv + lines[first:])
-        elif h.startswith("listen region-") or h.startswith(
-                "listen upstream-"):
-            if regions_done:
-                continue
-            regions_done = True
-            for r in cfg["regions"]:
-                out.append(_region_pair(r, cfg, tmpl_region, tmpl_upstream,
-                                        ports[r["name"]], keys_map,
-                                        spoe_conf))
-            continue
-        out.append(body)
-    text = "".join(out)
+                   clients_map, spoe_conf, agent_bin=None):
+    """The product's rendering ("aoai-spoa haproxy-config" on the agent
+    YAML of render_agent_yaml()) with the lab's overrides (see module doc).
+    ports: unused (the hops are abstract sockets). Returns the text."""
+    del ports
+    yaml_path = os.path.join(run_dir, "haproxy-config-input.yaml")
+    with open(yaml_path, "w") as f:
+        f.write(render_agent_yaml(cfg))
+    agent_bin = agent_bin or AGENT_BIN
+    p = subprocess.run([agent_bin, "haproxy-config", "-f", yaml_path],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       stdin=subprocess.DEVNULL, timeout=60)
+    if p.returncode != 0:
+        raise ConfigError("%s haproxy-config: %s" % (
+            agent_bin, p.stderr.decode("utf-8", "replace").strip()))
+    text = p.stdout.decode()
+    # the lab's overrides: no chroot, user or daemon, logs on stdout, a
+    # maxconn the machine allows, one stats socket in the run folder, a
+    # plain client bind on loopback, no stats frontend, files in the run
+    # folder, the agent where labenv runs it, the endpoints' ports
+    text = re.sub(r"^\s*(chroot|user|group|daemon)\b.*\n", "", text,
+                  flags=re.M)
+    text = _replace_line(text, r"^(\s*)log /dev/log local0\n",
+                         r"\1log stdout format raw local0 info\n",
+                         "the global log")
+    text = re.sub(r"^\s*log /dev/log local1 notice\n", "", text, flags=re.M)
+    text = _replace_line(text, r"^(\s*)maxconn \d+", r"\1maxconn 4096",
+                         "maxconn")
+    text = _replace_line(text, r"^\s*stats socket /run/haproxy/admin\.sock"
+                         r".*\n", "", "the admin stats socket")
+    text = _replace_line(
+        text, r"^(\s*)stats socket \S+ .*$",
+        lambda m: "%sstats socket %s mode 600 level admin" % (
+            m.group(1), _q(os.path.join(run_dir, "haproxy.sock"))),
+        "the agent's stats socket")
+    text = _replace_line(
+        text, r"^(\s*)bind \S+ ssl .*$",
+        lambda m: "%sbind 127.0.0.1:%d" % (m.group(1), fe_port),
+        "the frontend's ssl bind")
+    text = re.sub(r"\nfrontend stats\n(    .*\n)+", "\n", text)
+    text = _replace_line(text, r"/etc/haproxy/aoai-clients\.map",
+                         lambda m: clients_map, "the clients map", 2)
+    text = _replace_line(text, r"config /etc/haproxy/aoai-spoe\.conf",
+                         lambda m: "config " + _q(spoe_conf), "the SPOE file",
+                         1 + len(cfg["regions"]))
+    text = _replace_line(text, r"/etc/haproxy/aoai-keys\.map",
+                         lambda m: keys_map, "the keys map",
+                         len(cfg["regions"]))
+    text = _replace_line(text, r"^(\s*server agent )\S+",
+                         lambda m: m.group(1) + agent_addr, "the agent server")
+    for r in cfg["regions"]:
+        if r["port"] != 443:
+            text = text.replace(" %s:443 " % r["host"],
+                                " %s:%d " % (r["host"], r["port"]))
+        # one rename per backend is what the YAML says: a second one (the
+        # embeddings deployment) is added here
+        emb, remb = cfg["embeddings_deployment"], r["embeddings_deployment"]
+        if emb and remb and emb != remb and _rename(cfg, r):
+            text = _replace_line(
+                text, r"^(    server %s %s:)" % (re.escape(r["name"]),
+                                                 re.escape(r["host"])),
+                lambda m: "    http-request replace-path "
+                "^/openai/deployments/%s/(.*)$ /openai/deployments/%s/\\1\n"
+                % (emb.replace(".", "\\."), remb) + m.group(1),
+                "the upstream server of %s" % r["name"])
+    text = ("# RENDERED by tests/lab/azure.py through aoai-spoa "
+            "haproxy-config for the lab's\n# real Azure OpenAI mode. Do not "
+            "edit: re-rendered on every run.\n") + text
     live = "".join(l for l in text.splitlines(keepends=True)
                    if not l.lstrip().startswith("#"))
     for bad in ("/etc/haproxy", "example-", "/dev/log", " ssl crt "):
         if bad in live:
             raise ConfigError("rendering left %r in the configuration "
-                              "(haproxy-conf/haproxy.cfg changed?)" % bad)
-    if not any(h.split()[:2] == ["backend", "aoai"] for h in heads):
-        raise ConfigError("no backend aoai in haproxy-conf/haproxy.cfg")
+                              "(aoai-spoa haproxy-config changed?)" % bad)
     return text
 
 
-def _region_pair(r, cfg, tmpl_region, tmpl_upstream, ports, keys_map,
-                 spoe_conf):
-    shim, up = ports
-    text = tmpl_region + tmpl_upstream
-    # drop the template's own comments and deployment rewrites
-    text = "".join(l for l in text.splitlines(keepends=True)
-                   if not l.lstrip().startswith("#"))
-    text = re.sub(r"^\s*http-request replace-path .*\n", "", text,
-                  flags=re.M)
-    text = text.replace(TEMPLATE_HOST + ":443", "@HOSTPORT@")
-    text = text.replace(TEMPLATE_HOST, "@HOST@")
-    text = re.sub(r"127\.0\.0\.1:181\d\d", "127.0.0.1:%d" % shim, text)
-    text = re.sub(r"127\.0\.0\.1:182\d\d", "127.0.0.1:%d" % up, text)
-    text = text.replace("/etc/haproxy/aoai-keys.map", keys_map)
-    text = text.replace("/etc/haproxy/aoai-spoe.conf", _q(spoe_conf))
-    text = re.sub(r"(?<![A-Za-z0-9_.-])%s(?![A-Za-z0-9_.-])"
-                  % re.escape(TEMPLATE_REGION), r["name"], text)
-    text = re.sub(r"(region|upstream)-%s\b" % re.escape(TEMPLATE_REGION),
-                  lambda m: "%s-%s" % (m.group(1), r["name"]), text)
-    text = text.replace("@HOSTPORT@", "%s:%d" % (r["host"], r["port"]))
-    text = text.replace("@HOST@", r["host"])
-    rewrites = []
+def _rename(cfg, r):
+    """The (client, region) deployment rename the YAML carries for region
+    <r>, or None: the chat deployment's, else the embeddings one's."""
     for client, region in ((cfg["deployment"], r["deployment"]),
                            (cfg["embeddings_deployment"],
                             r["embeddings_deployment"])):
         if client and region and client != region:
-            rewrites.append(
-                "    http-request replace-path ^/openai/deployments/%s/(.*)$"
-                " /openai/deployments/%s/\\1\n"
-                % (client.replace(".", "\\."), region))
-    if rewrites:
-        # before the upstream's server line
-        idx = text.rfind("    server %s " % r["name"])
-        text = text[:idx] + "".join(rewrites) + text[idx:]
-    return "\n# region %s: %s\n" % (r["name"], r["endpoint"]) + text
+            return client, region
+    return None
 
 
 def keys_map_text(cfg):
@@ -363,7 +299,12 @@ def render_agent_yaml(cfg, source=LAB_YAML):
     out = [text[:i + 1], "# RENDERED for the real Azure OpenAI mode\n",
            "backends:\n"]
     for r in cfg["regions"]:
-        out.append("  - name: %s\n" % r["name"])
+        out.append("  - name: %s\n    upstream:\n      endpoint: %s\n"
+                   % (r["name"], r["host"]))
+        rename = _rename(cfg, r)
+        if rename:
+            out.append("      client_deployment: %s\n      deployment: %s\n"
+                       % rename)
     out.append("\npools:\n")
     for pool in ("chat", "embeddings"):
         out.append("  - name: %s\n    members:\n" % pool)

@@ -393,7 +393,7 @@ static void test_five_errors(void)
 		"tests/unit/cfg/five-errors.yaml:3:5: listen: port must be "
 		"1..65535, got 'tcp://127.0.0.1:99999'",
 		"tests/unit/cfg/five-errors.yaml:6:5: backends: unknown key "
-		"'colour' (valid: name, circuit_breaker, headroom, auth)",
+		"'colour' (valid: name, circuit_breaker, headroom, auth, upstream)",
 		"tests/unit/cfg/five-errors.yaml:8:22: trip_duration: "
 		"duration needs a unit: ms, s, m or h, got '30'",
 		"tests/unit/cfg/five-errors.yaml:9:11: backend 'eastus' "

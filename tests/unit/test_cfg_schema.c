@@ -68,6 +68,7 @@ static void test_table(void)
 		struct cfg_headroom r;
 		struct cfg_member m;
 		struct cfg_auth u;
+		struct cfg_upstream up;
 	} scratch, again;
 	const struct cfg_field *fs, *blk[CFG_BLOCK_KEYS_MAX];
 	char err[160], back[64];
