@@ -108,7 +108,7 @@ int agent_auth_prepare(const struct cfg *cfg, struct ev_loop *loop,
 /* HAProxy's link asks for the line of backend <name>'s current token. */
 static int agent_auth_line(void *arg, const char *name, struct sec_buf *out)
 {
-	struct agent *a = arg;
+	struct core *a = arg;
 	const struct cred *c = a->auth ? authset_find(a->auth, name) : NULL;
 	char err[256];
 
@@ -124,7 +124,7 @@ static int agent_auth_line(void *arg, const char *name, struct sec_buf *out)
 }
 
 /* Sets backend <name>'s availability, logged once per change. */
-static void agent_auth_route(struct agent *a, const char *name, bool usable,
+static void agent_auth_route(struct core *a, const char *name, bool usable,
 			     const char *why)
 {
 	int b = route_backend_index(a->route, name, strlen(name));
@@ -143,7 +143,7 @@ static void agent_auth_route(struct agent *a, const char *name, bool usable,
  */
 static void agent_auth_delivered(void *arg, const char *name, bool ok)
 {
-	struct agent *a = arg;
+	struct core *a = arg;
 	const struct cred *c = a->auth ? authset_find(a->auth, name) : NULL;
 
 	clock_update();
@@ -157,7 +157,7 @@ static void agent_auth_delivered(void *arg, const char *name, bool ok)
 static int agent_auth_send(struct authset *s, const char *name,
 			   const struct sec_buf *line, void *arg)
 {
-	struct agent *a = arg;
+	struct core *a = arg;
 
 	(void)s;
 	(void)line;
@@ -167,7 +167,7 @@ static int agent_auth_send(struct authset *s, const char *name,
 static void agent_auth_avail(struct authset *s, const char *name, bool usable,
 			     void *arg)
 {
-	struct agent *a = arg;
+	struct core *a = arg;
 	const struct cred *c = authset_find(s, name);
 
 	clock_update();
@@ -179,13 +179,13 @@ static void agent_auth_avail(struct authset *s, const char *name, bool usable,
 					 : "token expired, no replacement");
 }
 
-void agent_auth_link(struct agent *a)
+void agent_auth_link(struct core *a)
 {
 	hapi_map_hooks(a->hapi, a->auth ? agent_auth_line : NULL,
 		       agent_auth_delivered, a);
 }
 
-int agent_auth_commit(struct agent *a, struct authset *next)
+int agent_auth_commit(struct core *a, struct authset *next)
 {
 	struct authset *old = a->auth;
 	const struct cfg *cfg = a->cfg;
@@ -233,7 +233,7 @@ void agent_auth_abandon(struct authset *s)
 	free(s);
 }
 
-void agent_auth_free(struct agent *a)
+void agent_auth_free(struct core *a)
 {
 	if (!a->auth)
 		return;

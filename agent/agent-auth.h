@@ -6,7 +6,7 @@
 #ifndef AOAI_AGENT_AUTH_H
 #define AOAI_AGENT_AUTH_H
 
-#include "agent-t.h"
+#include "core-t.h"
 
 struct authset;
 
@@ -24,15 +24,15 @@ int agent_auth_prepare(const struct cfg *cfg, struct ev_loop *loop,
  * HAProxy holds as unavailable (reason "auth"). Returns 0, or -1 (logged)
  * when the token map cannot be written: the backends stay unavailable.
  */
-int agent_auth_commit(struct agent *a, struct authset *next);
+int agent_auth_commit(struct core *a, struct authset *next);
 
 /* Frees a set agent_auth_prepare() made that is not used (NULL-safe). */
 void agent_auth_abandon(struct authset *s);
 
 /* Wires the hooks of the HAProxy link (again after hapi_reload()). */
-void agent_auth_link(struct agent *a);
+void agent_auth_link(struct core *a);
 
 /* Stops and frees the set (NULL-safe). */
-void agent_auth_free(struct agent *a);
+void agent_auth_free(struct core *a);
 
 #endif /* AOAI_AGENT_AUTH_H */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon's lifecycle: start, signals, reload, graceful stop. */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #include "cfg.h"
 #include "clock.h"
 #include "conn.h"
+#include "ctl-cmd.h"
+#include "ctl-http.h"
 #include "ctl.h"
 #include "fleet.h"
 #include "hapi.h"
@@ -20,6 +23,7 @@
 #include "route.h"
 #include "snapshot.h"
 #include "sock.h"
+#include "statelog.h"
 
 /* The longest wait before passed deadlines are applied without traffic,
  * so a recovery is logged (and mirrored) when it happens, not at the next
@@ -44,22 +48,22 @@
  */
 static void agent_state_save(struct agent *a, bool force)
 {
-	const char *path = a->cfg->state_file;
+	const char *path = a->core.cfg->state_file;
 	char err[SNAPSHOT_ERR_MAX];
 
 	if (!path[0] ||
-	    (!force && route_saved_gen(a->route) == a->state_saved_gen))
+	    (!force && route_saved_gen(a->core.route) == a->state_saved_gen))
 		return;
 	clock_update();
 	/* only the exit save (force) waits for the disk: see snapshot.h */
-	if (snapshot_save(a->route, path, clock_now.ms, clock_wall_ms(), force,
-			  err, sizeof(err)) < 0) {
+	if (snapshot_save(a->core.route, path, clock_now.ms, clock_wall_ms(),
+			  force, err, sizeof(err)) < 0) {
 		log_rl(&a->rl_state, clock_now.ms, LOG_WARNING,
 		       "state file %s not written: %s", path, err);
 		return;
 	}
 	/* the save applied passed deadlines: what it wrote includes them */
-	a->state_saved_gen = route_saved_gen(a->route);
+	a->state_saved_gen = route_saved_gen(a->core.route);
 	log_msg(LOG_DEBUG, "state written to %s", path);
 }
 
@@ -68,7 +72,7 @@ static void agent_state_save(struct agent *a, bool force)
  */
 static void agent_state_load(struct agent *a)
 {
-	const char *path = a->cfg->state_file;
+	const char *path = a->core.cfg->state_file;
 	struct snapshot_stats st;
 	char err[SNAPSHOT_ERR_MAX];
 	uint64_t wall = clock_wall_ms(), age_s;
@@ -76,8 +80,9 @@ static void agent_state_load(struct agent *a)
 
 	if (!path[0])
 		return;
-	rc = snapshot_load(a->route, path, clock_now.ms, wall, &st, err,
+	rc = snapshot_load(a->core.route, path, clock_now.ms, wall, &st, err,
 			   sizeof(err));
+	statelog_flush(&a->slog); /* the restored states, before the summary */
 	age_s = rc == 0 && wall > st.saved_at_ms
 			? (wall - st.saved_at_ms) / 1000
 			: 0;
@@ -95,7 +100,7 @@ static void agent_state_load(struct agent *a)
 			st.backends, path, st.weights, st.unknown,
 			(unsigned long long)age_s,
 			st.agent[0] ? st.agent : "?");
-	a->state_saved_gen = route_saved_gen(a->route);
+	a->state_saved_gen = route_saved_gen(a->core.route);
 }
 
 static void agent_state_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -112,7 +117,7 @@ static void agent_exit_loop(struct agent *a)
 		a->state_final = true;
 		agent_state_save(a, true);
 	}
-	ev_break(a->loop, EVBREAK_ALL);
+	ev_break(a->core.loop, EVBREAK_ALL);
 }
 
 /* Each second: reports a stall of the loop, the log messages suppressed
@@ -141,18 +146,24 @@ static void agent_watch_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/* Runs inside the engine call that moved the breaker, often on the
+ * request path: the line is queued (no system call) and written by the
+ * reaper, rate-limited per backend and kind.
+ */
 static void agent_route_hook(void *arg, int backend, enum route_state from,
 			     enum route_state to, const char *why)
 {
 	struct agent *a = arg;
 	int prio = to == ROUTE_ST_CLOSED ? LOG_NOTICE : LOG_WARNING;
+	char line[128];
 
 	a->state_dirty = true;
-	log_msg(prio, "backend %s: %s -> %s: %s",
-		route_backend_name(a->route, backend), route_state_str(from),
-		route_state_str(to), why);
-	hapi_mirror(a->hapi, backend, from, to); /* HAProxy drain/ready */
-	fleet_note(a->fleet, backend, to); /* a throttle: tell the fleet */
+	snprintf(line, sizeof(line), "%s -> %s: %s", route_state_str(from),
+		 route_state_str(to), why);
+	statelog_push(&a->slog, clock_now.ms, prio, (uint32_t)backend,
+		      route_backend_name(a->core.route, backend), to, line);
+	hapi_mirror(a->core.hapi, backend, from, to); /* HAProxy drain/ready */
+	fleet_note(a->core.fleet, backend, to); /* a throttle: tell the fleet */
 }
 
 static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -163,7 +174,7 @@ static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)revents;
 	clock_update();
-	next = route_tick(a->route, clock_now.ms);
+	next = route_tick(a->core.route, clock_now.ms);
 	if (next != UINT64_MAX && next > clock_now.ms &&
 	    (double)(next - clock_now.ms) / 1000.0 < wait)
 		wait = (double)(next - clock_now.ms) / 1000.0;
@@ -179,8 +190,9 @@ static void agent_reaper_cb(struct ev_loop *loop, ev_check *w, int revents)
 
 	(void)revents;
 	(void)loop;
-	conn_reap(&a->conns);
-	if (a->stopping && a->conns.n == 0)
+	statelog_flush(&a->slog);
+	conn_reap(&a->core.conns);
+	if (a->core.stopping && a->core.conns.n == 0)
 		agent_exit_loop(a);
 }
 
@@ -190,20 +202,20 @@ static void agent_accept(void *arg, struct listener *l, int fd,
 	struct agent *a = arg;
 
 	(void)l;
-	conn_new(&a->conns, fd, peer);
+	conn_new(&a->core.conns, fd, peer);
 }
 
 static bool agent_shed(void *arg)
 {
 	struct agent *a = arg;
 
-	return conn_shed(&a->conns);
+	return conn_shed(&a->core.conns);
 }
 
 static int agent_listen_one(struct agent *a, int fd, const char *name,
 			    const char *path)
 {
-	if (!listener_add(&a->spop, fd, name, path, agent_accept, a))
+	if (!listener_add(&a->core.spop, fd, name, path, agent_accept, a))
 		return -1;
 	log_msg(LOG_INFO, "listening on %s", name);
 	return 0;
@@ -224,7 +236,7 @@ static int agent_listen(struct agent *a)
 	n = sock_systemd_fds(fds, names, CFG_LISTEN_MAX);
 	for (i = 0; i < n; i++) {
 		if (strcmp(names[i], "control") == 0) {
-			if (ctl_adopt(a, fds[i]) < 0)
+			if (ctl_adopt(&a->ctl, a->core.loop, fds[i]) < 0)
 				goto fail;
 			continue;
 		}
@@ -238,8 +250,8 @@ static int agent_listen(struct agent *a)
 		return 0;
 	if (n > 0)
 		log_msg(LOG_INFO, "no SPOP socket from systemd: using listen:");
-	for (j = 0; j < a->cfg->n_listen; j++) {
-		const struct cfg_listener *cl = &a->cfg->listen[j];
+	for (j = 0; j < a->core.cfg->n_listen; j++) {
+		const struct cfg_listener *cl = &a->core.cfg->listen[j];
 
 		cfg_listener_str(cl, name, sizeof(name));
 		fd = sock_listen(cl, err, sizeof(err));
@@ -254,7 +266,7 @@ static int agent_listen(struct agent *a)
 	}
 	return 0;
 fail:
-	listener_close_all(&a->spop);
+	listener_close_all(&a->core.spop);
 	return -1;
 }
 
@@ -267,9 +279,9 @@ static void agent_stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	log_msg(LOG_WARNING,
 		"shutdown: %u connections still open after "
 		"%ums, closing them",
-		a->conns.n, a->cfg->agent.shutdown_timeout_ms);
-	while (a->conns.list)
-		conn_close(a->conns.list, "shutdown timeout");
+		a->core.conns.n, a->core.cfg->agent.shutdown_timeout_ms);
+	while (a->core.conns.list)
+		conn_close(a->core.conns.list, "shutdown timeout");
 	agent_exit_loop(a);
 }
 
@@ -281,7 +293,7 @@ static void agent_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	clock_update();
 	if (w->signum == SIGHUP) {
-		log_msg(LOG_NOTICE, "SIGHUP: reloading %s", a->cfg_path);
+		log_msg(LOG_NOTICE, "SIGHUP: reloading %s", a->core.cfg_path);
 		agent_reload(a, NULL, NULL);
 		return;
 	}
@@ -290,21 +302,44 @@ static void agent_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	agent_stop(a);
 }
 
+/* The control socket's "reload" command, through struct core. */
+static int agent_reload_core(struct core *c, cfg_error_fn err, void *arg)
+{
+	return agent_reload(
+		(struct agent *)((char *)c - offsetof(struct agent, core)), err,
+		arg);
+}
+
+static void agent_ctl_line(void *arg, struct ctl_counters *cnt,
+			   struct ctl_session *s, char *line, struct buf *out)
+{
+	ctl_cmd_run_line(arg, cnt, s, line, out);
+}
+
+static int agent_ctl_http(void *arg, const char *head, size_t len,
+			  struct buf *out)
+{
+	return ctl_http_answer(arg, head, len, out);
+}
+
 int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 		struct cfg *cfg)
 {
+	const struct ctl_ops ops = {.line = agent_ctl_line,
+				    .http = agent_ctl_http,
+				    .arg = &a->core};
 	struct authset *auth;
 
-	a->loop = loop;
-	a->reload = agent_reload;
-	a->cfg_path = cfg_path;
-	a->cfg = cfg;
-	a->started = a->cfg_loaded = time(NULL);
+	a->core.loop = loop;
+	a->core.reload = agent_reload_core;
+	a->core.cfg_path = cfg_path;
+	a->core.cfg = cfg;
+	a->core.started = a->core.cfg_loaded = time(NULL);
 	clock_update();
 	signal(SIGPIPE, SIG_IGN);
 
-	listener_set_init(&a->spop, loop);
-	listener_set_shed(&a->spop, agent_shed, a);
+	listener_set_init(&a->core.spop, loop);
+	listener_set_shed(&a->core.spop, agent_shed, a);
 	/* before any listener: a SIGTERM as soon as the socket answers must
 	 * stop the agent cleanly, not kill it (the signal waits in libev
 	 * until the loop runs)
@@ -317,26 +352,32 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	ev_signal_start(loop, &a->sig_int);
 	ev_signal_start(loop, &a->sig_hup);
 
-	a->route = route_new((uint64_t)a->started ^ (uint64_t)getpid());
-	if (!a->route || route_apply(a->route, cfg, clock_now.ms) < 0) {
+	a->core.route =
+		route_new((uint64_t)a->core.started ^ (uint64_t)getpid());
+	if (!a->core.route ||
+	    route_apply(a->core.route, cfg, clock_now.ms) < 0) {
 		log_msg(LOG_ERR, "cannot set up the routing engine");
 		return -1;
 	}
-	route_set_hook(a->route, agent_route_hook, a);
-	a->spoa.route = a->route;
-	a->conns.loop = loop;
-	a->conns.cfg = &cfg->agent;
-	a->conns.spoa = &a->spoa;
+	if (statelog_resize(&a->slog, cfg->n_backends) < 0) {
+		log_msg(LOG_ERR, "out of memory");
+		return -1;
+	}
+	route_set_hook(a->core.route, agent_route_hook, a);
+	a->core.spoa.route = a->core.route;
+	a->core.conns.loop = loop;
+	a->core.conns.cfg = &cfg->agent;
+	a->core.conns.spoa = &a->core.spoa;
 	agent_state_load(a);
 	if (agent_listen(a) < 0)
 		return -1;
-	if (ctl_start(a) < 0 ||
-	    hapi_start(&a->hapi, loop, a->route, &cfg->haproxy) < 0 ||
-	    fleet_start(&a->fleet, loop, a->route, cfg) < 0)
+	if (ctl_start(&a->ctl, loop, cfg, &a->core.ctl_st, &ops) < 0 ||
+	    hapi_start(&a->core.hapi, loop, a->core.route, &cfg->haproxy) < 0 ||
+	    fleet_start(&a->core.fleet, loop, a->core.route, cfg) < 0)
 		return -1;
 	/* the map exists (every key "-") before HAProxy starts */
 	if (agent_auth_prepare(cfg, loop, &auth) < 0 ||
-	    agent_auth_commit(a, auth) < 0)
+	    agent_auth_commit(&a->core, auth) < 0)
 		return -1;
 
 	ev_check_init(&a->reaper, agent_reaper_cb);
@@ -402,18 +443,18 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	struct cfg *next;
 
 	clock_update();
-	next = cfg_load(a->cfg_path, agent_reload_err, &ctx);
+	next = cfg_load(a->core.cfg_path, agent_reload_err, &ctx);
 	if (!next) {
-		a->cnt.reload_failed++;
+		a->core.cnt.reload_failed++;
 		log_msg(LOG_ERR,
 			"reload of %s rejected (%u errors): the "
 			"running configuration stays in force",
-			a->cfg_path, ctx.n);
+			a->core.cfg_path, ctx.n);
 		return -1;
 	}
 	/* credentials files are read before anything changes */
-	if (agent_auth_prepare(next, a->loop, &auth) < 0) {
-		a->cnt.reload_failed++;
+	if (agent_auth_prepare(next, a->core.loop, &auth) < 0) {
+		a->core.cnt.reload_failed++;
 		log_msg(LOG_ERR, "reload: credentials refused; the running "
 				 "configuration stays");
 		agent_reload_err(&ctx, "auth: a credential could not be set "
@@ -421,31 +462,37 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 		cfg_free(next);
 		return -1;
 	}
-	if (route_apply(a->route, next, clock_now.ms) < 0) {
-		a->cnt.reload_failed++;
+	if (route_apply(a->core.route, next, clock_now.ms) < 0) {
+		a->core.cnt.reload_failed++;
 		log_msg(LOG_ERR, "reload: routing engine refused the new "
 				 "configuration; the running one stays");
 		agent_auth_abandon(auth);
 		cfg_free(next);
 		return -1;
 	}
-	if (!listeners_equal(a->cfg, next))
+	/* what the old indices queued, then limiters for the new ones */
+	statelog_flush(&a->slog);
+	if (statelog_resize(&a->slog, next->n_backends) < 0)
+		log_msg(LOG_WARNING, "reload: out of memory; state changes of "
+				     "new backends are logged unlimited");
+	if (!listeners_equal(a->core.cfg, next))
 		log_msg(LOG_WARNING, "reload: listen addresses changed; they "
 				     "take effect at the next restart");
 	if (!a->debug)
 		log_set_level(next->agent.log_level);
-	cfg_free(a->cfg);
-	a->cfg = next;
-	a->conns.cfg = &next->agent;
-	a->cfg_loaded = time(NULL);
-	a->cnt.reloads++;
+	cfg_free(a->core.cfg);
+	a->core.cfg = next;
+	a->core.conns.cfg = &next->agent;
+	a->core.cfg_loaded = time(NULL);
+	a->core.cnt.reloads++;
 	/* control sockets and the HAProxy link follow the file */
-	ctl_reload(a);
-	hapi_reload(&a->hapi, a->loop, a->route, &next->haproxy);
-	fleet_reload(&a->fleet, a->loop, a->route, next);
-	agent_auth_commit(a, auth); /* after the link: it sends the tokens */
-	log_msg(LOG_NOTICE, "reloaded %s: %u backends, %u pools", a->cfg_path,
-		next->n_backends, next->n_pools);
+	ctl_reload(a->ctl, next);
+	hapi_reload(&a->core.hapi, a->core.loop, a->core.route, &next->haproxy);
+	fleet_reload(&a->core.fleet, a->core.loop, a->core.route, next);
+	/* after the link: it sends the tokens */
+	agent_auth_commit(&a->core, auth);
+	log_msg(LOG_NOTICE, "reloaded %s: %u backends, %u pools",
+		a->core.cfg_path, next->n_backends, next->n_pools);
 	return 0;
 }
 
@@ -453,37 +500,39 @@ void agent_stop(struct agent *a)
 {
 	struct conn *c, *next;
 
-	if (a->stopping)
+	if (a->core.stopping)
 		return;
-	a->stopping = true;
-	hapi_quiesce(a->hapi);
-	fleet_quiesce(a->fleet);
-	listener_close_all(&a->spop);
-	for (c = a->conns.list; c; c = next) {
+	a->core.stopping = true;
+	hapi_quiesce(a->core.hapi);
+	fleet_quiesce(a->core.fleet);
+	listener_close_all(&a->core.spop);
+	for (c = a->core.conns.list; c; c = next) {
 		next = c->next; /* the call may close and unlink it */
 		if (c->state == CONN_ST_ACTIVE)
 			conn_disconnect(c, SPOP_ERR_NONE, "shutting down");
 		else if (c->state == CONN_ST_HELLO)
 			conn_close(c, "shutting down");
 	}
-	ev_timer_set(&a->stop_timer, a->cfg->agent.shutdown_timeout_ms / 1000.0,
-		     0.);
-	ev_timer_start(a->loop, &a->stop_timer);
+	ev_timer_set(&a->stop_timer,
+		     a->core.cfg->agent.shutdown_timeout_ms / 1000.0, 0.);
+	ev_timer_start(a->core.loop, &a->stop_timer);
 }
 
 void agent_free(struct agent *a)
 {
-	listener_close_all(&a->spop);
-	while (a->conns.list)
-		conn_close(a->conns.list, "exit");
-	conn_reap(&a->conns);
-	conn_set_free(&a->conns);
-	agent_auth_free(a);
-	hapi_stop(&a->hapi);
-	fleet_stop(&a->fleet);
-	ctl_stop(a);
-	route_free(a->route);
-	cfg_free(a->cfg);
-	a->route = NULL;
-	a->cfg = NULL;
+	listener_close_all(&a->core.spop);
+	while (a->core.conns.list)
+		conn_close(a->core.conns.list, "exit");
+	conn_reap(&a->core.conns);
+	conn_set_free(&a->core.conns);
+	agent_auth_free(&a->core);
+	hapi_stop(&a->core.hapi);
+	fleet_stop(&a->core.fleet);
+	ctl_stop(&a->ctl);
+	statelog_flush(&a->slog);
+	statelog_free(&a->slog);
+	route_free(a->core.route);
+	cfg_free(a->core.cfg);
+	a->core.route = NULL;
+	a->core.cfg = NULL;
 }

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "cfg-schema.h"
 #include "cfg.h"
 #include "text.h"
 
@@ -265,6 +264,18 @@ static const struct {
 	{"err", LOG_ERR},   {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
 	{"info", LOG_INFO}, {"debug", LOG_DEBUG},
 };
+
+const char *cfg_level_str(enum cfg_level level)
+{
+	static const char *const names[] = {
+		[CFG_LEVEL_USER] = "user",
+		[CFG_LEVEL_OPERATOR] = "operator",
+		[CFG_LEVEL_ADMIN] = "admin",
+	};
+
+	return (unsigned)level < sizeof(names) / sizeof(names[0]) ? names[level]
+								  : "?";
+}
 
 const struct cfg_field *cfg_schema(size_t *n)
 {
@@ -861,7 +872,6 @@ static void cfg_walk_root(struct cfg_walker *w, const struct cfg_field *f)
 static void cfg_walk_socket(struct cfg_walker *w, const struct cfg_field *f,
 			    const struct cfg_listener *l)
 {
-	static const char *const levels[] = {"user", "operator", "admin"};
 	char v[CFG_WALK_VALUE_MAX];
 
 	if (!strcmp(f->key, "address")) {
@@ -872,7 +882,7 @@ static void cfg_walk_socket(struct cfg_walker *w, const struct cfg_field *f,
 			       l->mode == (w->control ? 0600u : 0660u));
 	} else if (!strcmp(f->key, "level") && w->control &&
 		   (unsigned)l->level < 3) {
-		cfg_walk_value(w, f, levels[l->level],
+		cfg_walk_value(w, f, cfg_level_str(l->level),
 			       l->level == CFG_LEVEL_ADMIN);
 	}
 }

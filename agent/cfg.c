@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfg-schema.h"
 #include "cfg.h"
 #include "text.h"
 #include "yconf.h"

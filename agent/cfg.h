@@ -41,6 +41,11 @@ const char *cfg_listener_str(const struct cfg_listener *l, char *buf,
 bool cfg_listener_same(const struct cfg_listener *a,
 		       const struct cfg_listener *b);
 
+/* A control socket's level as the file says it: "user", "operator",
+ * "admin".
+ */
+const char *cfg_level_str(enum cfg_level level);
+
 /* The schema: every key of the file, in file order, block by block. Sets
  * *<n> to the count. The table is static and never changes.
  */
@@ -69,5 +74,35 @@ const char *cfg_block_path(enum cfg_block b);
  * absent (metrics, haproxy, state_file) are left out. No allocation.
  */
 void cfg_schema_walk(const struct cfg *cfg, cfg_visit_fn fn, void *arg);
+
+/* The schema's helpers for the parser (cfg.c), implemented beside the
+ * table in cfg-schema.c: values from text, defaults, the keys of one block.
+ */
+#define CFG_BLOCK_KEYS_MAX 16 /* keys of the largest block */
+
+/* The fields of block <b> in file order: stores at most CFG_BLOCK_KEYS_MAX
+ * pointers in <out> and returns their count.
+ */
+size_t cfg_block_fields(enum cfg_block b, const struct cfg_field **out);
+
+/* Sets field <f> of the struct at <base> from text <s> (a scalar as the
+ * file holds it; for CFG_T_STATUS a list "408, 500-599" that replaces the
+ * set). Returns 0, or -1 with the reason, without the key, in <err> of
+ * <len> bytes ("expected an integer 1..100"). Types the schema cannot set
+ * alone (CFG_OFF_NONE) are an error.
+ */
+int cfg_value_set(const struct cfg_field *f, const char *s, void *base,
+		  char *err, size_t len);
+
+/* Writes field <f> of the struct at <base> as the file would say it.
+ * Returns <buf>.
+ */
+const char *cfg_value_fmt(const struct cfg_field *f, const void *base,
+			  char *buf, size_t size);
+
+/* Sets every field of block <b> that has a default, in the struct at
+ * <base>, to that default.
+ */
+void cfg_block_defaults(enum cfg_block b, void *base);
 
 #endif /* AOAI_CFG_H */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cfg.h"
 #include "ctl-cmd.h"
 #include "ctl-req.h"
 #include "ctl-show.h"
@@ -72,7 +73,7 @@ static int cmd_set_timeout(struct ctl_req *r)
 
 static int cmd_set_weight(struct ctl_req *r)
 {
-	struct agent *a = r->a;
+	struct core *a = r->a;
 	const char *pool = r->argv[0];
 	struct route_member_info mi;
 	struct route_pool_info pi;
@@ -126,7 +127,7 @@ static int cmd_able(struct ctl_req *r)
 
 static int cmd_trip(struct ctl_req *r)
 {
-	struct agent *a = r->a;
+	struct core *a = r->a;
 	uint64_t ms;
 	char d[24];
 	int b = ctl_backend_arg(r, 0);
@@ -187,7 +188,7 @@ static void ctl_reload_err(void *arg, const char *msg)
 
 static int cmd_reload(struct ctl_req *r)
 {
-	struct agent *a = r->a;
+	struct core *a = r->a;
 	struct ctl_reload_ctx x = {.n = 0};
 
 	buf_init(&x.errs, 1u << 20);
@@ -408,7 +409,7 @@ static int cmd_help(struct ctl_req *r)
 	buf_printf(r->out,
 		   "Commands at this session's level (%s); several may "
 		   "share a line, separated by ';':\n",
-		   ctl_level_str(r->s->level));
+		   cfg_level_str(r->s->level));
 	buf_table_init(&t, 2, CTL_OUT_MAX);
 	for (k = 0; k < CTL_NCMDS; k++) {
 		const struct ctl_cmd *cmd = &ctl_cmds[k];
@@ -469,7 +470,7 @@ static bool ctl_ends_json(const char *text)
 /* Runs one command (a ';'-separated part of a line) and appends its
  * output and the empty line that ends every answer (HAProxy's habit).
  */
-static void ctl_run_command(struct agent *a, struct ctl_counters *cnt,
+static void ctl_run_command(struct core *a, struct ctl_counters *cnt,
 			    struct ctl_session *s, char *text, struct buf *out)
 {
 	const struct ctl_cmd *best = NULL;
@@ -525,7 +526,7 @@ static void ctl_run_command(struct agent *a, struct ctl_counters *cnt,
 			"session is %s",
 			best->words[0], best->words[1] ? " " : "",
 			best->words[1] ? best->words[1] : "",
-			ctl_level_str(best->level), ctl_level_str(s->level));
+			cfg_level_str(best->level), cfg_level_str(s->level));
 		goto end;
 	}
 	if (r.argc < best->min_args || r.argc > best->max_args) {
@@ -559,7 +560,7 @@ end:
 	buf_add(out, "\n", 1);
 }
 
-void ctl_cmd_run_line(struct agent *a, struct ctl_counters *cnt,
+void ctl_cmd_run_line(struct core *a, struct ctl_counters *cnt,
 		      struct ctl_session *s, char *line, struct buf *out)
 {
 	char *part = line, *semi;

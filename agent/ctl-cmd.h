@@ -3,7 +3,7 @@
 #ifndef AOAI_CTL_CMD_H
 #define AOAI_CTL_CMD_H
 
-#include "agent-t.h"
+#include "core-t.h"
 #include "buf.h"
 #include "ctl-t.h"
 
@@ -13,7 +13,7 @@
  * does not fit is replaced by an error). Commands are checked against
  * <s>'s level and may change <s>; <cnt> counts them.
  */
-void ctl_cmd_run_line(struct agent *a, struct ctl_counters *cnt,
+void ctl_cmd_run_line(struct core *a, struct ctl_counters *cnt,
 		      struct ctl_session *s, char *line, struct buf *out);
 
 #endif /* AOAI_CTL_CMD_H */

@@ -19,7 +19,7 @@ static void ctl_http_error(struct buf *out, const char *status,
 		   status, strlen(status) + 1, extra, status);
 }
 
-int ctl_http_answer(struct agent *a, const char *head, size_t len,
+int ctl_http_answer(struct core *a, const char *head, size_t len,
 		    struct buf *out)
 {
 	const char *sp1, *sp2, *eol, *target;

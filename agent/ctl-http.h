@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "agent-t.h"
+#include "core-t.h"
 #include "buf.h"
 
 /* Answers one HTTP/1.x request whose complete head (request line and
@@ -14,7 +14,7 @@
  * malformed head 400; every answer closes the connection. The whole
  * response goes into <out>. Returns the HTTP status sent.
  */
-int ctl_http_answer(struct agent *a, const char *head, size_t len,
+int ctl_http_answer(struct core *a, const char *head, size_t len,
 		    struct buf *out);
 
 #endif /* AOAI_CTL_HTTP_H */

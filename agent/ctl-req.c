@@ -41,16 +41,3 @@ int ctl_backend_arg(struct ctl_req *r, int i)
 		ctl_err(r, "no backend '%.64s'", name);
 	return b;
 }
-
-const char *ctl_level_str(enum cfg_level level)
-{
-	switch (level) {
-	case CFG_LEVEL_USER:
-		return "user";
-	case CFG_LEVEL_OPERATOR:
-		return "operator";
-	case CFG_LEVEL_ADMIN:
-		return "admin";
-	}
-	return "?";
-}

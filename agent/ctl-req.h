@@ -7,8 +7,8 @@
 
 #include <stdbool.h>
 
-#include "agent-t.h"
 #include "buf.h"
+#include "core-t.h"
 #include "ctl-t.h"
 
 struct ctl_req;
@@ -28,8 +28,8 @@ struct ctl_cmd {
 
 /* One command being run. */
 struct ctl_req {
-	struct ctl_session *s; /* the session that sent it */
-	struct agent *a;
+	struct ctl_session *s;	  /* the session that sent it */
+	struct core *a;		  /* what the command reads and changes */
 	struct ctl_counters *cnt; /* the control socket's */
 	const struct ctl_cmd *cmd;
 	int argc; /* arguments after the keywords */
@@ -44,8 +44,5 @@ void ctl_err(struct ctl_req *r, const char *fmt, ...)
 
 /* Backend named argv[i], or -1 after answering the error. */
 int ctl_backend_arg(struct ctl_req *r, int i);
-
-/* "user", "operator", "admin". */
-const char *ctl_level_str(enum cfg_level level);
 
 #endif /* AOAI_CTL_REQ_H */

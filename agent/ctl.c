@@ -11,12 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent-t.h"
 #include "cfg.h"
 #include "clock.h"
-#include "ctl-cmd.h"
-#include "ctl-http.h"
-#include "ctl-req.h"
 #include "ctl.h"
 #include "listener.h"
 #include "log.h"
@@ -103,14 +99,16 @@ struct ctl_client {
 };
 
 struct ctl {
-	struct agent *agent;
+	struct ev_loop *loop;
+	const struct cfg *cfg; /* in force: levels of systemd sockets */
+	struct ctl_ops ops;    /* what lines and HTTP requests mean */
 	struct ctl_listener *listeners;
 	struct ctl_client *clients; /* open, a list */
 	struct ctl_client *dead;    /* closed, freed by the reaper */
 	uint64_t next_id;
 	ev_check reaper;
 	struct listener_set lset;      /* control and metrics listeners */
-	struct ctl_status *st;	       /* counters and clients: a->ctl_st */
+	struct ctl_status *st;	       /* counters and clients; not owned */
 	uint32_t n_class[CTL_CLASSES]; /* clients open, per budget */
 	struct log_rl rl_refused;      /* refusals at the client limit */
 };
@@ -152,9 +150,9 @@ static void ctl_client_close(struct ctl_client *c, const char *why)
 		return;
 	log_msg(LOG_DEBUG, "control #%llu %s: closed: %s",
 		(unsigned long long)c->id, c->peer, why);
-	ev_io_stop(ctl->agent->loop, &c->rio);
-	ev_io_stop(ctl->agent->loop, &c->wio);
-	ev_timer_stop(ctl->agent->loop, &c->timer);
+	ev_io_stop(ctl->loop, &c->rio);
+	ev_io_stop(ctl->loop, &c->wio);
+	ev_timer_stop(ctl->loop, &c->timer);
 	close(c->fd);
 	c->fd = -1;
 	ctl_client_set_state(c, CTL_CL_CLOSED);
@@ -196,7 +194,7 @@ static void ctl_reaper_cb(struct ev_loop *loop, ev_check *w, int revents)
  */
 static void ctl_client_watch(struct ctl_client *c)
 {
-	struct ev_loop *loop = c->ctl->agent->loop;
+	struct ev_loop *loop = c->ctl->loop;
 	size_t pending = c->out.len - c->out_off;
 	bool want_read = c->state == CTL_CL_OPEN && !c->eof &&
 			 c->in_len < sizeof(c->in) && pending < CTL_OUT_LOW;
@@ -216,7 +214,7 @@ static void ctl_client_watch(struct ctl_client *c)
  */
 static void ctl_client_run_line(struct ctl_client *c, char *line)
 {
-	ctl_cmd_run_line(c->ctl->agent, &c->ctl->st->cnt, &c->sess, line,
+	c->ctl->ops.line(c->ctl->ops.arg, &c->ctl->st->cnt, &c->sess, line,
 			 &c->out);
 	if (c->sess.quit)
 		ctl_client_set_state(c, CTL_CL_CLOSING);
@@ -285,7 +283,7 @@ static int ctl_client_process_cli(struct ctl_client *c)
 		}
 		memmove(c->in, c->in + used, c->in_len - used);
 		c->in_len -= used;
-		ev_timer_again(c->ctl->agent->loop, &c->timer);
+		ev_timer_again(c->ctl->loop, &c->timer);
 		if (c->eof && c->in_len == 0 && c->state == CTL_CL_OPEN)
 			ctl_client_set_state(c, CTL_CL_CLOSING);
 	}
@@ -328,8 +326,8 @@ static int ctl_client_process_http(struct ctl_client *c)
 				   : "400 Bad Request");
 	} else {
 		clock_update();
-		ctl_http_answer(ctl->agent, c->in, (size_t)(end - c->in),
-				&c->out);
+		ctl->ops.http(ctl->ops.arg, c->in, (size_t)(end - c->in),
+			      &c->out);
 	}
 	c->in_len = 0;
 	ctl_client_set_state(c, CTL_CL_CLOSING);
@@ -343,7 +341,7 @@ static int ctl_client_process_http(struct ctl_client *c)
  */
 static int ctl_client_linger(struct ctl_client *c)
 {
-	struct ev_loop *loop = c->ctl->agent->loop;
+	struct ev_loop *loop = c->ctl->loop;
 
 	if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
 		ctl_client_close(c, "done");
@@ -447,7 +445,7 @@ static struct ctl_client *ctl_client_new(struct ctl_listener *l, int fd,
 					 const char *peer, enum ctl_class cls)
 {
 	struct ctl *ctl = l->ctl;
-	struct ev_loop *loop = ctl->agent->loop;
+	struct ev_loop *loop = ctl->loop;
 	struct ctl_client *c = calloc(1, sizeof(*c));
 
 	if (!c) {
@@ -484,7 +482,7 @@ static struct ctl_client *ctl_client_new(struct ctl_listener *l, int fd,
 	ev_io_start(loop, &c->rio);
 	log_msg(LOG_DEBUG, "control #%llu %s: connected (level %s)",
 		(unsigned long long)c->id, c->peer,
-		ctl_level_str(c->sess.level));
+		cfg_level_str(c->sess.level));
 	return c;
 }
 
@@ -548,7 +546,7 @@ static void ctl_refuse(struct ctl_listener *l, int fd, const char *peer)
 		buf_add(&c->out, busy, sizeof(busy) - 1);
 	ctl_client_set_state(c, CTL_CL_CLOSING);
 	c->timer.repeat = CTL_LINGER;
-	ev_timer_again(ctl->agent->loop, &c->timer);
+	ev_timer_again(ctl->loop, &c->timer);
 	ctl_client_watch(c);
 }
 
@@ -651,31 +649,30 @@ static struct ctl_listener *ctl_open(struct ctl *ctl,
 			addr->port);
 	else
 		log_msg(LOG_INFO, "control socket on %s (level %s)", name,
-			ctl_level_str(addr->level));
+			cfg_level_str(addr->level));
 	return l;
 }
 
-static struct ctl *ctl_get(struct agent *a)
+static struct ctl *ctl_get(struct ctl **ctlp, struct ev_loop *loop)
 {
-	struct ctl *ctl = a->ctl;
+	struct ctl *ctl = *ctlp;
 
 	if (ctl)
 		return ctl;
 	ctl = calloc(1, sizeof(*ctl));
 	if (!ctl)
 		return NULL;
-	ctl->agent = a;
-	ctl->st = &a->ctl_st;
+	ctl->loop = loop;
 	ev_check_init(&ctl->reaper, ctl_reaper_cb);
 	ctl->reaper.data = ctl;
-	listener_set_init(&ctl->lset, a->loop);
-	a->ctl = ctl;
+	listener_set_init(&ctl->lset, loop);
+	*ctlp = ctl;
 	return ctl;
 }
 
-int ctl_adopt(struct agent *a, int fd)
+int ctl_adopt(struct ctl **ctlp, struct ev_loop *loop, int fd)
 {
-	struct ctl *ctl = ctl_get(a);
+	struct ctl *ctl = ctl_get(ctlp, loop);
 	struct cfg_listener addr;
 	struct sockaddr_un sun;
 	socklen_t len = sizeof(sun);
@@ -702,7 +699,7 @@ int ctl_adopt(struct agent *a, int fd)
  */
 static void ctl_systemd_levels(struct ctl *ctl)
 {
-	const struct cfg *cfg = ctl->agent->cfg;
+	const struct cfg *cfg = ctl->cfg;
 	struct ctl_listener *l;
 	uint32_t i;
 
@@ -716,10 +713,10 @@ static void ctl_systemd_levels(struct ctl *ctl)
 	}
 }
 
-int ctl_start(struct agent *a)
+int ctl_start(struct ctl **ctlp, struct ev_loop *loop, const struct cfg *cfg,
+	      struct ctl_status *st, const struct ctl_ops *ops)
 {
-	const struct cfg *cfg = a->cfg;
-	struct ctl *ctl = ctl_get(a);
+	struct ctl *ctl = ctl_get(ctlp, loop);
 	struct ctl_listener *l;
 	uint32_t i;
 
@@ -727,11 +724,14 @@ int ctl_start(struct agent *a)
 		log_msg(LOG_ERR, "control: out of memory");
 		return -1;
 	}
+	ctl->cfg = cfg;
+	ctl->st = st;
+	ctl->ops = *ops;
 	ctl_systemd_levels(ctl);
 	for (l = ctl->listeners; l; l = l->next)
 		log_msg(LOG_INFO,
 			"control socket on %s from systemd (level %s)",
-			l->lsn->name, ctl_level_str(l->level));
+			l->lsn->name, cfg_level_str(l->level));
 	for (i = 0; i < cfg->n_control; i++) {
 		if (ctl_find(ctl, &cfg->control[i], CTL_PROTO_CLI))
 			continue; /* adopted from systemd */
@@ -740,22 +740,21 @@ int ctl_start(struct agent *a)
 	}
 	if (cfg->has_metrics && !ctl_open(ctl, &cfg->metrics, CTL_PROTO_HTTP))
 		goto fail;
-	ev_check_start(a->loop, &ctl->reaper);
+	ev_check_start(loop, &ctl->reaper);
 	return 0;
 fail:
-	ctl_stop(a);
+	ctl_stop(ctlp);
 	return -1;
 }
 
-void ctl_reload(struct agent *a)
+void ctl_reload(struct ctl *ctl, const struct cfg *cfg)
 {
-	const struct cfg *cfg = a->cfg;
-	struct ctl *ctl = a->ctl;
 	struct ctl_listener *l, **pl;
 	uint32_t i;
 
 	if (!ctl)
 		return;
+	ctl->cfg = cfg;
 	for (l = ctl->listeners; l; l = l->next)
 		l->stale = !l->systemd;
 	for (i = 0; i < cfg->n_control; i++) {
@@ -773,8 +772,8 @@ void ctl_reload(struct agent *a)
 			log_msg(LOG_NOTICE,
 				"control socket %s: level %s -> %s "
 				"for new clients",
-				l->lsn->name, ctl_level_str(l->level),
-				ctl_level_str(c->level));
+				l->lsn->name, cfg_level_str(l->level),
+				cfg_level_str(c->level));
 		l->level = c->level;
 		if (c->kind == CFG_ADDR_UNIX && c->mode != l->addr.mode) {
 			if (chmod(c->path, c->mode) < 0)
@@ -805,9 +804,9 @@ void ctl_reload(struct agent *a)
 	}
 }
 
-void ctl_stop(struct agent *a)
+void ctl_stop(struct ctl **ctlp)
 {
-	struct ctl *ctl = a->ctl;
+	struct ctl *ctl = *ctlp;
 	struct ctl_listener *l;
 
 	if (!ctl)
@@ -819,8 +818,8 @@ void ctl_stop(struct agent *a)
 	while (ctl->clients)
 		ctl_client_close(ctl->clients, "exit");
 	ctl_reap(ctl);
-	ev_check_stop(a->loop, &ctl->reaper);
+	ev_check_stop(ctl->loop, &ctl->reaper);
 	listener_close_all(&ctl->lset);
 	free(ctl);
-	a->ctl = NULL;
+	*ctlp = NULL;
 }

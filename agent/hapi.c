@@ -16,6 +16,7 @@
 #include "secret.h"
 #include "sock.h"
 #include "text.h"
+#include "view.h"
 
 #define HAPI_RESP_MAX	     (8u << 20) /* one answer of HAProxy */
 #define HAPI_TIMEOUT_MIN     1.0	/* seconds, per request ... */
@@ -50,16 +51,18 @@ struct hapi_srv {
 	uint64_t eresp;
 	uint64_t wretr;
 	uint64_t wredis;
-	uint64_t faults; /* fed to the breaker by the link */
-	int op_state;	 /* srv_op_state, -1 unknown */
-	int admin;	 /* srv_admin_state, -1 unknown */
-	char status[24]; /* "show stat" status column */
-	bool down;	 /* the link marked it down in the engine */
-	bool want_drain; /* mirror: the breaker wants DRAIN */
-	int applied;	 /* mirror: -1 unknown, 0 ready, 1 drain */
-	bool dirty;	 /* mirror: a "set server" is due */
-	bool held;	 /* mirror: drain withheld, last usable server */
-	bool map_due;	 /* a "set map" of its token is due */
+	uint64_t faults;       /* fed to the breaker by the link */
+	int op_state;	       /* srv_op_state, -1 unknown */
+	int admin;	       /* srv_admin_state, -1 unknown */
+	char status[24];       /* "show stat" status column */
+	bool down;	       /* the link marked it down in the engine */
+	bool want_drain;       /* mirror: the breaker wants DRAIN */
+	int applied;	       /* mirror: -1 unknown, 0 ready, 1 drain */
+	bool dirty;	       /* mirror: a "set server" is due */
+	bool held;	       /* mirror: drain withheld, last usable server */
+	bool map_due;	       /* a "set map" of its token is due */
+	struct log_rl rl_down; /* "unavailable" / "available again" lines */
+	struct log_rl rl_set;  /* mirror's "set server" lines */
 };
 
 enum hapi_state {
@@ -191,8 +194,10 @@ static void hapi_set_down(struct hapi *h, uint32_t b, bool down,
 		return;
 	s->down = down;
 	route_set_down(h->route, (int)b, down);
-	log_msg(down ? LOG_WARNING : LOG_NOTICE, "haproxy: backend %s %s: %s",
-		s->name, down ? "unavailable" : "available again", why);
+	/* a flapping server: the first lines, then a count per window */
+	log_rl(&s->rl_down, clock_now.ms, down ? LOG_WARNING : LOG_NOTICE,
+	       "haproxy: backend %s %s: %s", s->name,
+	       down ? "unavailable" : "available again", why);
 }
 
 /* Clears every down flag the link set (fail open). */
@@ -628,11 +633,11 @@ static void hapi_run(struct hapi *h)
 			h->cmd, sizeof(h->cmd), "set server %s/%s state %s\n",
 			h->cfg.backend, s->name,
 			s->want_drain ? "drain" : "ready");
-		log_msg(LOG_NOTICE, "haproxy: set server %s/%s state %s (%s)",
-			h->cfg.backend, s->name,
-			s->want_drain ? "drain" : "ready",
-			s->want_drain ? "circuit not closed"
-				      : "circuit closed");
+		log_rl(&s->rl_set, clock_now.ms, LOG_NOTICE,
+		       "haproxy: set server %s/%s state %s (%s)",
+		       h->cfg.backend, s->name,
+		       s->want_drain ? "drain" : "ready",
+		       s->want_drain ? "circuit not closed" : "circuit closed");
 		hapi_request(h, HAPI_SET);
 		return;
 	}
@@ -873,22 +878,50 @@ static const char *hapi_applied_str(int v)
 	return v < 0 ? "unknown" : v ? "drain" : "ready";
 }
 
-int hapi_show(const struct hapi *h, struct buf *o, bool json)
+/* The servers view of "show haproxy": X(type, cell of server <s>, column)
+ * as in view-route.c; the text is HAProxy-like fixed columns.
+ */
+#define HAPI_SRV_COLS(X)                                                       \
+	X(STR, s->name, .key = "name", .head = "SERVER", .width = -20)         \
+	X(BOOL, s->seen, .key = "seen")                                        \
+	X(STR, s->seen ? s->status : "", .key = "status")                      \
+	X(STR, s->seen ? s->status : "(absent)", .head = "STATUS",             \
+	  .width = -12)                                                        \
+	X(INT, s->op_state, .key = "op_state", .head = "OP", .width = -5)      \
+	X(INT, s->admin, .key = "admin_state", .head = "ADMIN", .width = -5)   \
+	X(U64, s->econ, .key = "econ", .head = "ECON", .width = 8)             \
+	X(U64, s->eresp, .key = "eresp", .head = "ERESP", .width = 8)          \
+	X(U64, s->wretr, .key = "wretr", .head = "WRETR", .width = 8)          \
+	X(U64, s->wredis, .key = "wredis", .head = "WREDIS", .width = 8)       \
+	X(U64, s->faults, .key = "faults", .head = "FAULTS", .width = 8)       \
+	X(BOOL, s->down, .key = "down", .head = "DOWN", .width = -5)           \
+	X(BOOL, s->want_drain, .key = "want_drain")                            \
+	X(STR, hapi_applied_str(s->applied), .key = "applied")                 \
+	X(STR,                                                                 \
+	  !h->cfg.mirror  ? "-"                                                \
+	  : s->want_drain ? "want drain"                                       \
+			  : "want ready",                                      \
+	  .head = "MIRROR")
+
+static const struct view_col hapi_srv_cols[] = {
+#define X(t, expr, ...) {.type = VIEW_##t, __VA_ARGS__},
+	HAPI_SRV_COLS(X)
+#undef X
+};
+
+static const struct view hapi_srv_view = {
+	.cols = hapi_srv_cols,
+	.ncols = sizeof(hapi_srv_cols) / sizeof(hapi_srv_cols[0]),
+	.row_label = "server",
+	.fixed = true,
+};
+
+/* The link's own figures, before its servers. */
+static void hapi_show_link(const struct hapi *h, struct buf *o, bool json)
 {
 	char addr[CFG_PATH_MAX + 40];
 	uint64_t age;
-	uint32_t b;
-	bool first = true;
 
-	if (!h) {
-		if (json)
-			buf_printf(o, "{\"enabled\":false}\n");
-		else
-			buf_printf(o, "link: off (no haproxy: block in "
-				      "the configuration)\n");
-		return o->overflow ? -1 : 0;
-	}
-	clock_update();
 	cfg_listener_str(&h->cfg.stats_socket, addr, sizeof(addr));
 	age = h->st.last_poll_ms ? clock_now.ms - h->st.last_poll_ms : 0;
 	if (json) {
@@ -915,76 +948,60 @@ int hapi_show(const struct hapi *h, struct buf *o, bool json)
 			buf_add(o, "null", 4);
 		buf_add(o, ",\"last_error\":", 14);
 		buf_json_str(o, h->st.last_error);
-		buf_add(o, ",\"servers\":[", 12);
-	} else {
-		buf_printf(o,
-			   "link: %s (%s, backend %s), mirror %s, poll "
-			   "every %ums\n",
-			   h->st.up ? "up" : "down", addr, h->cfg.backend,
-			   h->cfg.mirror ? "on" : "off",
-			   h->cfg.poll_interval_ms);
-		buf_printf(o,
-			   "polls: %llu ok, %llu failed; set server: %llu "
-			   "ok, %llu failed; faults fed: %llu\n",
-			   (unsigned long long)h->st.polls,
-			   (unsigned long long)h->st.poll_errors,
-			   (unsigned long long)h->st.sets,
-			   (unsigned long long)h->st.set_errors,
-			   (unsigned long long)h->st.faults);
-		if (h->st.last_poll_ms)
-			buf_printf(o, "last good poll: %llu.%03llus ago\n",
-				   (unsigned long long)(age / 1000),
-				   (unsigned long long)(age % 1000));
-		if (h->st.last_error[0])
-			buf_printf(o, "last error: %s\n", h->st.last_error);
-		buf_printf(o,
-			   "%-20s %-12s %-5s %-5s %8s %8s %8s %8s %8s "
-			   "%-5s %s\n",
-			   "SERVER", "STATUS", "OP", "ADMIN", "ECON", "ERESP",
-			   "WRETR", "WREDIS", "FAULTS", "DOWN", "MIRROR");
+		return;
 	}
+	buf_printf(o, "link: %s (%s, backend %s), mirror %s, poll every %ums\n",
+		   h->st.up ? "up" : "down", addr, h->cfg.backend,
+		   h->cfg.mirror ? "on" : "off", h->cfg.poll_interval_ms);
+	buf_printf(o,
+		   "polls: %llu ok, %llu failed; set server: %llu ok, %llu "
+		   "failed; faults fed: %llu\n",
+		   (unsigned long long)h->st.polls,
+		   (unsigned long long)h->st.poll_errors,
+		   (unsigned long long)h->st.sets,
+		   (unsigned long long)h->st.set_errors,
+		   (unsigned long long)h->st.faults);
+	if (h->st.last_poll_ms)
+		buf_printf(o, "last good poll: %llu.%03llus ago\n",
+			   (unsigned long long)(age / 1000),
+			   (unsigned long long)(age % 1000));
+	if (h->st.last_error[0])
+		buf_printf(o, "last error: %s\n", h->st.last_error);
+}
+
+int hapi_show(const struct hapi *h, struct buf *o, bool json)
+{
+	struct view_rows rows;
+	uint32_t b, k;
+
+	if (!h) {
+		if (json)
+			buf_printf(o, "{\"enabled\":false}\n");
+		else
+			buf_printf(o, "link: off (no haproxy: block in "
+				      "the configuration)\n");
+		return o->overflow ? -1 : 0;
+	}
+	clock_update();
+	if (view_rows_init(&rows, &hapi_srv_view, h->n_srv) < 0)
+		return -1;
 	for (b = 0; b < h->n_srv; b++) {
 		const struct hapi_srv *s = &h->srv[b];
+		union view_val *cells = view_row(&rows, b);
 
-		if (json) {
-			buf_printf(o, "%s{\"name\":", first ? "" : ",");
-			buf_json_str(o, s->name);
-			buf_printf(o, ",\"seen\":%s,\"status\":",
-				   s->seen ? "true" : "false");
-			buf_json_str(o, s->seen ? s->status : "");
-			buf_printf(
-				o,
-				",\"op_state\":%d,\"admin_state\":%d,"
-				"\"econ\":%llu,\"eresp\":%llu,\"wretr\":%llu,"
-				"\"wredis\":%llu,\"faults\":%llu,\"down\":%s,"
-				"\"want_drain\":%s,\"applied\":\"%s\"}",
-				s->op_state, s->admin,
-				(unsigned long long)s->econ,
-				(unsigned long long)s->eresp,
-				(unsigned long long)s->wretr,
-				(unsigned long long)s->wredis,
-				(unsigned long long)s->faults,
-				s->down ? "true" : "false",
-				s->want_drain ? "true" : "false",
-				hapi_applied_str(s->applied));
-			first = false;
-			continue;
-		}
-		buf_printf(o,
-			   "%-20s %-12s %-5d %-5d %8llu %8llu %8llu %8llu "
-			   "%8llu %-5s %s\n",
-			   s->name, s->seen ? s->status : "(absent)",
-			   s->op_state, s->admin, (unsigned long long)s->econ,
-			   (unsigned long long)s->eresp,
-			   (unsigned long long)s->wretr,
-			   (unsigned long long)s->wredis,
-			   (unsigned long long)s->faults,
-			   s->down ? "yes" : "no",
-			   !h->cfg.mirror  ? "-"
-			   : s->want_drain ? "want drain"
-					   : "want ready");
+		k = 0;
+#define X(t, expr, ...) cells[k++] = VIEW_VAL_##t(expr);
+		HAPI_SRV_COLS(X)
+#undef X
 	}
-	if (json)
-		buf_add(o, "]}\n", 3);
+	hapi_show_link(h, o, json);
+	if (json) {
+		buf_add(o, ",\"servers\":", 11);
+		view_json(&rows, o);
+		buf_add(o, "}\n", 2);
+	} else {
+		view_text(&rows, o, "", 0);
+	}
+	view_rows_free(&rows);
 	return o->overflow ? -1 : 0;
 }

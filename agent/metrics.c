@@ -6,15 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent-t.h"
 #include "authset.h"
 #include "clock.h"
+#include "core-t.h"
 #include "fleet.h"
 #include "hapi.h"
 #include "metrics.h"
 #include "route.h"
 #include "spop.h"
 #include "stats.h"
+#include "view-route.h"
+#include "view.h"
 
 #define M_PREFIX "aoai_spoa_"
 
@@ -22,32 +24,7 @@
 static void m_family(struct buf *o, const char *name, const char *type,
 		     const char *help)
 {
-	const char *p;
-
-	buf_printf(o, "# HELP " M_PREFIX "%s ", name);
-	/* text format: backslash and newline are escaped in HELP */
-	for (p = help; *p; p++) {
-		if (*p == '\\')
-			buf_add(o, "\\\\", 2);
-		else if (*p == '\n')
-			buf_add(o, "\\n", 2);
-		else
-			buf_add(o, p, 1);
-	}
-	buf_printf(o, "\n# TYPE " M_PREFIX "%s %s\n", name, type);
-}
-
-/* A label value, escaped (backslash, double quote, newline). */
-static void m_label(struct buf *o, const char *v)
-{
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			buf_printf(o, "\\%c", *v);
-		else if (*v == '\n')
-			buf_add(o, "\\n", 2);
-		else
-			buf_add(o, v, 1);
-	}
+	view_prom_family(o, M_PREFIX, name, type, help);
 }
 
 /* One sample: name{k1="v1",k2="v2"} value. <k2> may be NULL, and <k1>. */
@@ -55,17 +32,7 @@ static void m_sample(struct buf *o, const char *name, const char *k1,
 		     const char *v1, const char *k2, const char *v2,
 		     const char *value)
 {
-	buf_printf(o, M_PREFIX "%s", name);
-	if (k1) {
-		buf_printf(o, "{%s=\"", k1);
-		m_label(o, v1);
-		if (k2) {
-			buf_printf(o, "\",%s=\"", k2);
-			m_label(o, v2);
-		}
-		buf_add(o, "\"}", 2);
-	}
-	buf_printf(o, " %s\n", value);
+	view_prom_sample(o, M_PREFIX, name, k1, v1, k2, v2, value);
 }
 
 static const char *m_u64(char *buf, size_t size, uint64_t v)
@@ -131,56 +98,11 @@ static void m_histogram(struct buf *o, const struct spoa_hist *h)
 		 m_u64(n, sizeof(n), h->count));
 }
 
-/* Backend counters, from the engine's declaration; results by status
- * class form one family, the others one family each.
- */
-struct m_counter {
-	const char *name;
-	const char *help;
-	size_t off;
-};
-
-static const struct m_counter m_backend_counters[] = {
-#define X(name, help)                                                          \
-	{#name, help, offsetof(struct route_backend_counters, name)},
-	ROUTE_BACKEND_COUNTERS(X)
-#undef X
-};
-
-static const struct {
-	const char *counter;
-	const char *class;
-} m_result_classes[] = {
-	{"results_2xx", "2xx"}, {"results_3xx", "3xx"},
-	{"results_4xx", "4xx"}, {"throttles", "throttle"},
-	{"results_5xx", "5xx"}, {"results_none", "none"},
-};
-
-#define M_NCLASSES (sizeof(m_result_classes) / sizeof(m_result_classes[0]))
-
-static const char *m_result_class(const char *counter)
-{
-	size_t i;
-
-	for (i = 0; i < M_NCLASSES; i++)
-		if (strcmp(counter, m_result_classes[i].counter) == 0)
-			return m_result_classes[i].class;
-	return NULL;
-}
-
-static uint64_t m_counter_at(const struct route_backend_counters *c, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, (const char *)c + off, sizeof(v));
-	return v;
-}
-
 /* Family <name>, one histogram per backend of the route_latency at
  * offset <off> in struct route_backend_info: cumulative buckets, le in
  * seconds.
  */
-static void m_latency(struct buf *o, const struct route_backend_info *bi,
+static void m_latency(struct buf *o, const struct view_backend_row *bi,
 		      uint32_t n, const char *name, const char *help,
 		      size_t off)
 {
@@ -196,7 +118,7 @@ static void m_latency(struct buf *o, const struct route_backend_info *bi,
 	m_family(o, name, "histogram", help);
 	for (i = 0; i < n; i++) {
 		const struct route_latency *l =
-			(const void *)((const char *)&bi[i] + off);
+			(const void *)((const char *)&bi[i].bi + off);
 
 		cum = 0;
 		for (k = 0; k < ROUTE_LAT_BUCKETS; k++) {
@@ -205,254 +127,58 @@ static void m_latency(struct buf *o, const struct route_backend_info *bi,
 				snprintf(le, sizeof(le), "+Inf");
 			else
 				m_milli(le, sizeof(le), bounds[k]);
-			m_sample(o, b, "backend", bi[i].name, "le", le,
+			m_sample(o, b, "backend", bi[i].bi.name, "le", le,
 				 m_u64(v, sizeof(v), cum));
 		}
-		m_sample(o, sum, "backend", bi[i].name, NULL, NULL,
+		m_sample(o, sum, "backend", bi[i].bi.name, NULL, NULL,
 			 m_milli(v, sizeof(v), l->sum_ms));
-		m_sample(o, c, "backend", bi[i].name, NULL, NULL,
+		m_sample(o, c, "backend", bi[i].bi.name, NULL, NULL,
 			 m_u64(v, sizeof(v), l->count));
 	}
 }
 
-static const char *const m_states[] = {"closed", "open", "cooling",
-				       "half-open"};
-
-static void m_backends(struct agent *a, struct buf *o)
+/* The backends view's families (view-route.c declares them): gauges,
+ * the response time histograms, counters.
+ */
+static void m_backends(struct core *a, struct buf *o)
 {
-	uint32_t n = route_backend_count(a->route), i;
-	struct route_backend_info *bi;
-	char v[40], name[96];
-	size_t k, s;
+	struct view_backends vb;
 
-	bi = calloc(n ? n : 1, sizeof(*bi));
-	if (!bi) {
+	if (view_backends_fill(&vb, a->route, a->auth, clock_now.ms, -1) < 0) {
 		o->overflow = true;
 		return;
 	}
-	for (i = 0; i < n; i++)
-		route_backend_info(a->route, (int)i, clock_now.ms, &bi[i]);
-
-	m_family(o, "backend_state", "gauge",
-		 "breaker state of the backend: 1 for the state it is in");
-	for (i = 0; i < n; i++)
-		for (s = 0; s < 4; s++)
-			m_sample(o, "backend_state", "backend", bi[i].name,
-				 "state", m_states[s],
-				 (size_t)bi[i].state == s ? "1" : "0");
-	m_family(o, "backend_disabled", "gauge",
-		 "1 when an operator disabled the backend (drain)");
-	for (i = 0; i < n; i++)
-		m_sample(o, "backend_disabled", "backend", bi[i].name, NULL,
-			 NULL, bi[i].disabled ? "1" : "0");
-	m_family(o, "backend_down", "gauge",
-		 "1 when HAProxy reports the server DOWN or in MAINT");
-	for (i = 0; i < n; i++)
-		m_sample(o, "backend_down", "backend", bi[i].name, NULL, NULL,
-			 bi[i].down ? "1" : "0");
-	m_family(o, "backend_auth_unavailable", "gauge",
-		 "1 when a keyless backend has no access token HAProxy holds");
-	for (i = 0; i < n; i++)
-		m_sample(o, "backend_auth_unavailable", "backend", bi[i].name,
-			 NULL, NULL, bi[i].no_auth ? "1" : "0");
-	m_family(o, "backend_cooldown_remaining_seconds", "gauge",
-		 "time until an open or cooling backend turns half-open");
-	for (i = 0; i < n; i++) {
-		uint64_t left = 0;
-
-		if ((bi[i].state == ROUTE_ST_OPEN ||
-		     bi[i].state == ROUTE_ST_COOLING) &&
-		    bi[i].until_ms > clock_now.ms)
-			left = bi[i].until_ms - clock_now.ms;
-		m_sample(o, "backend_cooldown_remaining_seconds", "backend",
-			 bi[i].name, NULL, NULL, m_milli(v, sizeof(v), left));
-	}
-	m_family(o, "backend_weight_ratio", "gauge",
-		 "share of its configured weights the backend gets now: 0 "
-		 "unless closed, enabled and up; else the headroom factor");
-	for (i = 0; i < n; i++) {
-		uint32_t w = bi[i].disabled || bi[i].down || bi[i].no_auth ||
-					     bi[i].state != ROUTE_ST_CLOSED
-				     ? 0
-				     : bi[i].headroom_permille;
-
-		m_sample(o, "backend_weight_ratio", "backend", bi[i].name, NULL,
-			 NULL, m_milli(v, sizeof(v), w));
-	}
-	m_family(o, "backend_headroom_ratio", "gauge",
-		 "weight factor from x-ratelimit-remaining-* (1 = full)");
-	for (i = 0; i < n; i++)
-		m_sample(o, "backend_headroom_ratio", "backend", bi[i].name,
-			 NULL, NULL,
-			 m_milli(v, sizeof(v), bi[i].headroom_permille));
-	m_family(o, "backend_remaining_requests", "gauge",
-		 "last x-ratelimit-remaining-requests seen");
-	for (i = 0; i < n; i++)
-		if (bi[i].remaining_requests >= 0)
-			m_sample(o, "backend_remaining_requests", "backend",
-				 bi[i].name, NULL, NULL,
-				 m_u64(v, sizeof(v),
-				       (uint64_t)bi[i].remaining_requests));
-	m_family(o, "backend_remaining_tokens", "gauge",
-		 "last x-ratelimit-remaining-tokens seen");
-	for (i = 0; i < n; i++)
-		if (bi[i].remaining_tokens >= 0)
-			m_sample(o, "backend_remaining_tokens", "backend",
-				 bi[i].name, NULL, NULL,
-				 m_u64(v, sizeof(v),
-				       (uint64_t)bi[i].remaining_tokens));
-
-	m_family(o, "backend_remaining_requests_age_seconds", "gauge",
-		 "time since x-ratelimit-remaining-requests was last seen");
-	for (i = 0; i < n; i++)
-		if (bi[i].remaining_requests_age_ms >= 0)
-			m_sample(o, "backend_remaining_requests_age_seconds",
-				 "backend", bi[i].name, NULL, NULL,
-				 m_milli(v, sizeof(v),
-					 (uint64_t)bi[i]
-						 .remaining_requests_age_ms));
-	m_family(o, "backend_remaining_tokens_age_seconds", "gauge",
-		 "time since x-ratelimit-remaining-tokens was last seen");
-	for (i = 0; i < n; i++)
-		if (bi[i].remaining_tokens_age_ms >= 0)
-			m_sample(o, "backend_remaining_tokens_age_seconds",
-				 "backend", bi[i].name, NULL, NULL,
-				 m_milli(v, sizeof(v),
-					 (uint64_t)bi[i]
-						 .remaining_tokens_age_ms));
-	m_latency(o, bi, n, "backend_response_time_seconds",
+	view_prom(&vb.rows, o, M_PREFIX, "gauge");
+	m_latency(o, vb.r, vb.rows.n, "backend_response_time_seconds",
 		  "attempts' time to the response headers (time to first "
 		  "token of a stream), from aoai-result duration_ms",
 		  offsetof(struct route_backend_info, latency));
-	m_latency(o, bi, n, "backend_decision_to_result_seconds",
+	m_latency(o, vb.r, vb.rows.n, "backend_decision_to_result_seconds",
 		  "time from the agent's decision to each attempt's result, "
 		  "from aoai-result since_decision_ms: HAProxy's queue, the "
 		  "hops, the time to the response headers; a retried "
 		  "attempt counts from the request's one decision, the "
 		  "attempts before it included",
 		  offsetof(struct route_backend_info, decision_latency));
-
-	m_family(o, "backend_results_total", "counter",
-		 "results learned from aoai-result, by status class "
-		 "(throttle: a throttle status such as 429; none: no "
-		 "response)");
-	for (i = 0; i < n; i++)
-		for (k = 0; k < sizeof(m_backend_counters) /
-					sizeof(m_backend_counters[0]);
-		     k++) {
-			const char *cls =
-				m_result_class(m_backend_counters[k].name);
-
-			if (cls)
-				m_sample(
-					o, "backend_results_total", "backend",
-					bi[i].name, "class", cls,
-					m_u64(v, sizeof(v),
-					      m_counter_at(&bi[i].counters,
-							   m_backend_counters[k]
-								   .off)));
-		}
-	for (k = 0;
-	     k < sizeof(m_backend_counters) / sizeof(m_backend_counters[0]);
-	     k++) {
-		const struct m_counter *mc = &m_backend_counters[k];
-
-		if (m_result_class(mc->name))
-			continue;
-		snprintf(name, sizeof(name), "backend_%s_total", mc->name);
-		m_family(o, name, "counter", mc->help);
-		for (i = 0; i < n; i++)
-			m_sample(o, name, "backend", bi[i].name, NULL, NULL,
-				 m_u64(v, sizeof(v),
-				       m_counter_at(&bi[i].counters, mc->off)));
-	}
-	free(bi);
+	view_prom(&vb.rows, o, M_PREFIX, "counter");
+	view_backends_free(&vb);
 }
 
-static const struct m_counter m_pool_counters[] = {
-#define X(name, help) {#name, help, offsetof(struct route_pool_counters, name)},
-	ROUTE_POOL_COUNTERS(X)
-#undef X
-};
-
-/* Which member figure a pool family shows. */
-enum m_member_field { M_WEIGHT, M_EFFECTIVE, M_AVAILABLE };
-
-static void m_members(struct agent *a, struct buf *o, enum m_member_field f)
+/* The pools view's families: decisions, priority group, then the
+ * members' weights and availability.
+ */
+static void m_pools(struct core *a, struct buf *o)
 {
-	uint32_t np = route_pool_count(a->route), p, i;
-	struct route_pool_info pi;
-	struct route_member_info mi;
-	const char *name = f == M_WEIGHT      ? "pool_member_weight"
-			   : f == M_EFFECTIVE ? "pool_member_effective_weight"
-					      : "pool_member_available";
-	char v[40];
+	struct view_pools vp;
 
-	m_family(o, name, "gauge",
-		 f == M_WEIGHT ? "weight in force (configured, or set at run "
-				 "time)"
-		 : f == M_EFFECTIVE
-			 ? "weight used now: weight x headroom, 0 when the "
-			   "backend cannot take traffic"
-			 : "1 when a decision would consider the member now");
-	for (p = 0; p < np; p++) {
-		if (route_pool_info(a->route, (int)p, &pi) < 0)
-			continue;
-		for (i = 0; i < pi.n_members; i++) {
-			if (route_member_info(a->route, (int)p, i, clock_now.ms,
-					      &mi) < 0)
-				continue;
-			if (f == M_WEIGHT)
-				m_u64(v, sizeof(v), mi.weight);
-			else if (f == M_EFFECTIVE)
-				m_milli(v, sizeof(v),
-					mi.available ? mi.effective_milli : 0);
-			else
-				snprintf(v, sizeof(v), "%d", mi.available);
-			m_sample(o, name, "pool", pi.name, "backend",
-				 route_backend_name(a->route, mi.backend), v);
-		}
+	if (view_pools_fill(&vp, a->route, clock_now.ms, -1) < 0) {
+		o->overflow = true;
+		return;
 	}
-}
-
-static void m_pools(struct agent *a, struct buf *o)
-{
-	uint32_t np = route_pool_count(a->route), p;
-	struct route_pool_info pi;
-	char v[24];
-	size_t k;
-
-	m_family(o, "pool_decisions_total", "counter",
-		 "route decisions of the pool, by reason (exhausted: no "
-		 "member available, answered 429)");
-	for (p = 0; p < np; p++) {
-		if (route_pool_info(a->route, (int)p, &pi) < 0)
-			continue;
-		for (k = 0;
-		     k < sizeof(m_pool_counters) / sizeof(m_pool_counters[0]);
-		     k++) {
-			uint64_t n;
-
-			memcpy(&n,
-			       (const char *)&pi.counters +
-				       m_pool_counters[k].off,
-			       sizeof(n));
-			m_sample(o, "pool_decisions_total", "pool", pi.name,
-				 "reason", m_pool_counters[k].name,
-				 m_u64(v, sizeof(v), n));
-		}
-	}
-	m_family(o, "pool_priority_group", "gauge",
-		 "priority group of the last decision (0: none or "
-		 "exhausted)");
-	for (p = 0; p < np; p++)
-		if (route_pool_info(a->route, (int)p, &pi) == 0)
-			m_sample(o, "pool_priority_group", "pool", pi.name,
-				 NULL, NULL,
-				 m_u64(v, sizeof(v), pi.cur_priority));
-	m_members(a, o, M_WEIGHT);
-	m_members(a, o, M_EFFECTIVE);
-	m_members(a, o, M_AVAILABLE);
+	view_prom(&vp.pools, o, M_PREFIX, "counter");
+	view_prom(&vp.pools, o, M_PREFIX, "gauge");
+	view_prom(&vp.members, o, M_PREFIX, NULL);
+	view_pools_free(&vp);
 }
 
 static void m_route_counter(void *arg, const char *name, const char *help,
@@ -483,7 +209,7 @@ static void m_fleet_counter(void *arg, const char *name, const char *help,
 }
 
 /* The fleet link, when configured. */
-static void m_fleet(struct agent *a, struct buf *o)
+static void m_fleet(struct core *a, struct buf *o)
 {
 	struct fleet_status fs;
 
@@ -515,7 +241,7 @@ static void m_auth_out(void *arg, const char *fmt, ...)
 						 : sizeof(line) - 1);
 }
 
-int metrics_render(struct agent *a, struct buf *o)
+int metrics_render(struct core *a, struct buf *o)
 {
 	const struct ctl_counters *cc = &a->ctl_st.cnt;
 	struct hapi_status hs;

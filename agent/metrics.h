@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "agent-t.h"
+#include "core-t.h"
 #include "buf.h"
 
 /* Content type of the text exposition format, version 0.0.4. */
@@ -16,6 +16,6 @@
  * passed breaker deadlines (route_*_info()), hence the hook. Returns 0, or
  * -1 when <out> overflowed its cap (its content is then incomplete).
  */
-int metrics_render(struct agent *a, struct buf *out);
+int metrics_render(struct core *a, struct buf *out);
 
 #endif /* AOAI_METRICS_H */

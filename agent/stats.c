@@ -4,7 +4,7 @@
 #include "spoa.h"
 #include "stats.h"
 
-void stats_counters_each(const struct agent *a, stats_counter_fn fn, void *arg)
+void stats_counters_each(const struct core *a, stats_counter_fn fn, void *arg)
 {
 #define X(name, help) fn(arg, #name, help, a->conns.cnt.name);
 	CONN_COUNTERS(X)
@@ -19,7 +19,7 @@ void stats_counters_each(const struct agent *a, stats_counter_fn fn, void *arg)
 #undef X
 }
 
-void stats_reset(struct agent *a)
+void stats_reset(struct core *a)
 {
 	conn_reset_counters(&a->conns);
 	spoa_reset_counters(&a->spoa);

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "agent-t.h"
+#include "core-t.h"
 
 /* One counter: <name> (a metric name without "_total"), <help>. */
 typedef void (*stats_counter_fn)(void *arg, const char *name, const char *help,
@@ -16,11 +16,11 @@ typedef void (*stats_counter_fn)(void *arg, const char *name, const char *help,
 /* Calls <fn> for each counter of the SPOP connections, the messages, the
  * SPOP listeners and the agent, in that order.
  */
-void stats_counters_each(const struct agent *a, stats_counter_fn fn, void *arg);
+void stats_counters_each(const struct core *a, stats_counter_fn fn, void *arg);
 
 /* Zeroes those counters and the decision latency histogram, except the
  * reload counters, which say what configuration is in force.
  */
-void stats_reset(struct agent *a);
+void stats_reset(struct core *a);
 
 #endif /* AOAI_STATS_H */

@@ -12,7 +12,10 @@ module. An edge "a -> b" means a file of a includes a header of b. The
 script fails (exit 1) when the graph has a cycle, when a types header
 includes a function header of a module that is not a leaf (a module
 including nothing of the project), or when a module other than main
-includes agent.h (the lifecycle is the top).
+includes agent.h or agent-t.h (the lifecycle is the top). The same graph
+is then checked at module level, where a module is a file stem without
+its -t or -priv suffix (conn-t.h and conn.c are one module, route-priv.h
+belongs to route): no cycle there either.
 
     python3 tests/deps_graph.py
 """
@@ -101,6 +104,23 @@ def cycles(edges):
     return out
 
 
+def stem(node):
+    """The module a node belongs to: conn-t -> conn, route-priv -> route."""
+    for suffix in ("-t", "-priv"):
+        if node.endswith(suffix):
+            return node[: -len(suffix)]
+    return node
+
+
+def collapse(edges):
+    """The graph between modules: the nodes of one stem merged."""
+    out = {}
+    for m, uses in edges.items():
+        mine = out.setdefault(stem(m), set())
+        mine.update(stem(n) for n in uses if stem(n) != stem(m))
+    return out
+
+
 def main():
     edges, impl = graph()
     for m in sorted(edges):
@@ -113,13 +133,17 @@ def main():
             bad += ["types header %s.h includes %s.h" % (m, n)
                     for n in sorted(edges[m])
                     if not n.endswith("-t") and edges.get(n)]
-        elif "agent" in edges[m] and m != "main":
-            bad.append("upward include: %s includes agent.h" % m)
+        for top in ("agent", "agent-t"):
+            if top in edges[m] and stem(m) not in ("agent", "main"):
+                bad.append("upward include: %s includes %s.h" % (m, top))
+    modules = collapse(edges)
+    bad += ["module cycle: %s" % " <-> ".join(c) for c in cycles(modules)]
     for line in bad:
         print(line)
     if bad:
         return 1
-    print("no cycle, no upward include (%d nodes)" % len(edges))
+    print("no cycle, no upward include (%d nodes, %d modules)"
+          % (len(edges), len(modules)))
     return 0
 
 

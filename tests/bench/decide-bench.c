@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent-t.h"
+#include "core-t.h"
 #include "cfg.h"
 #include "clock.h"
 #include "log.h"
@@ -138,7 +138,7 @@ static void bench_frames(bool with_key)
 }
 
 /* conn_notify() without the connection: one NOTIFY in, one ACK out. */
-static size_t bench_full(struct agent *a, const char *buf, size_t len)
+static size_t bench_full(struct core *a, const char *buf, size_t len)
 {
 	struct spop_frame f;
 	char *p = out, *end = out + sizeof(out), *start;
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 {
 	enum bench_mode mode = BENCH_FULL;
 	struct timespec t0, t1;
-	struct agent a;
+	struct core a;
 	unsigned long n_members = 3;
 	unsigned long long iters, i;
 	bool with_key = false, timed = false;

@@ -73,17 +73,10 @@ Region handle (one mock):
   reset_stats(), stop(), start() (same port, same options).
 
 Lab methods:
-  client(timeout=30) -> Client: keep-alive http.client wrapper, one per
-      thread. Client.request(method, path, body=None, headers=None),
-      Client.chat(text="hi", stream=False, deployment="gpt-4o", body=None,
-      headers=None, path=None), Client.embeddings(text).
-  request(...) / chat(...): one-shot helpers on a fresh Client.
-  run_load(n, threads=4, fn=None) -> list of Response (fn(client, i)
-      defaults to a small chat request).
-  Load(lab, threads=4, fn=None, pause=0.0): background steady load (also
-      a context manager); .start(), .stop() -> list of Response or
-      exception; .results: list of (time.monotonic() at send, Response or
-      exception), readable while it runs; .errors: the exceptions.
+  client(timeout=30) -> labhttp.Client on the frontend with the gateway
+      key; request(...) / chat(...): one-shot helpers on a fresh Client.
+  run_load(n, threads=4, fn=None) -> list of Response or Exception
+      (labload.run_load); labenv.Load(lab, ...) is labload.Load.
   kill_agent(sig=SIGKILL), stop_agent(), start_agent(), pause_agent()
       (SIGSTOP), resume_agent() (SIGCONT).
   reload_haproxy(timeout=10) -> new Popen: starts a new HAProxy with the
@@ -105,14 +98,9 @@ Lab methods:
       complete); stop(): that plus the folder removed (unless keep or
       workdir); the with block calls stop(); both idempotent.
 
-Result helpers: status_counts(results), failures(results, ok=(200,)),
-  served_by(results) (Counter of x-aoai-server).
-
-Responses: Response(status, reason, headers (dict, lower-case names),
-  body (bytes), elapsed (s), retried_stale (bool)); .json(), .text.
-  Client retries a request ONCE, only when a reused keep-alive connection
-  was closed before a single response byte arrived (what every HTTP client
-  does on a stale keep-alive connection); retried_stale says it happened.
+The HTTP client (Client, Response) is labhttp's, the load drivers and
+the result helpers (run_load, Load, status_counts, failures, served_by)
+labload's; labenv re-exports them.
 
 Every address is on 127.0.0.1; ports come from free_port() or the mocks'
 --port 0 --port-file; HAProxy's internal hops are abstract sockets named
@@ -129,10 +117,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
-import time
 
 import harness
+import labconf
+import labload
+from labhttp import API_VERSION, DEPLOYMENT, LOCAL  # noqa: F401
+from labhttp import Client, Response, chat_path  # noqa: F401
+from labload import Load, failures, served_by, status_counts  # noqa: F401
 
 ROOT = os.environ.get("AOAI_ROOT") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -150,17 +141,14 @@ HAPROXY_RUN_OPTS = ["-dMglobal"]
 LAB_CFG = os.path.join(ROOT, "haproxy-conf/lab/haproxy.cfg")
 LAB_YAML = os.path.join(ROOT, "haproxy-conf/lab/aoai-spoa.yaml")
 SPOE_CONF = os.path.join(ROOT, "haproxy-conf/aoai-spoe.conf")
-LOCAL = "127.0.0.1"
 
 REGIONS = ("eastus", "swedencentral", "westus-payg")
-API_VERSION = "2024-06-01"
-DEPLOYMENT = "gpt-4o"
 
-# Addresses in the shipped lab YAML that labenv rewrites.
-YAML_AGENT = "127.0.0.1:12345"
-YAML_METRICS = "127.0.0.1:9101"
-YAML_CONTROL_TCP = "127.0.0.1:9102"
-YAML_DIR = "/tmp/aoai-lab/"
+# Addresses in the shipped lab YAML that the lab replaces (labconf).
+YAML_AGENT = labconf.SHIPPED["agent"]
+YAML_METRICS = labconf.SHIPPED["metrics"]
+YAML_CONTROL_TCP = labconf.SHIPPED["control_tcp"]
+YAML_DIR = labconf.SHIPPED["dir"]
 
 
 # The lab uses the harness's helpers (one copy of each).
@@ -180,124 +168,6 @@ def env_name(region):
 
 class LabError(RuntimeError):
     pass
-
-
-def chat_path(deployment=DEPLOYMENT):
-    return ("/openai/deployments/%s/chat/completions?api-version=%s"
-            % (deployment, API_VERSION))
-
-
-# ---- HTTP client --------------------------------------------------------
-
-class Response:
-    def __init__(self, status, reason, headers, body, elapsed,
-                 retried_stale=False):
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.body = body
-        self.elapsed = elapsed
-        self.retried_stale = retried_stale
-
-    @property
-    def text(self):
-        return self.body.decode("utf-8", "replace")
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return "<Response %s %s %d bytes %.3fs>" % (
-            self.status, self.headers.get("x-aoai-backend", "-"),
-            len(self.body), self.elapsed)
-
-
-class Client:
-    """A keep-alive HTTP/1.1 client to one host:port (not thread-safe: use
-    one per thread)."""
-
-    def __init__(self, host, port, timeout=30.0, api_key=None):
-        self.host = host
-        self.port = port
-        self.timeout = timeout
-        self.api_key = api_key
-        self.conn = None
-        self.reused = False
-        self.stale_retries = 0
-
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def _connect(self):
-        self.conn = http.client.HTTPConnection(self.host, self.port,
-                                               timeout=self.timeout)
-        self.reused = False
-
-    def request(self, method, path, body=None, headers=None):
-        """Sends one request; returns a Response (raises OSError or
-        http.client.HTTPException when it failed)."""
-        hdrs = {"Content-Type": "application/json"}
-        if self.api_key:
-            hdrs["api-key"] = self.api_key
-        hdrs.update(headers or {})
-        if isinstance(body, str):
-            body = body.encode()
-        start = time.monotonic()
-        retried = False
-        while True:
-            if self.conn is None:
-                self._connect()
-            reused = self.reused
-            try:
-                self.conn.request(method, path, body=body, headers=hdrs)
-                resp = self.conn.getresponse()
-                data = resp.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError,
-                    BrokenPipeError, http.client.BadStatusLine) as exc:
-                # A keep-alive connection the server closed while idle:
-                # retry once on a new connection, as HTTP clients do.
-                self.close()
-                if reused and not retried and not (
-                        isinstance(exc, http.client.BadStatusLine)
-                        and not isinstance(exc,
-                                           http.client.RemoteDisconnected)):
-                    retried = True
-                    self.stale_retries += 1
-                    continue
-                raise
-            except Exception:
-                self.close()
-                raise
-            self.reused = True
-            headers_l = {k.lower(): v for k, v in resp.getheaders()}
-            if resp.will_close:
-                self.close()
-            return Response(resp.status, resp.reason, headers_l, data,
-                            time.monotonic() - start, retried)
-
-    def chat_path(self, deployment=DEPLOYMENT):
-        return chat_path(deployment)
-
-    def chat(self, text="hello", stream=False, deployment=DEPLOYMENT,
-             body=None, headers=None, path=None):
-        """POST a chat completion (body: raw bytes/str overrides text)."""
-        if body is None:
-            msg = {"messages": [{"role": "user", "content": text}],
-                   "max_tokens": 16}
-            if stream:
-                msg["stream"] = True
-            body = json.dumps(msg)
-        return self.request("POST", path or self.chat_path(deployment),
-                            body, headers)
-
-    def embeddings(self, text="hello", deployment="text-embedding-3-small",
-                   headers=None):
-        return self.request(
-            "POST", "/openai/deployments/%s/embeddings?api-version=%s"
-            % (deployment, API_VERSION), json.dumps({"input": text}),
-            headers)
 
 
 # ---- one mock region -----------------------------------------------------
@@ -489,13 +359,10 @@ class Lab:
             r.start()
             self.regions[name] = r
             self.logs[name] = r.log_path
-        with open(self.keys_map, "w") as f:
-            for name in self.region_names:
-                f.write("%s %s\n" % (name, self.api_keys[name]))
-        os.chmod(self.keys_map, 0o600)
-        with open(self.clients_map, "w") as f:
-            f.write("%s lab-client\n" % self.client_key)
-        os.chmod(self.clients_map, 0o600)
+        labconf.write_private(self.keys_map, [
+            (name, self.api_keys[name]) for name in self.region_names])
+        labconf.write_private(self.clients_map,
+                              [(self.client_key, "lab-client")])
         self.fe_port = free_port()
         self.agent_port = free_port()
         self.metrics_port = free_port()
@@ -529,11 +396,11 @@ class Lab:
                 text = f.read()
         if self.agent_edit:
             text = self.agent_edit(text)
-        text = (text.replace(YAML_AGENT, "%s:%d" % (LOCAL, self.agent_port))
-                .replace(YAML_METRICS, "%s:%d" % (LOCAL, self.metrics_port))
-                .replace(YAML_CONTROL_TCP, "%s:%d" % (LOCAL,
-                                                      self.control_tcp_port))
-                .replace(YAML_DIR, self.dir + "/"))
+        text = labconf.agent_yaml(text, {
+            "agent": "%s:%d" % (LOCAL, self.agent_port),
+            "metrics": "%s:%d" % (LOCAL, self.metrics_port),
+            "control_tcp": "%s:%d" % (LOCAL, self.control_tcp_port),
+            "dir": self.dir + "/"})
         with open(self.agent_yaml_path, "w") as f:
             f.write(text)
 
@@ -802,114 +669,5 @@ class Lab:
             c.close()
 
     def run_load(self, n, threads=4, fn=None):
-        """n requests over <threads> keep-alive clients; returns the list
-        of Response or Exception, in no particular order."""
-        fn = fn or (lambda c, i: c.chat("hello %d" % i))
-        results = []
-        lock = threading.Lock()
-        counter = iter(range(n))
-
-        def worker():
-            c = self.client()
-            try:
-                while True:
-                    with lock:
-                        i = next(counter, None)
-                    if i is None:
-                        return
-                    try:
-                        r = fn(c, i)
-                    except Exception as exc:  # noqa: BLE001 - recorded
-                        r = exc
-                    with lock:
-                        results.append(r)
-            finally:
-                c.close()
-        ts = [threading.Thread(target=worker, daemon=True)
-              for _ in range(threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        return results
-
-
-def status_counts(results):
-    """Counter of status codes (exceptions counted by class name)."""
-    import collections
-    return collections.Counter(
-        type(r).__name__ if isinstance(r, Exception) else r.status
-        for r in results)
-
-
-def failures(results, ok=(200,)):
-    """The results that are exceptions or have a status not in <ok>."""
-    return [r for r in results
-            if isinstance(r, Exception) or r.status not in ok]
-
-
-def served_by(results):
-    """Counter of x-aoai-server (the server that answered) of responses."""
-    import collections
-    return collections.Counter(r.headers.get("x-aoai-server")
-                               for r in results
-                               if not isinstance(r, Exception))
-
-
-class Load:
-    """Steady background load: <threads> keep-alive clients sending fn(client,
-    i) (default a small chat) until stop(); pause between requests."""
-
-    def __init__(self, lab, threads=4, fn=None, pause=0.0):
-        self.lab = lab
-        self.threads = threads
-        self.fn = fn or (lambda c, i: c.chat("hello %d" % i))
-        self.pause = pause
-        self.results = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._ts = []
-        self._n = 0
-
-    def _worker(self):
-        c = self.lab.client()
-        try:
-            while not self._stop.is_set():
-                with self._lock:
-                    i = self._n
-                    self._n += 1
-                t0 = time.monotonic()
-                try:
-                    r = self.fn(c, i)
-                except Exception as exc:  # noqa: BLE001 - recorded
-                    r = exc
-                with self._lock:
-                    self.results.append((t0, r))
-                if self.pause:
-                    self._stop.wait(self.pause)
-        finally:
-            c.close()
-
-    def start(self):
-        for _ in range(self.threads):
-            t = threading.Thread(target=self._worker, daemon=True)
-            t.start()
-            self._ts.append(t)
-        return self
-
-    def stop(self):
-        self._stop.set()
-        for t in self._ts:
-            t.join(60)
-        return [r for _t, r in self.results]
-
-    @property
-    def errors(self):
-        return [r for _t, r in self.results if isinstance(r, Exception)]
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
+        """n requests over <threads> keep-alive clients (labload.run_load)."""
+        return labload.run_load(self.client, n, threads, fn)

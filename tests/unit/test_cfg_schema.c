@@ -12,7 +12,6 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "cfg-schema.h"
 #include "cfg.h"
 #include "tap.h"
 #include "text.h"
@@ -62,6 +61,7 @@ static void print_err(void *arg, const char *msg)
 static void test_table(void)
 {
 	union {
+		struct cfg c; /* root-level keys (metrics_allow_remote) */
 		struct cfg_agent a;
 		struct cfg_haproxy h;
 		struct cfg_breaker b;

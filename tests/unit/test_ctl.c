@@ -24,7 +24,7 @@ static const char yaml[] = "listen: [tcp://127.0.0.1:12345]\n"
 			   "      - {backend: eastus, weight: 3}\n"
 			   "      - {backend: westus, weight: 1}\n";
 
-static struct agent a;
+static struct core a;
 static struct ctl_session sess;
 static struct buf out;
 static int reload_result;
@@ -36,7 +36,7 @@ static void cfg_err(void *arg, const char *msg)
 }
 
 /* Stands for agent_reload(): fails with two errors, or succeeds. */
-static int fake_reload(struct agent *ag, cfg_error_fn err, void *arg)
+static int fake_reload(struct core *ag, cfg_error_fn err, void *arg)
 {
 	(void)ag;
 	if (reload_result < 0) {
