@@ -625,8 +625,10 @@ static void cfg_parse_fleet_peers(struct cfg_ctx *ctx, yaml_node_t *n)
 			return;
 		}
 		if (cfg_name(ctx, cfg_key(keys, nk, "name")->val, "name",
-			     p->name) < 0 ||
-		    cfg_addr(ctx, cfg_key(keys, nk, "address")->val, "address",
+			     p->name) < 0)
+			continue;
+		self |= !strcmp(p->name, fl->node);
+		if (cfg_addr(ctx, cfg_key(keys, nk, "address")->val, "address",
 			     &p->addr) < 0)
 			continue;
 		if (p->addr.kind != CFG_ADDR_TCP) {
@@ -639,11 +641,10 @@ static void cfg_parse_fleet_peers(struct cfg_ctx *ctx, yaml_node_t *n)
 			if (!strcmp(fl->peers[j].name, p->name))
 				break;
 		if (j < fl->n_peers) {
-			yconf_bad(&ctx->y, item, "peers: node %s twice",
+			yconf_err(&ctx->y, item, "peers: node %s twice",
 				  p->name);
 			continue;
 		}
-		self |= !strcmp(p->name, fl->node);
 		fl->n_peers++;
 	}
 	if (count > 0 && fl->node[0] && !self)

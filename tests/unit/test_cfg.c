@@ -573,6 +573,23 @@ static const struct err_case err_cases[] = {
 	 LISTEN TAIL "haproxy: {stats_socket: unix:///h, backend: b}\n"
 		     "fleet: {table: t}\n",
 	 "t.yaml:5:8: fleet: missing required key 'node'"},
+	{"fleet peers without this node",
+	 LISTEN TAIL "haproxy: {stats_socket: unix:///h, backend: b}\n"
+		     "fleet: {table: t, node: n1, peers: [{name: n2, "
+		     "address: 'tcp://10.0.0.2:1'}]}\n",
+	 "t.yaml:5:36: peers: this node (n1) is not listed"},
+	{"fleet peer twice",
+	 LISTEN TAIL "haproxy: {stats_socket: unix:///h, backend: b}\n"
+		     "fleet: {table: t, node: n1, peers: [{name: n1, "
+		     "address: 'tcp://10.0.0.1:1'}, {name: n1, "
+		     "address: 'tcp://10.0.0.2:1'}]}\n",
+	 "t.yaml:5:78: peers: node n1 twice"},
+	{"fleet peer on a unix socket",
+	 LISTEN TAIL "haproxy: {stats_socket: unix:///h, backend: b}\n"
+		     "fleet: {table: t, node: n1, peers: [{name: n1, "
+		     "address: 'unix:///p'}]}\n",
+	 "t.yaml:5:57: address: HAProxy's peers listen on tcp://HOST:PORT, "
+	 "got 'unix:///p'"},
 	{"fleet key too long",
 	 LISTEN TAIL
 	 "haproxy: {stats_socket: unix:///h, backend: b}\n"
