@@ -16,6 +16,13 @@ sampled every SAMPLE seconds on the control sockets; the resolution is
 that sampling's, one round over the three nodes).
 
     python3 tests/lab/fleet.py [--nodes 3] [--seconds 8] [--poll 250ms]
+                               [--poll-only]
+
+Sharing renders each node's aoai-spoe.conf from its YAML (fleet.peers):
+aoai-route carries the other nodes' deadlines, read from the table by
+HAProxy on every request. --poll-only adds a third run per rate with the
+shipped aoai-spoe.conf, where the agents learn only from their reads of
+the table, for comparison.
 
 --poll sets the agents' fleet.poll_interval (the propagation delay is
 about half of it on average, plus a few ms); the CPU seconds the agents
