@@ -205,6 +205,13 @@ static void agent_accept(void *arg, struct listener *l, int fd,
 	conn_new(&a->core.conns, fd, peer);
 }
 
+static bool agent_shed(void *arg)
+{
+	struct agent *a = arg;
+
+	return conn_shed(&a->core.conns);
+}
+
 static int agent_listen_one(struct agent *a, int fd, const char *name,
 			    const char *path)
 {
@@ -332,6 +339,7 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	signal(SIGPIPE, SIG_IGN);
 
 	listener_set_init(&a->core.spop, loop);
+	listener_set_shed(&a->core.spop, agent_shed, a);
 	/* before any listener: a SIGTERM as soon as the socket answers must
 	 * stop the agent cleanly, not kill it (the signal waits in libev
 	 * until the loop runs)

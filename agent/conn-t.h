@@ -25,6 +25,8 @@ enum conn_state {
 	X(conn_accepted, "SPOP connections accepted")                          \
 	X(conn_refused, "SPOP connections refused at max_connections")         \
 	X(conn_evicted, "SPOP connections without HELLO closed for a new one") \
+	X(conn_evicted_idle,                                                   \
+	  "idle SPOP connections closed for a new one (cap or descriptors)")   \
 	X(conn_closed, "SPOP connections closed")                              \
 	X(hello, "HELLO handshakes completed")                                 \
 	X(healthcheck, "health-check HELLOs answered")                         \
@@ -55,6 +57,7 @@ struct conn_set {
 	struct conn *hq_head;	     /* waiting for HELLO, oldest first */
 	struct conn *hq_tail;
 	uint32_t n;	  /* open connections */
+	uint32_t fd_cap;  /* beyond it, a new one replaces an idle one */
 	uint64_t next_id; /* for log lines */
 	struct conn_counters cnt;
 	struct log_rl rl_proto;	  /* protocol errors */
@@ -92,6 +95,7 @@ struct conn {
 	size_t woff;  /* bytes of wbuf already sent */
 	size_t wsize;
 	uint64_t notifies; /* NOTIFYs handled on this connection */
+	uint64_t since;	   /* ms: accepted, then the last complete frame */
 };
 
 #endif /* AOAI_CONN_T_H */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +40,20 @@
 #define CONN_POOL_MAX  4096
 #define CONN_POOL_KEEP 8
 #define CONN_POOL_TRIM 1.0 /* seconds */
+/* Descriptors not given to SPOP connections: a quarter of RLIMIT_NOFILE,
+ * at most this many.
+ */
+#define CONN_FD_RESERVE_DIV 4
+#define CONN_FD_RESERVE_MAX 256
+/* Connections waiting for HELLO read at most, per eviction, before one of
+ * them is closed.
+ */
+#define CONN_EVICT_READS 8
+/* A connection without HELLO is not closed for a new one before this (ms):
+ * HAProxy sends its HELLO at once, a peer that connected a moment ago may
+ * not have yet.
+ */
+#define CONN_HELLO_GRACE_MS 100
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -201,6 +216,105 @@ static void conn_stop_reading(struct conn *c)
 	}
 }
 
+/* The SPOP connections the descriptor limit leaves room for: the rest is
+ * kept for the control and metrics clients, HAProxy's runtime API, token
+ * requests and snapshot files, which fail if SPOP connections took every
+ * descriptor.
+ */
+static uint32_t conn_fd_cap(void)
+{
+	struct rlimit rl;
+	rlim_t reserve;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= UINT32_MAX)
+		return UINT32_MAX;
+	reserve = rl.rlim_cur / CONN_FD_RESERVE_DIV;
+	if (reserve > CONN_FD_RESERVE_MAX)
+		reserve = CONN_FD_RESERVE_MAX;
+	return (uint32_t)(rl.rlim_cur - reserve);
+}
+
+/* The HELLO'd connection idle for longest with no frame in flight, or
+ * NULL. One that completed a frame during this wake-up is never chosen.
+ * Linear, but it runs only at a limit, never per frame.
+ */
+static struct conn *conn_idlest(struct conn_set *cs)
+{
+	struct conn *c, *best = NULL;
+
+	for (c = cs->list; c; c = c->next) {
+		if (c->state != CONN_ST_ACTIVE || c->rlen || c->wlen ||
+		    c->since >= clock_now.ms)
+			continue;
+		if (!best || c->since < best->since)
+			best = c;
+	}
+	return best;
+}
+
+/* Makes room for a new connection because of <limit>: closes the oldest
+ * connection still waiting for HELLO, else conn_idlest(), which first
+ * gets an AGENT-DISCONNECT (status 0: HAProxy simply opens another),
+ * written straight to its socket as it has no output queued. A waiting
+ * one is read first: its HELLO may sit unread behind the accept burst
+ * (HAProxy's health check), and then it is served, not closed; one that
+ * came less than CONN_HELLO_GRACE_MS ago is left its chance, and nothing
+ * is closed. Returns true when a connection (and its descriptor) was
+ * closed.
+ */
+static bool conn_evict(struct conn_set *cs, const char *limit)
+{
+	char frame[CONN_DISCONNECT_RESERVE], *p = frame;
+	uint32_t open = cs->n;
+	struct conn *c;
+	int i;
+
+	for (i = 0; i < CONN_EVICT_READS && (c = cs->hq_head); i++) {
+		conn_read_cb(cs->loop, &c->rio, EV_READ);
+		if (cs->n < open)
+			return true; /* it closed: room made */
+		if (c->state != CONN_ST_HELLO)
+			continue; /* it said HELLO: served */
+		if (clock_now.ms - c->since < CONN_HELLO_GRACE_MS)
+			return false;
+		cs->cnt.conn_evicted++;
+		log_rl(&cs->rl_evicted, clock_now.ms, LOG_WARNING,
+		       "%s reached (%u SPOP connections): closed the oldest "
+		       "connection without HELLO (%s) to accept a new one",
+		       limit, cs->n, c->peer);
+		conn_close(c, "evicted: no HELLO, at a limit");
+		return true;
+	}
+	/* a HELLO'd connection never goes while one without HELLO is left */
+	c = cs->hq_head ? NULL : conn_idlest(cs);
+	if (!c)
+		return false;
+	cs->cnt.conn_evicted_idle++;
+	log_rl(&cs->rl_evicted, clock_now.ms, LOG_WARNING,
+	       "%s reached (%u SPOP connections): closed conn #%llu %s, idle "
+	       "%.1fs, to accept a new one (%llu idle ones closed so far)",
+	       limit, cs->n, (unsigned long long)c->id, c->peer,
+	       (double)(clock_now.ms - c->since) / 1000.0,
+	       (unsigned long long)cs->cnt.conn_evicted_idle);
+	if (spop_encode_agent_disconnect(
+		    &p, frame + sizeof(frame), SPOP_ERR_NONE,
+		    "idle, closed for a new connection") > 0 &&
+	    send(c->fd, frame, (size_t)(p - frame),
+		 MSG_NOSIGNAL | MSG_DONTWAIT) == p - frame) {
+		cs->cnt.frames_out++;
+		cs->cnt.disconnect_out[SPOP_ERR_NONE]++;
+	}
+	conn_close(c, "evicted: idle, at a limit");
+	return true;
+}
+
+bool conn_shed(struct conn_set *cs)
+{
+	clock_update();
+	return conn_evict(cs, "the process's descriptor limit");
+}
+
 int conn_new(struct conn_set *cs, int fd, const char *peer)
 {
 	uint32_t fmax = cs->cfg->max_frame_size;
@@ -208,15 +322,13 @@ int conn_new(struct conn_set *cs, int fd, const char *peer)
 	size_t wsize = 2 * (rsize + CONN_DISCONNECT_RESERVE);
 	struct conn *c;
 
-	if (cs->n >= cs->cfg->max_connections && cs->hq_head) {
-		log_rl(&cs->rl_evicted, clock_now.ms, LOG_WARNING,
-		       "%s: max_connections (%u) reached: closed the oldest "
-		       "connection without HELLO (%s) to accept it",
-		       peer, cs->cfg->max_connections, cs->hq_head->peer);
-		cs->cnt.conn_evicted++;
-		conn_close(cs->hq_head,
-			   "evicted: no HELLO, at max_connections");
-	}
+	if (cs->fd_cap == 0)
+		cs->fd_cap = conn_fd_cap();
+	if (cs->n >= cs->cfg->max_connections)
+		conn_evict(cs, "max_connections");
+	else if (cs->n >= cs->fd_cap)
+		/* soft: with nothing idle, accept into the reserve */
+		conn_evict(cs, "the descriptor limit");
 	if (cs->n >= cs->cfg->max_connections) {
 		log_rl(&cs->rl_refused, clock_now.ms, LOG_WARNING,
 		       "%s: refused: max_connections (%u) reached", peer,
@@ -249,6 +361,7 @@ int conn_new(struct conn_set *cs, int fd, const char *peer)
 	c->rsize = rsize;
 	c->wsize = wsize;
 	c->state = CONN_ST_HELLO;
+	c->since = clock_now.ms;
 	conn_hq_push(c);
 	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
 	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
@@ -701,8 +814,10 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	/* only whole frames count as activity: bytes trickled in without
 	 * ever completing a frame must not hold the connection forever
 	 */
-	if (conn_process(c) && c->state == CONN_ST_ACTIVE)
+	if (conn_process(c) && c->state == CONN_ST_ACTIVE) {
 		ev_timer_again(cs->loop, &c->timer);
+		c->since = clock_now.ms;
+	}
 	if (c->wlen && c->state != CONN_ST_CLOSED)
 		conn_flush(c);
 	if (c->state != CONN_ST_CLOSED)

@@ -11,6 +11,12 @@
  */
 int conn_new(struct conn_set *cs, int fd, const char *peer);
 
+/* Out of descriptors: closes the connection that makes room for a new one
+ * (the oldest without HELLO, else the longest idle with no frame in
+ * flight), counted and logged. Returns false when none qualifies.
+ */
+bool conn_shed(struct conn_set *cs);
+
 /* Queues an AGENT-DISCONNECT with <status> and closes once it is sent.
  * <why> is logged with the peer.
  */

@@ -130,6 +130,20 @@ static const char *hapi_state_str(enum hapi_state st)
 	return "?";
 }
 
+/* True when the HAProxy server of a backend in <st> should be drained:
+ * every state but closed. A drained server still takes the agent's
+ * use-server choice (HAProxy skips only a stopped one), so the half-open
+ * probe reaches it; but each L7 retry redispatches (redispatch 1) and the
+ * balancer skips drained servers, falling back to the backup tier when no
+ * active one is left. Readying a half-open server instead made it the
+ * retries' only active target: a failed probe came back to the client
+ * as the region's 500 (50 of 50 trials in tests/e2e/test_probe.py).
+ */
+static bool hapi_wants_drain(enum route_state st)
+{
+	return st != ROUTE_ST_CLOSED;
+}
+
 /* Every state change of the link goes through here. */
 static void hapi_set_state(struct hapi *h, enum hapi_state st)
 {
@@ -290,8 +304,7 @@ static void hapi_apply(struct hapi *h)
 			continue;
 		if (route_backend_info(h->route, (int)b, clock_now.ms, &bi) ==
 		    0)
-			s->want_drain = bi.state == ROUTE_ST_OPEN ||
-					bi.state == ROUTE_ST_COOLING;
+			s->want_drain = hapi_wants_drain(bi.state);
 		if (maint) {
 			/* "state drain" or "ready" would lift MAINT: an
 			 * operator's MAINT is never touched
@@ -624,9 +637,7 @@ static void hapi_run(struct hapi *h)
 		       "haproxy: set server %s/%s state %s (%s)",
 		       h->cfg.backend, s->name,
 		       s->want_drain ? "drain" : "ready",
-		       s->want_drain ? "circuit open"
-				     : "circuit closed or "
-				       "half-open");
+		       s->want_drain ? "circuit not closed" : "circuit closed");
 		hapi_request(h, HAPI_SET);
 		return;
 	}
@@ -809,7 +820,7 @@ void hapi_mirror(struct hapi *h, int b, enum route_state from,
 		 enum route_state to)
 {
 	struct hapi_srv *s;
-	bool want = to == ROUTE_ST_OPEN || to == ROUTE_ST_COOLING;
+	bool want = hapi_wants_drain(to);
 
 	(void)from;
 	if (!h || !h->cfg.mirror || b < 0 || (uint32_t)b >= h->n_srv)

@@ -61,8 +61,8 @@ void hapi_stop(struct hapi **hp);
 void hapi_quiesce(struct hapi *h);
 
 /* Breaker transition of backend <b> (the agent's route hook calls this):
- * with mirror on, an open or cooling circuit wants the HAProxy server in
- * DRAIN, closed and half-open want READY. Only records the wish and wakes
+ * with mirror on, an open, cooling or half-open circuit wants the HAProxy
+ * server in DRAIN, a closed one wants READY. Only records the wish and wakes
  * the link; no engine call, no I/O here. One "set server" per real change.
  * NULL-safe.
  */

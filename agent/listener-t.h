@@ -6,6 +6,7 @@
 #define AOAI_LISTENER_T_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cfg-t.h"
@@ -19,13 +20,20 @@ struct listener;
 typedef void (*listener_accept_fn)(void *arg, struct listener *l, int fd,
 				   const char *peer);
 
+/* Out of descriptors: closes one connection of the set's owner to free a
+ * descriptor for a new one. Returns false when none can go.
+ */
+typedef bool (*listener_shed_fn)(void *arg);
+
 /* Listeners paused together when the process runs out of descriptors. */
 struct listener_set {
 	struct ev_loop *loop;
 	struct listener *list; /* owned */
-	ev_timer retry;	       /* EMFILE: accept again later */
-	struct log_rl rl;      /* accept() errors */
-	uint64_t paused;       /* times accepting paused for lack of fds */
+	listener_shed_fn shed; /* NULL: out of descriptors, only pause */
+	void *shed_arg;
+	ev_timer retry;	  /* EMFILE: accept again later */
+	struct log_rl rl; /* accept() errors */
+	uint64_t paused;  /* times accepting paused for lack of fds */
 };
 
 struct listener {

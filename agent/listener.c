@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Listening sockets: one accept loop with an EMFILE pause. */
+/* Listening sockets: one accept loop; out of descriptors, an idle
+ * connection makes room, else accepting pauses.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +50,7 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	char peer[CFG_PATH_MAX + 40];
 	socklen_t len;
 	int i, fd, err;
+	bool shed = false;
 
 	(void)revents;
 	clock_update();
@@ -60,6 +63,17 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (err == EAGAIN || err == EWOULDBLOCK ||
 			    err == EINTR || err == ECONNABORTED)
 				return;
+			/* an idle connection gives its descriptor to the
+			 * waiting one, which may be HAProxy's health check
+			 */
+			if ((err == EMFILE || err == ENFILE) && s->shed &&
+			    !shed && s->shed(s->shed_arg)) {
+				/* once: if the freed descriptor did not
+				 * help (another process took it), pause
+				 */
+				shed = true;
+				continue;
+			}
 			if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 			    err == ENOMEM) {
 				/* the pending connection stays queued; do not
@@ -86,6 +100,7 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1},
 				   sizeof(int));
+		shed = false;
 		sock_peer_str(&ss, len, l->name, peer, sizeof(peer));
 		l->accept(l->arg, l, fd, peer);
 	}
@@ -97,6 +112,12 @@ void listener_set_init(struct listener_set *s, struct ev_loop *loop)
 	s->loop = loop;
 	ev_init(&s->retry, listener_retry_cb);
 	s->retry.data = s;
+}
+
+void listener_set_shed(struct listener_set *s, listener_shed_fn shed, void *arg)
+{
+	s->shed = shed;
+	s->shed_arg = arg;
 }
 
 struct listener *listener_add(struct listener_set *s, int fd, const char *name,

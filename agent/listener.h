@@ -10,6 +10,12 @@
 /* An empty set on <loop>. */
 void listener_set_init(struct listener_set *s, struct ev_loop *loop);
 
+/* When accept() runs out of descriptors, <shed>(<arg>) is asked to free
+ * one before accepting again; accepting pauses only when it cannot.
+ */
+void listener_set_shed(struct listener_set *s, listener_shed_fn shed,
+		       void *arg);
+
 /* Adds the listening socket <fd> (ownership passes) named <name> to <s>
  * and starts accepting: each socket goes to <accept>(<arg>, ...). <path>,
  * when not NULL, is a unix socket file removed on close. Returns the

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Routing engine internals shared by its files: route.c (decisions,
+/* Routing engine internals shared by its files: route-decide.c (decisions,
  * learning), route-apply.c (configuration and reload carry-over),
  * route-admin.c (overrides, inspection, snapshots). Nothing outside the
  * engine includes this.

@@ -311,15 +311,22 @@ def main():
         t.eq(len(re.findall(r"set server aoai/swedencentral state ready",
                             log)), 1, "READY sent once")
 
-        # half-open is READY too, so probes can reach the region
+        # half-open stays DRAIN (use-server still takes the probe there,
+        # a redispatched retry cannot): READY only once it is closed
         env.agent("trip backend swedencentral 1s")
         t.ok(timed(lambda: env.stat().get("swedencentral") == "DRAIN", 2)
              is not None, "short trip: DRAIN")
         took = timed(lambda: env.backend("swedencentral").get("state") ==
-                     "half-open" and env.stat().get("swedencentral") ==
-                     "no check", 4)
-        t.ok(took is not None, "half-open: READY in HAProxy", env.stat())
+                     "half-open", 4)
+        polls = env.agent_json("show haproxy json").get("polls", 0)
+        timed(lambda: env.agent_json("show haproxy json").get("polls", 0)
+              >= polls + 2, 4)
+        t.ok(took is not None and env.stat().get("swedencentral") ==
+             "DRAIN", "half-open: still DRAIN in HAProxy two polls later",
+             env.stat())
         env.agent("reset backend swedencentral")
+        t.ok(timed(lambda: env.stat().get("swedencentral") == "no check",
+                   2) is not None, "closed: READY in HAProxy", env.stat())
 
         # -- HAProxy reloaded: the new process has no DRAIN; re-applied
         env.agent("trip backend swedencentral 60s")

@@ -144,7 +144,18 @@ def concurrent(tap, port, n=1000):
 
 
 def max_connections(tap, port, p):
+    """At max_connections a new connection replaces an idle one; it is
+    refused only when every connection has a frame in flight. So each
+    of the 10 first gets one answered NOTIFY and the first 4 bytes of the
+    next one in the same segment (read once the first ACK is back)."""
     conns = [I.active(port) for _ in range(10)]
+    rest = []
+    for i, c in enumerate(conns):
+        nxt = H.notify(1, i + 1, [H.route_msg("chat", None, ())])
+        c.send(H.notify(2, i + 1, [H.route_msg("chat", None, ())]) +
+               nxt[:4])
+        c.recv()
+        rest.append(nxt[4:])
     extra = None
     try:
         extra = I.connect(port)
@@ -164,9 +175,31 @@ def max_connections(tap, port, p):
             p, r"%s.*refused.*max_connections" % peer), 5),
                "log: the refusal names the peer and max_connections",
                H.read_log(p)[-1500:])
-        ok = all(I.ack_ok(I.route(c, 1, i + 1)[0], 1, i + 1)
-                 for i, c in enumerate(conns))
+        ok = True
+        for i, c in enumerate(conns):
+            c.send(rest[i])
+            ok = I.ack_ok(c.recv(), 1, i + 1) and ok
         tap.ok(ok, "the 10 admitted connections keep working")
+        # all idle now: a new connection is served, the idlest one goes
+        # (one that completed a frame in the same millisecond would not)
+        time.sleep(0.05)
+        fresh = I.connect(port)
+        try:
+            f = fresh.hello()
+            tap.ok(f is not None and f["type"] == spop.T_AGENT_HELLO,
+                   "max_connections 10, every connection idle: the 11th "
+                   "is served")
+        finally:
+            fresh.close()
+        closed = [c for c in conns if c.eof(0.3)]
+        tap.eq(len(closed), 1, "and exactly one idle connection was "
+               "closed for it")
+        tap.ok(H.wait_until(lambda: I.log_lines(
+            p, r"max_connections reached.*closed conn #\d+.*idle"), 5),
+               "log: the eviction names the limit and the connection")
+        for c in closed:
+            conns.remove(c)
+            c.close()
         conns.pop().close()
         tap.ok(H.wait_until(lambda: I.serves(port), 5),
                "after closing one, a new connection is served")

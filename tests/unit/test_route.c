@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of the routing engine (agent/route.c): fake clock, no sleeps. */
+/* Unit tests of the routing engine (agent/route-*.c): fake clock, no sleeps. */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>

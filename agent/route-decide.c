@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Routing engine: pools, priority groups, weights, affinity; the results
+/* The routing engine's decisions (API in route.h, shared internals in
+ * route-priv.h): pools, priority groups, weights, affinity; the results
  * fed to the breakers (breaker.c). Configuration is route-apply.c,
  * overrides, inspection and snapshots route-admin.c.
  */
