@@ -3,8 +3,6 @@
  * into struct cfg, fully validated.
  */
 
-#include <arpa/inet.h>
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,11 +20,11 @@
 /*
  * The keys, their types, ranges and defaults are the schema's
  * (cfg-schema.c, listed in docs/config.md); this file reads the document
- * through it and checks what no single key can: names, addresses, sockets,
- * references between backends and pools, fields that depend on each
- * other. A status listed both as a failure and as a throttle is a
- * throttle: it is removed from failure_status, so the two sets never
- * overlap.
+ * through it and checks what no single key can: names, sockets (their
+ * address grammar is cfg-addr.c's) and addresses used twice, references
+ * between backends and pools, fields that depend on each other. A status
+ * listed both as a failure and as a throttle is a throttle: it is removed
+ * from failure_status, so the two sets never overlap.
  */
 
 #define CFG_FILE_MAX (1024 * 1024) /* bytes of YAML accepted */
