@@ -7,10 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg-addr-t.h"
+
 #define CFG_NAME_MAX	 64  /* backend/pool name, including the NUL */
-#define CFG_PATH_MAX	 108 /* sizeof(sun_path) */
 #define CFG_STATE_MAX	 256 /* state_file path, including the NUL */
-#define CFG_HOST_MAX	 64
 #define CFG_DNS_MAX	 253 /* characters of a DNS name */
 #define CFG_LISTEN_MAX	 16
 #define CFG_CONTROL_MAX	 4
@@ -22,38 +22,9 @@
 #define CFG_STATUS_MIN	 100
 #define CFG_STATUS_MAX	 599
 
-/* Where a node starts in the file, 1-based (libyaml marks are 0-based). */
-struct cfg_mark {
-	uint32_t line;
-	uint32_t col;
-};
-
 /* A set of HTTP status codes CFG_STATUS_MIN..CFG_STATUS_MAX, as a bitmap. */
 struct cfg_status_set {
 	uint64_t bits[(CFG_STATUS_MAX + 64) / 64];
-};
-
-enum cfg_addr_kind {
-	CFG_ADDR_TCP,  /* host:port, IPv4 or IPv6 literal */
-	CFG_ADDR_UNIX, /* filesystem path */
-};
-
-/* Access level of a control socket, as HAProxy's "level" on stats sockets. */
-enum cfg_level {
-	CFG_LEVEL_USER,	    /* read-only commands */
-	CFG_LEVEL_OPERATOR, /* plus enable/disable/trip/reset/set weight */
-	CFG_LEVEL_ADMIN,    /* plus reload */
-};
-
-/* One socket to listen on: "tcp://HOST:PORT" or "unix:///PATH". */
-struct cfg_listener {
-	enum cfg_addr_kind kind;
-	char host[CFG_HOST_MAX]; /* tcp: numeric address, no brackets */
-	uint16_t port;		 /* tcp */
-	char path[CFG_PATH_MAX]; /* unix */
-	uint32_t mode;		 /* unix: file mode of the socket */
-	enum cfg_level level;	 /* control sockets only */
-	struct cfg_mark mark;
 };
 
 /* Circuit breaker of one backend: APIM's fields plus our extensions. */

@@ -3,8 +3,6 @@
  * into struct cfg, fully validated.
  */
 
-#include <arpa/inet.h>
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cfg-addr.h"
 #include "cfg.h"
 #include "text.h"
 #include "yconf.h"
@@ -21,11 +20,11 @@
 /*
  * The keys, their types, ranges and defaults are the schema's
  * (cfg-schema.c, listed in docs/config.md); this file reads the document
- * through it and checks what no single key can: names, addresses, sockets,
- * references between backends and pools, fields that depend on each
- * other. A status listed both as a failure and as a throttle is a
- * throttle: it is removed from failure_status, so the two sets never
- * overlap.
+ * through it and checks what no single key can: names, sockets (their
+ * address grammar is cfg-addr.c's) and addresses used twice, references
+ * between backends and pools, fields that depend on each other. A status
+ * listed both as a failure and as a throttle is a throttle: it is removed
+ * from failure_status, so the two sets never overlap.
  */
 
 #define CFG_FILE_MAX (1024 * 1024) /* bytes of YAML accepted */
@@ -55,14 +54,6 @@ static void cfg_err_mark(struct cfg_ctx *ctx, struct cfg_mark m,
 	va_end(ap);
 }
 
-/* Where node <n> starts, 1-based, as kept in the cfg. */
-static struct cfg_mark cfg_mark_node(const yaml_node_t *n)
-{
-	struct yconf_mark m = yconf_mark_of(n->start_mark);
-
-	return (struct cfg_mark){m.line, m.col};
-}
-
 /* Nodes that set breaker fields which are checked against each other, so
  * an inconsistency is reported where it was written.
  */
@@ -87,19 +78,6 @@ static size_t cfg_keys(enum cfg_block b, struct yconf_key *keys,
 		keys[i].required = f[i]->required;
 	}
 	return n;
-}
-
-/* The entry of <keys> named <name>, which the schema has. */
-static struct yconf_key *cfg_key(struct yconf_key *keys, size_t n,
-				 const char *name)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i++)
-		if (strcmp(keys[i].name, name) == 0)
-			break;
-	assert(strcmp(keys[i].name, name) == 0);
-	return &keys[i];
 }
 
 static void cfg_get_status(struct cfg_ctx *ctx, const struct yconf_key *k,
@@ -225,220 +203,15 @@ static void cfg_get_status(struct cfg_ctx *ctx, const struct yconf_key *k,
 	}
 }
 
-/* True when TCP listener <l> is on 127.0.0.0/8 or ::1. */
-static bool cfg_is_loopback(const struct cfg_listener *l)
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	if (l->kind != CFG_ADDR_TCP)
-		return false;
-	if (inet_pton(AF_INET, l->host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, l->host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return false;
-}
-
-/* The unix:// part of cfg_addr(): <path> after the scheme. */
-static int cfg_addr_unix(struct cfg_ctx *ctx, const yaml_node_t *n,
-			 const char *what, const char *path,
-			 struct cfg_listener *l)
-{
-	size_t len = strlen(path);
-
-	if (path[0] != '/') {
-		yconf_bad(&ctx->y, n,
-			  "%s: expected an absolute path: unix:///PATH", what);
-		return -1;
-	}
-	if (len >= CFG_PATH_MAX) {
-		yconf_err(&ctx->y, n,
-			  "%s: unix socket path too long: %zu bytes, at most "
-			  "%d",
-			  what, len, CFG_PATH_MAX - 1);
-		return -1;
-	}
-	l->kind = CFG_ADDR_UNIX;
-	memcpy(l->path, path, len + 1);
-	return 0;
-}
-
-/* Splits "HOST:PORT" or "[V6]:PORT" at <h>: the host at *<host> of
- * *<hlen> bytes, the port text at *<port>, the family. Returns 0 or -1
- * (reported).
- */
-static int cfg_addr_split(struct cfg_ctx *ctx, const yaml_node_t *n,
-			  const char *what, const char *h, const char **host,
-			  size_t *hlen, const char **port, int *family)
-{
-	const char *end;
-
-	if (h[0] == '[') {
-		end = strchr(h, ']');
-		if (!end || end[1] != ':') {
-			yconf_bad(&ctx->y, n, "%s: expected tcp://[IPV6]:PORT",
-				  what);
-			return -1;
-		}
-		*host = h + 1;
-		*hlen = (size_t)(end - h - 1);
-		*port = end + 2;
-		*family = AF_INET6;
-		return 0;
-	}
-	end = strrchr(h, ':');
-	if (!end) {
-		yconf_bad(&ctx->y, n, "%s: expected tcp://HOST:PORT", what);
-		return -1;
-	}
-	if (memchr(h, ':', (size_t)(end - h))) {
-		yconf_bad(&ctx->y, n,
-			  "%s: an IPv6 address needs brackets: "
-			  "tcp://[ADDR]:PORT",
-			  what);
-		return -1;
-	}
-	*host = h;
-	*hlen = (size_t)(end - h);
-	*port = end + 1;
-	*family = AF_INET;
-	return 0;
-}
-
-/* Parses address <n>, "tcp://HOST:PORT" (HOST a numeric IPv4 address or a
- * bracketed IPv6 one) or "unix:///PATH", into the kind, host, port, path and
- * mark of <l>. Returns 0 or -1 (reported).
- */
-static int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
-		    struct cfg_listener *l)
-{
-	const char *s = yconf_scalar(&ctx->y, n, what), *h, *port;
-	char host[CFG_HOST_MAX];
-	unsigned char bin[sizeof(struct in6_addr)];
-	size_t hlen;
-	uint64_t v;
-	int family;
-
-	if (!s)
-		return -1;
-	l->mark = cfg_mark_node(n);
-	if (strncmp(s, "unix://", 7) == 0)
-		return cfg_addr_unix(ctx, n, what, s + 7, l);
-	if (strncmp(s, "tcp://", 6) != 0) {
-		yconf_bad(&ctx->y, n,
-			  "%s: expected tcp://HOST:PORT or unix:///PATH", what);
-		return -1;
-	}
-	if (cfg_addr_split(ctx, n, what, s + 6, &h, &hlen, &port, &family) < 0)
-		return -1;
-	if (hlen >= sizeof(host)) {
-		yconf_bad(&ctx->y, n, "%s: host too long", what);
-		return -1;
-	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	if (inet_pton(family, host, bin) != 1) {
-		yconf_bad(&ctx->y, n,
-			  "%s: host must be a numeric IPv4 address or a "
-			  "bracketed IPv6 address",
-			  what);
-		return -1;
-	}
-	if (text_parse_u64z(port, 65535, &v) < 0 || v < 1) {
-		yconf_bad(&ctx->y, n, "%s: port must be 1..65535", what);
-		return -1;
-	}
-	l->kind = CFG_ADDR_TCP;
-	memcpy(l->host, host, hlen + 1);
-	l->port = (uint16_t)v;
-	return 0;
-}
-
-/* Parses file mode <n>: octal digits, optionally after "0o", at most 0777.
- * Returns 0 or -1 (reported).
- */
-static int cfg_mode(struct cfg_ctx *ctx, const yaml_node_t *n, const char *what,
-		    uint32_t *out)
-{
-	const char *s = yconf_scalar(&ctx->y, n, what);
-	uint32_t v = 0;
-	size_t i;
-
-	if (!s)
-		return -1;
-	if (s[0] == '0' && s[1] == 'o')
-		s += 2;
-	for (i = 0; s[i] >= '0' && s[i] <= '7' && v <= 0777; i++)
-		v = v * 8 + (uint32_t)(s[i] - '0');
-	if (i == 0 || s[i] != '\0' || v > 0777) {
-		yconf_bad(&ctx->y, n,
-			  "%s: mode: expected an octal file mode such as 0660, "
-			  "at most 0777",
-			  what);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Parses socket <n> into <l>: an address, or a mapping {address, mode} and,
- * for a control socket, level. Returns 0 or -1 (reported).
- */
+/* Parses socket <n> into <l> with the schema's keys of a socket. */
 static int cfg_socket(struct cfg_ctx *ctx, yaml_node_t *n, const char *what,
 		      bool control, struct cfg_listener *l)
 {
 	struct yconf_key keys[CFG_BLOCK_KEYS_MAX];
 	const struct cfg_field *f[CFG_BLOCK_KEYS_MAX];
 	size_t nk = cfg_keys(CFG_BLK_SOCKET, keys, f);
-	const char *s;
-	int rc = 0;
 
-	memset(l, 0, sizeof(*l));
-	l->mode = control ? 0600 : 0660;
-	l->level = CFG_LEVEL_ADMIN;
-	if (n->type == YAML_SCALAR_NODE)
-		return cfg_addr(ctx, n, what, l);
-	if (n->type != YAML_MAPPING_NODE) {
-		yconf_err(&ctx->y, n, "%s: expected an address or a mapping",
-			  what);
-		return -1;
-	}
-	if (yconf_map(&ctx->y, n, what, keys, control ? 3 : 2) < 0)
-		return -1;
-	if (!cfg_key(keys, nk, "address")->val ||
-	    cfg_addr(ctx, cfg_key(keys, nk, "address")->val, what, l) < 0)
-		rc = -1;
-	if (cfg_key(keys, nk, "mode")->val) {
-		if (cfg_mode(ctx, cfg_key(keys, nk, "mode")->val, what,
-			     &l->mode) < 0) {
-			rc = -1;
-		} else if (rc == 0 && l->kind != CFG_ADDR_UNIX) {
-			yconf_err(&ctx->y, cfg_key(keys, nk, "mode")->key,
-				  "%s: mode applies to unix sockets only",
-				  what);
-			rc = -1;
-		}
-	}
-	if (control && cfg_key(keys, nk, "level")->val) {
-		s = yconf_scalar(&ctx->y, cfg_key(keys, nk, "level")->val,
-				 "level");
-		if (!s)
-			rc = -1;
-		else if (strcmp(s, "user") == 0)
-			l->level = CFG_LEVEL_USER;
-		else if (strcmp(s, "operator") == 0)
-			l->level = CFG_LEVEL_OPERATOR;
-		else if (strcmp(s, "admin") == 0)
-			l->level = CFG_LEVEL_ADMIN;
-		else {
-			yconf_bad(&ctx->y, cfg_key(keys, nk, "level")->val,
-				  "%s: level: expected user, operator or admin",
-				  what);
-			rc = -1;
-		}
-	}
-	return rc;
+	return cfg_socket_parse(&ctx->y, n, what, control, keys, nk, l);
 }
 
 /* Parses the "listen" list. */
@@ -530,7 +303,7 @@ static void cfg_parse_metrics(struct cfg_ctx *ctx, yaml_node_t *n)
 
 	if (yconf_is_null(n))
 		return;
-	if (cfg_addr(ctx, n, "metrics", &cfg->metrics) < 0)
+	if (cfg_addr_parse(&ctx->y, n, "metrics", &cfg->metrics) < 0)
 		return;
 	if (cfg->metrics.kind != CFG_ADDR_TCP ||
 	    (!cfg->metrics_allow_remote && !cfg_is_loopback(&cfg->metrics))) {
@@ -592,12 +365,13 @@ static void cfg_parse_haproxy(struct cfg_ctx *ctx, yaml_node_t *n)
 		return;
 	cfg_get_plain(ctx, keys, f, nk, h);
 	h->enabled = true;
-	if (cfg_key(keys, nk, "stats_socket")->val)
-		cfg_addr(ctx, cfg_key(keys, nk, "stats_socket")->val,
-			 "stats_socket", &h->stats_socket);
-	if (cfg_key(keys, nk, "backend")->val)
-		cfg_name(ctx, cfg_key(keys, nk, "backend")->val, "backend",
-			 h->backend);
+	if (yconf_key_get(keys, nk, "stats_socket")->val)
+		cfg_addr_parse(&ctx->y,
+			       yconf_key_get(keys, nk, "stats_socket")->val,
+			       "stats_socket", &h->stats_socket);
+	if (yconf_key_get(keys, nk, "backend")->val)
+		cfg_name(ctx, yconf_key_get(keys, nk, "backend")->val,
+			 "backend", h->backend);
 }
 
 /* Parses "fleet.peers": every node, unique names, this node among them. */
@@ -624,15 +398,17 @@ static void cfg_parse_fleet_peers(struct cfg_ctx *ctx, yaml_node_t *n)
 				  CFG_FLEET_PEERS_MAX);
 			return;
 		}
-		if (cfg_name(ctx, cfg_key(keys, nk, "name")->val, "name",
+		if (cfg_name(ctx, yconf_key_get(keys, nk, "name")->val, "name",
 			     p->name) < 0)
 			continue;
 		self |= !strcmp(p->name, fl->node);
-		if (cfg_addr(ctx, cfg_key(keys, nk, "address")->val, "address",
-			     &p->addr) < 0)
+		if (cfg_addr_parse(&ctx->y,
+				   yconf_key_get(keys, nk, "address")->val,
+				   "address", &p->addr) < 0)
 			continue;
 		if (p->addr.kind != CFG_ADDR_TCP) {
-			yconf_bad(&ctx->y, cfg_key(keys, nk, "address")->val,
+			yconf_bad(&ctx->y,
+				  yconf_key_get(keys, nk, "address")->val,
 				  "address: HAProxy's peers listen on "
 				  "tcp://HOST:PORT");
 			continue;
@@ -664,13 +440,15 @@ static void cfg_parse_fleet(struct cfg_ctx *ctx, yaml_node_t *n)
 		return;
 	cfg_get_plain(ctx, keys, f, nk, fl);
 	fl->enabled = true;
-	if (cfg_key(keys, nk, "table")->val)
-		cfg_name(ctx, cfg_key(keys, nk, "table")->val, "table",
+	if (yconf_key_get(keys, nk, "table")->val)
+		cfg_name(ctx, yconf_key_get(keys, nk, "table")->val, "table",
 			 fl->table);
-	if (cfg_key(keys, nk, "node")->val)
-		cfg_name(ctx, cfg_key(keys, nk, "node")->val, "node", fl->node);
-	if (cfg_key(keys, nk, "peers")->val)
-		cfg_parse_fleet_peers(ctx, cfg_key(keys, nk, "peers")->val);
+	if (yconf_key_get(keys, nk, "node")->val)
+		cfg_name(ctx, yconf_key_get(keys, nk, "node")->val, "node",
+			 fl->node);
+	if (yconf_key_get(keys, nk, "peers")->val)
+		cfg_parse_fleet_peers(ctx,
+				      yconf_key_get(keys, nk, "peers")->val);
 	/* the table is read and written through the runtime API */
 	if (!ctx->cfg->haproxy.enabled)
 		yconf_err(&ctx->y, n,
@@ -713,10 +491,10 @@ static void cfg_parse_failure(struct cfg_ctx *ctx, yaml_node_t *n,
 	if (yconf_map(&ctx->y, n, "failure", keys, nk) < 0)
 		return;
 	cfg_get_plain(ctx, keys, f, nk, b);
-	if (cfg_key(keys, nk, "percentage")->val)
-		src->pct = cfg_key(keys, nk, "percentage")->val;
-	if (cfg_key(keys, nk, "minimum_requests")->val)
-		src->min_req = cfg_key(keys, nk, "minimum_requests")->val;
+	if (yconf_key_get(keys, nk, "percentage")->val)
+		src->pct = yconf_key_get(keys, nk, "percentage")->val;
+	if (yconf_key_get(keys, nk, "minimum_requests")->val)
+		src->min_req = yconf_key_get(keys, nk, "minimum_requests")->val;
 }
 
 /* Applies the "circuit_breaker" block <n> onto <b>, noting in <src> where
@@ -732,13 +510,14 @@ static void cfg_parse_breaker(struct cfg_ctx *ctx, yaml_node_t *n,
 	if (yconf_map(&ctx->y, n, "circuit_breaker", keys, nk) < 0)
 		return;
 	cfg_get_plain(ctx, keys, f, nk, b);
-	if (cfg_key(keys, nk, "failure")->val)
-		cfg_parse_failure(ctx, cfg_key(keys, nk, "failure")->val, b,
-				  src);
-	if (cfg_key(keys, nk, "trip_duration")->val)
-		src->trip = cfg_key(keys, nk, "trip_duration")->val;
-	if (cfg_key(keys, nk, "max_trip_duration")->val)
-		src->max_trip = cfg_key(keys, nk, "max_trip_duration")->val;
+	if (yconf_key_get(keys, nk, "failure")->val)
+		cfg_parse_failure(ctx, yconf_key_get(keys, nk, "failure")->val,
+				  b, src);
+	if (yconf_key_get(keys, nk, "trip_duration")->val)
+		src->trip = yconf_key_get(keys, nk, "trip_duration")->val;
+	if (yconf_key_get(keys, nk, "max_trip_duration")->val)
+		src->max_trip =
+			yconf_key_get(keys, nk, "max_trip_duration")->val;
 }
 
 /* Completes breaker <b> once defaults (<inh>) and the backend's own keys
@@ -812,8 +591,8 @@ static void cfg_parse_upstream(struct cfg_ctx *ctx, yaml_node_t *n,
 		return;
 	cfg_get_plain(ctx, keys, f, nk, u);
 	/* a rename: the name clients use, and this resource's */
-	if (!cfg_key(keys, nk, "deployment")->val !=
-	    !cfg_key(keys, nk, "client_deployment")->val)
+	if (!yconf_key_get(keys, nk, "deployment")->val !=
+	    !yconf_key_get(keys, nk, "client_deployment")->val)
 		yconf_err(&ctx->y, n,
 			  "upstream: deployment and client_deployment go "
 			  "together (clients' name -> this resource's)");
@@ -832,7 +611,7 @@ static void cfg_parse_auth(struct cfg_ctx *ctx, yaml_node_t *n,
 
 	if (yconf_map(&ctx->y, n, "auth", keys, nk) < 0)
 		return;
-	if (cfg_key(keys, nk, "kind")->val) {
+	if (yconf_key_get(keys, nk, "kind")->val) {
 		memset(a, 0, sizeof(*a));
 		cfg_block_defaults(CFG_BLK_AUTH, a);
 	}
@@ -912,15 +691,16 @@ static void cfg_parse_defaults(struct cfg_ctx *ctx, yaml_node_t *n,
 
 	if (yconf_map(&ctx->y, n, "defaults", keys, nk) < 0)
 		return;
-	if (cfg_key(keys, nk, "circuit_breaker")->val)
-		cfg_parse_breaker(ctx,
-				  cfg_key(keys, nk, "circuit_breaker")->val,
-				  &tmpl->breaker, src);
-	if (cfg_key(keys, nk, "headroom")->val)
-		cfg_parse_headroom(ctx, cfg_key(keys, nk, "headroom")->val,
+	if (yconf_key_get(keys, nk, "circuit_breaker")->val)
+		cfg_parse_breaker(
+			ctx, yconf_key_get(keys, nk, "circuit_breaker")->val,
+			&tmpl->breaker, src);
+	if (yconf_key_get(keys, nk, "headroom")->val)
+		cfg_parse_headroom(ctx,
+				   yconf_key_get(keys, nk, "headroom")->val,
 				   &tmpl->headroom);
-	if (cfg_key(keys, nk, "auth")->val)
-		cfg_parse_auth(ctx, cfg_key(keys, nk, "auth")->val,
+	if (yconf_key_get(keys, nk, "auth")->val)
+		cfg_parse_auth(ctx, yconf_key_get(keys, nk, "auth")->val,
 			       &tmpl->auth);
 	/* the template must stay unfinished: check a copy */
 	check = tmpl->breaker;
@@ -962,33 +742,35 @@ static void cfg_parse_backends(struct cfg_ctx *ctx, yaml_node_t *n,
 		b->mark = cfg_mark_node(item);
 		if (yconf_map(&ctx->y, item, "backends", keys, nk) < 0)
 			continue;
-		if (cfg_key(keys, nk, "name")->val &&
-		    cfg_name(ctx, cfg_key(keys, nk, "name")->val, "name",
+		if (yconf_key_get(keys, nk, "name")->val &&
+		    cfg_name(ctx, yconf_key_get(keys, nk, "name")->val, "name",
 			     b->name) == 0) {
 			j = cfg_backend_index(cfg, b->name);
 			if (j >= 0 && b != &cfg->backends[j])
 				yconf_err(&ctx->y,
-					  cfg_key(keys, nk, "name")->val,
+					  yconf_key_get(keys, nk, "name")->val,
 					  "backend '%s' already defined at "
 					  "%" PRIu32 ":%" PRIu32,
 					  b->name, cfg->backends[j].mark.line,
 					  cfg->backends[j].mark.col);
 		}
 		memset(&local, 0, sizeof(local));
-		if (cfg_key(keys, nk, "circuit_breaker")->val)
+		if (yconf_key_get(keys, nk, "circuit_breaker")->val)
 			cfg_parse_breaker(
-				ctx, cfg_key(keys, nk, "circuit_breaker")->val,
+				ctx,
+				yconf_key_get(keys, nk, "circuit_breaker")->val,
 				&b->breaker, &local);
-		if (cfg_key(keys, nk, "headroom")->val)
-			cfg_parse_headroom(ctx,
-					   cfg_key(keys, nk, "headroom")->val,
-					   &b->headroom);
-		if (cfg_key(keys, nk, "upstream")->val)
-			cfg_parse_upstream(ctx,
-					   cfg_key(keys, nk, "upstream")->val,
-					   &b->upstream);
-		if (cfg_key(keys, nk, "auth")->val)
-			cfg_parse_auth(ctx, cfg_key(keys, nk, "auth")->val,
+		if (yconf_key_get(keys, nk, "headroom")->val)
+			cfg_parse_headroom(
+				ctx, yconf_key_get(keys, nk, "headroom")->val,
+				&b->headroom);
+		if (yconf_key_get(keys, nk, "upstream")->val)
+			cfg_parse_upstream(
+				ctx, yconf_key_get(keys, nk, "upstream")->val,
+				&b->upstream);
+		if (yconf_key_get(keys, nk, "auth")->val)
+			cfg_parse_auth(ctx,
+				       yconf_key_get(keys, nk, "auth")->val,
 				       &b->auth);
 		cfg_breaker_finish(ctx, &b->breaker, &local, tsrc);
 	}
@@ -1049,7 +831,7 @@ static void cfg_parse_members(struct cfg_ctx *ctx, yaml_node_t *n,
 		cfg_block_defaults(CFG_BLK_MEMBER, m);
 		m->mark = cfg_mark_node(item);
 		if (yconf_map(&ctx->y, item, "members", keys, nk) < 0 ||
-		    !(bn = cfg_key(keys, nk, "backend")->val) ||
+		    !(bn = yconf_key_get(keys, nk, "backend")->val) ||
 		    !(s = yconf_scalar(&ctx->y, bn, "backend"))) {
 			n_bad++;
 			continue;
@@ -1118,23 +900,24 @@ static void cfg_parse_pools(struct cfg_ctx *ctx, yaml_node_t *n)
 		p->mark = cfg_mark_node(item);
 		if (yconf_map(&ctx->y, item, "pools", keys, nk) < 0)
 			continue;
-		if (cfg_key(keys, nk, "name")->val &&
-		    cfg_name(ctx, cfg_key(keys, nk, "name")->val, "name",
+		if (yconf_key_get(keys, nk, "name")->val &&
+		    cfg_name(ctx, yconf_key_get(keys, nk, "name")->val, "name",
 			     p->name) == 0) {
 			for (j = 0; j + 1 < cfg->n_pools; j++)
 				if (strcmp(cfg->pools[j].name, p->name) == 0)
 					break;
 			if (j + 1 < cfg->n_pools)
 				yconf_err(&ctx->y,
-					  cfg_key(keys, nk, "name")->val,
+					  yconf_key_get(keys, nk, "name")->val,
 					  "pool '%s' already defined at "
 					  "%" PRIu32 ":%" PRIu32,
 					  p->name, cfg->pools[j].mark.line,
 					  cfg->pools[j].mark.col);
 		}
-		if (cfg_key(keys, nk, "members")->val)
-			cfg_parse_members(ctx,
-					  cfg_key(keys, nk, "members")->val, p);
+		if (yconf_key_get(keys, nk, "members")->val)
+			cfg_parse_members(
+				ctx, yconf_key_get(keys, nk, "members")->val,
+				p);
 	}
 }
 
@@ -1185,32 +968,36 @@ static void cfg_parse_root(struct cfg_ctx *ctx, yaml_node_t *root)
 		return;
 	memset(&tmpl, 0, sizeof(tmpl));
 	cfg_backend_defaults(&tmpl);
-	if (cfg_key(keys, nk, "agent")->val)
-		cfg_parse_agent(ctx, cfg_key(keys, nk, "agent")->val);
-	if (cfg_key(keys, nk, "listen")->val)
-		cfg_parse_listen(ctx, cfg_key(keys, nk, "listen")->val);
-	if (cfg_key(keys, nk, "control")->val)
-		cfg_parse_control(ctx, cfg_key(keys, nk, "control")->val);
+	if (yconf_key_get(keys, nk, "agent")->val)
+		cfg_parse_agent(ctx, yconf_key_get(keys, nk, "agent")->val);
+	if (yconf_key_get(keys, nk, "listen")->val)
+		cfg_parse_listen(ctx, yconf_key_get(keys, nk, "listen")->val);
+	if (yconf_key_get(keys, nk, "control")->val)
+		cfg_parse_control(ctx, yconf_key_get(keys, nk, "control")->val);
 	cfg_get_plain(ctx, keys, f, nk, ctx->cfg); /* metrics_allow_remote */
-	if (cfg_key(keys, nk, "metrics")->val)
-		cfg_parse_metrics(ctx, cfg_key(keys, nk, "metrics")->val);
+	if (yconf_key_get(keys, nk, "metrics")->val)
+		cfg_parse_metrics(ctx, yconf_key_get(keys, nk, "metrics")->val);
 	cfg_check_addrs(ctx);
-	if (cfg_key(keys, nk, "haproxy")->val)
-		cfg_parse_haproxy(ctx, cfg_key(keys, nk, "haproxy")->val);
-	if (cfg_key(keys, nk, "fleet")->val)
-		cfg_parse_fleet(ctx, cfg_key(keys, nk, "fleet")->val);
-	if (cfg_key(keys, nk, "defaults")->val)
-		cfg_parse_defaults(ctx, cfg_key(keys, nk, "defaults")->val,
+	if (yconf_key_get(keys, nk, "haproxy")->val)
+		cfg_parse_haproxy(ctx, yconf_key_get(keys, nk, "haproxy")->val);
+	if (yconf_key_get(keys, nk, "fleet")->val)
+		cfg_parse_fleet(ctx, yconf_key_get(keys, nk, "fleet")->val);
+	if (yconf_key_get(keys, nk, "defaults")->val)
+		cfg_parse_defaults(ctx,
+				   yconf_key_get(keys, nk, "defaults")->val,
 				   &tmpl, &tsrc);
-	if (cfg_key(keys, nk, "backends")->val)
-		cfg_parse_backends(ctx, cfg_key(keys, nk, "backends")->val,
+	if (yconf_key_get(keys, nk, "backends")->val)
+		cfg_parse_backends(ctx,
+				   yconf_key_get(keys, nk, "backends")->val,
 				   &tmpl, &tsrc);
-	if (cfg_key(keys, nk, "pools")->val)
-		cfg_parse_pools(ctx, cfg_key(keys, nk, "pools")->val);
-	if (cfg_key(keys, nk, "state_file")->val)
-		cfg_parse_state_file(ctx, cfg_key(keys, nk, "state_file")->val);
-	if (cfg_key(keys, nk, "fleet")->val)
-		cfg_check_fleet_keys(ctx, cfg_key(keys, nk, "fleet")->val);
+	if (yconf_key_get(keys, nk, "pools")->val)
+		cfg_parse_pools(ctx, yconf_key_get(keys, nk, "pools")->val);
+	if (yconf_key_get(keys, nk, "state_file")->val)
+		cfg_parse_state_file(
+			ctx, yconf_key_get(keys, nk, "state_file")->val);
+	if (yconf_key_get(keys, nk, "fleet")->val)
+		cfg_check_fleet_keys(ctx,
+				     yconf_key_get(keys, nk, "fleet")->val);
 }
 
 /* Loads the document (every node keeps its mark) once the event stream

@@ -4,6 +4,7 @@
  * a mapping parser with required, unknown and duplicate keys. It knows
  * nothing of the product's schema (cfg.c).
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -300,6 +301,18 @@ missing:
 			yconf_err(y, node, "%s: missing required key '%s'",
 				  what, keys[i].name);
 	return 0;
+}
+
+struct yconf_key *yconf_key_get(struct yconf_key *keys, size_t n,
+				const char *name)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			break;
+	assert(strcmp(keys[i].name, name) == 0);
+	return &keys[i];
 }
 
 /* Sets *<items> to the items of list <node> and returns their count, or -1

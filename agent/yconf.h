@@ -119,6 +119,12 @@ bool yconf_is_null(const yaml_node_t *n);
 int yconf_map(struct yconf *y, yaml_node_t *node, const char *what,
 	      struct yconf_key *keys, size_t n_keys);
 
+/* The entry of <keys> (<n> of them) named <name>, which must be there: the
+ * caller's own table of keys.
+ */
+struct yconf_key *yconf_key_get(struct yconf_key *keys, size_t n,
+				const char *name);
+
 /* Sets *<items> to the items of list <node> and returns their count, or -1
  * (reported) when <node> is not a list. A null counts as an empty list.
  */

@@ -58,11 +58,14 @@ ROOT = labenv.ROOT
 
 # ---- the run ---------------------------------------------------------------
 
-def run(args, mode, lab, regions, plan, paths, schedule, phases, incidents,
-        duration, events):
-    """Drives the workload through the started lab, gathers what it
-    observed, stops the lab's processes, then analyses and renders."""
+def run(args, lab, data, paths, schedule, events):
+    """Drives <schedule> (and the timed <events>) through the started lab
+    for the run <data> describes (an analyse.RunData with its mode,
+    regions, plan, quotas, threads, phases, incidents and duration set),
+    fills in what it observed, stops the lab's processes, then analyses
+    and renders."""
     out = args.out
+    mode, regions = data.mode, data.regions
     os.makedirs(out, exist_ok=True)
     # zero every counter so the analysis covers the workload only
     if mode == "mock":
@@ -75,18 +78,13 @@ def run(args, mode, lab, regions, plan, paths, schedule, phases, incidents,
     wall0 = time.time()
     sampler = workload.Sampler(lab, regions, mode == "mock")
     sampler.start(t0)
-    progress = report.Progress(sys.stdout, duration, regions, sampler)
+    progress = report.Progress(sys.stdout, data.duration, regions, sampler)
     wl = workload.Workload(lab, paths, schedule, args.threads, events,
                            progress=progress)
     results = wl.run(t0)
     progress.done(results)
-    data = analyse.RunData(
-        mode=mode, regions=regions, plan=plan,
-        quotas={r: scenario.QUOTAS[r] for r in regions
-                if r in scenario.QUOTAS} if mode == "mock" else {},
-        threads=args.threads, phases=phases, incidents=incidents,
-        duration=duration, results=results, events=wl.event_log,
-        workload_s=round(time.monotonic() - t0, 2))
+    data.results, data.events = results, wl.event_log
+    data.workload_s = round(time.monotonic() - t0, 2)
     # the counters of the workload itself (before any settle request)
     time.sleep(0.2)  # the last access log lines
     data.final = sampler.snapshot()
@@ -170,8 +168,13 @@ def mock_mode(args):
                 p["name"], p["rps"], p["start"], p["end"])
                 for p in phases)))
         sys.stdout.flush()
-        rep = run(args, "mock", lab, regions, scenario.PLAN,
-                  paths, schedule, phases, incidents, duration, events)
+        data = analyse.RunData(
+            mode="mock", regions=regions, plan=scenario.PLAN,
+            quotas={r: scenario.QUOTAS[r] for r in regions
+                    if r in scenario.QUOTAS},
+            threads=args.threads, phases=phases, incidents=incidents,
+            duration=duration)
+        rep = run(args, lab, data, paths, schedule, events)
         if args.keep:
             print("lab folder kept: %s" % lab.dir)
     return rep
@@ -309,8 +312,10 @@ def azure_mode(args, cfg):
                       cfg["api_version"])
         events = [(t_trip, "trip backend %s 5s" % first,
                    lambda rel: lab.agent_cmd("trip backend %s 5s" % first))]
-        rep = run(args, "azure", lab, regions, plan, paths, schedule, phases,
-                  incidents, duration, events)
+        data = analyse.RunData(
+            mode="azure", regions=regions, plan=plan, threads=args.threads,
+            phases=phases, incidents=incidents, duration=duration)
+        rep = run(args, lab, data, paths, schedule, events)
     finally:
         lab.stop()
     return rep

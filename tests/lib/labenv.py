@@ -29,9 +29,10 @@ Lab(...) arguments (all optional, keyword only):
               looks for every key in every log.
   bearer      a token every mock also accepts as "Authorization: Bearer"
               (Entra ID pass-through), default None
-  agent_yaml  full agent YAML text instead of the shipped lab file (its
-              addresses are rewritten the same way, see below)
-  agent_edit  function(yaml_text) -> yaml_text applied after loading
+  agent_yaml  full agent YAML text instead of the shipped lab file
+  agent_edit  function(yaml_text) -> yaml_text applied to that text; the
+              result is read into data and its sockets (listen, control,
+              metrics, haproxy.stats_socket) set to the lab's (labconf)
   start_agent False: do not start the agent (HAProxy alone, fail-open)
   agent_args  extra command-line arguments for the agent (e.g. ["-d"])
   haproxy_cfg path of the HAProxy configuration (default: the lab one)
@@ -63,15 +64,6 @@ Handles (attributes of a started Lab):
   logs           {"haproxy": path, "agent": path, "<region>": path, ...}
   env            the environment HAProxy runs with (AOAI_* variables)
 
-Region handle (one mock):
-  name, port, url ("http://127.0.0.1:PORT"), control_url (url + "/_mock"),
-  api_key, proc, log_path; set(**kv) -> settings dict (POST /_mock/set,
-  e.g. set(fail_status=500, fail_count=20), set(reset=1)), settings(),
-  stats() -> dict (requests, bytes_in, throttled, resets, streams,
-  connections, tokens, auth_failures, aoai_headers (requests that carried
-  an x-aoai-* header), status {"200": n, ...}),
-  reset_stats(), stop(), start() (same port, same options).
-
 Lab methods:
   client(timeout=30) -> labhttp.Client on the frontend with the gateway
       key; request(...) / chat(...): one-shot helpers on a fresh Client.
@@ -83,22 +75,19 @@ Lab methods:
       same configuration, taking over the listeners (-x stats socket) and
       soft-stopping the old one (-sf). The old process is waited for in
       the background and reaped at stop.
-  haproxy_cmd(cmd) -> str: a runtime API command on the stats socket.
-  server_state(backend="aoai") -> {server: "UP"/"DOWN"/...} (show stat).
-  wait_server(backend, server, state, timeout=10) -> bool.
-  agent_cmd(cmd) -> str: one command on the agent's control socket.
-  log_text(name) -> str: a log file's content ("haproxy", "agent", region).
-  all_logs() -> {name: text} of every log file in the lab folder.
-  spoe_lines() -> the "SPOE: [...]" lines of HAProxy's log.
-  access_lines() -> HAProxy's access log lines of the client frontend.
+  haproxy_cmd, agent_cmd, show_stat, server_state, wait_server,
+  server_stat: labobserve.Sockets (lab.sockets) on the lab's sockets;
+  log_text, all_logs, leaked_secrets, spoe_lines, access_lines:
+  labobserve.Logs (lab.logfiles) on its folder.
   secrets() -> every key of the lab (region keys, gateway key, bearer).
-  leaked_secrets() -> [(log file, secret)] for every secret found in any
-      *.log file of the lab folder (should be []).
   stop_processes(): every process stopped, logs kept (e.g. to grep them
       complete); stop(): that plus the folder removed (unless keep or
       workdir); the with block calls stop(); both idempotent.
 
-The HTTP client (Client, Response) is labhttp's, the load drivers and
+The pieces: labregion (one mock region: Region), labconf and labyaml (the
+rendered files), labobserve (looking), labhttp and labload (traffic); Lab
+starts and stops the topology. The HTTP client (Client, Response) is
+labhttp's, the load drivers and
 the result helpers (run_load, Load, status_counts, failures, served_by)
 labload's; labenv re-exports them.
 
@@ -108,19 +97,18 @@ after the frontend port. HAProxy runs with HAPROXY_RUN_OPTS (-dMglobal,
 as haproxy-conf/README.md asks of production). The environment variables AOAI_SPOA, MOCK_AOAI and
 HAPROXY choose the binaries (tests/run.py sets them).
 """
-import http.client
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 
 import harness
 import labconf
 import labload
+from labobserve import Logs, Sockets
+from labregion import MOCK_BIN, LabError, Region  # noqa: F401
 from labhttp import API_VERSION, DEPLOYMENT, LOCAL  # noqa: F401
 from labhttp import Client, Response, chat_path  # noqa: F401
 from labload import Load, failures, served_by, status_counts  # noqa: F401
@@ -129,8 +117,6 @@ ROOT = os.environ.get("AOAI_ROOT") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AGENT_BIN = os.environ.get("AOAI_SPOA") or os.path.join(ROOT,
                                                         "build/aoai-spoa")
-MOCK_BIN = os.environ.get("MOCK_AOAI") or os.path.join(ROOT,
-                                                       "build/mock-aoai")
 HAPROXY_BIN = os.environ.get("HAPROXY", "/usr/sbin/haproxy")
 # How the shipped topology runs HAProxy (haproxy-conf/README.md, "Speed"):
 # -dMglobal keeps released buffers in HAProxy's own pools instead of
@@ -164,114 +150,6 @@ def wait_until(pred, timeout=10.0, step=0.05):
 def env_name(region):
     """AOAI_<REGION> prefix of a region's environment variables."""
     return re.sub(r"[^A-Za-z0-9]", "_", region).upper()
-
-
-class LabError(RuntimeError):
-    pass
-
-
-# ---- one mock region -----------------------------------------------------
-
-class Region:
-    """One build/mock-aoai process (a region)."""
-
-    def __init__(self, lab, name, api_key, options, bearer=None):
-        self.lab = lab
-        self.name = name
-        self.api_key = api_key
-        self.options = dict(options or {})
-        self.bearer = bearer
-        self.port = 0
-        self.proc = None
-        self.log_path = os.path.join(lab.dir, "mock-%s.log" % name)
-        self.key_file = os.path.join(lab.dir, "mock-%s.key" % name)
-
-    @property
-    def url(self):
-        return "http://%s:%d" % (LOCAL, self.port)
-
-    @property
-    def control_url(self):
-        return self.url + "/_mock"
-
-    @property
-    def addr(self):
-        return "%s:%d" % (LOCAL, self.port)
-
-    def start(self):
-        with open(self.key_file, "w") as f:
-            f.write(self.api_key + "\n")
-        os.chmod(self.key_file, 0o600)
-        port_file = os.path.join(self.lab.dir, "mock-%s.port" % self.name)
-        if os.path.exists(port_file):
-            os.unlink(port_file)
-        argv = [MOCK_BIN, "--region", self.name, "--port", str(self.port),
-                "--port-file", port_file, "--api-key-file", self.key_file]
-        if self.bearer:
-            argv += ["--bearer", self.bearer]
-        for k, v in sorted(self.options.items()):
-            argv += ["--" + k.replace("_", "-"), str(v)]
-        if self.lab.mock_verbose:
-            argv.append("-v")
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        self.lab._procs.append(self.proc)
-
-        def ready():
-            try:
-                with open(port_file) as f:
-                    return int(f.read().strip() or 0) > 0
-            except (OSError, ValueError):
-                return False
-        if not wait_until(ready, 10) or self.proc.poll() is not None:
-            raise LabError("mock %s did not start: %s"
-                           % (self.name, self.lab.log_text(self.name)))
-        with open(port_file) as f:
-            self.port = int(f.read().strip())
-        if not wait_port(self.port, 10, self.proc):
-            raise LabError("mock %s not listening" % self.name)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def _ctl(self, method, path, timeout=5.0):
-        conn = http.client.HTTPConnection(LOCAL, self.port, timeout=timeout)
-        try:
-            conn.request(method, "/_mock/" + path)
-            r = conn.getresponse()
-            data = r.read()
-            if r.status != 200:
-                raise LabError("mock %s %s %s: %d %s" % (
-                    self.name, method, path, r.status, data[:200]))
-            return json.loads(data) if data[:1] == b"{" else data
-        finally:
-            conn.close()
-
-    def set(self, **kv):
-        """POST /_mock/set?k=v&...; returns the settings in force."""
-        q = "&".join("%s=%s" % (k, v) for k, v in kv.items())
-        return self._ctl("POST", "set?" + q)
-
-    def settings(self):
-        return self._ctl("GET", "settings")
-
-    def stats(self):
-        return self._ctl("GET", "stats")
-
-    def reset_stats(self):
-        return self._ctl("POST", "stats/reset")
-
-    def status_count(self, code, stats=None):
-        st = stats if stats is not None else self.stats()
-        return int(st.get("status", {}).get(str(code), 0))
 
 
 # ---- the lab -------------------------------------------------------------
@@ -322,6 +200,8 @@ class Lab:
         self.logs = {"haproxy": os.path.join(self.dir, "haproxy.log"),
                      "agent": os.path.join(self.dir, "agent.log")}
         self.env = {}
+        self.sockets = Sockets(self.stats_socket, self.control_socket)
+        self.logfiles = Logs(self.dir, self.logs, self.secrets)
 
     # -- lifecycle --
 
@@ -354,8 +234,8 @@ class Lab:
             key = self.api_keys.get(name) or "CANARY-KEY-%s-%s" % (
                 name, os.urandom(6).hex())
             self.api_keys[name] = key
-            r = Region(self, name, key, self.quotas.get(name),
-                       self.bearer)
+            r = Region(self.dir, name, key, self.quotas.get(name),
+                       self.bearer, self.mock_verbose, self._procs)
             r.start()
             self.regions[name] = r
             self.logs[name] = r.log_path
@@ -389,6 +269,9 @@ class Lab:
         return self
 
     def _write_agent_yaml(self):
+        """The agent's configuration: the shipped lab file (or agent_yaml),
+        agent_edit applied, read into data with this lab's sockets
+        (labconf)."""
         if self.agent_yaml_text is not None:
             text = self.agent_yaml_text
         else:
@@ -396,11 +279,12 @@ class Lab:
                 text = f.read()
         if self.agent_edit:
             text = self.agent_edit(text)
-        text = labconf.agent_yaml(text, {
-            "agent": "%s:%d" % (LOCAL, self.agent_port),
-            "metrics": "%s:%d" % (LOCAL, self.metrics_port),
-            "control_tcp": "%s:%d" % (LOCAL, self.control_tcp_port),
-            "dir": self.dir + "/"})
+        socks = labconf.Sockets(self.dir, self.agent_port, self.metrics_port,
+                                self.control_tcp_port)
+        try:
+            text = labconf.agent_config(text, socks)
+        except labconf.LabConfError as e:
+            raise LabError(str(e))
         with open(self.agent_yaml_path, "w") as f:
             f.write(text)
 
@@ -534,117 +418,46 @@ class Lab:
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    # -- sockets --
-
-    def _unix_cmd(self, path, cmd, timeout=5.0):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(path)
-            s.sendall(cmd.rstrip("\n").encode() + b"\n")
-            out = harness.recv_all(s)
-        return out.decode("utf-8", "replace")
+    # -- observation (labobserve) --
 
     def haproxy_cmd(self, cmd, timeout=5.0):
-        """One runtime API command on HAProxy's stats socket."""
-        return self._unix_cmd(self.stats_socket, cmd, timeout)
+        return self.sockets.haproxy_cmd(cmd, timeout)
 
     def agent_cmd(self, cmd, timeout=5.0):
-        """One command on the agent's control socket."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(self.control_socket)
-            s.sendall(cmd.rstrip("\n").encode() + b"\n")
-            s.shutdown(socket.SHUT_WR)
-            out = b""
-            while True:
-                try:
-                    chunk = s.recv(65536)
-                except socket.timeout:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-        return out.decode("utf-8", "replace")
+        return self.sockets.agent_cmd(cmd, timeout)
 
     def show_stat(self):
-        """HAProxy's "show stat" as a list of dicts."""
-        try:
-            out = self.haproxy_cmd("show stat")
-        except OSError:
-            return []
-        lines = [l for l in out.splitlines() if l.strip()]
-        if not lines or not lines[0].startswith("# "):
-            return []
-        cols = lines[0][2:].split(",")
-        return [dict(zip(cols, l.split(","))) for l in lines[1:]]
+        return self.sockets.show_stat()
 
     def server_state(self, backend="aoai"):
-        """{server: status} of <backend>, or {(backend, server): status}
-        of every backend when backend is None. Status: "UP", "DOWN", "MAINT",
-        "no check", ... ("UP 1/2" style transitions are kept as is)."""
-        out = {}
-        for row in self.show_stat():
-            if row.get("svname") in ("FRONTEND", "BACKEND"):
-                continue
-            st = row.get("status", "")
-            if backend is None:
-                out[(row.get("pxname"), row.get("svname"))] = st
-            elif row.get("pxname") == backend:
-                out[row.get("svname")] = st
-        return out
+        return self.sockets.server_state(backend)
 
     def wait_server(self, backend, server, state, timeout=10.0):
-        return wait_until(lambda: self.server_state(backend).get(server)
-                          == state, timeout, 0.1)
+        return self.sockets.wait_server(backend, server, state, timeout)
 
     def server_stat(self, backend, server):
-        """The "show stat" row of one server (dict), or {}."""
-        for row in self.show_stat():
-            if row.get("pxname") == backend and row.get("svname") == server:
-                return row
-        return {}
-
-    # -- logs --
+        return self.sockets.server_stat(backend, server)
 
     def log_text(self, name):
-        path = self.logs.get(name) or os.path.join(self.dir, name)
-        try:
-            with open(path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return self.logfiles.log_text(name)
 
     def all_logs(self):
-        """{file name: text} of every log file in the lab folder."""
-        out = {}
-        for fn in sorted(os.listdir(self.dir)):
-            if fn.endswith(".log"):
-                with open(os.path.join(self.dir, fn), "rb") as f:
-                    out[fn] = f.read().decode("utf-8", "replace")
-        return out
+        return self.logfiles.all_logs()
+
+    def leaked_secrets(self):
+        return self.logfiles.leaked_secrets()
+
+    def spoe_lines(self):
+        return self.logfiles.spoe_lines()
+
+    def access_lines(self):
+        return self.logfiles.access_lines()
 
     def secrets(self):
         out = list(self.api_keys.values()) + [self.client_key]
         if self.bearer:
             out.append(self.bearer)
         return out
-
-    def leaked_secrets(self):
-        found = []
-        for fn, text in self.all_logs().items():
-            for sec in self.secrets():
-                if sec and sec in text:
-                    found.append((fn, sec))
-        return found
-
-    def spoe_lines(self):
-        return [l for l in self.log_text("haproxy").splitlines()
-                if "SPOE: [" in l]
-
-    def access_lines(self):
-        """HAProxy's access log lines of the client-facing frontend."""
-        return [l for l in self.log_text("haproxy").splitlines()
-                if " aoai-front " in l]
 
     # -- traffic --
 
