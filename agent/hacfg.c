@@ -35,6 +35,10 @@ struct hacfg_var {
 #define HACFG_FLEET_END	   "# ==== fleet: END"
 #define HACFG_ROUTE_ARGS   "    args pool=" /* aoai-route's arguments */
 #define HACFG_FLEET_SIZE_K 1 /* the table's size, in 1k entries, at least */
+/* aoai-route's fleet arguments in one NOTIFY, at most: half the SPOE
+ * frame of aoai-spoe.conf (max-frame-size 16380)
+ */
+#define HACFG_FLEET_ARGS_MAX 8192
 
 /* The output of one rendering and its .if state. */
 struct hacfg_out {
@@ -181,6 +185,25 @@ static bool hacfg_fleet_on(const struct cfg *cfg)
 	return cfg->fleet.enabled && cfg->fleet.n_peers > 0;
 }
 
+/* Bytes aoai-route's fleet arguments take in a NOTIFY: per backend and
+ * other node, the name "fleet.<backend>@<node>" with its length and an
+ * integer value (type and varint), counted at their largest.
+ */
+static size_t hacfg_fleet_args_size(const struct cfg *cfg)
+{
+	const struct cfg_fleet *fl = &cfg->fleet;
+	size_t n = 0;
+	uint32_t b, i;
+
+	for (b = 0; b < cfg->n_backends; b++)
+		for (i = 0; i < fl->n_peers; i++)
+			if (strcmp(fl->peers[i].name, fl->node))
+				n += 2 + sizeof(FLEET_ARG_PREFIX) - 1 +
+				     strlen(cfg->backends[b].name) + 1 +
+				     strlen(fl->peers[i].name) + 1 + 10;
+	return n;
+}
+
 /* What the fleet's peers section needs: every node listed, TLS files, or
  * plaintext on loopback only.
  */
@@ -205,6 +228,18 @@ static unsigned hacfg_check_fleet(const struct cfg *cfg, cfg_error_fn err,
 			  "fleet: peers use TLS with client certificates: "
 			  "fleet.crt and fleet.ca_file are needed (or "
 			  "fleet.plaintext: true, a lab on loopback)");
+		bad++;
+	}
+	if (hacfg_fleet_args_size(cfg) > HACFG_FLEET_ARGS_MAX) {
+		/* aoai-route's NOTIFY must fit the SPOE frame (16380 bytes
+		 * in aoai-spoe.conf) with room for pool and key
+		 */
+		hacfg_err(cfg, fl->peers[0].addr.mark, err, arg,
+			  "fleet: aoai-route's fleet arguments (%u backends x "
+			  "%u other nodes) take about %zu bytes of a SPOE "
+			  "frame, at most %d: fewer backends or nodes",
+			  cfg->n_backends, fl->n_peers - 1,
+			  hacfg_fleet_args_size(cfg), HACFG_FLEET_ARGS_MAX);
 		bad++;
 	}
 	for (i = 0; fl->plaintext && i < fl->n_peers; i++) {

@@ -407,6 +407,79 @@ static void test_drift(const struct cfg *cfg)
 	       "no such backend: an error, with HAProxy's words (%s)", err);
 }
 
+/* A fleet: its peers section, the table and aoai-route's arguments; the
+ * arguments must fit the SPOE frame.
+ */
+static void test_fleet(void)
+{
+	char y[16384], *p = y, *end = y + sizeof(y);
+	struct msgs m = {0};
+	struct cfg *cfg;
+	struct buf out;
+	unsigned b, n;
+
+	for (n = 3; n <= 12; n += 9) {
+		p = y;
+		p += snprintf(p, (size_t)(end - p),
+			      "listen: [tcp://127.0.0.1:1]\n"
+			      "haproxy: {stats_socket: unix:///h, backend: "
+			      "aoai}\n"
+			      "fleet:\n  table: aoai-fleet\n  node: n1\n"
+			      "  plaintext: true\n  peers:\n");
+		for (b = 1; b <= n; b++)
+			p += snprintf(p, (size_t)(end - p),
+				      "    - {name: n%u, address: "
+				      "'tcp://127.0.0.%u:10000'}\n",
+				      b, b);
+		p += snprintf(p, (size_t)(end - p), "backends:\n");
+		for (b = 0; b < 60; b++)
+			p += snprintf(p, (size_t)(end - p),
+				      "  - {name: region-%02u-abcdefgh, "
+				      "upstream: {endpoint: r.example.com}}\n",
+				      b);
+		snprintf(p, (size_t)(end - p),
+			 "pools: [{name: p, members: [{backend: "
+			 "region-00-abcdefgh}]}]\n");
+		cfg = cfg_parse("f.yaml", y, strlen(y), print_err, NULL);
+		tap_ok(cfg != NULL, "a fleet of %u nodes loads", n);
+		if (!cfg)
+			continue;
+		memset(&m, 0, sizeof(m));
+		if (n == 3) {
+			tap_is_int(hacfg_check(cfg, collect, &m), 0,
+				   "3 nodes x 60 backends: renderable");
+			buf_init(&out, HACFG_OUT_MAX);
+			hacfg_render_spoe(cfg, 0, &out);
+			tap_is_int(count(out.p, "    args fleet."), 120,
+				   "one argument per backend and other node");
+			tap_ok(strstr(out.p,
+				      "    args fleet.region-07-abcdefgh@"
+				      "n3=str(region-07-abcdefgh@n3),"
+				      "table_gpt0(aoai-fleet)\n") &&
+				       !strstr(out.p, "@n1="),
+			       "each reads the other node's key, never its own");
+			buf_truncate(&out, 0);
+			hacfg_render_cfg(cfg, 0, &out);
+			tap_ok(strstr(out.p,
+				      "\npeers aoai-peers\n"
+				      "    bind 127.0.0.1:10000\n"
+				      "    server n1\n"
+				      "    server n2 127.0.0.2:10000\n") &&
+				       strstr(out.p, "    localpeer n1\n") &&
+				       !strstr(out.p, "# peers aoai-peers"),
+			       "plaintext peers section rendered");
+			buf_free(&out);
+		} else {
+			tap_is_int(hacfg_check(cfg, collect, &m), 1,
+				   "12 nodes x 60 backends: refused");
+			tap_ok(has(&m, "fleet arguments (60 backends x 11 "
+				       "other nodes)"),
+			       "the arguments would not fit the SPOE frame");
+		}
+		cfg_free(cfg);
+	}
+}
+
 int main(void)
 {
 	struct cfg *cfg =
@@ -426,6 +499,7 @@ int main(void)
 	test_stats_socket();
 	test_keyless();
 	test_drift(cfg);
+	test_fleet();
 	cfg_free(cfg);
 	return tap_done();
 }
