@@ -34,8 +34,10 @@ import itest as I  # noqa: E402
 # other than the host's, the build tools of a root filesystem in which
 # dpkg-buildpackage runs.
 SUITES = {
-    "bookworm": ("libev4", "libyaml-0-2", "libmsgpackc2", "python3"),
-    "trixie": ("libev4t64", "libyaml-0-2", "libmsgpack-c2", "python3"),
+    "bookworm": ("libev4", "libyaml-0-2", "libmsgpackc2", "libssl3",
+                 "libjansson4", "python3"),
+    "trixie": ("libev4t64", "libyaml-0-2", "libmsgpack-c2", "libssl3t64",
+               "libjansson4", "python3"),
 }
 
 
