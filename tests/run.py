@@ -383,7 +383,7 @@ def main():
     ap.add_argument("--only", help="run one layer (unit, mock, "
                     "integration, package, e2e, lint, fuzz)")
     ap.add_argument("--fuzz-seconds", type=int,
-                    default=int(os.environ.get("FUZZ_SECONDS_TEST", "10")))
+                    default=int(os.environ.get("FUZZ_SECONDS_TEST", "5")))
     ap.add_argument("-k", help="only programs whose name contains this")
     ap.add_argument("--versions", default=os.environ.get(
         "HAPROXY_VERSIONS") or " ".join(r[0] for r in MATRIX),
