@@ -96,6 +96,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import harness  # noqa: E402
 import labenv  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import table  # noqa: E402  (the agent benchmark's table)
+
 BUILD = os.path.join(ROOT, "build")
 AGENT = os.environ.get("AOAI_SPOA") or os.path.join(BUILD, "aoai-spoa")
 MOCK = os.environ.get("MOCK_AOAI") or os.path.join(BUILD, "mock-aoai")
@@ -707,18 +710,6 @@ def stream_rss(setup, n):
 
 
 # ---- report -----------------------------------------------------------------
-
-def table(title, header, rows):
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    print()
-    print(title)
-    fmt = "  ".join("%%%ds" % w for w in widths)
-    print("  " + fmt % tuple(header))
-    print("  " + "  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  " + fmt % tuple(r))
-    sys.stdout.flush()
-
 
 def name(c):
     return "%s %s" % (LABEL[c], c)
