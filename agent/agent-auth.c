@@ -114,8 +114,7 @@ static int agent_auth_line(void *arg, const char *name, struct sec_buf *out)
 
 	if (!c)
 		return -1;
-	if (tokmap_set_cmd(out, a->auth->map_name, name,
-			   cred_usable(c) ? cred_token(c) : NULL, err,
+	if (tokmap_set_cmd(out, a->auth->map_name, name, cred_token(c), err,
 			   sizeof(err)) < 0) {
 		log_msg(LOG_ERR, "auth %s: %s", name, err);
 		return -1;

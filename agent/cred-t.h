@@ -97,9 +97,9 @@ struct cred {
 	char path[HTTP_PATH_MAX + 1];  /* its path and query */
 	ev_timer refresh;	       /* next fetch (refresh or retry) */
 	ev_timer expiry;	       /* the current token's end */
-	struct sec_buf token;	       /* current token, if usable */
-	bool have_token;	       /* <token> usable until <expires> */
-	bool expired;		       /* lost its token unreplaced */
+	struct sec_buf token;	       /* current token, until <expires> */
+	bool have_token;	       /* <token> holds one */
+	bool expired;		       /* past <usable>, not replaced */
 	int64_t acquired_ms;	       /* when <token> arrived */
 	int64_t expires_ms;	       /* its expires_on */
 	int64_t usable_ms;	       /* unusable from then on */

@@ -303,19 +303,36 @@ static void cred_succeed(struct cred *c, int64_t expires_s)
 		c->change(c, c->change_arg);
 }
 
+/* The expiry timer fires twice for a token nobody replaced: at <usable>
+ * the backend stops taking new requests (the routing change), and at
+ * <expires> the token leaves HAProxy's map. Requests decided just before
+ * the first step still carry a token Azure accepts.
+ */
 static void cred_expiry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct cred *c = w->data;
+	int64_t now = cred_now(c);
 
-	(void)loop;
 	(void)revents;
+	if (!c->expired) {
+		c->expired = true;
+		log_msg(LOG_ERR,
+			"auth %s: token expired without replacement; "
+			"backend unavailable (last error: %s)",
+			c->conf.name,
+			c->last_error[0] ? c->last_error : "none");
+		if (c->expires_ms > now) {
+			ev_timer_set(w, (double)(c->expires_ms - now) / 1000.0,
+				     0.);
+			ev_timer_start(loop, w);
+		}
+		if (c->change)
+			c->change(c, c->change_arg);
+		if (c->expires_ms > now)
+			return;
+	}
 	c->have_token = false;
-	c->expired = true;
 	sec_buf_clear(&c->token);
-	log_msg(LOG_ERR,
-		"auth %s: token expired without replacement; "
-		"backend unavailable (last error: %s)",
-		c->conf.name, c->last_error[0] ? c->last_error : "none");
 	if (c->change)
 		c->change(c, c->change_arg);
 }
@@ -694,7 +711,7 @@ void cred_free(struct cred *c)
 
 bool cred_usable(const struct cred *c)
 {
-	return c->have_token && cred_now(c) < c->usable_ms;
+	return c->have_token && !c->expired && cred_now(c) < c->usable_ms;
 }
 
 int64_t cred_seconds_left(const struct cred *c)
@@ -706,14 +723,14 @@ int64_t cred_seconds_left(const struct cred *c)
 
 const struct sec_buf *cred_token(const struct cred *c)
 {
-	return cred_usable(c) ? &c->token : NULL;
+	return c->have_token && cred_now(c) < c->expires_ms ? &c->token : NULL;
 }
 
 void cred_describe(const struct cred *c, char *buf, size_t size)
 {
-	const char *tok = c->have_token ? "valid"
-			  : c->expired	? "expired"
-					: "pending";
+	const char *tok = cred_usable(c) ? "valid"
+			  : c->expired	 ? "expired"
+					 : "pending";
 
 	snprintf(buf, size,
 		 "kind=%s token=%s expires_in=%lld refreshes=%llu "

@@ -73,7 +73,10 @@ bool cred_usable(const struct cred *c);
  */
 int64_t cred_seconds_left(const struct cred *c);
 
-/* The current token (valid while cred_usable()); NULL when none. */
+/* The token HAProxy should hold: the current one until its expires_on,
+ * also after cred_usable() turned false (requests already routed to the
+ * backend still go out with it); NULL when none.
+ */
 const struct sec_buf *cred_token(const struct cred *c);
 
 /* One line for `show backends`: kind, state, seconds to expiry, last

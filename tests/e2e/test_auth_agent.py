@@ -76,6 +76,13 @@ def metric(text, line_start):
     return None
 
 
+def not_200(lab):
+    """HAProxy's log lines of the last answers that were not 200: the
+    termination state and retries of a failure."""
+    return [ln for ln in lab.log_text("haproxy").splitlines()
+            if "aoai-front" in ln and "upstream_status=200 " not in ln][-3:]
+
+
 def token_parts(tokens):
     """Every issued token and its signature: what a leak would show."""
     out = []
@@ -249,7 +256,7 @@ def run(t, lab, imds, entra, tokmap):
     t.ok(held > 1.0, "the current token was used while valid (%.1f s)" %
          held)
     t.ok(not labenv.failures(res), "%d requests while the endpoint failed, "
-         "all 200" % len(res), labenv.failures(res)[:3])
+         "all 200" % len(res), labenv.failures(res)[:3] + not_200(lab))
     b = backend(lab, KEYLESS)
     t.ok(b.get("auth", {}).get("token") == "expired" and
          b["auth"].get("last_error"), "show backends: expired, last error",

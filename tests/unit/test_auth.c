@@ -616,6 +616,43 @@ static void test_authset(void)
 		w->have_token = false;
 	}
 	{
+		/* a token nobody replaced: the backend stops first, the
+		 * token leaves HAProxy's map only at its expires_on */
+		struct cred *w = &s.v[1].cred;
+		FILE *m;
+
+		sec_buf_clear(&w->token);
+		sec_buf_append(&w->token, "eyJ.cur.tok", 11);
+		w->have_token = true;
+		w->expired = false;
+		w->expires_ms = now + 5000;
+		w->usable_ms = now;
+		ev_invoke(loop, &w->expiry, EV_TIMER);
+		m = fopen(tpath("set.map"), "r");
+		n = m ? fread(buf, 1, sizeof(buf) - 1, m) : 0;
+		if (m)
+			fclose(m);
+		buf[n] = '\0';
+		tap_ok(!cred_usable(w) && cred_token(w) &&
+			       strstr(buf, "westus eyJ.cur.tok\n") &&
+			       ev_is_active(&w->expiry),
+		       "past its usable time: not usable, HAProxy's map keeps "
+		       "the token until expires_on (timer re-armed)");
+		now += 5000;
+		ev_invoke(loop, &w->expiry, EV_TIMER);
+		m = fopen(tpath("set.map"), "r");
+		n = m ? fread(buf, 1, sizeof(buf) - 1, m) : 0;
+		if (m)
+			fclose(m);
+		buf[n] = '\0';
+		tap_ok(!cred_token(w) && !w->have_token &&
+			       strstr(buf, "westus -\n"),
+		       "at expires_on: the token leaves the map");
+		ev_timer_stop(loop, &w->expiry);
+		w->expired = false;
+		now -= 5000;
+	}
+	{
 		/* a reload: the same identity keeps its token, another not */
 		struct authset s2;
 		struct cred *w = &s.v[1].cred;
