@@ -3,7 +3,10 @@
  * nodes through a HAProxy peers stick table, over the runtime API.
  *
  * Each node writes its own keys: "<backend>@<node>" holds the epoch second
- * at which the backend's local cooldown ends, "<backend>!<node>" the
+ * at which the backend's local cooldown ends (written by HAProxy with the
+ * response, from the variables of the aoai-result ACK, fleet_result();
+ * by the agent over the runtime API when a read shows it missing),
+ * "<backend>!<node>" the
  * newest reset of the backend (epoch second of the "reset backend") this
  * node made or acted upon. Every poll_interval the table is read: for
  * each backend the latest deadline written by another node, cut at
