@@ -947,7 +947,8 @@ bool fleet_result(struct fleet *f, int b, const char **key, size_t *len,
 		return false;
 	u = route_own_cooldown(f->route, b, clock_now.ms);
 	k = &f->bk[b];
-	if (!u || !fleet_own(k, u, clock_wall_ms()))
+	/* most results: no own cooldown, or the one already handed over */
+	if (!u || u == k->own_ms || !fleet_own(k, u, clock_wall_ms()))
 		return false;
 	k->resp_val = k->want;
 	k->resp_ms = clock_now.ms;
