@@ -10,7 +10,13 @@
 #define FLEET_COUNTERS(X)                                                      \
 	X(polls, "reads of the peers table completed")                         \
 	X(poll_errors, "reads of the peers table failed")                      \
-	X(writes, "deadlines and resets written to the peers table")           \
+	X(writes, "deadlines and resets written to the peers table over the "  \
+		  "runtime API")                                               \
+	X(resp_writes, "own deadlines HAProxy wrote on the response path "     \
+		       "(aoai-result's variables), seen in a read")            \
+	X(resp_missed, "own deadlines handed to HAProxy on the response path " \
+		       "that a read did not show: written over the runtime "   \
+		       "API")                                                  \
 	X(repairs, "own keys written again after the table lost them")         \
 	X(applied, "deadlines of other nodes that started or extended a "      \
 		   "cooldown")                                                 \
@@ -33,6 +39,9 @@ struct fleet_status {
 	bool up;	       /* the last read succeeded */
 	uint32_t nodes;	       /* other writers seen in the last read */
 	uint64_t last_poll_ms; /* monotonic time of the last good read; 0 */
+	bool resp_missing;     /* HAProxy did not write the response path's
+				* deadlines: written over the runtime API at
+				* once too */
 	struct fleet_counters c;
 	char last_error[128]; /* "" when none */
 };

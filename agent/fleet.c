@@ -32,6 +32,16 @@
 #define FLEET_FAST_MAX 512
 /* The agent starts before HAProxy: errors are quiet this long. */
 #define FLEET_START_GRACE_MS 30000
+/* A deadline handed to HAProxy in an aoai-result ACK is looked for in
+ * the first read started this long after the ACK (HAProxy runs the
+ * response's rules within milliseconds of it); missing there, it is
+ * written over the runtime API.
+ */
+#define FLEET_RESP_MARGIN_MS 50
+/* Deadlines in a row HAProxy did not write on the response path before
+ * the agent writes every new one over the runtime API at once as well.
+ */
+#define FLEET_RESP_MISSES 2
 
 /* This node's keys of one backend (by engine index). */
 struct fleet_bk {
@@ -44,6 +54,14 @@ struct fleet_bk {
 	uint32_t reset_table; /* own reset key in the last read */
 	uint32_t reset_seen;  /* newest reset (any node) acted upon */
 	bool polled;	      /* reset_seen holds the table's */
+	uint64_t own_ms;      /* the engine's own cooldown end (monotonic)
+			       * <want> was last computed from; 0 none */
+	uint32_t resp_val;    /* deadline last handed to HAProxy in an
+			       * aoai-result ACK; 0 none */
+	uint64_t resp_ms;     /* when (monotonic) */
+	bool resp_wait;	      /* a read has yet to show <resp_val> */
+	uint8_t key_len;
+	char key[CFG_FLEET_KEY_MAX + 1]; /* "<backend>@<node>" */
 };
 
 /* Another node's deadline key. */
@@ -98,6 +116,8 @@ struct fleet {
 	size_t cmd_len;
 	size_t cmd_off;
 	struct buf resp;
+	uint64_t req_ms;      /* when (monotonic) the request was started */
+	uint32_t resp_misses; /* response-path deadlines missed in a row */
 	struct fleet_status st;
 	struct log_rl rl;
 	uint64_t grace_until;
@@ -294,6 +314,17 @@ static bool fleet_valid(const struct fleet *f, const struct fleet_ent *e)
 	return fleet_acked(f, e->b, e->node);
 }
 
+/* This node's deadline of <k> is withdrawn (a reset): nothing to
+ * publish, nothing awaited from the response path.
+ */
+static void fleet_own_forget(struct fleet_bk *k)
+{
+	k->want = 0;
+	k->own_ms = 0;
+	k->resp_val = 0;
+	k->resp_wait = false;
+}
+
 /* After a reset of backend <b>: the request path's memory of its values
  * goes, so that the same deadline written again (a new throttle within
  * the same second) counts as new; one written before the reset stays void
@@ -333,7 +364,7 @@ static void fleet_apply_resets(struct fleet *f, int b, uint64_t now_ms)
 			k->reset_seen = r;
 	} else if (r > k->reset_seen) {
 		k->reset_seen = r;
-		k->want = 0;
+		fleet_own_forget(k);
 		f->st.c.resets_seen++;
 		log_msg(LOG_NOTICE, "fleet: backend %s reset by node %s",
 			k->name, by);
@@ -427,6 +458,47 @@ static int fleet_parse(struct fleet *f)
 	return 0;
 }
 
+/* The deadlines handed to HAProxy on the response path, against a read
+ * started long enough after: written (counted; a later loss is repaired
+ * as one), or missed and left to the runtime API (fleet_run()). Two
+ * misses in a row of a later deadline than the table's set
+ * st.resp_missing: the rules are probably not there.
+ */
+static void fleet_resp_check(struct fleet *f)
+{
+	struct fleet_bk *k;
+	uint32_t b;
+
+	for (b = 0; b < f->n_bk; b++) {
+		k = &f->bk[b];
+		if (!k->resp_wait ||
+		    f->req_ms < k->resp_ms + FLEET_RESP_MARGIN_MS)
+			continue;
+		k->resp_wait = false;
+		if (k->table == k->resp_val) {
+			f->st.c.resp_writes++;
+			k->written = k->resp_val;
+			f->resp_misses = 0;
+			continue;
+		}
+		f->st.c.resp_missed++;
+		/* a higher value in the table: HAProxy's guard kept it
+		 * (an older deadline before a reset), not a missing rule
+		 */
+		if (k->table > k->resp_val ||
+		    ++f->resp_misses < FLEET_RESP_MISSES || f->st.resp_missing)
+			continue;
+		f->st.resp_missing = true;
+		log_msg(LOG_WARNING,
+			"fleet: HAProxy did not write %s from aoai-result's "
+			"answer, %u deadlines in a row (haproxy.cfg without "
+			"the response-path rules of haproxy-config?): each "
+			"deadline is also written over the runtime API at "
+			"once from now on",
+			k->key, f->resp_misses);
+	}
+}
+
 static void fleet_poll_done(struct fleet *f, bool ok)
 {
 	uint64_t wall_ms;
@@ -445,6 +517,7 @@ static void fleet_poll_done(struct fleet *f, bool ok)
 	f->st.up = true;
 	f->st.c.polls++;
 	f->st.last_poll_ms = clock_now.ms;
+	fleet_resp_check(f);
 	wall_ms = clock_wall_ms();
 	for (b = 0; b < f->n_bk; b++) {
 		fleet_apply_resets(f, (int)b, clock_now.ms);
@@ -623,6 +696,7 @@ static void fleet_request(struct fleet *f)
 	char err[SOCK_ERR_MAX];
 
 	f->cmd_off = 0;
+	f->req_ms = clock_now.ms;
 	f->fd = sock_connect(&f->sock, err, sizeof(err));
 	fleet_set_state(f, FLEET_CONNECTING);
 	if (f->fd < 0) {
@@ -648,27 +722,44 @@ static void fleet_cmd_set(struct fleet *f, const char *name, char sep,
 		f->cmd_len += (size_t)n;
 }
 
+/* Publishes the engine's own cooldown of <k> ending at <until_ms>
+ * (monotonic, after clock_now.ms), <wall_ms> being now: a new one moves
+ * k->want to its end rounded up to the second, never back. Returns true
+ * when k->want moved.
+ */
+static bool fleet_own(struct fleet_bk *k, uint64_t until_ms, uint64_t wall_ms)
+{
+	uint64_t s;
+
+	/* the same cooldown is not rounded again (from another clock
+	 * reading it could land a second later)
+	 */
+	if (until_ms == k->own_ms)
+		return false;
+	k->own_ms = until_ms;
+	s = (wall_ms + (until_ms - clock_now.ms) + 999) / 1000;
+	if (s > UINT32_MAX)
+		s = UINT32_MAX;
+	if (s <= k->want)
+		return false;
+	k->want = (uint32_t)s;
+	return true;
+}
+
 /* Learns this node's own cooldowns from the engine: a cooling state the
- * breaker set (a throttle seen here) is published, rounded up to the
- * second; the fleet's own cooldowns are not echoed.
+ * breaker set (a throttle seen here) is published; the fleet's own
+ * cooldowns are not echoed. The result path (fleet_result()) has usually
+ * done it already.
  */
 static void fleet_learn_local(struct fleet *f, uint64_t wall_ms)
 {
-	struct route_backend_info bi;
-	uint64_t s;
+	uint64_t u;
 	uint32_t b;
 
 	for (b = 0; b < f->n_bk; b++) {
-		if (route_backend_info(f->route, (int)b, clock_now.ms, &bi) <
-			    0 ||
-		    bi.state != ROUTE_ST_COOLING ||
-		    bi.cause != ROUTE_BY_BREAKER || bi.until_ms <= clock_now.ms)
-			continue;
-		s = (wall_ms + (bi.until_ms - clock_now.ms) + 999) / 1000;
-		if (s > UINT32_MAX)
-			s = UINT32_MAX;
-		if (s > f->bk[b].want)
-			f->bk[b].want = (uint32_t)s;
+		u = route_own_cooldown(f->route, (int)b, clock_now.ms);
+		if (u)
+			fleet_own(&f->bk[b], u, wall_ms);
 	}
 }
 
@@ -690,7 +781,11 @@ static void fleet_run(struct fleet *f)
 	for (b = 0; b < f->n_bk && writes < FLEET_WRITES_MAX; b++) {
 		struct fleet_bk *k = &f->bk[b];
 
-		if (k->want != k->table &&
+		/* HAProxy writes it with the response: a read tells */
+		bool resp = k->resp_wait && k->resp_val == k->want &&
+			    !f->st.resp_missing;
+
+		if (!resp && k->want != k->table &&
 		    (k->want > now_s || k->table > now_s)) {
 			/* written before and gone: HAProxy restarted or
 			 * reloaded, or the entry expired
@@ -768,9 +863,19 @@ int fleet_start(struct fleet **fp, struct ev_loop *loop,
 	f->sock = cfg->haproxy.stats_socket;
 	f->fd = -1;
 	f->n_bk = n;
-	for (b = 0; b < n; b++)
-		snprintf(f->bk[b].name, sizeof(f->bk[b].name), "%s",
+	for (b = 0; b < n; b++) {
+		struct fleet_bk *k = &f->bk[b];
+		int l;
+
+		snprintf(k->name, sizeof(k->name), "%s",
 			 route_backend_name(route, (int)b));
+		/* cfg.c keeps "<backend>@<node>" within the table's key */
+		l = snprintf(k->key, sizeof(k->key), "%s@%s", k->name,
+			     f->cfg.node);
+		k->key_len = (uint8_t)(l < (int)sizeof(k->key)
+					       ? l
+					       : (int)sizeof(k->key) - 1);
+	}
 	f->st.enabled = true;
 	f->grace_until = clock_now.ms + FLEET_START_GRACE_MS;
 	buf_init(&f->resp, FLEET_RESP_MAX);
@@ -832,6 +937,33 @@ void fleet_note(struct fleet *f, int b, enum route_state to)
 	fleet_wake(f);
 }
 
+bool fleet_result(struct fleet *f, int b, const char **key, size_t *len,
+		  uint32_t *until)
+{
+	struct fleet_bk *k;
+	uint64_t u;
+
+	if (!f || f->stopping || b < 0 || (uint32_t)b >= f->n_bk)
+		return false;
+	u = route_own_cooldown(f->route, b, clock_now.ms);
+	k = &f->bk[b];
+	/* most results: no own cooldown, or the one already handed over */
+	if (!u || u == k->own_ms || !fleet_own(k, u, clock_wall_ms()))
+		return false;
+	k->resp_val = k->want;
+	k->resp_ms = clock_now.ms;
+	/* rules missing: written over the runtime API at once as well, so
+	 * a read cannot tell who wrote it
+	 */
+	k->resp_wait = !f->st.resp_missing;
+	if (f->st.resp_missing)
+		fleet_wake(f);
+	*key = k->key;
+	*len = k->key_len;
+	*until = k->want;
+	return true;
+}
+
 void fleet_reset(struct fleet *f, int b)
 {
 	struct fleet_bk *k;
@@ -843,7 +975,7 @@ void fleet_reset(struct fleet *f, int b)
 	/* a later reset than any seen, even within the same second */
 	k->reset_want = now_s > k->reset_seen ? now_s : k->reset_seen + 1;
 	k->reset_seen = k->reset_want;
-	k->want = 0;
+	fleet_own_forget(k);
 	fleet_fast_forget(f, b);
 	f->st.c.resets_sent++;
 	log_msg(LOG_NOTICE, "fleet: backend %s reset for the whole fleet",
@@ -885,6 +1017,7 @@ static const struct view_col fleet_link_cols[] = {
 	{.type = VIEW_STR, .key = "table"},
 	{.type = VIEW_STR, .key = "node"},
 	{.type = VIEW_BOOL, .key = "up"},
+	{.type = VIEW_BOOL, .key = "resp_missing"},
 	{.type = VIEW_U64, .key = "nodes"},
 #define X(name, help) {.type = VIEW_U64, .key = #name},
 	FLEET_COUNTERS(X)
@@ -964,6 +1097,7 @@ static void fleet_rows(const struct fleet *f, uint64_t now_s,
 	*c++ = VIEW_VAL_STR(f->cfg.table);
 	*c++ = VIEW_VAL_STR(f->cfg.node);
 	*c++ = VIEW_VAL_BOOL(f->st.up);
+	*c++ = VIEW_VAL_BOOL(f->st.resp_missing);
 	*c++ = VIEW_VAL_U64(f->st.nodes);
 #define X(name, help) *c++ = VIEW_VAL_U64(f->st.c.name);
 	FLEET_COUNTERS(X)
@@ -1012,6 +1146,14 @@ static void fleet_show_text(const struct fleet *f, const struct view_rows *keys,
 		   f->st.up ? "up" : "down", f->cfg.table, f->cfg.node,
 		   f->st.nodes, f->st.nodes == 1 ? "" : "s",
 		   f->cfg.poll_interval_ms, f->cfg.max_wait_ms);
+	buf_printf(o,
+		   "own deadlines: %s (response path: %llu written, %llu "
+		   "missed)\n",
+		   f->st.resp_missing ? "written over the runtime API at once "
+					"(HAProxy did not write them)"
+				      : "written by HAProxy with the response",
+		   (unsigned long long)f->st.c.resp_writes,
+		   (unsigned long long)f->st.c.resp_missed);
 	if (f->st.last_error[0])
 		buf_printf(o, "last error: %s\n", f->st.last_error);
 	view_text(keys, o, "", 0);

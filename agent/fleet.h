@@ -3,7 +3,10 @@
  * nodes through a HAProxy peers stick table, over the runtime API.
  *
  * Each node writes its own keys: "<backend>@<node>" holds the epoch second
- * at which the backend's local cooldown ends, "<backend>!<node>" the
+ * at which the backend's local cooldown ends (written by HAProxy with the
+ * response, from the variables of the aoai-result ACK, fleet_result();
+ * by the agent over the runtime API when a read shows it missing),
+ * "<backend>!<node>" the
  * newest reset of the backend (epoch second of the "reset backend") this
  * node made or acted upon. Every poll_interval the table is read: for
  * each backend the latest deadline written by another node, cut at
@@ -61,6 +64,21 @@ void fleet_quiesce(struct fleet *f);
  * wakes only; no engine call, no I/O. NULL-safe.
  */
 void fleet_note(struct fleet *f, int b, enum route_state to);
+
+/* Result path (spoa.c), after aoai-result's learning of backend <b>:
+ * when it started or extended this node's own cooldown (a throttle seen
+ * here), HAProxy is to write the new deadline with the response (the
+ * region's http-response rules haproxy-config renders): *<key>
+ * ("<backend>@<node>", *<len> bytes, owned by the link) and *<until>
+ * (epoch s, rounded up), and returns true. The agent is the key's only
+ * writer: a deadline is handed over only when later than its last one.
+ * The runtime-API write of it waits until a read of the table shows it
+ * missing (then it is written, counted as resp_missed; after two in a
+ * row, every deadline is written over the runtime API at once too). No
+ * allocation, no system call. NULL-safe.
+ */
+bool fleet_result(struct fleet *f, int b, const char **key, size_t *len,
+		  uint32_t *until);
 
 /* The operator reset backend <b> here: the reset is written for the whole
  * fleet and this node's deadline for it is withdrawn; other nodes'

@@ -30,10 +30,12 @@ struct hacfg_var {
 	const char *value;
 };
 
-#define HACFG_PEERS	   "aoai-peers" /* the rendered peers section */
-#define HACFG_FLEET_BEGIN  "# ==== fleet: BEGIN"
-#define HACFG_FLEET_END	   "# ==== fleet: END"
-#define HACFG_ROUTE_ARGS   "    args pool=" /* aoai-route's arguments */
+#define HACFG_PEERS	  "aoai-peers" /* the rendered peers section */
+#define HACFG_FLEET_BEGIN "# ==== fleet: BEGIN"
+#define HACFG_FLEET_END	  "# ==== fleet: END"
+#define HACFG_ROUTE_ARGS  "    args pool=" /* aoai-route's arguments */
+/* the region's aoai-result rule: the fleet's response rules follow it */
+#define HACFG_RESULT_RULE  "    http-response send-spoe-group aoai-result "
 #define HACFG_FLEET_SIZE_K 1 /* the table's size, in 1k entries, at least */
 /* aoai-route's fleet arguments in one NOTIFY, at most: half the SPOE
  * frame of aoai-spoe.conf (max-frame-size 16380)
@@ -423,9 +425,12 @@ static void hacfg_fleet_cfg(struct hacfg_out *o)
 	hacfg_put(o,
 		  "# Throttles shared between nodes: haproxy-conf/README.md, "
 		  "\"A fleet\".");
-	hacfg_put(o, "# The agent writes the table over its stats socket; "
-		     "aoai-route (aoai-spoe.conf)");
-	hacfg_put(o, "# reads it on every request.");
+	hacfg_put(o, "# This node's deadlines are written by the http-response "
+		     "rules of each region-*");
+	hacfg_put(o, "# from the agent's aoai-result answer; the agent writes "
+		     "the rest (resets, repairs)");
+	hacfg_put(o, "# over its stats socket. aoai-route (aoai-spoe.conf) "
+		     "reads it on every request.");
 	if (fl->plaintext)
 		hacfg_put(o, "# PLAINTEXT peers (fleet.plaintext): anyone "
 			     "reaching a peer port may write the table.");
@@ -490,8 +495,31 @@ static void hacfg_fleet_args(struct hacfg_out *o)
 		}
 }
 
+/* The fleet's response-path rules of the region of backend <b>, after
+ * its aoai-result rule: the deadline the agent's ACK names for this
+ * node's key of <b> (fleet_result()) is written to the table, a later
+ * value only (the agent may have been reset meanwhile: it repairs).
+ */
+static void hacfg_fleet_rules(struct hacfg_out *o, const struct cfg_backend *b)
+{
+	const struct cfg_fleet *fl = &o->cfg->fleet;
+
+	hacfg_put(o, "    # the fleet: this node's new deadline, named by the "
+		     "agent's answer, to the peers table");
+	hacfg_putf(o,
+		   "    http-response track-sc0 var(txn.aoai.fleet_key) table "
+		   "%s if { var(txn.aoai.fleet_key) -m str %s@%s }",
+		   fl->table, b->name, fl->node);
+	hacfg_putf(o,
+		   "    http-response sc-set-gpt0(0) var(txn.aoai.fleet_until) "
+		   "if { var(txn.aoai.fleet_key) -m str %s@%s } { "
+		   "sc_get_gpt0(0),neg,add(txn.aoai.fleet_until) gt 0 }",
+		   b->name, fl->node);
+}
+
 /* Writes template <t> with <vars> replaced; a whole line "@PART@" is left
- * to <part>, called with <arg>.
+ * to <part>, called with <arg>; with a fleet, "@FLEET_RULES@" is asked of
+ * <part> after the aoai-result rule.
  */
 static void hacfg_lines(struct hacfg_out *o, const char *const *t,
 			const struct hacfg_var *vars, size_t n,
@@ -523,6 +551,10 @@ static void hacfg_lines(struct hacfg_out *o, const char *const *t,
 		if (o->cfg && !strncmp(*t, HACFG_ROUTE_ARGS,
 				       sizeof(HACFG_ROUTE_ARGS) - 1))
 			hacfg_fleet_args(o);
+		if (o->cfg && part &&
+		    !strncmp(*t, HACFG_RESULT_RULE,
+			     sizeof(HACFG_RESULT_RULE) - 1))
+			part(o, "@FLEET_RULES@", arg);
 	}
 }
 
@@ -616,6 +648,8 @@ static void hacfg_region_part(struct hacfg_out *o, const char *name, void *arg)
 		hacfg_credential(o, arg);
 	else if (!strcmp(name, "@RENAME@"))
 		hacfg_rename(o, arg);
+	else if (!strcmp(name, "@FLEET_RULES@"))
+		hacfg_fleet_rules(o, arg);
 }
 
 /* The region shim and upstream of backend <b>, from the region template. */

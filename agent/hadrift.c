@@ -19,6 +19,7 @@
 
 #define HADRIFT_RESP_MAX   (1024 * 1024) /* the answer, capped */
 #define HADRIFT_TIMEOUT_MS 3000		 /* the whole exchange */
+#define HADRIFT_ACLS_MAX   512 /* "show acl #N" asked at most, one request */
 
 /* One server as the two answers describe it. */
 struct hadrift_srv {
@@ -310,11 +311,75 @@ static int hadrift_fleet(const struct cfg *cfg, const char *text, hadrift_fn fn,
 	return n;
 }
 
+/* "show acl #N;..." for each ACL on var() that "show acl" lists in
+ * <text> ("N () acl 'var' file 'F' line L. ..."), into <cmd>. Returns
+ * how many.
+ */
+static unsigned hadrift_var_acls(const char *text, char *cmd, size_t size)
+{
+	const char *p = text, *q;
+	size_t off = 0;
+	unsigned n = 0, id;
+	int k;
+
+	for (; *p && n < HADRIFT_ACLS_MAX; p = q + 1) {
+		q = strchr(p, '\n');
+		if (!q)
+			q = p + strlen(p);
+		if (sscanf(p, "%u () acl 'var' file %n", &id, &k) == 1 &&
+		    k > 0 && p + k <= q) {
+			k = snprintf(cmd + off, size - off, "show acl #%u;",
+				     id);
+			if (k < 0 || (size_t)k >= size - off)
+				break;
+			off += (size_t)k;
+			n++;
+		}
+		if (!*q)
+			break;
+	}
+	if (off)
+		cmd[off - 1] = '\n'; /* the last ';' ends the line */
+	return n;
+}
+
+/* The fleet's response-path rules (hacfg.c hacfg_fleet_rules()): an ACL
+ * matching this node's key of each backend, "<backend>@<node>", among
+ * the patterns of the var() ACLs in <text> ("show acl #N" answers, one
+ * "0x... <pattern>" line each). Returns the number of differences.
+ */
+static int hadrift_fleet_rules(const struct cfg *cfg, const char *text,
+			       hadrift_fn fn, void *arg)
+{
+	char want[2 * CFG_NAME_MAX + 8], msg[6 * CFG_NAME_MAX + 256];
+	int n = 0;
+	uint32_t b;
+
+	for (b = 0; b < cfg->n_backends; b++) {
+		snprintf(want, sizeof(want), " %s@%s\n", cfg->backends[b].name,
+			 cfg->fleet.node);
+		if (strstr(text, want))
+			continue;
+		snprintf(msg, sizeof(msg),
+			 "fleet: no response-path rule of region-%s writes "
+			 "%s@%s in HAProxy (http-response track-sc0 ... -m "
+			 "str %s@%s; aoai-spoa haproxy-config): the agent "
+			 "writes that deadline over the runtime API after a "
+			 "read",
+			 cfg->backends[b].name, cfg->backends[b].name,
+			 cfg->fleet.node, cfg->backends[b].name,
+			 cfg->fleet.node);
+		fn(arg, msg);
+		n++;
+	}
+	return n;
+}
+
 int hadrift_check(const struct cfg *cfg, hadrift_fn fn, void *arg, char *err,
 		  size_t errlen)
 {
 	char cmd[2 * CFG_NAME_MAX + 64], e[160];
-	char *text = malloc(HADRIFT_RESP_MAX);
+	char *text = malloc(HADRIFT_RESP_MAX), *acls;
 	int n = HADRIFT_UNREACHABLE;
 
 	if (!text) {
@@ -337,9 +402,21 @@ int hadrift_check(const struct cfg *cfg, hadrift_fn fn, void *arg, char *err,
 			n = HADRIFT_BAD_ANSWER;
 	}
 	if (n >= 0 && cfg->fleet.enabled &&
-	    hadrift_ask(&cfg->haproxy.stats_socket, "show table;show peers\n",
-			text, HADRIFT_RESP_MAX, e, sizeof(e)) == 0)
+	    hadrift_ask(&cfg->haproxy.stats_socket,
+			"show table;show peers;show acl\n", text,
+			HADRIFT_RESP_MAX, e, sizeof(e)) == 0) {
 		n += hadrift_fleet(cfg, text, fn, arg);
+		acls = malloc(HADRIFT_ACLS_MAX * 24);
+		if (acls &&
+		    hadrift_var_acls(text, acls, HADRIFT_ACLS_MAX * 24)) {
+			if (hadrift_ask(&cfg->haproxy.stats_socket, acls, text,
+					HADRIFT_RESP_MAX, e, sizeof(e)) == 0)
+				n += hadrift_fleet_rules(cfg, text, fn, arg);
+		} else if (acls) {
+			n += hadrift_fleet_rules(cfg, "", fn, arg);
+		}
+		free(acls);
+	}
 	free(text);
 	return n;
 }

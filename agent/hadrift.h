@@ -2,7 +2,9 @@
 /* Drift between the running HAProxy and the configuration ("aoai-spoa -c"
  * with a haproxy block): the aoai backend's servers, weights and backup
  * flags against what haproxy-config renders; with a fleet block, the
- * peers table, this node as HAProxy's local peer and the other peers.
+ * peers table, this node as HAProxy's local peer, the other peers, and
+ * the response-path rules writing this node's key of each backend (an
+ * ACL on var() matching "<backend>@<node>", as "show acl" lists them).
  */
 #ifndef AOAI_HADRIFT_H
 #define AOAI_HADRIFT_H

@@ -130,6 +130,20 @@ int route_fleet_clear(struct route_engine *e, int b, uint64_t now_ms)
 	return closed ? 1 : 0;
 }
 
+uint64_t route_own_cooldown(const struct route_engine *e, int b,
+			    uint64_t now_ms)
+{
+	const struct breaker *br;
+
+	if (!route_backend_ok(e, b))
+		return 0;
+	br = &e->backends[b].br;
+	if (br->state != BREAKER_ST_COOLING ||
+	    br->cause != BREAKER_BY_BREAKER || br->until_ms <= now_ms)
+		return 0;
+	return br->until_ms;
+}
+
 int route_fault(struct route_engine *e, int b, uint64_t now_ms)
 {
 	struct breaker_event ev = {0};

@@ -718,8 +718,8 @@ static void route_learn_breaker(struct route_engine *e, uint32_t b,
 	route_breaker_done(e, b, &ev);
 }
 
-void route_learn(struct route_engine *e, const struct route_result *r,
-		 uint64_t now_ms)
+int route_learn(struct route_engine *e, const struct route_result *r,
+		uint64_t now_ms)
 {
 	struct route_backend *bk;
 	bool throttle;
@@ -729,12 +729,12 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 	b = route_table_find(&e->backend_tab, r->backend, r->backend_len);
 	if (b < 0) {
 		e->c.unknown_backend++;
-		return;
+		return -1;
 	}
 	if (r->status != 0 &&
 	    (r->status < CFG_STATUS_MIN || r->status > CFG_STATUS_MAX)) {
 		e->c.invalid_status++;
-		return;
+		return -1;
 	}
 	bk = &e->backends[b];
 	route_advance(e, (uint32_t)b, now_ms);
@@ -743,6 +743,7 @@ void route_learn(struct route_engine *e, const struct route_result *r,
 	route_count_status(bk, r->status, throttle);
 	route_learn_latency(bk, r);
 	route_learn_breaker(e, (uint32_t)b, r, throttle, now_ms);
+	return b;
 }
 
 uint64_t route_tick(struct route_engine *e, uint64_t now_ms)

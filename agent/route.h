@@ -73,9 +73,10 @@ void route_decide(struct route_engine *e, const char *pool, size_t pool_len,
 /* Feeds one response to the breaker of the backend it names: throttle
  * cooldowns, fault window, half-open verdicts, headroom values. Results
  * naming an unknown backend are counted and ignored. May run the hook.
+ * Returns the backend's index, or -1 when the result was ignored.
  */
-void route_learn(struct route_engine *e, const struct route_result *r,
-		 uint64_t now_ms);
+int route_learn(struct route_engine *e, const struct route_result *r,
+		uint64_t now_ms);
 
 /* Moves every backend whose deadline has passed (open/cooling ->
  * half-open, probe timeouts) so the hook fires without traffic. Returns the
@@ -156,6 +157,14 @@ int route_fleet_clear(struct route_engine *e, int b, uint64_t now_ms);
  * result would be.
  */
 int route_fault(struct route_engine *e, int b, uint64_t now_ms);
+
+/* The end (monotonic ms) of backend <b>'s own cooldown: cooling, set by
+ * its breaker (a throttle seen here, not the fleet's), not passed at
+ * <now_ms>; 0 otherwise or when <b> is out of range. O(1), no deadline
+ * applied, no hook: for the result path.
+ */
+uint64_t route_own_cooldown(const struct route_engine *e, int b,
+			    uint64_t now_ms);
 
 /* Inspection. The info functions first apply passed deadlines (so they may
  * run the hook), then copy. Each returns 0 or -1 (index out of range).

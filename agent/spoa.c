@@ -212,7 +212,26 @@ static int spoa_route(struct spoa *sp, struct spop_msg_iter *it, char **p,
 	return 0;
 }
 
-static int spoa_result(struct spoa *sp, struct spop_msg_iter *it)
+/* A deadline of this node that the result started or extended goes back
+ * in the ACK, for HAProxy to write to the fleet's table with the
+ * response (fleet_result()). Returns 0, or -2 when it does not fit.
+ */
+static int spoa_fleet_result(struct spoa *sp, int b, char **p, char *end)
+{
+	const char *key;
+	uint32_t until;
+	size_t len;
+
+	if (!sp->fleet || !fleet_result(*sp->fleet, b, &key, &len, &until))
+		return 0;
+	if (set_var_str(p, end, SPOA_VAR_FLEET_KEY, key, len) < 0 ||
+	    set_var_int(p, end, SPOA_VAR_FLEET_UNTIL, until) < 0)
+		return -2;
+	return 0;
+}
+
+static int spoa_result(struct spoa *sp, struct spop_msg_iter *it, char **p,
+		       char *end)
 {
 	struct route_result res = {
 		.retry_after_ms = -1,
@@ -287,8 +306,8 @@ static int spoa_result(struct spoa *sp, struct spop_msg_iter *it)
 	 */
 	if (!res.backend || !res.backend_len || !has_status)
 		return 0;
-	route_learn(sp->route, &res, clock_now.ms);
-	return 0;
+	return spoa_fleet_result(sp, route_learn(sp->route, &res, clock_now.ms),
+				 p, end);
 }
 
 int spoa_notify(struct spoa *sp, const char *payload, size_t len, char **p,
@@ -304,7 +323,7 @@ int spoa_notify(struct spoa *sp, const char *payload, size_t len, char **p,
 		if (spop_name_eq(m.name, m.name_len, MSG_ROUTE))
 			r = spoa_route(sp, &it, p, end);
 		else if (spop_name_eq(m.name, m.name_len, MSG_RESULT))
-			r = spoa_result(sp, &it);
+			r = spoa_result(sp, &it, p, end);
 		else
 			sp->cnt.msg_unknown++;
 		if (r < 0)

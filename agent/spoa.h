@@ -11,6 +11,9 @@
 #define SPOA_VAR_BACKEND     "backend"
 #define SPOA_VAR_REASON	     "reason"
 #define SPOA_VAR_RETRY_AFTER "retry_after"
+/* aoai-result: this node's new deadline for the fleet's table */
+#define SPOA_VAR_FLEET_KEY   "fleet_key"
+#define SPOA_VAR_FLEET_UNTIL "fleet_until"
 
 /* Handles the LIST-OF-MESSAGES of one NOTIFY and writes the actions of its
  * ACK at *p (at least one, whatever the messages). Returns 0, -1 when

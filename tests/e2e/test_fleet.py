@@ -27,13 +27,24 @@ G. a hung node (its HAProxy stopped): the others still share, it
    catches up when it runs again;
 H. a deadline an hour ahead (a skewed clock, a rogue value) is cut at
    max_wait on every node;
-A2. the request path: each node's aoai-spoe.conf is rendered from its
-   YAML (fleet.peers), so aoai-route carries the other nodes' deadlines;
-   as soon as node1's deadline is in the tables of nodes 2 and 3 (the
-   time it took is printed), one request through node2 and one through
-   node3 (sooner than most reads of the table): none is decided for
-   eastus, and the agents count deadlines applied from aoai-route's
-   arguments;
+A2. the response path and the request path: node1's HAProxy writes its
+   deadline to the table itself, with the 429's response, from the
+   variables of the agent's aoai-result answer (the lab's region shims
+   have the rules haproxy-config renders); the agent counts each one as
+   seen in its next read (resp_writes) and never had to write one over
+   the runtime API (resp_missed 0; it would only after a read 50 ms or
+   more after the answer). Each node's aoai-spoe.conf is rendered from
+   its YAML (fleet.peers), so aoai-route carries the other nodes'
+   deadlines; as soon as node1's deadline is in the tables of nodes 2
+   and 3 (the time it took from the discovering request's send is
+   printed: p50/max), one request through node2 and one through node3
+   (sooner than most reads of the table): none is decided for eastus,
+   and the agents count deadlines applied from aoai-route's arguments;
+A3. without the response rules (a hand-written haproxy.cfg, node1's
+   HAProxy without AOAI_FLEET_NODE): the deadline still reaches the
+   other nodes, written over the runtime API after a read showed it
+   missing (resp_missed); after two such deadlines the agent writes
+   each new one at once (show fleet: resp_missing);
 F. TLS peers with client certificates (made here with openssl), each
    node's peers section and table rendered by "aoai-spoa haproxy-config"
    from a fleet: block (peers, crt, ca_file): a peer signed by the fleet's
@@ -166,10 +177,15 @@ def in_tables(fl, nodes, key, t0, timeout=2.0):
     return None if want else time.monotonic() - t0
 
 
+def fleet_counter(nd, name):
+    return json.loads(nd.agent_cmd("show fleet json")).get(name, 0)
+
+
 def part_a2(t, fl, trials=10):
     c = [nd.client() for nd in fl.nodes]
     fast0 = [fleet_fast(nd) for nd in fl.nodes[1:]]
-    sent, missed, lags = 0, 0, []
+    missed0 = fleet_counter(fl.nodes[0], "resp_missed")
+    sent, missed, lags, confirmed = 0, 0, [], 0
     for i in range(trials):
         throttle(fl, True)
         time.sleep(random.uniform(0.0, 0.25))
@@ -185,15 +201,27 @@ def part_a2(t, fl, trials=10):
             c[2].chat("x")
             sent += sum(decisions(nd) - d for nd, d in
                         zip(fl.nodes[1:], d0))
+        # the agent's next read shows HAProxy's write (before the reset
+        # withdraws the deadline)
+        w0 = fleet_counter(fl.nodes[0], "resp_writes")
+        if H.wait_until(lambda: fleet_counter(fl.nodes[0], "resp_writes")
+                        > w0, 2.0, 0.02):
+            confirmed += 1
         throttle(fl, False)
         fleet_reset(fl, t, "A2")
     fast = [fleet_fast(nd) - f for nd, f in zip(fl.nodes[1:], fast0)]
     if lags:
         print("# A2: node1's 429 -> its deadline in the tables of nodes 2 "
-              "and 3 (the agent's write and HAProxy's replication, seen "
-              "by polling their runtime API): p50 %.0f ms, max %.0f ms "
+              "and 3 (HAProxy's write on the response path and its "
+              "replication, seen by polling their runtime API; from the "
+              "discovering request's send): p50 %.0f ms, max %.0f ms "
               "over %d trials" % (1000 * pct(lags, 50), 1000 * max(lags),
                                   len(lags)), flush=True)
+    t.eq(confirmed, trials, "A2: node1's agent saw each deadline in its "
+         "table written by HAProxy on the response path (resp_writes)")
+    t.eq(fleet_counter(fl.nodes[0], "resp_missed") - missed0, 0,
+         "A2: node1's agent never wrote a deadline over the runtime API "
+         "(resp_missed 0)")
     print("# A2: %d trials: nodes 2 and 3 applied node1's deadline from "
           "aoai-route's arguments %d and %d times (the other trials: "
           "their read of the table came first)" % (trials, fast[0],
@@ -207,25 +235,71 @@ def part_a2(t, fl, trials=10):
          "deadlines from aoai-route's fleet arguments", fast)
 
 
+def part_a3(t, fl, trials=3):
+    """node1's HAProxy restarted without the response rules: its agent
+    falls back to the runtime API."""
+    nd = fl.nodes[0]
+    nd.env.pop("AOAI_FLEET_NODE", None)
+    nd.restart_haproxy()
+    # the restarted table is filled again by the peers (their reset keys)
+    H.wait_until(lambda: "eastus!node2" in nd.table(), 10, 0.05)
+    if not nd.wait_server("aoai-spoa", "agent", "UP", 10):
+        t.ok(False, "A3: node1's HAProxy sees its agent UP")
+    c = nd.client()
+    m0 = fleet_counter(nd, "resp_missed")
+    lags = []
+    for i in range(trials):
+        throttle(fl, True)
+        t0 = discover(fl, c)
+        lags.append(None if t0 is None else
+                    in_tables(fl, (1, 2), "eastus@node1", t0, 5.0))
+        throttle(fl, False)
+        fleet_reset(fl, t, "A3")
+    c.close()
+    st = json.loads(nd.agent_cmd("show fleet json"))
+    print("# A3: without the response rules, node1's 429 -> its deadline "
+          "in the tables of nodes 2 and 3: %s ms (the first %d after a "
+          "read showed it missing, then at once)" % (
+              ", ".join("-" if x is None else "%.0f" % (1000 * x)
+                        for x in lags), 2), flush=True)
+    t.ok(None not in lags, "A3: without the response rules every deadline "
+         "still reached nodes 2 and 3 (over the runtime API)", lags)
+    t.ok(st["resp_missed"] - m0 >= 2 and st["resp_missing"], "A3: the "
+         "agent counted the deadlines HAProxy did not write and now "
+         "writes them at once (resp_missing)",
+         (st["resp_missed"] - m0, st["resp_missing"]))
+    got = drift(nd)
+    t.ok(len(got) == 3 and all("no response-path rule" in g for g in got),
+         "A3: aoai-spoa -c reports node1's missing response-path rules, "
+         "one per backend", got)
+
+
+def drift(nd, yaml_text=None):
+    """aoai-spoa -c on <yaml_text> (node <nd>'s own by default): its
+    "drift: fleet" lines."""
+    if yaml_text is None:
+        yaml_text = open(nd.agent_yaml_path).read()
+    path = os.path.join(nd.dir, "check-%d.yaml" % random.randrange(1 << 30))
+    with open(path, "w") as f:
+        f.write(yaml_text)
+    p = subprocess.run([labenv.AGENT_BIN, "-c", "-f", path],
+                       capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    return [l for l in p.stdout.splitlines() if l.startswith("drift: fleet")]
+
+
 def part_k(t, fl):
     """aoai-spoa -c against node2's running HAProxy: its fleet: block as
     run matches; a table, a node and a peer HAProxy does not have are
-    each reported."""
+    each reported, and the response-path rules of the node it names."""
     nd = fl.nodes[1]
     text = open(nd.agent_yaml_path).read()
 
     def check(yaml_text):
-        path = os.path.join(nd.dir, "check-%d.yaml" %
-                            random.randrange(1 << 30))
-        with open(path, "w") as f:
-            f.write(yaml_text)
-        p = subprocess.run([labenv.AGENT_BIN, "-c", "-f", path],
-                           capture_output=True, text=True, timeout=30,
-                           stdin=subprocess.DEVNULL)
-        return [l for l in p.stdout.splitlines()
-                if l.startswith("drift: fleet")]
+        return drift(nd, yaml_text)
     t.eq(check(text), [], "K: aoai-spoa -c: the running HAProxy has the "
-         "fleet's table, node2 as its local peer and the other nodes")
+         "fleet's table, node2 as its local peer, the other nodes and the "
+         "response-path rules of node2's keys")
     data = json.loads(text)  # the lab writes the agent's file as JSON
     data["fleet"]["table"] = "aoai-fleet2"
     data["fleet"]["node"] = "node9"
@@ -233,10 +307,13 @@ def part_k(t, fl):
         p["name"] = {"node2": "node9", "node3": "node7"}.get(p["name"],
                                                              p["name"])
     got = check(json.dumps(data))
-    t.ok(len(got) == 3 and "no table aoai-fleet2" in got[0] and
-         "local peer is not node9" in got[1] and "peer node7" in got[2],
-         "K: aoai-spoa -c reports a table, a local peer and a peer the "
-         "running HAProxy does not have", got)
+    t.ok(len(got) == 6 and "no table aoai-fleet2" in got[0] and
+         "local peer is not node9" in got[1] and "peer node7" in got[2] and
+         all("no response-path rule" in g and "@node9 " in g
+             for g in got[3:]),
+         "K: aoai-spoa -c reports a table, a local peer, a peer and the "
+         "three backends' response-path rules the running HAProxy does "
+         "not have", got)
 
 
 def load_each(fl, n=30):
@@ -583,6 +660,7 @@ def main():
         part_d(t, fl)
         part_g(t, fl)
         part_h(t, fl)
+        part_a3(t, fl)
         leaks = [x for nd in fl.nodes for x in nd.leaked_secrets()]
         t.eq(leaks, [], "no key in any log")
     with fleetenv.Fleet(3, share=False, quotas={

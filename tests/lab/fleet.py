@@ -16,13 +16,26 @@ sampled every SAMPLE seconds on the control sockets; the resolution is
 that sampling's, one round over the three nodes).
 
     python3 tests/lab/fleet.py [--nodes 3] [--seconds 8] [--poll 250ms]
-                               [--poll-only]
+                               [--poll-only] [--rate unpaced ...]
+                               [--repeat N]
 
 Sharing renders each node's aoai-spoe.conf from its YAML (fleet.peers):
 aoai-route carries the other nodes' deadlines, read from the table by
-HAProxy on every request. --poll-only adds a third run per rate with the
+HAProxy on every request; each node's own deadlines are written to the
+table by its HAProxy with the 429's response, from the agent's
+aoai-result answer (the lab's region shims have the rules).
+
+Two baselines are measured in the same run, each a single node on its
+own: at the same per-node rate, and carrying the fleet's whole traffic
+(3x the clients, so 3x the rate: what one node in front of the same
+clients would see, the fair "a single node's" figure for the requests in
+flight when the 429 comes). --poll-only adds a third run per rate with the
 shipped aoai-spoe.conf, where the agents learn only from their reads of
 the table, for comparison.
+
+--rate runs only the named rates (2, 20, unpaced; repeatable); --repeat
+runs each rate N times and ends with each configuration's totals over
+the repeats (the counts are small: one run says little).
 
 --poll sets the agents' fleet.poll_interval (the propagation delay is
 about half of it on average, plus a few ms); the CPU seconds the agents
@@ -158,14 +171,27 @@ def main():
                     help="also run sharing with the reads of the table "
                     "only (the shipped aoai-spoe.conf, no fleet arguments "
                     "on aoai-route)")
+    ap.add_argument("--rate", action="append", choices=("2", "20",
+                                                        "unpaced"),
+                    help="only this rate (repeatable; default all)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each rate, totals at the end")
     a = ap.parse_args()
     n = max(1, min(a.nodes, fleetenv.MAX_NODES))
     rc = 0
-    for label, threads, pause in RATES:
+    keys = {"~2/s per node": "2", "~20/s per node": "20",
+            "unpaced": "unpaced"}
+    todo = [r for r in RATES if not a.rate or keys[r[0]] in a.rate]
+    sums = {}  # label -> [off, on, one, one_all] lists
+    for label, threads, pause in [r for r in todo
+                                  for _ in range(max(1, a.repeat))]:
         off, seen_off, cpu_off = run(n, False, a.seconds, threads, pause,
                                      a.poll)
         on, seen_on, cpu_on = run(n, True, a.seconds, threads, pause,
                                   a.poll)
+        one, seen_one, _ = run(1, False, a.seconds, threads, pause, a.poll)
+        one_all, seen_all, _ = run(1, False, a.seconds, threads * n, pause,
+                                   a.poll)
         if a.poll_only:
             po, seen_po, cpu_po = run(n, True, a.seconds, threads, pause,
                                       a.poll, fast=False)
@@ -178,21 +204,42 @@ def main():
             print("%s: 429s eastus with reads only: %d (CPU %.2f s)" % (
                 label, t_po, cpu_po))
             seen_on = seen_on and seen_po
-        t_on = show("sharing ON (HAProxy peers: aoai-route's fleet "
-                    "arguments, and reads every %s)" % a.poll, on)
-        single = off[0][1]["eastus"]
+        t_on = show("sharing ON (HAProxy peers: deadlines written with the "
+                    "response, aoai-route's fleet arguments, reads every "
+                    "%s)" % a.poll, on)
+        t_one = show("a single node on its own, the same rate", one)
+        t_all = show("a single node on its own, the fleet's traffic (%d "
+                     "clients)" % (threads * n), one_all)
+
+        def ratio(x, y):
+            return "%.2f" % (x / y) if y else "n/a"
         print("\n%s: 429s eastus answered the fleet: %d with sharing, "
-              "%d without; a single node's: %d (node1 without sharing); "
-              "with sharing / single node: %s" % (
-                  label, t_on, t_off, single,
-                  "%.2f" % (t_on / single) if single else "n/a"),
-              flush=True)
+              "%d without; a single node's: %d at the same rate, %d with "
+              "the fleet's traffic; with sharing / single node: %s (same "
+              "rate), %s (fleet's traffic)" % (
+                  label, t_on, t_off, t_one, t_all, ratio(t_on, t_one),
+                  ratio(t_on, t_all)), flush=True)
+        seen_on = seen_on and seen_one and seen_all
+        for i, v in enumerate((t_off, t_on, t_one, t_all)):
+            sums.setdefault(label, [[], [], [], []])[i].append(v)
         print("CPU seconds of the agents and HAProxy during the run: "
               "%.2f with sharing, %.2f without" % (cpu_on, cpu_off),
               flush=True)
         if not (seen_off and seen_on):
             print("warning: no 429 was seen in one of the runs")
             rc = 1
+    if a.repeat > 1:
+        print("\n==== totals over %d runs of each rate: 429s eastus "
+              "answered ====" % a.repeat)
+        for label, (off, on, one, one_all) in sums.items():
+            print("%s: sharing off %s = %d; sharing on %s = %d; a single "
+                  "node, same rate %s = %d; a single node, the fleet's "
+                  "traffic %s = %d; with sharing / single node: %.2f "
+                  "(same rate), %.2f (fleet's traffic)" % (
+                      label, off, sum(off), on, sum(on), one, sum(one),
+                      one_all, sum(one_all),
+                      sum(on) / max(1, sum(one)),
+                      sum(on) / max(1, sum(one_all))), flush=True)
     return rc
 
 

@@ -13,7 +13,12 @@ aoai-spoe.conf is rendered from its agent's YAML (aoai-spoa haproxy-config
 the other nodes' deadlines read from the table, so a node learns a
 throttle on its next request; fast=False keeps the shipped
 aoai-spoe.conf, the agent then learns them from its reads of the table
-only. Standard library only.
+only. With resp=True (the default, when sharing) each HAProxy gets
+AOAI_FLEET_NODE: the region shims of the lab's haproxy.cfg write the
+node's own deadlines to the table from the agent's aoai-result answer
+(the response path); resp=False leaves those rules out, the agent then
+writes over the runtime API once a read shows the deadline missing.
+Standard library only.
 
     import fleetenv
 
@@ -91,7 +96,7 @@ class Node(labenv.Lab):
     """One HAProxy + agent node; peer nodeN of the fleet when sharing."""
 
     def __init__(self, index, share, peer_env, poll="250ms", fast=True,
-                 **kw):
+                 resp=True, **kw):
         self.index = index
         self.name = "node%d" % (index + 1)
         self.share = share
@@ -101,6 +106,8 @@ class Node(labenv.Lab):
                 self.name, poll, peer_env=peer_env)
             env = dict(kw.pop("extra_env", None) or {})
             env.update(peer_env)
+            if resp:
+                env["AOAI_FLEET_NODE"] = self.name
             kw["extra_env"] = env
         super().__init__(**kw)
 
@@ -164,11 +171,12 @@ class Fleet:
     """n nodes (at most 3) sharing mock regions; stopped together."""
 
     def __init__(self, n=3, share=True, poll="250ms", quotas=None,
-                 fast=True, **kw):
+                 fast=True, resp=True, **kw):
         assert 1 <= n <= MAX_NODES
         self.n = n
         self.share = share
         self.fast = fast
+        self.resp = resp
         self.poll = poll
         self.quotas = quotas
         self.kw = kw
@@ -197,7 +205,7 @@ class Fleet:
                 free_port_on(peer_addr(i)))
         for i in range(self.n):
             node = Node(i, self.share, self.peer_env, poll=self.poll,
-                        fast=self.fast,
+                        fast=self.fast, resp=self.resp,
                         quotas=self.quotas if i == 0 else None,
                         shared_regions=self.nodes[0] if i else None,
                         **self.kw)

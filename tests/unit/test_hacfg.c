@@ -468,6 +468,25 @@ static void test_fleet(void)
 				       strstr(out.p, "    localpeer n1\n") &&
 				       !strstr(out.p, "# peers aoai-peers"),
 			       "plaintext peers section rendered");
+			tap_is_int(count(out.p, "    http-response track-sc0 "
+						"var(txn.aoai.fleet_key) "
+						"table aoai-fleet if "),
+				   60, "a response-path rule per region");
+			tap_ok(strstr(out.p,
+				      "    http-response send-spoe-group "
+				      "aoai-result aoai-result-group if { "
+				      "nbsrv(aoai-spoa) gt 0 }\n"
+				      "    # the fleet: ") &&
+				       strstr(out.p,
+					      "-m str region-07-abcdefgh@n1 }\n"
+					      "    http-response sc-set-gpt0(0) "
+					      "var(txn.aoai.fleet_until) if { "
+					      "var(txn.aoai.fleet_key) -m str "
+					      "region-07-abcdefgh@n1 } { "
+					      "sc_get_gpt0(0),neg,add(txn.aoai."
+					      "fleet_until) gt 0 }\n"),
+			       "after the aoai-result rule, this node's key "
+			       "of the region, a later value only");
 			buf_free(&out);
 		} else {
 			tap_is_int(hacfg_check(cfg, collect, &m), 1,
