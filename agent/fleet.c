@@ -314,9 +314,7 @@ static bool fleet_valid(const struct fleet *f, const struct fleet_ent *e)
 	return fleet_acked(f, e->b, e->node);
 }
 
-/* This node's deadline of <k> is withdrawn (a reset): nothing to
- * publish, nothing awaited from the response path.
- */
+/* <k>'s own deadline withdrawn (a reset): nothing to publish or await. */
 static void fleet_own_forget(struct fleet_bk *k)
 {
 	k->want = 0;
