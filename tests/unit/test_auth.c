@@ -41,6 +41,17 @@ static const char *tpath(const char *name)
 	return buf[i];
 }
 
+/* The file at <path> as a string (empty when unreadable). */
+static void read_text(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+}
+
 static void put(const char *name, const char *text, mode_t mode)
 {
 	const char *p = tpath(name);
@@ -619,7 +630,6 @@ static void test_authset(void)
 		/* a token nobody replaced: the backend stops first, the
 		 * token leaves HAProxy's map only at its expires_on */
 		struct cred *w = &s.v[1].cred;
-		FILE *m;
 
 		sec_buf_clear(&w->token);
 		sec_buf_append(&w->token, "eyJ.cur.tok", 11);
@@ -628,11 +638,7 @@ static void test_authset(void)
 		w->expires_ms = now + 5000;
 		w->usable_ms = now;
 		ev_invoke(loop, &w->expiry, EV_TIMER);
-		m = fopen(tpath("set.map"), "r");
-		n = m ? fread(buf, 1, sizeof(buf) - 1, m) : 0;
-		if (m)
-			fclose(m);
-		buf[n] = '\0';
+		read_text(tpath("set.map"), buf, sizeof(buf));
 		tap_ok(!cred_usable(w) && cred_token(w) &&
 			       strstr(buf, "westus eyJ.cur.tok\n") &&
 			       ev_is_active(&w->expiry),
@@ -640,11 +646,7 @@ static void test_authset(void)
 		       "the token until expires_on (timer re-armed)");
 		now += 5000;
 		ev_invoke(loop, &w->expiry, EV_TIMER);
-		m = fopen(tpath("set.map"), "r");
-		n = m ? fread(buf, 1, sizeof(buf) - 1, m) : 0;
-		if (m)
-			fclose(m);
-		buf[n] = '\0';
+		read_text(tpath("set.map"), buf, sizeof(buf));
 		tap_ok(!cred_token(w) && !w->have_token &&
 			       strstr(buf, "westus -\n"),
 		       "at expires_on: the token leaves the map");
