@@ -114,6 +114,7 @@ def run(n, share, seconds, threads, pause, poll, fast=True):
         th.join()
         fl.regions["eastus"].set(throttle_all=0)
         end = [counters(nd) for nd in fl.nodes]
+        mock = fl.regions["eastus"].stats()
     # first 429 anywhere: the first sample where any node's eastus
     # throttles moved; per node, the last sample where its eastus
     # decisions or results moved after that
@@ -134,10 +135,11 @@ def run(n, share, seconds, threads, pause, poll, fast=True):
         errs = len(labenv.failures(results[i]))
         kept = (last[i] - first) if (first is not None and i in last) else 0
         rows.append((fl.nodes[i].name, thr, errs, len(results[i]), kept))
-    return rows, first is not None, cpu
+    floor = (mock.get("throttled_unavoidable", 0), mock.get("throttled", 0))
+    return rows, first is not None, cpu, floor
 
 
-def show(title, rows):
+def show(title, rows, floor):
     print("\n%s" % title)
     print("%-7s %8s %14s %12s %9s %7s %s" % (
         "node", "requests", "429 eastus", "429 sweden", "429 payg",
@@ -153,6 +155,9 @@ def show(title, rows):
         "fleet", sum(r[3] for r in rows), tot["eastus"],
         tot["swedencentral"], tot["westus-payg"], sum(r[2] for r in rows),
         max(r[4] for r in rows)))
+    print("        of the %d 429s eastus answered, %d were for requests "
+          "decided before its first 429 left it (no node could have "
+          "known)" % (floor[1], floor[0]))
     return tot["eastus"]
 
 
@@ -183,33 +188,36 @@ def main():
             "unpaced": "unpaced"}
     todo = [r for r in RATES if not a.rate or keys[r[0]] in a.rate]
     sums = {}  # label -> [off, on, one, one_all] lists
+    floors = {}  # label -> the same, 429s no node could have avoided
     for label, threads, pause in [r for r in todo
                                   for _ in range(max(1, a.repeat))]:
-        off, seen_off, cpu_off = run(n, False, a.seconds, threads, pause,
-                                     a.poll)
-        on, seen_on, cpu_on = run(n, True, a.seconds, threads, pause,
-                                  a.poll)
-        one, seen_one, _ = run(1, False, a.seconds, threads, pause, a.poll)
-        one_all, seen_all, _ = run(1, False, a.seconds, threads * n, pause,
-                                   a.poll)
+        off, seen_off, cpu_off, f_off = run(n, False, a.seconds, threads,
+                                            pause, a.poll)
+        on, seen_on, cpu_on, f_on = run(n, True, a.seconds, threads, pause,
+                                        a.poll)
+        one, seen_one, _, f_one = run(1, False, a.seconds, threads, pause,
+                                      a.poll)
+        one_all, seen_all, _, f_all = run(1, False, a.seconds, threads * n,
+                                          pause, a.poll)
         if a.poll_only:
-            po, seen_po, cpu_po = run(n, True, a.seconds, threads, pause,
-                                      a.poll, fast=False)
+            po, seen_po, cpu_po, f_po = run(n, True, a.seconds, threads,
+                                            pause, a.poll, fast=False)
         print("\n==== %s: %d clients per node, mean gap %.2f s ====" % (
             label, threads, pause))
-        t_off = show("sharing OFF (today: each node on its own)", off)
+        t_off = show("sharing OFF (today: each node on its own)", off,
+                     f_off)
         if a.poll_only:
             t_po = show("sharing ON, reads of the table only (poll %s)"
-                        % a.poll, po)
+                        % a.poll, po, f_po)
             print("%s: 429s eastus with reads only: %d (CPU %.2f s)" % (
                 label, t_po, cpu_po))
             seen_on = seen_on and seen_po
         t_on = show("sharing ON (HAProxy peers: deadlines written with the "
                     "response, aoai-route's fleet arguments, reads every "
-                    "%s)" % a.poll, on)
-        t_one = show("a single node on its own, the same rate", one)
+                    "%s)" % a.poll, on, f_on)
+        t_one = show("a single node on its own, the same rate", one, f_one)
         t_all = show("a single node on its own, the fleet's traffic (%d "
-                     "clients)" % (threads * n), one_all)
+                     "clients)" % (threads * n), one_all, f_all)
 
         def ratio(x, y):
             return "%.2f" % (x / y) if y else "n/a"
@@ -219,9 +227,16 @@ def main():
               "rate), %s (fleet's traffic)" % (
                   label, t_on, t_off, t_one, t_all, ratio(t_on, t_one),
                   ratio(t_on, t_all)), flush=True)
+        print("%s: of the fleet's 429s with sharing, %d were decided before "
+              "eastus's first 429 left it: that alone is %s times the single "
+              "node's %d at the same rate (what no design that learns from "
+              "429s can go below)" % (label, f_on[0], ratio(f_on[0], t_one),
+                                       t_one), flush=True)
         seen_on = seen_on and seen_one and seen_all
         for i, v in enumerate((t_off, t_on, t_one, t_all)):
             sums.setdefault(label, [[], [], [], []])[i].append(v)
+        for i, v in enumerate((f_off, f_on, f_one, f_all)):
+            floors.setdefault(label, [[], [], [], []])[i].append(v[0])
         print("CPU seconds of the agents and HAProxy during the run: "
               "%.2f with sharing, %.2f without" % (cpu_on, cpu_off),
               flush=True)
@@ -240,6 +255,13 @@ def main():
                       one_all, sum(one_all),
                       sum(on) / max(1, sum(one)),
                       sum(on) / max(1, sum(one_all))), flush=True)
+            fo = floors[label]
+            print("%s: of those, decided before eastus's first 429 left it: "
+                  "sharing off %d, sharing on %d, single node same rate %d, "
+                  "fleet's traffic %d; the fleet's with sharing / the single "
+                  "node's 429s at the same rate: %.2f" % (
+                      label, sum(fo[0]), sum(fo[1]), sum(fo[2]), sum(fo[3]),
+                      sum(fo[1]) / max(1, sum(one))), flush=True)
     return rc
 
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "mock.h"
 
@@ -208,6 +209,28 @@ static int64_t api_window_left_ms(const struct mock_srv *srv)
 
 	ms = ceil(ms);
 	return ms < 1.0 ? 1 : (int64_t)ms;
+}
+
+/*
+ * The lab's lower bound for any design that learns a throttle from a 429
+ * (tests/lab/fleet.py): a 429 whose request HAProxy had decided
+ * (x-lab-decided-us) before this region's first 429 left could not have
+ * been avoided by any node, however fast the news travelled.
+ */
+static void api_count_unavoidable(const struct conn *c)
+{
+	struct mock_srv *srv = c->srv;
+	struct timespec ts;
+	uint64_t now_us;
+
+	if (!srv->first_429_us) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now_us = (uint64_t)ts.tv_sec * 1000000u +
+			 (uint64_t)ts.tv_nsec / 1000u;
+		srv->first_429_us = now_us + srv->set.latency_ms * 1000u;
+	}
+	if (c->req.decided_us && c->req.decided_us < srv->first_429_us)
+		srv->stats.throttled_unavoidable++;
 }
 
 /* Writes the status line and headers of <r> for a body of <body_len>. */
@@ -534,6 +557,7 @@ static void api_throttle(struct conn *c, const struct api_route *rt)
 	else
 		r.ra_ms = left;
 	srv->stats.throttled++;
+	api_count_unavoidable(c);
 	snprintf(msg, sizeof(msg),
 		 "Requests to the %s Operation under Azure OpenAI API version "
 		 "%s have exceeded call rate limit of your current OpenAI S0 "
@@ -985,6 +1009,7 @@ static void ctl_dispatch(struct conn *c)
 		if (!post)
 			goto not_allowed_post;
 		memset(&srv->stats, 0, sizeof(srv->stats));
+		srv->first_429_us = 0;
 		ctl_stats_json(srv, &b);
 	} else if (mhttp_str_eq(path, "/_mock/settings")) {
 		if (!get)

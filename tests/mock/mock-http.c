@@ -53,6 +53,22 @@ static bool mhttp_ieq(const char *p, size_t len, const char *lit)
 }
 
 /* Parses "HTTP/1.x" into <minor>. Returns 0, or the status to answer. */
+/* A decimal of at most 19 digits, or 0 when <v> is anything else. */
+static uint64_t mhttp_u64(const char *v, size_t vlen)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	if (vlen == 0 || vlen > 19)
+		return 0;
+	for (i = 0; i < vlen; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return 0;
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	}
+	return n;
+}
+
 static int mhttp_parse_version(const char *p, size_t len, int *minor)
 {
 	if (len != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' ||
@@ -176,6 +192,10 @@ static int mhttp_field(const char *buf, const char *n, size_t nlen,
 			return 400;
 		req->has_api_key = true;
 		req->api_key = mhttp_span_of(buf, v, vlen);
+	} else if (mhttp_ieq(n, nlen, "x-lab-decided-us")) {
+		/* the lab's HAProxy: when it had the routing decision (wall
+		 * clock, us); read by the throttle counters only */
+		req->decided_us = mhttp_u64(v, vlen);
 	} else if (nlen > 7 && strncasecmp(n, "x-aoai-", 7) == 0) {
 		req->has_aoai_hdr = true;
 	} else if (mhttp_ieq(n, nlen, "authorization")) {

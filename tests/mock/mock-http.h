@@ -44,6 +44,7 @@ struct mhttp_req {
 	bool has_api_key;	   /* an api-key header was present */
 	bool has_authz;		   /* an Authorization header was present */
 	bool has_aoai_hdr;	   /* a header named x-aoai-* was present */
+	uint64_t decided_us;	   /* x-lab-decided-us, 0 when absent or bad */
 	int minor;		   /* HTTP/1.<minor> */
 	bool keep_alive;	   /* connection persists after the response */
 	bool expect_continue;	   /* Expect: 100-continue */

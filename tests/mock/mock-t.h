@@ -62,6 +62,7 @@ struct mock_window {
 	X(bytes_in)                                                            \
 	X(auth_failures)                                                       \
 	X(throttled)                                                           \
+	X(throttled_unavoidable)                                               \
 	X(tokens)                                                              \
 	X(connections)                                                         \
 	X(aoai_headers)
@@ -92,6 +93,8 @@ struct mock_srv {
 	uint64_t fail_rng;		/* fail_rate generator state */
 	uint64_t id_rng;		/* request id generator state */
 	struct mock_stats stats;	/* counters for /_mock/stats */
+	uint64_t first_429_us;		/* wall clock the first 429 since the
+					 * last stats reset leaves, 0: none */
 	int lfd;			/* listening socket */
 	ev_io accept_io;		/* readiness of lfd */
 	ev_timer accept_retry;		/* resumes accepting after EMFILE */

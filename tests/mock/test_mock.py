@@ -841,6 +841,27 @@ def test_stats(m):
     m.post(CHAT, chat_body(), headers={"x-aoaiother": "1"})
     check_eq(m.stats().get("aoai_headers"), 2,
              "requests with an x-aoai-* header counted (any case)")
+    # the fleet lab's floor: 429s of requests HAProxy decided before this
+    # region's first 429 left it (x-lab-decided-us, wall clock, us)
+    m.post("/_mock/stats/reset", key=None)
+    m.set("reset=1&throttle_all=1")
+    now_us = int(time.time() * 1e6)
+    for label, hdr in (("decided before", str(now_us - 5000)),
+                       ("decided before", str(now_us - 4000)),
+                       ("decided after", str(now_us + 60 * 10**6)),
+                       ("a bad value", "12x"), ("no header", None)):
+        hdrs = {"x-lab-decided-us": hdr} if hdr else {}
+        check_eq(m.post(CHAT, chat_body(), headers=hdrs).status, 429,
+                 "throttle_all, x-lab-decided-us %s: 429" % label)
+    s = m.stats()
+    check_eq((s.get("throttled"), s.get("throttled_unavoidable")), (5, 2),
+             "429s of requests decided before the first 429: 2 of 5 (one "
+             "decided after it, one bad value, one without the header)")
+    m.post("/_mock/stats/reset", key=None)
+    m.post(CHAT, chat_body(),
+           headers={"x-lab-decided-us": str(int(time.time() * 1e6))})
+    check_eq(m.stats().get("throttled_unavoidable"), 1,
+             "a stats reset starts the count at the next first 429")
     m.set("reset=1")
 
 
