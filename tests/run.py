@@ -131,7 +131,8 @@ def programs(args):
 # e2e programs that are not about the HAProxy version: run against the
 # first version of the matrix only ("make test only runs the benchmark
 # once, in a smoke mode").
-E2E_ONCE = {"tests/e2e/test_bench_smoke.py"}
+E2E_ONCE = {"tests/e2e/test_bench_smoke.py",
+            "tests/e2e/test_lab_fleet.py"}
 
 
 def e2e_programs():
