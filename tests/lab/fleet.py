@@ -25,7 +25,7 @@ a throttle from a 429, shared however fast, can receive fewer.
 
     python3 tests/lab/fleet.py [--nodes 3] [--seconds 8] [--poll 250ms]
                                [--poll-only] [--rate unpaced ...]
-                               [--repeat N]
+                               [--repeat N] [--latency MS]
 
 Sharing renders each node's aoai-spoe.conf from its YAML (fleet.peers):
 aoai-route carries the other nodes' deadlines, read from the table by
@@ -44,6 +44,10 @@ the table, for comparison.
 --rate runs only the named rates (2, 20, unpaced; repeatable); --repeat
 runs each rate N times and ends with each configuration's totals over
 the repeats (the counts are small: one run says little).
+
+--latency puts every region MS milliseconds away (the mock answers that
+late): a 429 then reaches the nodes one round trip after the throttle
+began, and every request decided meanwhile is in the floor.
 
 --poll sets the agents' fleet.poll_interval (the propagation delay is
 about half of it on average, plus a few ms); the CPU seconds the agents
@@ -87,9 +91,10 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(n, share, seconds, threads, pause, poll, fast=True):
+def run(n, share, seconds, threads, pause, poll, fast=True, latency=0):
+    opts = dict(BIG, latency_ms=latency) if latency else BIG
     with fleetenv.Fleet(n, share=share, poll=poll, fast=fast,
-                        quotas={r: BIG for r in labenv.REGIONS}) as fl:
+                        quotas={r: opts for r in labenv.REGIONS}) as fl:
         for nd in fl.nodes:
             nd.run_load(6, threads=2)
         base = [counters(nd) for nd in fl.nodes]
@@ -143,7 +148,8 @@ def run(n, share, seconds, threads, pause, poll, fast=True):
         errs = len(labenv.failures(results[i]))
         kept = (last[i] - first) if (first is not None and i in last) else 0
         rows.append((fl.nodes[i].name, thr, errs, len(results[i]), kept))
-    floor = (mock.get("throttled_unavoidable", 0), mock.get("throttled", 0))
+    floor = (mock.get("throttled_unavoidable", 0), mock.get("throttled", 0),
+             mock.get("throttled_last_us", 0) / 1000.0)
     return rows, first is not None, cpu, floor
 
 
@@ -166,6 +172,8 @@ def show(title, rows, floor):
     print("        429s eastus answered: %d; for requests decided before "
           "its first 429 left it (no node could have known): %d" % (
               floor[1], floor[0]))
+    print("        the last 429's request was decided %.2f ms after "
+          "eastus's first 429 left it" % floor[2])
     return tot["eastus"]
 
 
@@ -189,6 +197,9 @@ def main():
                     help="only this rate (repeatable; default all)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs of each rate, totals at the end")
+    ap.add_argument("--latency", type=int, default=0, metavar="MS",
+                    help="every region answers MS milliseconds late (the "
+                    "round trip to Azure; default 0, loopback)")
     a = ap.parse_args()
     n = max(1, min(a.nodes, fleetenv.MAX_NODES))
     rc = 0
@@ -197,21 +208,23 @@ def main():
     todo = [r for r in RATES if not a.rate or keys[r[0]] in a.rate]
     sums = {}  # label -> [off, on, one, one_all] lists
     floors = {}  # label -> the same, 429s no node could have avoided
+    lags = {}  # label -> the same, ms from the first 429 to the last's
     for label, threads, pause in [r for r in todo
                                   for _ in range(max(1, a.repeat))]:
+        lat = {"latency": a.latency}
         off, seen_off, cpu_off, f_off = run(n, False, a.seconds, threads,
-                                            pause, a.poll)
+                                            pause, a.poll, **lat)
         on, seen_on, cpu_on, f_on = run(n, True, a.seconds, threads, pause,
-                                        a.poll)
+                                        a.poll, **lat)
         one, seen_one, _, f_one = run(1, False, a.seconds, threads, pause,
-                                      a.poll)
+                                      a.poll, **lat)
         one_all, seen_all, _, f_all = run(1, False, a.seconds, threads * n,
-                                          pause, a.poll)
+                                          pause, a.poll, **lat)
         if a.poll_only:
             po, seen_po, cpu_po, f_po = run(n, True, a.seconds, threads,
-                                            pause, a.poll, fast=False)
-        print("\n==== %s: %d clients per node, mean gap %.2f s ====" % (
-            label, threads, pause))
+                                            pause, a.poll, fast=False, **lat)
+        print("\n==== %s: %d clients per node, mean gap %.2f s, regions "
+              "%d ms away ====" % (label, threads, pause, a.latency))
         t_off = show("sharing OFF (today: each node on its own)", off,
                      f_off)
         if a.poll_only:
@@ -245,6 +258,7 @@ def main():
             sums.setdefault(label, [[], [], [], []])[i].append(v)
         for i, v in enumerate((f_off, f_on, f_one, f_all)):
             floors.setdefault(label, [[], [], [], []])[i].append(v[0])
+            lags.setdefault(label, [[], [], [], []])[i].append(v[2])
         print("CPU seconds of the agents and HAProxy during the run: "
               "%.2f with sharing, %.2f without" % (cpu_on, cpu_off),
               flush=True)
@@ -270,6 +284,12 @@ def main():
                   "node's 429s at the same rate: %.2f" % (
                       label, sum(fo[0]), sum(fo[1]), sum(fo[2]), sum(fo[3]),
                       sum(fo[1]) / max(1, sum(one))), flush=True)
+            lg = lags[label]
+            print("%s: the last 429's request decided after eastus's first "
+                  "429 left it, ms, run by run: sharing off %s; sharing on "
+                  "%s; single node same rate %s; fleet's traffic %s" % (
+                      label, *(" ".join("%.2f" % x for x in v)
+                               for v in lg)), flush=True)
     return rc
 
 

@@ -215,7 +215,10 @@ static int64_t api_window_left_ms(const struct mock_srv *srv)
  * The lab's lower bound for any design that learns a throttle from a 429
  * (tests/lab/fleet.py): a 429 whose request HAProxy had decided
  * (x-lab-decided-us) before this region's first 429 left could not have
- * been avoided by any node, however fast the news travelled.
+ * been avoided by any node, however fast the news travelled. The others
+ * were decided by nodes the news had not reached yet: the latest of them,
+ * in us after the first 429 left, is how long the news took to reach the
+ * last node that sent.
  */
 static void api_count_unavoidable(const struct conn *c)
 {
@@ -229,8 +232,14 @@ static void api_count_unavoidable(const struct conn *c)
 			 (uint64_t)ts.tv_nsec / 1000u;
 		srv->first_429_us = now_us + srv->set.latency_ms * 1000u;
 	}
-	if (c->req.decided_us && c->req.decided_us < srv->first_429_us)
+	if (!c->req.decided_us)
+		return;
+	if (c->req.decided_us < srv->first_429_us)
 		srv->stats.throttled_unavoidable++;
+	else if (c->req.decided_us - srv->first_429_us >
+		 srv->stats.throttled_last_us)
+		srv->stats.throttled_last_us =
+			c->req.decided_us - srv->first_429_us;
 }
 
 /* Writes the status line and headers of <r> for a body of <body_len>. */

@@ -63,6 +63,7 @@ struct mock_window {
 	X(auth_failures)                                                       \
 	X(throttled)                                                           \
 	X(throttled_unavoidable)                                               \
+	X(throttled_last_us)                                                   \
 	X(tokens)                                                              \
 	X(connections)                                                         \
 	X(aoai_headers)

@@ -857,6 +857,9 @@ def test_stats(m):
     check_eq((s.get("throttled"), s.get("throttled_unavoidable")), (5, 2),
              "429s of requests decided before the first 429: 2 of 5 (one "
              "decided after it, one bad value, one without the header)")
+    check(59 * 10**6 < s.get("throttled_last_us", 0) <= 60 * 10**6,
+          "throttled_last_us: the one decided after, ~60 s after the first",
+          s.get("throttled_last_us"))
     m.post("/_mock/stats/reset", key=None)
     m.post(CHAT, chat_body(),
            headers={"x-lab-decided-us": str(int(time.time() * 1e6))})
