@@ -27,6 +27,11 @@
  *        retry_after and retry_after_ms also take "auto" and "none".
  *   GET  /_mock/settings, GET /_mock/stats, POST /_mock/stats/reset,
  *   GET  /_mock/health
+ * Stats also count, for the fleet lab, the 429s of requests whose
+ * x-lab-decided-us (when HAProxy decided, wall clock us) is before the
+ * first 429 since the last stats reset left (throttled_unavoidable), and
+ * how long after it the latest other 429's request was decided
+ * (throttled_last_us).
  * SIGUSR1 toggles throttle_all; SIGTERM and SIGINT exit 0.
  */
 #include <errno.h>
