@@ -7,6 +7,8 @@
   passed through and no key is added to it;
 - weights: >= 400 requests split 2:1 between the priority-1 regions, none
   to the priority-2 spillover, within tolerance (mock counters);
+- affinity: a key's requests all go to one region (reason affinity), and
+  the key (x-aoai-affinity) never reaches a region;
 - embeddings use their pool; x-aoai-* headers and the access log carry the
   decision, the reason and the retries;
 - HAProxy's SPOE log lines show st=0 only;
@@ -82,6 +84,24 @@ def main():
              "served by the server the agent chose")
         t.ok(all(r.headers.get("x-aoai-retries") == "0" for r in res),
              "no retry")
+
+        # ---- affinity: one key, one region; the key is not forwarded ----
+        for x in regions:
+            x.reset_stats()
+        c = lab.client()
+        res = [c.chat("hi", headers={"x-aoai-affinity": "tenant-%d" % (i % 4)})
+               for i in range(24)]
+        t.ok(all(r.status == 200 for r in res), "affinity: 24 requests, "
+             "all 200", [r.status for r in res])
+        t.eq({r.headers.get("x-aoai-reason") for r in res}, {"affinity"},
+             "affinity: x-aoai-reason affinity")
+        by_key = {}
+        for i, r in enumerate(res):
+            by_key.setdefault(i % 4, set()).add(r.headers.get("x-aoai-server"))
+        t.ok(all(len(v) == 1 for v in by_key.values()),
+             "affinity: each key served by one region every time", by_key)
+        t.eq(sum(x.stats()["aoai_headers"] for x in regions), 0,
+             "affinity: no region saw x-aoai-affinity (nor any x-aoai-*)")
 
         # ---- embeddings pool ----
         r = lab.client().embeddings("vector please")
