@@ -166,6 +166,14 @@ static void agent_route_hook(void *arg, int backend, enum route_state from,
 	fleet_note(a->core.fleet, backend, to); /* a throttle: tell the fleet */
 }
 
+/* The HAProxy link saw a new process: the fleet checks its rules again. */
+static void agent_haproxy_restarted(void *arg)
+{
+	struct agent *a = arg;
+
+	fleet_haproxy_restarted(a->core.fleet);
+}
+
 static void agent_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct agent *a = w->data;
@@ -376,6 +384,7 @@ int agent_start(struct agent *a, struct ev_loop *loop, const char *cfg_path,
 	    hapi_start(&a->core.hapi, loop, a->core.route, &cfg->haproxy) < 0 ||
 	    fleet_start(&a->core.fleet, loop, a->core.route, cfg) < 0)
 		return -1;
+	hapi_restart_hook(a->core.hapi, agent_haproxy_restarted, a);
 	/* the map exists (every key "-") before HAProxy starts */
 	if (agent_auth_prepare(cfg, loop, &auth) < 0 ||
 	    agent_auth_commit(&a->core, auth) < 0)
@@ -489,6 +498,7 @@ int agent_reload(struct agent *a, cfg_error_fn err, void *arg)
 	/* control sockets and the HAProxy link follow the file */
 	ctl_reload(a->ctl, next);
 	hapi_reload(&a->core.hapi, a->core.loop, a->core.route, &next->haproxy);
+	hapi_restart_hook(a->core.hapi, agent_haproxy_restarted, a);
 	fleet_reload(&a->core.fleet, a->core.loop, a->core.route, next);
 	/* after the link: it sends the tokens */
 	agent_auth_commit(&a->core, auth);

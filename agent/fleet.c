@@ -962,6 +962,19 @@ bool fleet_result(struct fleet *f, int b, const char **key, size_t *len,
 	return true;
 }
 
+void fleet_haproxy_restarted(struct fleet *f)
+{
+	if (!f)
+		return;
+	f->resp_misses = 0;
+	if (!f->st.resp_missing)
+		return;
+	f->st.resp_missing = false;
+	log_msg(LOG_NOTICE, "fleet: HAProxy restarted: deadlines are left to "
+			    "its response-path rules again (each written over "
+			    "the runtime API if a read shows it did not)");
+}
+
 void fleet_reset(struct fleet *f, int b)
 {
 	struct fleet_bk *k;

@@ -80,6 +80,14 @@ void fleet_note(struct fleet *f, int b, enum route_state to);
 bool fleet_result(struct fleet *f, int b, const char **key, size_t *len,
 		  uint32_t *until);
 
+/* HAProxy's process changed (a restart or reload, seen by the runtime
+ * API link): if the agent had found the response-path rules missing, the
+ * new process may have them, so its next deadlines are left to it again
+ * (each still written over the runtime API if a read shows it did not).
+ * NULL-safe.
+ */
+void fleet_haproxy_restarted(struct fleet *f);
+
 /* The operator reset backend <b> here: the reset is written for the whole
  * fleet and this node's deadline for it is withdrawn; other nodes'
  * deadlines are void until their writers acknowledge it. NULL-safe.

@@ -103,6 +103,8 @@ struct hapi {
 	hapi_map_line_fn map_line; /* builds a set map line */
 	hapi_map_done_fn map_done; /* told its outcome */
 	void *map_arg;		   /* their argument */
+	hapi_restart_fn restart;   /* told of a new HAProxy process */
+	void *restart_arg;	   /* its argument */
 	size_t cmd_len;
 	size_t cmd_off;
 	struct buf resp;
@@ -339,6 +341,8 @@ static void hapi_poll_done(struct hapi *h, bool ok)
 					pid, h->pid);
 			for (b = 0; b < h->n_srv; b++)
 				h->srv[b].base = false;
+			if (h->pid >= 0 && h->restart)
+				h->restart(h->restart_arg);
 			h->pid = pid;
 		}
 		ok = ok &&
@@ -844,6 +848,14 @@ void hapi_map_hooks(struct hapi *h, hapi_map_line_fn line,
 	h->map_line = line;
 	h->map_done = done;
 	h->map_arg = arg;
+}
+
+void hapi_restart_hook(struct hapi *h, hapi_restart_fn fn, void *arg)
+{
+	if (!h)
+		return;
+	h->restart = fn;
+	h->restart_arg = arg;
 }
 
 int hapi_set_map(struct hapi *h, const char *name)

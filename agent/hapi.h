@@ -84,6 +84,12 @@ typedef void (*hapi_map_done_fn)(void *arg, const char *name, bool ok);
 void hapi_map_hooks(struct hapi *h, hapi_map_line_fn line,
 		    hapi_map_done_fn done, void *arg);
 
+/* Told that HAProxy's process changed (its Pid): a restart or reload. */
+typedef void (*hapi_restart_fn)(void *arg);
+
+/* Sets the restart hook (NULL-safe; again after hapi_reload()). */
+void hapi_restart_hook(struct hapi *h, hapi_restart_fn fn, void *arg);
+
 /* Asks for backend <name>'s token to be sent with "set map": the line is
  * built by the line hook when the request goes out (so it carries the
  * token current then), before any poll or "set server". One failed is

@@ -44,7 +44,9 @@ A3. without the response rules (a hand-written haproxy.cfg, node1's
    HAProxy without AOAI_FLEET_NODE): the deadline still reaches the
    other nodes, written over the runtime API after a read showed it
    missing (resp_missed); after two such deadlines the agent writes
-   each new one at once (show fleet: resp_missing);
+   each new one at once (show fleet: resp_missing); HAProxy restarted
+   with the rules, the agent leaves the next deadline to them again
+   (resp_writes, not resp_missed);
 F. TLS peers with client certificates (made here with openssl), each
    node's peers section and table rendered by "aoai-spoa haproxy-config"
    from a fleet: block (peers, crt, ca_file): a peer signed by the fleet's
@@ -273,6 +275,37 @@ def part_a3(t, fl, trials=3):
          "A3: aoai-spoa -c reports node1's missing response-path rules, "
          "one per backend", got)
 
+    # the rules back (the operator fixed haproxy.cfg and restarted
+    # HAProxy): the agent's HAProxy link sees the new process, and the
+    # next deadline is HAProxy's to write again
+    nd.env["AOAI_FLEET_NODE"] = nd.name
+    nd.restart_haproxy()
+    H.wait_until(lambda: "eastus!node2" in nd.table(), 10, 0.05)
+    if not nd.wait_server("aoai-spoa", "agent", "UP", 10):
+        t.ok(False, "A3: node1's HAProxy sees its agent UP (rules back)")
+    back = H.wait_until(lambda: not json.loads(
+        nd.agent_cmd("show fleet json"))["resp_missing"], 10, 0.05)
+    t.ok(back, "A3: after HAProxy restarted with the rules, the agent "
+         "leaves deadlines to them again (resp_missing false)")
+    st0 = json.loads(nd.agent_cmd("show fleet json"))
+    c = nd.client()
+    throttle(fl, True)
+    t0 = discover(fl, c)
+    lag = None if t0 is None else in_tables(fl, (1, 2), "eastus@node1",
+                                            t0, 5.0)
+    H.wait_until(lambda: fleet_counter(nd, "resp_writes") >
+                 st0["resp_writes"], 3.0, 0.02)
+    throttle(fl, False)
+    fleet_reset(fl, t, "A3")
+    c.close()
+    st = json.loads(nd.agent_cmd("show fleet json"))
+    t.ok(lag is not None and st["resp_writes"] - st0["resp_writes"] == 1 and
+         st["resp_missed"] == st0["resp_missed"], "A3: the next deadline "
+         "reached nodes 2 and 3, written by HAProxy with the response "
+         "(resp_writes +1, resp_missed +0)",
+         (lag, st["resp_writes"] - st0["resp_writes"],
+          st["resp_missed"] - st0["resp_missed"]))
+
 
 def drift(nd, yaml_text=None):
     """aoai-spoa -c on <yaml_text> (node <nd>'s own by default): its
@@ -369,6 +402,8 @@ def part_c(t, fl):
 
 def part_d(t, fl):
     c = fl.nodes[0].client()
+    settled0 = (fleet_counter(fl.nodes[0], "resp_writes") +
+                fleet_counter(fl.nodes[0], "resp_missed"))
     throttle(fl, True)
     t0 = discover(fl, c)
     seen = fl.wait_all("eastus", is_fleet_cooling, 3.0, nodes=[1, 2])
@@ -390,14 +425,22 @@ def part_d(t, fl):
     t.ok(is_fleet_cooling(fl.nodes[1].backend("eastus")),
          "D: node2 still cools eastus after its HAProxy's reload")
     # the table loses node1's own key (a local delete does not
-    # replicate): the agent writes it again
-    rep0 = json.loads(fl.nodes[0].agent_cmd("show fleet json"))["repairs"]
+    # replicate): the agent writes it again. Once its read has settled
+    # the deadline HAProxy wrote with the 429 (resp_writes), or a key
+    # missing then is a missed response-path write, not a repair.
+    H.wait_until(lambda: fleet_counter(fl.nodes[0], "resp_writes") +
+                 fleet_counter(fl.nodes[0], "resp_missed") > settled0,
+                 5, 0.02)
+    st0 = json.loads(fl.nodes[0].agent_cmd("show fleet json"))
+    rep0 = st0["repairs"]
     fl.nodes[0].haproxy_cmd("clear table aoai-fleet key eastus@node1")
     back = H.wait_until(lambda: fl.nodes[0].table().get("eastus@node1", 0)
                         > time.time(), 5, 0.02)
     rep1 = json.loads(fl.nodes[0].agent_cmd("show fleet json"))["repairs"]
     t.ok(back and rep1 > rep0, "D: a deleted own key is written again "
-         "(repairs %d -> %d)" % (rep0, rep1))
+         "(repairs %d -> %d)" % (rep0, rep1),
+         "back %s, resp_writes %d, resp_missed %d" % (
+             back, st0["resp_writes"], st0["resp_missed"]))
     # soft reload of node1, the writer: its own key comes back; the test's
     # keep-alive client would hold the old process for 10 s
     c.close()
