@@ -41,7 +41,7 @@ struct fleet_status {
 	uint64_t last_poll_ms; /* monotonic time of the last good read; 0 */
 	bool resp_missing;     /* HAProxy did not write the response path's
 				* deadlines: written over the runtime API at
-				* once too */
+				* once too, until HAProxy's process changes */
 	struct fleet_counters c;
 	char last_error[128]; /* "" when none */
 };
