@@ -101,14 +101,17 @@ class Node(labenv.Lab):
         self.name = "node%d" % (index + 1)
         self.share = share
         self.fast = share and fast
+        env = dict(kw.pop("extra_env", None) or {})
+        # decided requests carry x-lab-decided-us: the mock's floor
+        # (tests/lab/fleet.py)
+        env["AOAI_LAB_DECIDED_US"] = "1"
         if share:
             kw["agent_edit"] = lambda t: t + fleet_yaml(
                 self.name, poll, peer_env=peer_env)
-            env = dict(kw.pop("extra_env", None) or {})
             env.update(peer_env)
             if resp:
                 env["AOAI_FLEET_NODE"] = self.name
-            kw["extra_env"] = env
+        kw["extra_env"] = env
         super().__init__(**kw)
 
     def _write_agent_yaml(self):
