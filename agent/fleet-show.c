@@ -7,7 +7,6 @@
 
 #include "clock.h"
 #include "fleet.h"
-#include "fleet-priv.h"
 #include "view.h"
 
 /* Seconds from <now_s> to the epoch second <v>, 0 when passed. */

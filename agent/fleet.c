@@ -9,7 +9,6 @@
 
 #include "clock.h"
 #include "fleet.h"
-#include "fleet-priv.h"
 #include "log.h"
 #include "route.h"
 #include "sock.h"

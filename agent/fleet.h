@@ -94,6 +94,11 @@ void fleet_haproxy_restarted(struct fleet *f);
  */
 void fleet_reset(struct fleet *f, int b);
 
+/* Whether another node's deadline key <e> counts: its writer has
+ * acknowledged the newest reset of its backend (for fleet-show.c).
+ */
+bool fleet_valid(const struct fleet *f, const struct fleet_ent *e);
+
 /* Prefix of the aoai-route arguments fleet_arg() takes. */
 #define FLEET_ARG_PREFIX "fleet."
 
